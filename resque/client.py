@@ -1,0 +1,291 @@
+"""The client API: enqueue, push, pop, peek, size, queues, dequeue, info.
+
+Every Redis command the client sends is here or in ``layout.Keys``'s names; enqueueing is one
+round trip (a Lua script doing Ruby's ``SADD queues`` + ``RPUSH queue:<q>`` and a wake-up
+``PUBLISH`` for idle workers).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import redis
+
+from resque import job as jobs
+from resque import layout
+from resque.connection import connect, describe, translate_errors
+from resque.errors import NoQueueError
+
+if TYPE_CHECKING:
+    from resque.worker import Worker
+
+log = logging.getLogger("resque.client")
+
+# KEYS: queues set, queue list, wake channel. ARGV: queue name, payloads...
+# The PUBLISH wakes idle workers subscribed to this queue; Ruby and Perl ignore it.
+PUSH_SCRIPT = """
+redis.call('SADD', KEYS[1], ARGV[1])
+redis.call('RPUSH', KEYS[2], unpack(ARGV, 2))
+redis.call('PUBLISH', KEYS[3], '')
+return 1
+"""
+
+_BAD_QUEUE = re.compile(r"\s")
+BULK_CHUNK = 2000  # payloads per RPUSH in enqueue_many: big enough to amortise, small for Lua
+
+
+def check_queue_name(queue: Any) -> str:
+    """Refuse queue names Resque cannot use: empty, not a string, or with whitespace."""
+    if not isinstance(queue, str) or not queue:
+        raise NoQueueError(f"a queue name must be a non-empty string, not {queue!r}")
+    if _BAD_QUEUE.search(queue):
+        raise NoQueueError(f"queue name {queue!r} contains whitespace")
+    return queue
+
+
+class Resque:
+    """A connection to one Resque farm: a Redis plus a namespace.
+
+    ``redis`` takes a client, a URL, Resque's ``host:port[:db][/namespace]`` or nothing (the
+    ``RESQUE_REDIS``/``REDIS_URL`` environment variables, then ``localhost:6379``).
+    ``allowed_modules`` lists module prefixes whose dotted job paths workers may import
+    (added to ``RESQUE_JOB_MODULES``). ``inline=True`` performs jobs at enqueue time, with
+    their hooks, like Ruby's ``Resque.inline``, for tests.
+    """
+
+    def __init__(
+        self,
+        redis: redis.Redis | str | None = None,
+        *,
+        namespace: str | None = None,
+        registry: jobs.Registry | None = None,
+        allowed_modules: Iterable[str] = (),
+        inline: bool = False,
+    ) -> None:
+        self.redis, namespace = connect(redis, namespace)
+        self.keys = layout.Keys(namespace)
+        self.registry = registry or jobs.registry
+        env_modules = os.environ.get("RESQUE_JOB_MODULES", "")
+        self.allowed_modules = [m.strip() for m in env_modules.split(",") if m.strip()]
+        self.allowed_modules += list(allowed_modules)
+        self.inline = inline
+        self._push = self.redis.register_script(PUSH_SCRIPT)
+
+    @property
+    def namespace(self) -> str:
+        return self.keys.namespace
+
+    def __repr__(self) -> str:
+        return f"<Resque {describe(self.redis)} namespace={self.namespace!r}>"
+
+    # --- enqueueing ---------------------------------------------------------------------
+
+    def enqueue(self, job: Any, *args: Any) -> bool:
+        """Enqueue to the job's own queue; False if a ``before_enqueue`` hook returned False."""
+        return self.enqueue_to(jobs.queue_of(job, self.registry), job, *args)
+
+    @translate_errors
+    def enqueue_to(self, queue: str, job: Any, *args: Any) -> bool:
+        """Enqueue to a named queue, running ``before_enqueue``/``after_enqueue`` hooks."""
+        check_queue_name(queue)
+        name = jobs.class_name(job)
+        target = self.registry.get(job) if isinstance(job, str) else job
+        payload = layout.encode_job(name, args)
+        for hook in jobs.hooks(target, "before_enqueue"):
+            if hook(*args) is False:
+                return False
+        if self.inline:
+            self._perform_inline(payload, queue)
+        else:
+            self._push(keys=self._push_keys(queue), args=[queue, payload])
+        for hook in jobs.hooks(target, "after_enqueue"):
+            hook(*args)
+        return True
+
+    def _push_keys(self, queue: str) -> list[str]:
+        return [self.keys.queues, self.keys.queue(queue), self.keys.wake_channel(queue)]
+
+    @translate_errors
+    def push(self, queue: str, item: dict[str, Any]) -> None:
+        """Push a raw ``{"class": ..., "args": [...]}`` item, without hooks (Ruby's push)."""
+        check_queue_name(queue)
+        if not isinstance(item, dict) or "class" not in item:
+            raise ValueError(f"push takes a dict with 'class' and 'args', not {item!r}")
+        extra = {k: v for k, v in item.items() if k not in ("class", "args")}
+        payload = layout.encode_job(jobs.class_name(item["class"]), item.get("args", []))
+        if extra:  # keep extra keys after class and args, as Ruby re-encodes them
+            payload = payload[:-1] + "," + layout.encode(extra)[1:]
+        self._push(keys=self._push_keys(queue), args=[queue, payload])
+
+    @translate_errors
+    def enqueue_many(
+        self, job: Any, args_list: Iterable[Sequence[Any]], queue: str | None = None
+    ) -> int:
+        """Enqueue one job per args sequence in pipelined bulk; returns how many were queued.
+
+        Hooks do not run (as with ``push``): bulk loads are for data, not per-job logic.
+        Everything is encoded before anything is sent, so bad args queue nothing.
+        """
+        queue = check_queue_name(queue or jobs.queue_of(job, self.registry))
+        name = jobs.class_name(job)
+        payloads = [layout.encode_job(name, args) for args in args_list]
+        keys = self._push_keys(queue)
+        with self.redis.pipeline(transaction=False) as pipe:
+            for start in range(0, len(payloads), BULK_CHUNK):
+                chunk = payloads[start : start + BULK_CHUNK]
+                self._push(keys=keys, args=[queue, *chunk], client=pipe)
+            pipe.execute()
+        return len(payloads)
+
+    def _perform_inline(self, payload: str, queue: str) -> None:
+        data = layout.decode_job(payload, queue)
+        target = self.registry.resolve(data["class"], self.allowed_modules)
+        jobs.run(target, data["args"], data["class"])
+
+    # --- reading and removing -----------------------------------------------------------
+
+    @translate_errors
+    def pop(self, queue: str) -> dict[str, Any] | None:
+        """Take the first job off a queue. A bad item raises ``BadPayload`` and stays queued."""
+        key = self.keys.queue(check_queue_name(queue))
+        raw = self.redis.lpop(key)
+        if raw is None:
+            return None
+        try:
+            return layout.decode_job(raw, queue)
+        except ValueError:
+            self.redis.lpush(key, raw)  # put it back where it was: never lose data
+            raise
+
+    @translate_errors
+    def peek(self, queue: str, start: int = 0, count: int = 1) -> Any:
+        """Jobs at ``start``; one job (or None) when ``count == 1``, else a list, as Ruby."""
+        if count < 1 or start < 0:
+            raise ValueError("peek needs start >= 0 and count >= 1")
+        raws = self.redis.lrange(self.keys.queue(queue), start, start + count - 1)
+        decoded = [layout.decode_job(raw, queue) for raw in raws]
+        if count == 1:
+            return decoded[0] if decoded else None
+        return decoded
+
+    @translate_errors
+    def size(self, queue: str) -> int:
+        return int(self.redis.llen(self.keys.queue(queue)))
+
+    @translate_errors
+    def queues(self) -> list[str]:
+        """Every queue name in the ``queues`` set, sorted."""
+        return sorted(_text(q) for q in self.redis.smembers(self.keys.queues))
+
+    @translate_errors
+    def queue_sizes(self) -> dict[str, int]:
+        names = self.queues()
+        with self.redis.pipeline(transaction=False) as pipe:
+            for name in names:
+                pipe.llen(self.keys.queue(name))
+            sizes = pipe.execute()
+        return dict(zip(names, (int(s) for s in sizes)))
+
+    @translate_errors
+    def remove_queue(self, queue: str) -> None:
+        """Forget a queue and delete its jobs (``SREM queues`` + ``DEL queue:<q>``)."""
+        with self.redis.pipeline(transaction=False) as pipe:
+            pipe.srem(self.keys.queues, queue)
+            pipe.delete(self.keys.queue(queue))
+            pipe.execute()
+
+    @translate_errors
+    def dequeue(self, job: Any, *args: Any, queue: str | None = None) -> int | None:
+        """Remove queued jobs of a class (all of them, or those with exactly these args).
+
+        Items are compared decoded, so jobs that Perl wrote with another key order match.
+        Runs ``before_dequeue`` (False cancels, returning None) and ``after_dequeue`` hooks.
+        """
+        queue = queue or jobs.queue_of(job, self.registry)
+        name = jobs.class_name(job)
+        target = self.registry.get(job) if isinstance(job, str) else job
+        for hook in jobs.hooks(target, "before_dequeue"):
+            if hook(*args) is False:
+                return None
+        wanted = layout.decode(layout.encode(list(args))) if args else None
+        key = self.keys.queue(queue)
+        matches: set[bytes] = set()
+        for raw in self._scan_list(key):
+            try:
+                item = layout.decode_job(raw, queue)
+            except ValueError:
+                continue
+            if item["class"] == name and (wanted is None or item["args"] == wanted):
+                matches.add(raw)
+        removed = 0
+        for raw in matches:
+            removed += int(self.redis.lrem(key, 0, raw))
+        for hook in jobs.hooks(target, "after_dequeue"):
+            hook(*args)
+        return removed
+
+    def _scan_list(self, key: str, chunk: int = 1000) -> Iterable[bytes]:
+        start = 0
+        while True:
+            items = self.redis.lrange(key, start, start + chunk - 1)
+            yield from items
+            if len(items) < chunk:
+                return
+            start += chunk
+
+    # --- workers and stats --------------------------------------------------------------
+
+    @translate_errors
+    def workers(self) -> list[str]:
+        return sorted(_text(w) for w in self.redis.smembers(self.keys.workers))
+
+    @translate_errors
+    def working(self) -> dict[str, dict[str, Any]]:
+        """Workers with a job, mapped to their decoded working-on record (Ruby's ``working``)."""
+        ids = self.workers()
+        if not ids:
+            return {}
+        records = self.redis.mget([self.keys.worker(w) for w in ids])
+        result: dict[str, dict[str, Any]] = {}
+        for worker, raw in zip(ids, records):
+            if not raw:
+                continue
+            try:
+                result[worker] = layout.decode(raw)
+            except ValueError:
+                result[worker] = {"unreadable": layout.raw_text(raw)}
+        return result
+
+    @translate_errors
+    def stat(self, name: str) -> int:
+        return int(self.redis.get(self.keys.stat(name)) or 0)
+
+    @translate_errors
+    def info(self) -> dict[str, Any]:
+        """Ruby's ``Resque.info``: pending, processed, queues, workers, working, failed..."""
+        sizes = self.queue_sizes()
+        return {
+            "pending": sum(sizes.values()),
+            "processed": self.stat("processed"),
+            "queues": len(sizes),
+            "workers": int(self.redis.scard(self.keys.workers)),
+            "working": len(self.working()),
+            "failed": int(self.redis.llen(self.keys.failed)),
+            "servers": [describe(self.redis)],
+            "environment": os.environ.get("RAILS_ENV") or os.environ.get("RACK_ENV")
+            or "development",
+        }
+
+    def worker(self, queues: Sequence[str] = (), **options: Any) -> Worker:
+        """A worker on this connection (Perl's ``$resque->worker``); add queues, then work()."""
+        from resque.worker import Worker
+
+        return Worker(list(queues), resque=self, **options)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else value

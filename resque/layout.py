@@ -1,0 +1,347 @@
+"""The wire contract: every Redis key, JSON shape and time format that Ruby resque 3.0 uses.
+
+This is the only module that spells a key name, a payload shape or a timestamp format.
+Everything here is written exactly as Ruby writes it (see ``shared/compat`` in the steering
+repository) and read tolerantly, so that Perl's key order and older time formats still parse.
+Keys that only this project writes (the in-flight lists) are grouped at the end of ``Keys``;
+Ruby and Perl never read them.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import re
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from resque.errors import BadPayload
+
+# --- JSON -------------------------------------------------------------------------------------
+
+# MultiJson/Oj output: compact, insertion order, raw UTF-8, "/" unescaped, no NaN.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+_DECODER = json.JSONDecoder()
+
+
+def encode(value: Any) -> str:
+    """Encode a value the way Ruby's ``Resque.encode`` does (byte-identical for JSON types).
+
+    Raises ``TypeError`` for values JSON cannot represent (sets, objects) and ``ValueError``
+    for NaN and infinities.
+    """
+    return _ENCODER.encode(value)
+
+
+def decode(raw: str | bytes) -> Any:
+    """Decode JSON written by Ruby, Perl or us."""
+    if isinstance(raw, bytes):
+        raw = raw.decode("utf-8", errors="surrogateescape")
+    return _DECODER.decode(raw)
+
+
+def encode_job(class_name: str, args: Sequence[Any]) -> str:
+    """The queued job payload: ``{"class":"X","args":[...]}``, key order class then args."""
+    if not isinstance(args, (list, tuple)):
+        raise TypeError(f"job args must be a list, not {type(args).__name__}")
+    payload = f'{{"class":{_ENCODER.encode(class_name)},"args":{_ENCODER.encode(args)}}}'
+    # Lone surrogates would only fail inside redis-py; refuse them here, before Redis.
+    payload.encode("utf-8")
+    return payload
+
+
+def decode_job(raw: str | bytes | None, queue: str) -> dict[str, Any]:
+    """Read a queued payload tolerantly: any key order, a missing ``args`` means ``[]``.
+
+    Raises ``BadPayload`` (naming the queue) when the item is not a JSON object with a string
+    ``class`` and an array ``args``; the raw item is kept on the exception.
+    """
+    if raw is None:
+        raise BadPayload(queue, raw, "empty item")
+    try:
+        job = decode(raw)
+    except ValueError as exc:
+        raise BadPayload(queue, raw, f"not valid JSON ({exc})") from None
+    if not isinstance(job, dict):
+        raise BadPayload(queue, raw, f"a JSON {type(job).__name__}, not an object")
+    if not isinstance(job.get("class"), str) or not job["class"]:
+        raise BadPayload(queue, raw, 'no "class" string')
+    args = job.get("args")
+    if args is None:
+        job["args"] = []
+    elif not isinstance(args, list):
+        raise BadPayload(queue, raw, f'"args" is a JSON {type(args).__name__}, not an array')
+    return job
+
+
+def raw_text(raw: str | bytes | None) -> str:
+    """A queued item as text, for error messages and failure records (never loses bytes)."""
+    if raw is None:
+        return ""
+    if isinstance(raw, bytes):
+        return raw.decode("utf-8", errors="backslashreplace")
+    return raw
+
+
+# --- Time formats -----------------------------------------------------------------------------
+
+
+def started_at(now: float | None = None) -> str:
+    """``worker:<id>:started``: Ruby's ``Time.now.to_s``, e.g. ``2026-11-27 23:46:22 +0000``."""
+    return time.strftime("%Y-%m-%d %H:%M:%S %z", time.localtime(now))
+
+
+def run_at(now: float | None = None) -> str:
+    """``run_at`` of the working-on record: ``Time.now.utc.iso8601``, e.g. ``...T23:46:22Z``."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
+
+
+def heartbeat_at(redis_seconds: float) -> str:
+    """Heartbeat value: Redis server time as local iso8601, e.g. ``...T23:46:22+00:00``."""
+    moment = _dt.datetime.fromtimestamp(int(redis_seconds)).astimezone()
+    return moment.isoformat(timespec="seconds")
+
+
+def failed_at(now: float | None = None) -> str:
+    """``failed_at`` and ``retried_at`` (redis backend): ``2026/11/27 23:46:22 UTC``."""
+    return time.strftime("%Y/%m/%d %H:%M:%S %Z", time.localtime(now))
+
+
+def retried_at_multi_queue(now: float | None = None) -> str:
+    """``retried_at`` written by the redis_multi_queue backend: no zone, as in Ruby."""
+    return time.strftime("%Y/%m/%d %H:%M:%S", time.localtime(now))
+
+
+_ZONES = {"UTC": "+0000", "GMT": "+0000", "Z": "+0000"}
+_TIME_RE = re.compile(
+    r"^\s*(\d{4})[-/](\d{1,2})[-/](\d{1,2})[T ](\d{1,2}):(\d{2}):(\d{2})(\.\d+)?\s*"
+    r"(Z|[+-]\d{2}:?\d{2}|[A-Za-z]{1,5})?\s*$"
+)
+
+
+def parse_time(value: Any) -> _dt.datetime | None:
+    """Parse any time format Ruby, Perl or older tools wrote; ``None`` if it cannot be read.
+
+    Accepts iso8601 (``Z`` or an offset), ``2026/11/27 23:46:22 UTC``, the zone-less
+    multi-queue form, ``2026-11-27 23:46:22 +0000`` and epoch seconds (pyres). A missing or
+    unknown zone abbreviation is read as local time.
+    """
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return _dt.datetime.fromtimestamp(value, _dt.timezone.utc)
+    if not isinstance(value, str):
+        return None
+    if re.fullmatch(r"\s*\d+(\.\d+)?\s*", value):
+        return _dt.datetime.fromtimestamp(float(value), _dt.timezone.utc)
+    match = _TIME_RE.match(value)
+    if not match:
+        return None
+    year, month, day, hour, minute, second, fraction, zone = match.groups()
+    try:
+        moment = _dt.datetime(
+            int(year), int(month), int(day), int(hour), int(minute), int(second),
+            int(float(fraction) * 1_000_000) if fraction else 0,
+        )
+    except ValueError:
+        return None
+    offset = _ZONES.get(zone.upper(), zone) if zone else None
+    if offset and offset[0] in "+-":
+        digits = offset.replace(":", "")
+        delta = _dt.timedelta(hours=int(digits[1:3]), minutes=int(digits[3:5]))
+        tz = _dt.timezone(delta if digits[0] == "+" else -delta)
+        return moment.replace(tzinfo=tz)
+    return moment.astimezone()
+
+
+# --- Worker ids and process titles ------------------------------------------------------------
+
+
+def worker_id(hostname: str, pid: int, queues: Iterable[str]) -> str:
+    """``host:pid:q1,q2``, queues as given (patterns included, ``!exclusions`` left out)."""
+    return f"{hostname}:{pid}:{','.join(queues)}"
+
+
+def parse_worker_id(worker: str) -> tuple[str, int | None, list[str]]:
+    """Split a worker id like Ruby's ``split(':', 3)``; a malformed id gives pid ``None``."""
+    parts = worker.split(":", 2)
+    host = parts[0]
+    pid = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
+    queues = parts[2].split(",") if len(parts) > 2 and parts[2] else []
+    return host, pid, queues
+
+
+def process_title(version: str, state: str, prefix: str = "") -> str:
+    """``resque-<version>: <state>``; Ruby and Perl pruning look for ``resque-<digit>``."""
+    return f"{prefix}resque-{version}: {state}"
+
+
+STARTING_TITLE = "resque: Starting"
+
+
+def title_waiting(queues: Sequence[str]) -> str:
+    return f"Waiting for {','.join(queues)}"
+
+
+def title_processing(queue: str, since: int, class_name: str) -> str:
+    return f"Processing {queue} since {since} [{class_name}]"
+
+
+def title_forked(pid: int, since: int) -> str:
+    return f"Forked {pid} at {since}"
+
+
+TITLE_PAUSED = "Paused"
+
+
+# --- Records ----------------------------------------------------------------------------------
+
+
+def working_on(queue: str, payload_json: str, now: float | None = None) -> str:
+    """The ``worker:<id>`` value: ``{"queue":..,"run_at":..,"payload":{..}}``, in that order."""
+    return WORKING_ON_TEMPLATE % (encode(queue), encode(run_at(now)), payload_json)
+
+
+# ``%s`` slots: JSON queue name, JSON run_at, payload JSON. The reserve script fills it in
+# Redis with string.format, so the shape is still spelled only here.
+WORKING_ON_TEMPLATE = '{"queue":%s,"run_at":%s,"payload":%s}'
+
+# The payload shown in the working-on record for an item that is not a JSON object (the raw
+# bytes are kept in the in-flight list and in the failure record).
+UNREADABLE_PAYLOAD = '{"class":"Resque::BadPayload","args":[]}'
+
+
+def failure_record(
+    *,
+    payload: Any,
+    exception: str,
+    error: str,
+    backtrace: Sequence[str],
+    worker: str,
+    queue: str,
+    now: float | None = None,
+) -> str:
+    """A ``failed`` list element, keys in Ruby's order (``failure/redis.rb``)."""
+    return encode(
+        {
+            "failed_at": failed_at(now),
+            "payload": payload,
+            "exception": exception,
+            "error": error,
+            "backtrace": list(backtrace),
+            "worker": worker,
+            "queue": queue,
+        }
+    )
+
+
+# Synthetic failure classes and messages, as Ruby writes them (§2.4 of the contract).
+DIRTY_EXIT = "Resque::DirtyExit"
+PRUNE_DIRTY_EXIT = "Resque::PruneDeadWorkerDirtyExit"
+TERM_EXCEPTION = "Resque::TermException"
+STILL_PROCESSING = "Job still being processed"
+
+
+def child_signal_message(pid: int, signal_name: str, signum: int) -> str:
+    return f"Child process received unhandled signal pid {pid} {signal_name} (signal {signum})"
+
+
+def prune_message(worker: str, class_name: str | None) -> str:
+    return f"Worker {worker} did not gracefully exit while processing {class_name or '<Unknown Job>'}"
+
+
+# --- Keys -------------------------------------------------------------------------------------
+
+PAUSE_VALUE = "true"  # pause-all-workers pauses when its value, stripped and lowered, is this
+
+
+class Keys:
+    """Redis key names under a namespace, applied as redis-namespace does (``ns:key``)."""
+
+    __slots__ = ("namespace", "prefix")
+
+    def __init__(self, namespace: str = "resque") -> None:
+        self.namespace = namespace
+        self.prefix = f"{namespace}:" if namespace else ""
+
+    # Ruby resque 3.0's keys.
+    @property
+    def queues(self) -> str:
+        return self.prefix + "queues"
+
+    def queue(self, name: str) -> str:
+        return f"{self.prefix}queue:{name}"
+
+    def queue_name(self, key: str) -> str:
+        """The queue name of a ``queue:<q>`` key."""
+        return key[len(self.prefix) + len("queue:") :]
+
+    @property
+    def workers(self) -> str:
+        return self.prefix + "workers"
+
+    def worker(self, worker: str) -> str:
+        return f"{self.prefix}worker:{worker}"
+
+    def worker_started(self, worker: str) -> str:
+        return f"{self.prefix}worker:{worker}:started"
+
+    @property
+    def heartbeat(self) -> str:
+        return self.prefix + "workers:heartbeat"
+
+    @property
+    def prune_lock(self) -> str:
+        return self.prefix + "pruning_dead_workers_in_progress"
+
+    def stat(self, name: str) -> str:
+        return f"{self.prefix}stat:{name}"
+
+    def worker_stat(self, name: str, worker: str) -> str:
+        return f"{self.prefix}stat:{name}:{worker}"
+
+    @property
+    def failed(self) -> str:
+        return self.prefix + "failed"
+
+    def failed_queue(self, queue: str) -> str:
+        """The redis_multi_queue failure list of a job queue: ``<q>_failed``."""
+        return f"{self.prefix}{queue}_failed"
+
+    @property
+    def failed_queues(self) -> str:
+        return self.prefix + "failed_queues"
+
+    @property
+    def pause(self) -> str:
+        return self.prefix + "pause-all-workers"
+
+    # Additional keys, ours only; Ruby and Perl ignore them.
+    def inflight(self, worker: str) -> str:
+        """List of ``[queue, payload]`` JSON pairs this worker has reserved and not finished."""
+        return f"{self.prefix}inflight:{worker}"
+
+    @property
+    def inflight_workers(self) -> str:
+        """Set of worker ids that may own an in-flight list (so recovery needs no SCAN)."""
+        return self.prefix + "inflight"
+
+    def wake_channel(self, queue: str) -> str:
+        """Pub/sub channel our enqueuers publish to after a push, so idle workers wake at once."""
+        return f"{self.prefix}wake:{queue}"
+
+    @property
+    def wake_pattern(self) -> str:
+        return self.prefix + "wake:*"
+
+    def wake_queue(self, channel: str) -> str:
+        return channel[len(self.prefix) + len("wake:") :]
+
+
+def worker_keys(keys: Keys, worker: str) -> list[str]:
+    """Every per-worker key that unregistering deletes."""
+    return [
+        keys.worker(worker),
+        keys.worker_started(worker),
+        keys.worker_stat("processed", worker),
+        keys.worker_stat("failed", worker),
+    ]
