@@ -19,7 +19,7 @@ from resque.errors import (
     ResqueError,
     TermException,
 )
-from resque.job import JobFunction, Registry, job, registry
+from resque.jobs import JobFunction, Registry, job, registry
 
 if TYPE_CHECKING:
     from resque.worker import Worker

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import redis
 
-from resque import job as jobs
+from resque import jobs
 from resque import layout
 from resque.connection import connect, describe, translate_errors
 from resque.errors import NoQueueError
@@ -179,7 +179,7 @@ class Resque:
     @translate_errors
     def queues(self) -> list[str]:
         """Every queue name in the ``queues`` set, sorted."""
-        return sorted(_text(q) for q in self.redis.smembers(self.keys.queues))
+        return sorted(layout.text(q) for q in self.redis.smembers(self.keys.queues))
 
     @translate_errors
     def queue_sizes(self) -> dict[str, int]:
@@ -211,7 +211,9 @@ class Resque:
         for hook in jobs.hooks(target, "before_dequeue"):
             if hook(*args) is False:
                 return None
-        wanted = layout.decode(layout.encode(list(args))) if args else None
+        # Compared as sorted-key JSON: Perl's key order is ignored, but 1, 1.0 and true stay
+        # distinct, as with Ruby's byte-exact LREM.
+        wanted = layout.canonical(list(args)) if args else None
         key = self.keys.queue(queue)
         matches: set[bytes] = set()
         for raw in self._scan_list(key):
@@ -219,7 +221,9 @@ class Resque:
                 item = layout.decode_job(raw, queue)
             except ValueError:
                 continue
-            if item["class"] == name and (wanted is None or item["args"] == wanted):
+            if item["class"] != name:
+                continue
+            if wanted is None or layout.canonical(item["args"]) == wanted:
                 matches.add(raw)
         removed = 0
         for raw in matches:
@@ -241,7 +245,7 @@ class Resque:
 
     @translate_errors
     def workers(self) -> list[str]:
-        return sorted(_text(w) for w in self.redis.smembers(self.keys.workers))
+        return sorted(layout.text(w) for w in self.redis.smembers(self.keys.workers))
 
     @translate_errors
     def working(self) -> dict[str, dict[str, Any]]:
@@ -285,7 +289,3 @@ class Resque:
         from resque.worker import Worker
 
         return Worker(list(queues), resque=self, **options)
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else value

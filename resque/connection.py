@@ -15,7 +15,7 @@ import functools
 import os
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import redis
 
@@ -50,7 +50,10 @@ def connect(spec: redis.Redis | str | None = None, namespace: str | None = None)
         query = parse_qsl(parts.query)
         found_namespace = next((v for k, v in query if k == "namespace"), None)
         rest = urlencode([(k, v) for k, v in query if k != "namespace"])
-        client = redis.Redis.from_url(urlunsplit(parts._replace(query=rest)))
+        # Rebuilt by hand: urlunsplit turns "unix:///path" into "unix:/path", which redis-py
+        # refuses.
+        base = server.split("?", 1)[0]
+        client = redis.Redis.from_url(f"{base}?{rest}" if rest else base)
     else:
         address, _, found_namespace_text = server.partition("/")
         found_namespace = found_namespace_text or None

@@ -22,7 +22,7 @@ from typing import Any, TypeVar, overload
 
 from resque.errors import DontPerform, JobForbidden, JobNotFound, NoQueueError
 
-log = logging.getLogger("resque.job")
+log = logging.getLogger("resque.jobs")
 
 HOOK_KINDS = (
     "before_enqueue",

@@ -41,6 +41,11 @@ def decode(raw: str | bytes) -> Any:
     return _DECODER.decode(raw)
 
 
+def canonical(value: Any) -> str:
+    """JSON with sorted keys, to compare payloads written in any key order (Perl's)."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
+
+
 def encode_job(class_name: str, args: Sequence[Any]) -> str:
     """The queued job payload: ``{"class":"X","args":[...]}``, key order class then args."""
     if not isinstance(args, (list, tuple)):
@@ -73,6 +78,11 @@ def decode_job(raw: str | bytes | None, queue: str) -> dict[str, Any]:
     elif not isinstance(args, list):
         raise BadPayload(queue, raw, f'"args" is a JSON {type(args).__name__}, not an array')
     return job
+
+
+def text(value: str | bytes) -> str:
+    """A name read from Redis (queue, worker id) as text; odd bytes survive a round trip."""
+    return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else value
 
 
 def raw_text(raw: str | bytes | None) -> str:
@@ -120,6 +130,13 @@ _TIME_RE = re.compile(
 )
 
 
+def _from_epoch(seconds: float) -> _dt.datetime | None:
+    try:
+        return _dt.datetime.fromtimestamp(seconds, _dt.timezone.utc)
+    except (OverflowError, OSError, ValueError):  # NaN, infinity, out of time_t range
+        return None
+
+
 def parse_time(value: Any) -> _dt.datetime | None:
     """Parse any time format Ruby, Perl or older tools wrote; ``None`` if it cannot be read.
 
@@ -128,11 +145,11 @@ def parse_time(value: Any) -> _dt.datetime | None:
     unknown zone abbreviation is read as local time.
     """
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return _dt.datetime.fromtimestamp(value, _dt.timezone.utc)
+        return _from_epoch(value)
     if not isinstance(value, str):
         return None
     if re.fullmatch(r"\s*\d+(\.\d+)?\s*", value):
-        return _dt.datetime.fromtimestamp(float(value), _dt.timezone.utc)
+        return _from_epoch(float(value))
     match = _TIME_RE.match(value)
     if not match:
         return None
@@ -333,15 +350,7 @@ class Keys:
     def wake_pattern(self) -> str:
         return self.prefix + "wake:*"
 
-    def wake_queue(self, channel: str) -> str:
-        return channel[len(self.prefix) + len("wake:") :]
-
-
-def worker_keys(keys: Keys, worker: str) -> list[str]:
-    """Every per-worker key that unregistering deletes."""
-    return [
-        keys.worker(worker),
-        keys.worker_started(worker),
-        keys.worker_stat("processed", worker),
-        keys.worker_stat("failed", worker),
-    ]
+    @staticmethod
+    def keyspace_channel(db: int, key: str) -> str:
+        """Redis's own keyspace-notification channel for a key (if the server has them on)."""
+        return f"__keyspace@{db}__:{key}"

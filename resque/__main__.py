@@ -1,0 +1,3 @@
+from resque.cli import main
+
+main()

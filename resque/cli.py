@@ -1,0 +1,180 @@
+"""The ``resque`` command. Thin: every verb calls the library."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import signal
+import subprocess
+import sys
+from typing import Any
+
+import click
+
+from resque import __version__
+from resque.client import Resque
+
+log = logging.getLogger("resque.cli")
+
+
+def setup_logging(verbosity: int) -> None:
+    """Configure the ``resque`` logger only (never the application's root logger)."""
+    if os.environ.get("VVERBOSE"):
+        verbosity = max(verbosity, 2)
+    elif os.environ.get("VERBOSE") or os.environ.get("LOGGING"):
+        verbosity = max(verbosity, 1)
+    level = {0: logging.WARNING, 1: logging.INFO}.get(verbosity, logging.DEBUG)
+    logger = logging.getLogger("resque")
+    logger.setLevel(level)
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(name)s[%(process)d] %(levelname)s: %(message)s")
+        )
+        logger.addHandler(handler)
+
+
+def import_apps(apps: tuple[str, ...]) -> list[str]:
+    """Import the application modules that register jobs; returns their names."""
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    names = [name.strip() for app in apps for name in app.split(",") if name.strip()]
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except ImportError as exc:
+            raise click.UsageError(f"cannot import --app {name}: {exc}") from exc
+    return names
+
+
+redis_option = click.option(
+    "--redis", "redis_url", envvar="RESQUE_REDIS",
+    help="Redis URL or host:port[:db][/namespace] (default: RESQUE_REDIS, REDIS_URL, "
+    "localhost:6379).",
+)
+namespace_option = click.option("--namespace", "-N", help="Key namespace (default: resque).")
+
+
+@click.group()
+@click.version_option(__version__, prog_name="resque")
+def main() -> None:
+    """Resque for Python: background jobs on Redis, compatible with Ruby and Perl Resque."""
+
+
+@main.command()
+@click.option("-q", "--queues", "queue_list", help="Comma-separated queues in priority order "
+              "(* and globs allowed, !name excludes). Default: QUEUES or QUEUE.")
+@click.option("--interval", type=float, help="Seconds between polls for jobs pushed by Ruby/Perl "
+              "(INTERVAL, default 5). 0 exits when the queues are empty.")
+@click.option("--burst", is_flag=True, help="Exit when the queues are empty.")
+@click.option("--fork/--no-fork", default=None,
+              help="A child process per job (default) or in-process (FORK_PER_JOB=false).")
+@click.option("--max-jobs", type=click.IntRange(min=1), help="Exit after this many jobs.")
+@click.option("--pidfile", envvar="PIDFILE", help="Write the worker's pid here.")
+@click.option("--background", is_flag=True, envvar="BACKGROUND",
+              help="Detach from the terminal (BACKGROUND).")
+@click.option("--count", type=click.IntRange(min=1), envvar="COUNT", default=1,
+              help="Start this many worker processes (COUNT).")
+@click.option("--app", "apps", multiple=True,
+              help="Module(s) that register your jobs; imported first, and dotted job paths "
+              "under them are allowed.")
+@click.option("--allow", "allowed", multiple=True, help="Extra module prefix whose dotted job "
+              "paths may be imported (also RESQUE_JOB_MODULES).")
+@click.option("-v", "--verbose", count=True, help="-v info, -vv debug (VERBOSE, VVERBOSE).")
+@redis_option
+@namespace_option
+def work(
+    queue_list: str | None,
+    interval: float | None,
+    burst: bool,
+    fork: bool | None,
+    max_jobs: int | None,
+    pidfile: str | None,
+    background: bool,
+    count: int,
+    apps: tuple[str, ...],
+    allowed: tuple[str, ...],
+    verbose: int,
+    redis_url: str | None,
+    namespace: str | None,
+) -> None:
+    """Start a worker on QUEUES (Ruby's `rake resque:work`)."""
+    setup_logging(verbose)
+    if count > 1:
+        sys.exit(_run_several(count))
+    from resque.worker import Worker
+
+    modules = import_apps(apps)
+    resque = Resque(redis_url, namespace=namespace, allowed_modules=[*modules, *allowed])
+    queues = (queue_list or "").split(",") if queue_list else []
+    options: dict[str, Any] = {"interval": interval, "max_jobs": max_jobs, "fork": fork}
+    if burst:
+        options["burst"] = True
+    try:
+        worker = Worker.from_env(queues, resque=resque, **options)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    if not worker.patterns:
+        raise click.UsageError("give the worker at least one queue: -q high,low or QUEUE=...")
+    if background:
+        _daemonize()
+    if pidfile:
+        with open(pidfile, "w") as handle:
+            handle.write(str(os.getpid()))
+    try:
+        worker.work()
+    finally:
+        if pidfile and os.path.exists(pidfile):
+            os.unlink(pidfile)
+
+
+def _run_several(count: int) -> int:
+    """COUNT=N: N worker processes of the same command; signals are passed on to all."""
+    env = dict(os.environ, COUNT="1")
+    args = [arg for arg in sys.argv[1:] if not arg.startswith("--count")]
+    children = [
+        subprocess.Popen([sys.executable, "-m", "resque", *args], env=env) for _ in range(count)
+    ]
+
+    def forward(signum: int, frame: Any) -> None:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signum)
+
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGUSR1,
+                   signal.SIGUSR2, signal.SIGCONT):
+        signal.signal(signum, forward)
+    return max(child.wait() for child in children)
+
+
+def _daemonize() -> None:
+    if os.fork():
+        os._exit(0)
+    os.setsid()
+    if os.fork():
+        os._exit(0)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+
+
+@main.command()
+@click.option("--jobs", "job_count", default=300, show_default=True, help="Demo jobs to enqueue.")
+@click.option("--workers", default=2, show_default=True, help="Worker processes to run.")
+@click.option("--fork/--no-fork", default=True, help="A child per job, or in-process.")
+@click.option("--data-dir", type=click.Path(file_okay=False),
+              help="Where the embedded Redis keeps its append-only file "
+              "(default: ~/.local/share/resque-demo).")
+@redis_option
+def demo(
+    job_count: int, workers: int, fork: bool, data_dir: str | None, redis_url: str | None
+) -> None:
+    """Enqueue demo jobs on an embedded Redis, run workers, show them drain."""
+    from resque.demo import run_demo
+
+    sys.exit(run_demo(job_count, workers, fork, data_dir, redis_url))
+
+
+if __name__ == "__main__":
+    main()

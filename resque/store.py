@@ -1,0 +1,292 @@
+"""Every Redis operation a worker performs, with its cost in round trips.
+
+The per-job path is one round trip: the ``STEP`` script finishes the previous job
+(acknowledge, count, record a failure) and reserves the next one. Reserving is one atomic
+step: the job moves from ``queue:<q>`` into this worker's in-flight list and the Ruby
+"working on" record is written in the same script, so no crash window can lose it.
+Ruby and Perl see exactly what a Ruby worker writes; the in-flight list is ours alone.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+
+from resque import layout
+
+log = logging.getLogger("resque.worker")
+
+# Ack modes of the STEP script: what happened to the job this worker had in flight.
+ACK_OK = "ok"  # performed (or skipped by a hook): processed +1
+ACK_FAILED = "failed"  # raised: failure record, processed +1, failed +1 (Ruby's counting)
+ACK_DIRTY = "dirty"  # its process died: failure record, processed +1, failed untouched
+ACK_REQUEUE = "requeue"  # stopped by a shutdown: back to the head of its queue, not counted
+
+# KEYS: 1 worker record, 2 in-flight list, 3 stat:processed, 4 stat:processed:<id>,
+#       5 stat:failed, 6 stat:failed:<id>, 7 failure list, 8 failed_queues set,
+#       9 pause-all-workers, 10.. queue lists (in priority order)
+# ARGV: 1 ack mode ('' = nothing to ack), 2 failure record, 3 failed_queues member ('' = none),
+#       4 reserve ('1'/'0'), 5 working-on template, 6 run_at (JSON), 7 unreadable payload,
+#       8 queue-key prefix, then per queue: name, name as JSON
+STEP_SCRIPT = """
+local mode = ARGV[1]
+if mode ~= '' then
+  local entry = redis.call('LPOP', KEYS[2])
+  redis.call('DEL', KEYS[1])
+  if mode == 'requeue' then
+    if entry then
+      local pair = cjson.decode(entry)
+      redis.call('LPUSH', ARGV[8] .. pair[1], pair[2])
+    end
+  else
+    redis.call('INCR', KEYS[3])
+    redis.call('INCR', KEYS[4])
+    if mode == 'failed' or mode == 'dirty' then
+      redis.call('RPUSH', KEYS[7], ARGV[2])
+      if ARGV[3] ~= '' then redis.call('SADD', KEYS[8], ARGV[3]) end
+    end
+    if mode == 'failed' then
+      redis.call('INCR', KEYS[5])
+      redis.call('INCR', KEYS[6])
+    end
+  end
+end
+if ARGV[4] ~= '1' then return false end
+local pause = redis.call('GET', KEYS[9])
+if pause and string.lower(string.match(pause, '^%s*(.-)%s*$')) == 'true' then
+  return 'paused'
+end
+for i = 10, #KEYS do
+  local job = redis.call('LPOP', KEYS[i])
+  if job then
+    local n = 9 + (i - 10) * 2
+    redis.call('RPUSH', KEYS[2], cjson.encode({ARGV[n], job}))
+    local ok, decoded = pcall(cjson.decode, job)
+    local shown = job
+    if not ok or type(decoded) ~= 'table' then shown = ARGV[7] end
+    redis.call('SET', KEYS[1], string.format(ARGV[5], ARGV[n + 1], ARGV[6], shown))
+    return {ARGV[n], job}
+  end
+end
+return false
+"""
+
+# Recovery of a dead (or exiting) worker, atomic so that two pruners cannot both act.
+# KEYS: 1 worker record, 2 in-flight list, 3 workers set, 4 heartbeat hash,
+#       5 in-flight owners set, 6 queues set, 7 failure list, 8.. other per-worker keys
+# ARGV: 1 worker id, 2 queue-key prefix, 3 expected worker record ('' = any),
+#       4 failure record for a job found only in the worker record ('' = none)
+# In-flight entries go back to the head of their queues, in their original order. When the
+# worker record is gone but entries remain, whoever unregistered the worker (a Ruby or Perl
+# pruner) already recorded the first entry as failed, so only the rest are requeued.
+RECOVER_SCRIPT = """
+local record = redis.call('GET', KEYS[1])
+if ARGV[3] ~= '' and record ~= ARGV[3] then return {-1, 0, false} end
+local entries = redis.call('LRANGE', KEYS[2], 0, -1)
+local first = 1
+if not record then first = 2 end
+local requeued = 0
+for i = #entries, first, -1 do
+  local pair = cjson.decode(entries[i])
+  redis.call('LPUSH', ARGV[2] .. pair[1], pair[2])
+  redis.call('SADD', KEYS[6], pair[1])
+  requeued = requeued + 1
+end
+local failed = 0
+if #entries == 0 and record and ARGV[4] ~= '' then
+  redis.call('RPUSH', KEYS[7], ARGV[4])
+  failed = 1
+end
+redis.call('DEL', KEYS[1], KEYS[2])
+for i = 8, #KEYS do redis.call('DEL', KEYS[i]) end
+redis.call('SREM', KEYS[3], ARGV[1])
+redis.call('HDEL', KEYS[4], ARGV[1])
+redis.call('SREM', KEYS[5], ARGV[1])
+return {requeued, failed, record or false}
+"""
+
+
+@dataclass(frozen=True)
+class Reserved:
+    """A job taken from ``queue``: the raw bytes exactly as they were queued."""
+
+    queue: str
+    raw: bytes
+
+
+@dataclass(frozen=True)
+class Ack:
+    """How to finish the job in flight; ``failure`` is a failure record for failed/dirty."""
+
+    mode: str
+    failure: str = ""
+    failure_queue: str = ""  # redis_multi_queue: the job's queue, whose <q>_failed list gets it
+
+
+PAUSED = object()
+
+
+class WorkerStore:
+    """The Redis side of one worker: registration, heartbeat, reserve/ack, recovery."""
+
+    def __init__(self, client: redis.Redis, keys: layout.Keys, worker_id: str) -> None:
+        self.redis = client
+        self.keys = keys
+        self.worker_id = worker_id
+        self.multi_queue_failures = False
+        self._step = client.register_script(STEP_SCRIPT)
+        self._recover = client.register_script(RECOVER_SCRIPT)
+        self._fixed_keys = [
+            keys.worker(worker_id),
+            keys.inflight(worker_id),
+            keys.stat("processed"),
+            keys.worker_stat("processed", worker_id),
+            keys.stat("failed"),
+            keys.worker_stat("failed", worker_id),
+            keys.failed,
+            keys.failed_queues,
+            keys.pause,
+        ]
+        self._queue_args: dict[tuple[str, ...], tuple[list[str], list[str]]] = {}
+        self._run_at_second = -1
+        self._run_at = ""
+
+    # --- one round trip per job ---------------------------------------------------------
+
+    def step(
+        self, ack: Ack | None, queues: Sequence[str], reserve: bool = True, now: float = 0.0
+    ) -> Reserved | object | None:
+        """Finish the job in flight (if any) and reserve the next: one script, one round trip.
+
+        Returns a ``Reserved`` job, ``PAUSED`` when ``pause-all-workers`` is set, or None.
+        """
+        queue_keys, queue_args = self._queue_arguments(tuple(queues))
+        failure_key, failed_member = self.keys.failed, ""
+        if ack is not None and ack.failure and self.multi_queue_failures:
+            failure_key = self.keys.failed_queue(ack.failure_queue)
+            failed_member = failure_key[len(self.keys.prefix) :]
+        keys = self._fixed_keys.copy()
+        keys[6] = failure_key
+        keys += queue_keys
+        args = [
+            ack.mode if ack else "",
+            ack.failure if ack else "",
+            failed_member,
+            "1" if reserve else "0",
+            layout.WORKING_ON_TEMPLATE,
+            self._run_at_json(now),
+            layout.UNREADABLE_PAYLOAD,
+            self.keys.queue(""),
+            *queue_args,
+        ]
+        result = self._step(keys=keys, args=args)
+        if result == b"paused":
+            return PAUSED
+        if not result:
+            return None
+        queue, raw = result
+        return Reserved(queue.decode("utf-8", "surrogateescape"), raw)
+
+    def _queue_arguments(self, queues: tuple[str, ...]) -> tuple[list[str], list[str]]:
+        cached = self._queue_args.get(queues)
+        if cached is None:
+            queue_keys = [self.keys.queue(q) for q in queues]
+            queue_args = [part for q in queues for part in (q, layout.encode(q))]
+            cached = self._queue_args[queues] = (queue_keys, queue_args)
+            if len(self._queue_args) > 64:  # wildcard workers see changing lists
+                self._queue_args.clear()
+        return cached
+
+    def _run_at_json(self, now: float) -> str:
+        second = int(now)
+        if second != self._run_at_second:
+            self._run_at_second = second
+            self._run_at = layout.encode(layout.run_at(second))
+        return self._run_at
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    def register(self, started: str) -> None:
+        """Ruby's ``register_worker`` (SADD + SET started) plus our in-flight owner entry."""
+        with self.redis.pipeline(transaction=False) as pipe:
+            pipe.sadd(self.keys.workers, self.worker_id)
+            pipe.set(self.keys.worker_started(self.worker_id), started)
+            pipe.sadd(self.keys.inflight_workers, self.worker_id)
+            pipe.execute()
+
+    def is_registered(self) -> bool:
+        return bool(self.redis.sismember(self.keys.workers, self.worker_id))
+
+    def heartbeat(self, clear: bool = False) -> None:
+        """Write Redis server time as the heartbeat (two round trips, once a minute)."""
+        seconds, _ = self.redis.time()
+        if clear:
+            self.redis.hdel(self.keys.heartbeat, self.worker_id)
+        self.redis.hset(self.keys.heartbeat, self.worker_id, layout.heartbeat_at(seconds))
+
+    def unregister(self) -> int:
+        """Remove every key of this worker; anything still in flight is requeued first."""
+        requeued, _ = self.recover(self.worker_id)
+        return requeued
+
+    def recover(
+        self, worker: str, expected_record: bytes | None = None, failure: str = ""
+    ) -> tuple[int, bytes | None]:
+        """Unregister ``worker`` atomically, requeueing its in-flight jobs at their heads.
+
+        ``expected_record`` makes it a compare-and-act: if the worker record changed meanwhile
+        nothing happens and ``(-1, None)`` is returned. ``failure`` is recorded when the worker
+        had a job in its record but no in-flight list (a Ruby or Perl worker).
+        Returns ``(jobs requeued or failed, the worker record that was there)``.
+        """
+        keys = self.keys
+        result = self._recover(
+            keys=[
+                keys.worker(worker),
+                keys.inflight(worker),
+                keys.workers,
+                keys.heartbeat,
+                keys.inflight_workers,
+                keys.queues,
+                keys.failed,
+                keys.worker_started(worker),
+                keys.worker_stat("processed", worker),
+                keys.worker_stat("failed", worker),
+            ],
+            args=[worker, keys.queue(""), expected_record or b"", failure],
+        )
+        if int(result[0]) < 0:
+            return -1, None
+        return int(result[0]) + int(result[1]), result[2] or None
+
+    # --- reading the farm, for pruning --------------------------------------------------
+
+    def acquire_prune_lock(self, ttl: int) -> bool:
+        """Ruby's lock: ``SET pruning_dead_workers_in_progress <id> NX EX ttl``."""
+        return bool(self.redis.set(self.keys.prune_lock, self.worker_id, nx=True, ex=ttl))
+
+    def farm(self) -> tuple[set[str], dict[str, str], set[str], float]:
+        """Registered ids, heartbeats, in-flight owners and Redis time: one round trip."""
+        with self.redis.pipeline(transaction=False) as pipe:
+            pipe.smembers(self.keys.workers)
+            pipe.hgetall(self.keys.heartbeat)
+            pipe.smembers(self.keys.inflight_workers)
+            pipe.time()
+            workers, beats, owners, (seconds, micros) = pipe.execute()
+        return (
+            {layout.text(w) for w in workers},
+            {layout.text(k): layout.text(v) for k, v in beats.items()},
+            {layout.text(w) for w in owners},
+            seconds + micros / 1e6,
+        )
+
+    def worker_record(self, worker: str) -> bytes | None:
+        value: Any = self.redis.get(self.keys.worker(worker))
+        return value if value else None
+
+    def queue_names(self) -> list[str]:
+        return sorted(layout.text(q) for q in self.redis.smembers(self.keys.queues))

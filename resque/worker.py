@@ -1,0 +1,714 @@
+"""The worker: startup, the reserve/perform loop, signals, shutdown. Read it top to bottom.
+
+Per job, the worker sends one script to Redis (``WorkerStore.step``): it acknowledges the
+previous job and reserves the next. An idle worker blocks on a pub/sub socket that our
+enqueuers publish to, so it wakes about a millisecond after a push; jobs pushed by Ruby or Perl
+are found by the ``interval`` poll (or at once when Redis keyspace notifications are on).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import fnmatch
+import gc
+import logging
+import os
+import select
+import signal
+import socket
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import redis
+import setproctitle
+
+from resque import jobs
+from resque import layout
+from resque.client import Resque
+from resque.errors import BadPayload, DirtyExit, NoQueueError, ResqueError, TermException
+from resque.recovery import Pruner
+from resque.store import (
+    ACK_DIRTY,
+    ACK_FAILED,
+    ACK_OK,
+    ACK_REQUEUE,
+    PAUSED,
+    Ack,
+    Reserved,
+    WorkerStore,
+)
+
+log = logging.getLogger("resque.worker")
+
+WORKER_HOOKS = (
+    "before_first_fork",
+    "before_fork",
+    "after_fork",
+    "before_pause",
+    "after_pause",
+    "queue_empty",
+    "shutdown",
+    "worker_exit",
+)
+_global_hooks: dict[str, list[Callable[..., Any]]] = {kind: [] for kind in WORKER_HOOKS}
+_WILDCARDS = set("*?[]{}")
+# Keyspace events that remove from a list: no reason to wake up.
+_NOT_A_PUSH = {b"lpop", b"rpop", b"lrem", b"ltrim", b"del", b"lmove", b"rpoplpush", b"expired"}
+_PACKAGE_DIR = str(Path(__file__).resolve().parent)
+
+
+def worker_hook(kind: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register a hook for every worker in this process: ``@resque.worker_hook("before_fork")``.
+
+    Ruby's worker hooks: ``before_first_fork()``, ``before_fork(job)``, ``after_fork(job)``
+    (in the child), ``before_pause(worker)``, ``after_pause(worker)``, ``queue_empty()``,
+    ``shutdown()`` and ``worker_exit()``. ``job`` is the decoded payload.
+    """
+    if kind not in _global_hooks:
+        raise ValueError(f"unknown worker hook {kind!r}; expected one of {WORKER_HOOKS}")
+
+    def add(hook: Callable[..., Any]) -> Callable[..., Any]:
+        _global_hooks[kind].append(hook)
+        return hook
+
+    return add
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no")
+
+
+def _env_float(name: str, default: float) -> float:
+    value = os.environ.get(name, "").strip()
+    try:
+        return float(value) if value else default
+    except ValueError:
+        raise ValueError(f"{name}={value!r} is not a number") from None
+
+
+class Worker:
+    """A Resque worker. ``Worker(["high", "low"]).work()`` or, Perl style,
+    ``Resque(redis=...).worker()`` then ``add_queue("q")`` and ``work()``.
+
+    Options match the CLI: ``interval`` (seconds between polls for jobs pushed by others; 0
+    exits when the queues are empty, as does ``burst``), ``fork`` (a child per job),
+    ``max_jobs``, ``term_timeout``/``term_child``/``graceful_term`` (shutdown), and the
+    recovery settings ``heartbeat_interval``, ``heartbeat_expiry`` and ``prune_interval``.
+    """
+
+    def __init__(
+        self,
+        queues: Sequence[str] | str = (),
+        *,
+        resque: Resque | None = None,
+        redis: redis.Redis | str | None = None,
+        interval: float = 5.0,
+        burst: bool = False,
+        fork: bool = True,
+        max_jobs: int | None = None,
+        term_timeout: float = 4.0,
+        term_child: bool = False,
+        graceful_term: bool = False,
+        heartbeat_interval: float = 60.0,
+        heartbeat_expiry: float = 300.0,
+        prune_interval: float = 30.0,
+        failure_backend: str = "redis",
+        hostname: str | None = None,
+        procline_prefix: str = "",
+    ) -> None:
+        self.resque = resque or Resque(redis)
+        self.keys = self.resque.keys
+        self.patterns: list[str] = []
+        self.skip: list[str] = []
+        for queue in [queues] if isinstance(queues, str) else queues:
+            self.add_queue(queue)
+        if interval < 0:
+            raise ValueError("interval must be >= 0")
+        self.interval = interval
+        self.burst = burst or interval == 0
+        self.fork = fork and hasattr(os, "fork")
+        self.max_jobs = max_jobs
+        self.term_timeout = term_timeout
+        self.term_child = term_child
+        self.graceful_term = graceful_term
+        self.heartbeat_interval = heartbeat_interval
+        self.heartbeat_expiry = heartbeat_expiry
+        self.prune_interval = prune_interval
+        if failure_backend not in ("redis", "redis_multi_queue"):
+            raise ValueError(
+                f"unknown failure backend {failure_backend!r}: use redis or redis_multi_queue"
+            )
+        self.failure_backend = failure_backend
+        self.hostname = hostname or socket.gethostname()
+        self.procline_prefix = procline_prefix
+        self.hooks: dict[str, list[Callable[..., Any]]] = {kind: [] for kind in WORKER_HOOKS}
+        self.jobs_processed = 0
+        self.pid = os.getpid()
+        self._shutdown = False  # stop taking jobs
+        self._stop_job = False  # also stop the running job (TERM/INT)
+        self._paused = False  # USR2
+        self._child: int | None = None
+        self._in_job = False
+        self._stopping_child = False
+        self._idle = False
+        self._queue_cache: tuple[float, list[str]] = (0.0, [])
+        self._wakeup: tuple[int, int] | None = None
+        self._pubsub: Any = None
+        self._last_drain = 0.0
+        self._beat_stop = threading.Event()
+        self._beat_thread: threading.Thread | None = None
+        self.store = WorkerStore(self.resque.redis, self.keys, self.id)
+
+    @classmethod
+    def from_env(cls, queues: Sequence[str] = (), **options: Any) -> Worker:
+        """A worker configured from Ruby's environment variables, then ``options``."""
+        env_queues = os.environ.get("QUEUES") or os.environ.get("QUEUE") or ""
+        settings: dict[str, Any] = {
+            "interval": _env_float("INTERVAL", 5.0),
+            "term_timeout": _env_float("RESQUE_TERM_TIMEOUT", 4.0),
+            "term_child": _env_flag("TERM_CHILD"),
+            "graceful_term": _env_flag("GRACEFUL_TERM"),
+            "heartbeat_interval": _env_float("RESQUE_HEARTBEAT_INTERVAL", 60.0),
+            "heartbeat_expiry": _env_float("RESQUE_HEARTBEAT_EXPIRY", 300.0),
+            "prune_interval": _env_float("RESQUE_PRUNE_INTERVAL", 30.0),
+            "failure_backend": os.environ.get("FAILURE_BACKEND") or "redis",
+            "procline_prefix": os.environ.get("RESQUE_PROCLINE_PREFIX", ""),
+        }
+        if os.environ.get("FORK_PER_JOB", "").strip().lower() == "false":
+            settings["fork"] = False
+        settings.update({k: v for k, v in options.items() if v is not None})
+        return cls(list(queues) or env_queues.split(","), **settings)
+
+    # --- identity and queues ------------------------------------------------------------
+
+    @property
+    def id(self) -> str:
+        """``host:pid:queues`` as Ruby writes it (``!exclusions`` left out)."""
+        return layout.worker_id(self.hostname, self.pid, self.patterns)
+
+    def __str__(self) -> str:
+        return self.id
+
+    def add_queue(self, queue: str) -> None:
+        """Listen on one more queue (lowest priority so far); ``!name`` excludes a pattern."""
+        for name in str(queue).split(","):
+            name = name.strip()
+            if not name:
+                continue
+            if any(ch.isspace() for ch in name):
+                raise NoQueueError(f"queue name {name!r} contains whitespace")
+            (self.skip if name.startswith("!") else self.patterns).append(name.lstrip("!"))
+        if hasattr(self, "store"):
+            self.store = WorkerStore(self.resque.redis, self.keys, self.id)
+
+    @property
+    def dynamic(self) -> bool:
+        return bool(self.skip) or any(ch in _WILDCARDS for p in self.patterns for ch in p)
+
+    def queues(self) -> list[str]:
+        """The queues to check, in priority order; patterns expand against ``queues``.
+
+        Ruby re-reads the set before every reserve; we cache it for a second, which keeps the
+        per-job path at one round trip while new queues still show up at once.
+        """
+        if not self.dynamic:
+            return self.patterns
+        at, cached = self._queue_cache
+        now = time.monotonic()
+        if now - at < 1.0:
+            return cached
+        known = self.store.queue_names()
+        found: list[str] = []
+        for pattern in self.patterns:
+            for name in known:
+                if _ruby_fnmatch(pattern, name) and not any(
+                    _ruby_fnmatch(s, name) for s in self.skip
+                ) and name not in found:
+                    found.append(name)
+        self._queue_cache = (now, found)
+        return found
+
+    # --- the life of a worker -----------------------------------------------------------
+
+    def work(self) -> None:
+        """Register, process jobs until told to stop (or, in burst mode, until idle), exit."""
+        if not self.patterns:
+            raise NoQueueError("Please give each worker at least one queue.")
+        self.pid = os.getpid()
+        self.store = WorkerStore(self.resque.redis, self.keys, self.id)
+        self.store.multi_queue_failures = self.failure_backend == "redis_multi_queue"
+        self.set_title(layout.STARTING_TITLE, bare=True)
+        self._install_signals()
+        try:
+            self.startup()
+            self.loop()
+        finally:
+            self.unregister()
+
+    def startup(self) -> None:
+        """Ruby's order: heartbeat, prune, ``before_first_fork``, register; then subscribe."""
+        self.store.heartbeat(clear=True)
+        self.pruner = Pruner(
+            self.store, self.hostname, self.heartbeat_expiry, int(self.prune_interval)
+        )
+        self._prune()
+        self.run_hooks("before_first_fork")
+        self.store.register(layout.started_at())
+        self._subscribe()
+        self._beat_thread = threading.Thread(target=self._beat, name="resque-heartbeat")
+        self._beat_thread.daemon = True
+        self._beat_thread.start()
+        log.info("worker %s started (%s)", self.id, "fork per job" if self.fork else "no fork")
+
+    def loop(self) -> None:
+        """Take jobs in strict priority order until shutdown; one round trip per job."""
+        ack: Ack | None = None
+        while not self._shutdown:
+            if self._paused:
+                self._flush(ack)
+                ack = None
+                self._wait(self.interval or 1.0)
+                continue
+            result = self.store.step(ack, self.queues(), now=time.time())
+            ack = None
+            if result is PAUSED:
+                self.set_title(layout.TITLE_PAUSED)
+                self._wait(self.interval or 1.0)
+                continue
+            if not isinstance(result, Reserved):
+                if self.burst:
+                    break
+                self._become_idle()
+                self._wait(self.interval)
+                continue
+            self._idle = False
+            ack = self.process(result)
+            self.jobs_processed += 1
+            if self.max_jobs and self.jobs_processed >= self.max_jobs:
+                break
+            self._keep_pubsub_drained()
+        self._flush(ack)
+        if self._shutdown:
+            self.run_hooks("shutdown")
+
+    def _flush(self, ack: Ack | None) -> None:
+        if ack is not None:
+            self.store.step(ack, (), reserve=False)
+
+    def _become_idle(self) -> None:
+        if not self._idle:
+            self._idle = True
+            self.run_hooks("queue_empty")
+        self.set_title(layout.title_waiting(self.patterns))
+
+    def unregister(self) -> None:
+        """Stop the heartbeat, requeue anything in flight, delete every key of this worker."""
+        self._beat_stop.set()
+        if self._beat_thread is not None:
+            self._beat_thread.join(timeout=5)
+        if self._pubsub is not None:
+            try:
+                self._pubsub.close()
+            except Exception:  # noqa: BLE001 - closing a dead socket must not stop cleanup
+                pass
+        try:
+            requeued = self.store.unregister()
+            if requeued:
+                log.info("requeued %d unfinished job(s) at shutdown", requeued)
+        except redis.RedisError as exc:
+            log.error("could not unregister %s: %s (its jobs stay in flight and a pruner will "
+                      "requeue them)", self.id, exc)
+        self._restore_signals()
+        self.run_hooks("worker_exit")
+        log.info("worker %s exited after %d job(s)", self.id, self.jobs_processed)
+
+    # --- one job ------------------------------------------------------------------------
+
+    def process(self, reserved: Reserved) -> Ack:
+        """Perform one reserved job and say how to acknowledge it. Never raises."""
+        try:
+            payload = layout.decode_job(reserved.raw, reserved.queue)
+        except BadPayload as exc:
+            return self._failure(ACK_FAILED, reserved, _unreadable(reserved.raw), exc)
+        name = payload["class"]
+        try:
+            target = self.resque.registry.resolve(name, self.resque.allowed_modules)
+        except ResqueError as exc:
+            return self._failure(ACK_FAILED, reserved, payload, exc)
+        if self.fork:
+            return self._perform_in_child(reserved, payload, target)
+        return self._perform_here(reserved, payload, target)
+
+    def _perform_here(self, reserved: Reserved, payload: dict[str, Any], target: Any) -> Ack:
+        self.set_title(layout.title_processing(reserved.queue, int(time.time()), payload["class"]))
+        self._in_job = True
+        try:
+            jobs.run(target, payload["args"], payload["class"])
+            return Ack(ACK_OK)
+        except BaseException as exc:  # a job may raise anything, SystemExit included
+            if self._stop_job and isinstance(exc, TermException):
+                return Ack(ACK_REQUEUE)
+            return self._failure(ACK_FAILED, reserved, payload, exc)
+        finally:
+            self._in_job = False
+            signal.setitimer(signal.ITIMER_REAL, 0)
+
+    def _perform_in_child(self, reserved: Reserved, payload: dict[str, Any], target: Any) -> Ack:
+        self.run_hooks("before_fork", payload)
+        read_end, write_end = os.pipe()
+        gc.freeze()  # keep the parent's objects out of the child's GC: pages stay shared
+        pid = os.fork()
+        if pid == 0:
+            os.close(read_end)
+            self._child_main(write_end, reserved, payload, target)
+        gc.unfreeze()
+        os.close(write_end)
+        self._child = pid
+        self.set_title(layout.title_forked(pid, int(time.time())))
+        try:
+            report = _read_all(read_end)
+            _, status = os.waitpid(pid, 0)
+        finally:
+            os.close(read_end)
+            self._child = None
+            signal.setitimer(signal.ITIMER_REAL, 0)
+        stopped_by_us, self._stopping_child = self._stopping_child, False
+        if os.WIFSIGNALED(status) or os.WEXITSTATUS(status) != 0:
+            if stopped_by_us and self._stop_job:
+                return Ack(ACK_REQUEUE)
+            if os.WIFSIGNALED(status):
+                signum = os.WTERMSIG(status)
+                message = layout.child_signal_message(pid, signal.Signals(signum).name, signum)
+            else:
+                message = f"Child process exited with status {os.WEXITSTATUS(status)}"
+            error = DirtyExit(message)
+            jobs.run_failure_hooks(target, error, payload["args"])
+            return self._failure(ACK_DIRTY, reserved, payload, error)
+        if not report:
+            return Ack(ACK_OK)
+        if self._stop_job and report.startswith(b"T"):
+            return Ack(ACK_REQUEUE)
+        return Ack(ACK_FAILED, report[1:].decode("utf-8", "surrogateescape"), reserved.queue)
+
+    def _child_main(
+        self, report_fd: int, reserved: Reserved, payload: dict[str, Any], target: Any
+    ) -> None:
+        """In the forked child: perform, report a failure through the pipe, ``os._exit``."""
+        code = 0
+        try:
+            _die_with_parent()
+            signal.set_wakeup_fd(-1)
+            for signum in (signal.SIGINT, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2):
+                signal.signal(signum, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, _raise_term)
+            signal.signal(signal.SIGCONT, signal.SIG_DFL)
+            signal.signal(signal.SIGALRM, signal.SIG_DFL)
+            self.set_title(
+                layout.title_processing(reserved.queue, int(time.time()), payload["class"])
+            )
+            self.run_hooks("after_fork", payload)
+            try:
+                jobs.run(target, payload["args"], payload["class"])
+            except BaseException as exc:  # the child reports everything, then exits
+                ack = self._failure(ACK_FAILED, reserved, payload, exc)
+                marker = b"T" if isinstance(exc, TermException) else b"F"
+                _write_all(report_fd, marker + ack.failure.encode("utf-8", "surrogateescape"))
+        except BaseException:  # noqa: BLE001 - never let the child return into the parent loop
+            code = 1
+            traceback.print_exc()
+        finally:
+            for stream in (sys.stdout, sys.stderr):
+                try:
+                    stream.flush()
+                except Exception:  # noqa: BLE001
+                    pass
+            os._exit(code)
+
+    def _failure(self, mode: str, reserved: Reserved, payload: Any, exc: BaseException) -> Ack:
+        log.warning("job from %s failed: %s: %s", reserved.queue, _exception_name(exc), exc)
+        record = layout.failure_record(
+            payload=payload,
+            exception=_exception_name(exc),
+            error=str(exc) or type(exc).__name__,
+            backtrace=_backtrace(exc),
+            worker=self.id,
+            queue=reserved.queue,
+            now=time.time(),
+        )
+        return Ack(mode, record, reserved.queue)
+
+    # --- waiting without polling --------------------------------------------------------
+
+    def _subscribe(self) -> None:
+        """Listen for our enqueuers' wake-ups (and keyspace events, if the server has them)."""
+        db = int(self.resque.redis.connection_pool.connection_kwargs.get("db", 0))
+        self._pubsub = self.resque.redis.pubsub(ignore_subscribe_messages=True)
+        if self.dynamic:
+            self._pubsub.psubscribe(
+                self.keys.wake_pattern, self.keys.keyspace_channel(db, self.keys.queue("*"))
+            )
+        else:
+            channels = [self.keys.wake_channel(q) for q in self.patterns]
+            channels += [self.keys.keyspace_channel(db, self.keys.queue(q)) for q in self.patterns]
+            self._pubsub.subscribe(*channels)
+        self._drain()
+
+    def _drain(self) -> int:
+        """Read every pending wake-up; returns how many could mean a new job."""
+        pubsub = self._pubsub
+        count = 0
+        try:
+            while pubsub.connection is not None and pubsub.connection.can_read(timeout=0):
+                message = pubsub.get_message(timeout=0)
+                if message is not None and message["data"] not in _NOT_A_PUSH:
+                    count += 1
+        except (redis.ConnectionError, redis.TimeoutError, OSError):
+            count += 1  # treat a broken subscription as a wake-up; redis-py reconnects it
+        self._last_drain = time.monotonic()
+        return count
+
+    def _keep_pubsub_drained(self) -> None:
+        # A busy worker still reads its wake-ups now and then so Redis's pub/sub output
+        # buffer limit never disconnects it.
+        if time.monotonic() - self._last_drain > 1.0:
+            self._drain()
+
+    def _wait(self, timeout: float) -> None:
+        """Sleep until a wake-up, a signal, or ``timeout``: whichever comes first."""
+        if self._shutdown or self._drain():
+            return
+        if self._wakeup is None:
+            time.sleep(min(timeout, 0.1))
+            return
+        fds = [self._wakeup[0]]
+        sock = getattr(self._pubsub.connection, "_sock", None)
+        if sock is not None:
+            fds.append(sock.fileno())
+        try:
+            readable, _, _ = select.select(fds, [], [], timeout)
+        except (OSError, ValueError):
+            return
+        if self._wakeup[0] in readable:
+            try:
+                while os.read(self._wakeup[0], 512):
+                    pass
+            except BlockingIOError:
+                pass
+
+    # --- heartbeat and pruning (a background thread) ------------------------------------
+
+    def _beat(self) -> None:
+        next_beat = time.monotonic() + self.heartbeat_interval
+        next_prune = time.monotonic() + self.prune_interval
+        while not self._beat_stop.wait(max(0.05, min(next_beat, next_prune) - time.monotonic())):
+            now = time.monotonic()
+            try:
+                if now >= next_beat:
+                    next_beat = now + self.heartbeat_interval
+                    self.store.heartbeat()
+                    if not self.store.is_registered():
+                        log.warning("%s was unregistered by someone else; registering again",
+                                    self.id)
+                        self.store.register(layout.started_at())
+                if now >= next_prune:
+                    next_prune = now + self.prune_interval
+                    self._prune()
+            except redis.RedisError as exc:
+                log.warning("heartbeat failed: %s", exc)
+
+    def _prune(self) -> None:
+        try:
+            for worker in self.pruner.prune():
+                log.info("pruned dead worker %s", worker)
+        except redis.RedisError as exc:
+            log.warning("pruning dead workers failed: %s", exc)
+
+    # --- signals ------------------------------------------------------------------------
+
+    def _install_signals(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            log.warning("worker not in the main thread: signals are not handled")
+            return
+        read_end, write_end = os.pipe()
+        os.set_blocking(read_end, False)
+        os.set_blocking(write_end, False)
+        self._wakeup = (read_end, write_end)
+        signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)
+        self._previous_handlers = {
+            signum: signal.signal(signum, handler)
+            for signum, handler in (
+                (signal.SIGTERM, self._on_term),
+                (signal.SIGINT, self._on_term),
+                (signal.SIGQUIT, self._on_quit),
+                (signal.SIGUSR1, self._on_usr1),
+                (signal.SIGUSR2, self._on_usr2),
+                (signal.SIGCONT, self._on_cont),
+                (signal.SIGALRM, self._on_alarm),
+            )
+        }
+
+    def _restore_signals(self) -> None:
+        if self._wakeup is None:
+            return
+        signal.set_wakeup_fd(-1)
+        for signum, handler in self._previous_handlers.items():
+            signal.signal(signum, handler)
+        for fd in self._wakeup:
+            os.close(fd)
+        self._wakeup = None
+
+    def _on_term(self, signum: int, frame: FrameType | None) -> None:
+        if signum == signal.SIGTERM and self.graceful_term:
+            return self._on_quit(signum, frame)
+        again = self._stop_job
+        log.info("%s: stopping%s", signal.Signals(signum).name, " now" if again else "")
+        self._shutdown = self._stop_job = True
+        self.stop_job(force=again)
+
+    def _on_quit(self, signum: int, frame: FrameType | None) -> None:
+        log.info("QUIT: finishing the current job, then exiting")
+        self._shutdown = True
+
+    def _on_usr1(self, signum: int, frame: FrameType | None) -> None:
+        if self._child:
+            log.info("USR1: killing child %s", self._child)
+            self._kill_child(signal.SIGTERM if self.term_child else signal.SIGKILL)
+            if self.term_child:
+                signal.setitimer(signal.ITIMER_REAL, max(self.term_timeout, 0.001))
+
+    def _on_usr2(self, signum: int, frame: FrameType | None) -> None:
+        if not self._paused:
+            log.info("USR2: pausing")
+            self.run_hooks("before_pause", self)
+            self._paused = True
+            self.set_title(layout.TITLE_PAUSED)
+
+    def _on_cont(self, signum: int, frame: FrameType | None) -> None:
+        if self._paused:
+            log.info("CONT: resuming")
+            self._paused = False
+            self.run_hooks("after_pause", self)
+
+    def _on_alarm(self, signum: int, frame: FrameType | None) -> None:
+        """The grace period of a stop is over: kill the child, or interrupt the job."""
+        self.stop_job(force=True)
+
+    def stop_job(self, force: bool = False) -> None:
+        """Stop the running job: after ``term_timeout`` (sooner with ``term_child``), or now."""
+        if self._child:
+            if force:
+                self._kill_child(signal.SIGKILL)
+                return
+            if self.term_child:
+                self._kill_child(signal.SIGTERM)
+        elif self._in_job and (force or self.term_child):
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            raise TermException("SIGTERM")
+        if self._child or self._in_job:
+            signal.setitimer(signal.ITIMER_REAL, max(self.term_timeout, 0.001))
+
+    def _kill_child(self, signum: int) -> None:
+        child = self._child
+        if child:
+            self._stopping_child = True
+            try:
+                os.kill(child, signum)
+            except ProcessLookupError:
+                pass
+
+    # --- small helpers ------------------------------------------------------------------
+
+    def set_title(self, state: str, bare: bool = False) -> None:
+        from resque import __version__
+
+        title = state if bare else layout.process_title(__version__, state, self.procline_prefix)
+        setproctitle.setproctitle(title)
+        log.debug(title)
+
+    def run_hooks(self, kind: str, *args: Any) -> None:
+        """Run worker hooks; a failing hook is logged and never stops the worker."""
+        for hook in _global_hooks[kind] + self.hooks[kind]:
+            try:
+                hook(*args)
+            except Exception:
+                log.exception("%s hook %r failed", kind, hook)
+
+
+def _ruby_fnmatch(pattern: str, name: str) -> bool:
+    """``File.fnmatch?`` without flags: ``*``/``?``/``[..]``; a leading dot needs a dot."""
+    if name.startswith(".") and not pattern.startswith("."):
+        return False
+    return fnmatch.fnmatchcase(name, pattern)
+
+
+def _unreadable(raw: bytes) -> Any:
+    """The payload to record for an item that is not a job: keep it whole."""
+    try:
+        value = layout.decode(raw)
+        if isinstance(value, dict):
+            return value
+    except ValueError:
+        pass
+    return {"class": "Resque::BadPayload", "args": [layout.raw_text(raw)]}
+
+
+def _exception_name(exc: BaseException) -> str:
+    cls = type(exc)
+    if cls.__module__ == "builtins":
+        return cls.__qualname__
+    if cls.__module__ == "resque.errors":
+        return f"Resque::{cls.__qualname__}"
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _backtrace(exc: BaseException) -> list[str]:
+    """Innermost frame first, as Ruby lists them; frames of this package left out."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    lines = [
+        f"{frame.filename}:{frame.lineno}:in `{frame.name}'"
+        for frame in frames
+        if not frame.filename.startswith(_PACKAGE_DIR)
+    ]
+    return lines[::-1]
+
+
+def _raise_term(signum: int, frame: FrameType | None) -> None:
+    raise TermException("SIGTERM")
+
+
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    while chunk := os.read(fd, 65536):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """Linux: the child gets SIGKILL if the worker dies, so a job never runs orphaned while
+    a pruner requeues it elsewhere."""
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        except (OSError, AttributeError):
+            pass
+
+
+def work(queues: Iterable[str], **options: Any) -> None:
+    """Shortcut: ``resque.worker.work(["high", "low"], fork=False)``."""
+    Worker(list(queues), **options).work()
