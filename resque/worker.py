@@ -524,8 +524,7 @@ class Worker:
 
     def _prune(self) -> None:
         try:
-            for worker in self.pruner.prune():
-                log.info("pruned dead worker %s", worker)
+            self.pruner.prune()
         except redis.RedisError as exc:
             log.warning("pruning dead workers failed: %s", exc)
 
