@@ -15,8 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import redis
 
-from resque import jobs
-from resque import layout
+from resque import jobs, layout
 from resque.connection import connect, describe, translate_errors
 from resque.errors import NoQueueError
 
@@ -152,7 +151,7 @@ class Resque:
     def pop(self, queue: str) -> dict[str, Any] | None:
         """Take the first job off a queue. A bad item raises ``BadPayload`` and stays queued."""
         key = self.keys.queue(check_queue_name(queue))
-        raw = self.redis.lpop(key)
+        raw: Any = self.redis.lpop(key)
         if raw is None:
             return None
         try:
@@ -188,7 +187,7 @@ class Resque:
             for name in names:
                 pipe.llen(self.keys.queue(name))
             sizes = pipe.execute()
-        return dict(zip(names, (int(s) for s in sizes)))
+        return dict(zip(names, (int(s) for s in sizes), strict=True))
 
     @translate_errors
     def remove_queue(self, queue: str) -> None:
@@ -215,7 +214,7 @@ class Resque:
         # distinct, as with Ruby's byte-exact LREM.
         wanted = layout.canonical(list(args)) if args else None
         key = self.keys.queue(queue)
-        matches: set[bytes] = set()
+        matches: set[Any] = set()
         for raw in self._scan_list(key):
             try:
                 item = layout.decode_job(raw, queue)
@@ -232,10 +231,10 @@ class Resque:
             hook(*args)
         return removed
 
-    def _scan_list(self, key: str, chunk: int = 1000) -> Iterable[bytes]:
+    def _scan_list(self, key: str, chunk: int = 1000) -> Iterable[Any]:
         start = 0
         while True:
-            items = self.redis.lrange(key, start, start + chunk - 1)
+            items: list[Any] = self.redis.lrange(key, start, start + chunk - 1)
             yield from items
             if len(items) < chunk:
                 return
@@ -255,7 +254,7 @@ class Resque:
             return {}
         records = self.redis.mget([self.keys.worker(w) for w in ids])
         result: dict[str, dict[str, Any]] = {}
-        for worker, raw in zip(ids, records):
+        for worker, raw in zip(ids, records, strict=True):
             if not raw:
                 continue
             try:

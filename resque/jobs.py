@@ -80,9 +80,9 @@ class Registry:
         """Register a class or function (wrapping functions in ``JobFunction``)."""
         if inspect.isclass(target):
             name = name or _dotted_name(target)
-            target.__resque_name__ = name
+            setattr(target, "__resque_name__", name)  # noqa: B010 - classes of any shape
             if queue is not None:
-                target.queue = queue
+                setattr(target, "queue", queue)  # noqa: B010
         elif isinstance(target, JobFunction):
             if name:
                 target.name = name
@@ -237,9 +237,9 @@ def perform_callable(target: Any) -> Callable[..., Any]:
         raw = inspect.getattr_static(target, "perform", None)
         if raw is None:
             raise JobNotFound(f"{class_name(target)} has no perform method")
-        if isinstance(raw, (staticmethod, classmethod)):
-            return getattr(target, "perform")  # type: ignore[no-any-return]
-        return getattr(target(), "perform")  # type: ignore[no-any-return]
+        owner: Any = target if isinstance(raw, (staticmethod, classmethod)) else target()
+        perform: Callable[..., Any] = owner.perform
+        return perform
     if callable(target):
         return target  # type: ignore[no-any-return]
     raise JobNotFound(f"{target!r} is not callable")

@@ -263,7 +263,8 @@ def child_signal_message(pid: int, signal_name: str, signum: int) -> str:
 
 
 def prune_message(worker: str, class_name: str | None) -> str:
-    return f"Worker {worker} did not gracefully exit while processing {class_name or '<Unknown Job>'}"
+    job = class_name or "<Unknown Job>"
+    return f"Worker {worker} did not gracefully exit while processing {job}"
 
 
 # --- Keys -------------------------------------------------------------------------------------

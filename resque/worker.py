@@ -28,8 +28,7 @@ from typing import Any
 import redis
 import setproctitle
 
-from resque import jobs
-from resque import layout
+from resque import jobs, layout
 from resque.client import Resque
 from resque.errors import BadPayload, DirtyExit, NoQueueError, ResqueError, TermException
 from resque.recovery import Pruner
@@ -448,7 +447,7 @@ class Worker:
     def _subscribe(self) -> None:
         """Listen for our enqueuers' wake-ups (and keyspace events, if the server has them)."""
         db = int(self.resque.redis.connection_pool.connection_kwargs.get("db", 0))
-        self._pubsub = self.resque.redis.pubsub(ignore_subscribe_messages=True)
+        self._pubsub = self.resque.redis.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
         if self.dynamic:
             self._pubsub.psubscribe(
                 self.keys.wake_pattern, self.keys.keyspace_channel(db, self.keys.queue("*"))
