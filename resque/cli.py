@@ -56,7 +56,29 @@ redis_option = click.option(
 namespace_option = click.option("--namespace", "-N", help="Key namespace (default: resque).")
 
 
-@click.group()
+class LazyGroup(click.Group):
+    """Verbs that live in other modules are imported only when used, so ``resque work``
+    never imports the dashboard or the scheduler."""
+
+    lazy: dict[str, str] = {}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.lazy and cmd_name not in self.commands:
+            module_name, _, attribute = self.lazy[cmd_name].partition(":")
+            command = getattr(importlib.import_module(module_name), attribute)
+            self.add_command(command, cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+
+def lazy_command(name: str, target: str) -> None:
+    """Register ``resque NAME`` as ``module:attribute``, imported on first use."""
+    LazyGroup.lazy[name] = target
+
+
+@click.group(cls=LazyGroup)
 @click.version_option(__version__, prog_name="resque")
 def main() -> None:
     """Resque for Python: background jobs on Redis, compatible with Ruby and Perl Resque."""
