@@ -281,9 +281,9 @@ class Worker:
                 self._wait(self.interval or 1.0)
                 continue
             if not isinstance(result, Reserved):
+                self._become_idle()  # Ruby runs queue_empty before a burst worker exits too
                 if self.burst:
                     break
-                self._become_idle()
                 self._wait(self.interval)
                 continue
             self._idle = False
