@@ -123,9 +123,7 @@ def test_a_registered_class_keeps_its_queue_and_name(
 
 
 @pytest.mark.parametrize("job", [NoQueue, "Unknown::Job"])
-def test_enqueue_without_a_queue_raises_no_queue_error(
-    q: Resque, r: redis.Redis, job: Any
-) -> None:
+def test_enqueue_without_a_queue_raises_no_queue_error(q: Resque, r: redis.Redis, job: Any) -> None:
     with pytest.raises(NoQueueError, match="enqueue_to"):
         q.enqueue(job)
     assert r.keys("*") == []

@@ -43,9 +43,7 @@ def utc(set_tz: Callable[[str], None]) -> None:
 
 
 def test_encode_is_compact_with_no_spaces() -> None:
-    assert layout.encode({"a": [1, 2.5, None, True], "b": {}}) == (
-        '{"a":[1,2.5,null,true],"b":{}}'
-    )
+    assert layout.encode({"a": [1, 2.5, None, True], "b": {}}) == ('{"a":[1,2.5,null,true],"b":{}}')
 
 
 def test_encode_job_puts_class_before_args() -> None:
@@ -445,4 +443,3 @@ def test_keys_with_an_empty_namespace_have_no_prefix_or_leading_colon() -> None:
 def test_queue_name_inverts_queue_for_names_with_colons() -> None:
     keys = layout.Keys()
     assert keys.queue_name(keys.queue("mail:urgent")) == "mail:urgent"
-
