@@ -43,7 +43,7 @@ def utc(set_tz: Callable[[str], None]) -> None:
 
 
 def test_encode_is_compact_with_no_spaces() -> None:
-    assert layout.encode({"a": [1, 2.5, None, True], "b": {}}) == ('{"a":[1,2.5,null,true],"b":{}}')
+    assert layout.encode({"a": [1, 2.5, None, True], "b": {}}) == '{"a":[1,2.5,null,true],"b":{}}'
 
 
 def test_encode_job_puts_class_before_args() -> None:
