@@ -1,0 +1,174 @@
+"""Against the real Ruby resque 3.0: the same Redis, read and written by both.
+
+Skipped where Ruby or the resque source is absent. Point ``RUBY_RESQUE_LIB`` at a checkout's
+``lib`` directory, or keep a snapshot of github:resque/resque in the search tool's mirror.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from resque import Resque
+
+pytestmark = pytest.mark.ruby
+
+HARNESS = Path(__file__).parent / "ruby" / "harness.rb"
+MIRROR = Path("/work/.mirror/resque+resque/repo")
+TESTS = Path(__file__).parent
+
+
+@pytest.fixture(scope="module")
+def ruby_lib(tmp_path_factory: pytest.TempPathFactory) -> str:
+    if shutil.which("ruby") is None:
+        pytest.skip("ruby is not installed")
+    lib = os.environ.get("RUBY_RESQUE_LIB")
+    if not lib:
+        if not MIRROR.is_dir():
+            pytest.skip("no Ruby resque source (set RUBY_RESQUE_LIB)")
+        target = tmp_path_factory.mktemp("ruby-resque")
+        archive = subprocess.run(
+            ["git", "--git-dir", str(MIRROR), "archive", "HEAD", "lib"],
+            check=True, capture_output=True,
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
+        lib = str(target / "lib")
+    probe = subprocess.run(["ruby", "-I", lib, "-e", 'require "resque"'], capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip(f"Ruby resque does not load: {probe.stderr.decode()[:200]}")
+    return lib
+
+
+def ruby(lib: str, url: str, *args: str, timeout: float = 30) -> str:
+    done = subprocess.run(
+        ["ruby", "-I", lib, str(HARNESS), url, *args],
+        capture_output=True, text=True, timeout=timeout,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def start_worker(url: str, queues: str, *extra: str, env: dict[str, str] | None = None
+                 ) -> subprocess.Popen[bytes]:
+    environment = dict(os.environ, PYTHONPATH=str(TESTS), RESQUE_REDIS=url, **(env or {}))
+    return subprocess.Popen(
+        [sys.executable, "-m", "resque", "work", "--app", "ruby_app", "-q", queues, *extra],
+        env=environment,
+    )
+
+
+def wait_for(predicate: object, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():  # type: ignore[operator]
+            return
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+@pytest.fixture
+def processes() -> Iterator[list[subprocess.Popen[bytes]]]:
+    started: list[subprocess.Popen[bytes]] = []
+    yield started
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_ruby_dequeues_a_python_job_by_its_exact_bytes(ruby_lib, r, redis_url):
+    Resque(r).enqueue_to("high", "Hello", "a", 1, {"k": [2.5, None, True]}, "ünï/code")
+    assert ruby(ruby_lib, redis_url, "dequeue", "Hello",
+                json.dumps(["a", 1, {"k": [2.5, None, True]}, "ünï/code"])).strip() == "1"
+    assert r.llen("resque:queue:high") == 0
+
+
+def test_python_worker_performs_a_job_ruby_enqueued(ruby_lib, r, redis_url, processes):
+    ruby(ruby_lib, redis_url, "enqueue", "high", "Hello", '["from ruby", 7]')
+    processes.append(start_worker(redis_url, "high", "--burst"))
+    assert processes[-1].wait(30) == 0
+    assert r.lrange("python-ran", 0, -1) == [b'["from ruby",7]']
+
+
+def test_ruby_worker_performs_a_job_python_enqueued(ruby_lib, r, redis_url):
+    Resque(r).enqueue_to("high", "Hello", "from python")
+    ruby(ruby_lib, redis_url, "work", "high")
+    assert [json.loads(x) for x in r.lrange("resque:ruby-ran", 0, -1)] == [["Hello", ["from python"]]]
+
+
+def test_ruby_worker_starting_on_the_same_host_leaves_a_live_python_worker_alone(
+    ruby_lib, r, redis_url, processes
+):
+    worker = start_worker(redis_url, "high,low")
+    processes.append(worker)
+    wait_for(lambda: r.scard("resque:workers") == 1)
+    (python_id,) = r.smembers("resque:workers")
+    ruby(ruby_lib, redis_url, "work", "high,low")  # prunes same-host workers with our queues
+    assert python_id in r.smembers("resque:workers")
+    assert python_id.decode() in ruby(ruby_lib, redis_url, "workers").split()
+
+
+def test_job_of_a_killed_python_worker_pruned_by_ruby_is_failed_once_and_not_rerun(
+    ruby_lib, r, redis_url, processes
+):
+    client = Resque(r)
+    client.enqueue_to("slow", "Sleepy", 30)
+    worker = start_worker(redis_url, "slow", "--no-fork")
+    processes.append(worker)
+    wait_for(lambda: r.exists(f"resque:worker:{_only_worker(r)}"))
+    dead_id = _only_worker(r)
+    worker.send_signal(signal.SIGKILL)
+    worker.wait()
+    r.delete("resque:pruning_dead_workers_in_progress")  # as if our worker's lock expired
+    ruby(ruby_lib, redis_url, "work", "slow")  # Ruby's same-host prune finds the dead pid
+    failures = json.loads(ruby(ruby_lib, redis_url, "failures"))
+    assert [(f["exception"], f["worker"]) for f in failures] == [
+        ("Resque::DirtyExit", dead_id)
+    ]
+    # Our pruner now finds only the orphaned in-flight list: it must not requeue the job.
+    r.delete("resque:pruning_dead_workers_in_progress")  # as if Ruby's 60 s lock expired
+    survivor = start_worker(redis_url, "other", env={"RESQUE_PRUNE_INTERVAL": "1"})
+    processes.append(survivor)
+    wait_for(lambda: not r.exists(f"resque:inflight:{dead_id}"), timeout=15)
+    assert r.llen("resque:queue:slow") == 0
+    assert r.llen("resque:failed") == 1
+
+
+def test_ruby_reads_and_retries_a_python_failure(ruby_lib, r, redis_url, processes):
+    Resque(r).enqueue_to("high", "Broken", "x")
+    processes.append(start_worker(redis_url, "high", "--burst"))
+    assert processes[-1].wait(30) == 0
+    (failure,) = json.loads(ruby(ruby_lib, redis_url, "failures"))
+    assert failure["exception"] == "RuntimeError"
+    assert failure["error"] == "broken on purpose"
+    assert failure["payload"] == {"class": "Broken", "args": ["x"]}
+    ruby(ruby_lib, redis_url, "retry", "0")
+    assert r.lrange("resque:queue:high", 0, -1) == [b'{"class":"Broken","args":["x"]}']
+    assert "retried_at" in json.loads(r.lindex("resque:failed", 0))
+
+
+def test_ruby_info_counts_python_workers_and_stats(ruby_lib, r, redis_url, processes):
+    client = Resque(r)
+    for i in range(3):
+        client.enqueue_to("high", "Hello", i)
+    processes.append(start_worker(redis_url, "high", "--burst"))
+    assert processes[-1].wait(30) == 0
+    info = json.loads(ruby(ruby_lib, redis_url, "info"))
+    ours = client.info()
+    for field in ("pending", "processed", "queues", "workers", "working", "failed"):
+        assert info[field] == ours[field], field
+
+
+def _only_worker(r: redis.Redis) -> str:
+    members = r.smembers("resque:workers")
+    return members.pop().decode() if len(members) == 1 else "none"
