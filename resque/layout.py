@@ -333,6 +333,10 @@ class Keys:
     def pause(self) -> str:
         return self.prefix + "pause-all-workers"
 
+    def failure_list(self, name: str) -> str:
+        """The key of a failure list named as in ``failed_queues``: ``failed`` or ``<q>_failed``."""
+        return self.prefix + name
+
     # Additional keys, ours only; Ruby and Perl ignore them.
     def inflight(self, worker: str) -> str:
         """List of ``[queue, payload]`` JSON pairs this worker has reserved and not finished."""
@@ -355,3 +359,45 @@ class Keys:
     def keyspace_channel(db: int, key: str) -> str:
         """Redis's own keyspace-notification channel for a key (if the server has them on)."""
         return f"__keyspace@{db}__:{key}"
+
+
+# --- Failure administration (additions for resque.failure and resque.admin) -------------------
+
+FAILED_LIST = "failed"  # the redis backend's list, also the first list every reader shows
+FAILED_QUEUE_SUFFIX = "_failed"  # redis_multi_queue: the list of job queue q is ``q_failed``
+
+
+def failure_list_of_queue(queue: str) -> str:
+    """The redis_multi_queue list name (no namespace) of a job queue: ``<q>_failed``."""
+    return queue + FAILED_QUEUE_SUFFIX
+
+
+def queue_of_failure_list(name: str) -> str | None:
+    """Ruby's ``Failure.job_queue_name``: the job queue of ``<q>_failed``; None for ``failed``."""
+    if name != FAILED_LIST and name.endswith(FAILED_QUEUE_SUFFIX):
+        return name[: -len(FAILED_QUEUE_SUFFIX)]
+    return None
+
+
+def retried_at_for(list_name: str, now: float | None = None) -> str:
+    """``retried_at`` as Ruby's backend owning that list writes it (zone only for ``failed``)."""
+    if list_name == FAILED_LIST:
+        return failed_at(now)
+    return retried_at_multi_queue(now)
+
+
+def with_retried_at(raw: bytes, record: dict[str, Any], when: str) -> bytes:
+    """The failure record marked as retried, as Ruby's ``requeue`` rewrites it in place.
+
+    Ruby re-encodes the parsed hash with ``retried_at`` set: a new key goes last and an
+    existing one keeps its position. When the key is new we splice it in before the closing
+    brace, so every other byte (Perl's key order, its 64-bit integers) stays exactly as written.
+    ``record`` is ``raw`` decoded (a non-empty JSON object).
+    """
+    if "retried_at" not in record:
+        body = raw.rstrip()
+        if body.endswith(b"}") and record:
+            return body[:-1] + b',"retried_at":' + encode(when).encode("utf-8") + b"}"
+    updated = dict(record)
+    updated["retried_at"] = when
+    return encode(updated).encode("utf-8", "surrogateescape")

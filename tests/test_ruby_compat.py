@@ -103,7 +103,8 @@ def test_python_worker_performs_a_job_ruby_enqueued(ruby_lib, r, redis_url, proc
 def test_ruby_worker_performs_a_job_python_enqueued(ruby_lib, r, redis_url):
     Resque(r).enqueue_to("high", "Hello", "from python")
     ruby(ruby_lib, redis_url, "work", "high")
-    assert [json.loads(x) for x in r.lrange("resque:ruby-ran", 0, -1)] == [["Hello", ["from python"]]]
+    ran = [json.loads(x) for x in r.lrange("resque:ruby-ran", 0, -1)]
+    assert ran == [["Hello", ["from python"]]]
 
 
 def test_ruby_worker_starting_on_the_same_host_leaves_a_live_python_worker_alone(
