@@ -360,6 +360,53 @@ class Keys:
         """Redis's own keyspace-notification channel for a key (if the server has them on)."""
         return f"__keyspace@{db}__:{key}"
 
+    # --- resque-scheduler 5.0's keys (shared/compat/resque-scheduler-5.0-layout.md §1) -----
+
+    @property
+    def delayed_schedule(self) -> str:
+        """Zset of due times: member = score = whole Unix seconds, e.g. ``"1795825807"``."""
+        return self.prefix + "delayed_queue_schedule"
+
+    def delayed(self, timestamp: int | str) -> str:
+        """List of the delayed items (``delayed_item`` JSON) due at a timestamp."""
+        return f"{self.prefix}{delayed_member(timestamp)}"
+
+    def timestamps(self, item: str) -> str:
+        """Set of ``delayed:<ts>`` members (no namespace) where this exact item JSON waits.
+
+        The item's bytes are part of the key name; ``timestamps("")`` is the prefix that the
+        move script puts before raw items.
+        """
+        return f"{self.prefix}timestamps:{item}"
+
+    @property
+    def persistent_schedules(self) -> str:
+        """Hash: schedule name -> config JSON, as the caller ordered it, ``persist`` dropped."""
+        return self.prefix + "persistent_schedules"
+
+    @property
+    def schedules_changed(self) -> str:
+        """Set of schedule names set or removed since the master last looked."""
+        return self.prefix + "schedules_changed"
+
+    @property
+    def last_enqueued_at(self) -> str:
+        """Hash: schedule name -> ``last_enqueued_at`` time (shares ``delayed:``, not a ts)."""
+        return self.prefix + "delayed:last_enqueued_at"
+
+    def scheduler_master_lock(self, lock_prefix: str = "") -> str:
+        """The master lock. Ruby puts the namespace in the name *and* namespaces it again:
+        ``resque:resque:resque_scheduler_master_lock`` (``MyApp`` prefix:
+        ``resque:resque:MyApp:resque_scheduler_master_lock``)."""
+        middle = f"{lock_prefix}:" if lock_prefix else ""
+        return f"{self.prefix}{self.namespace}:{middle}resque_scheduler_master_lock"
+
+    # Scheduler keys that only we write; Ruby ignores them.
+    @property
+    def schedule_last_tick(self) -> str:
+        """Hash: schedule name -> the Unix second of the last tick enqueued (our de-dup)."""
+        return self.prefix + "scheduler:last_tick"
+
 
 # --- Failure administration (additions for resque.failure and resque.admin) -------------------
 
@@ -401,3 +448,110 @@ def with_retried_at(raw: bytes, record: dict[str, Any], when: str) -> bytes:
     updated = dict(record)
     updated["retried_at"] = when
     return encode(updated).encode("utf-8", "surrogateescape")
+
+
+# --- resque-scheduler 5.0: shapes and formats -------------------------------------------------
+# Contract: shared/compat/resque-scheduler-5.0-layout.md. Delayed items are part of key names
+# (``timestamps:<item>``), so they must be byte-identical to Ruby's ``Resque.encode``.
+
+DELAYED_MEMBER_PREFIX = "delayed:"
+
+
+def delayed_member(timestamp: int | str) -> str:
+    """``delayed:<ts>``: a ``timestamps:`` set member and, namespaced, the list's key."""
+    return f"{DELAYED_MEMBER_PREFIX}{int(timestamp)}"
+
+
+def delayed_member_timestamp(member: str | bytes) -> int | None:
+    """The timestamp of a ``delayed:<ts>`` member; ``None`` for anything else."""
+    suffix = text(member)[len(DELAYED_MEMBER_PREFIX) :]
+    if not text(member).startswith(DELAYED_MEMBER_PREFIX) or not suffix.isdigit():
+        return None
+    return int(suffix)
+
+
+def delayed_item(class_name: str, args: Sequence[Any], queue: str) -> str:
+    """A delayed item: ``{"class":..,"args":[..],"queue":..}``, in exactly that key order."""
+    if not isinstance(args, (list, tuple)):
+        raise TypeError(f"job args must be a list, not {type(args).__name__}")
+    item = (
+        f'{{"class":{_ENCODER.encode(class_name)},"args":{_ENCODER.encode(args)},'
+        f'"queue":{_ENCODER.encode(queue)}}}'
+    )
+    item.encode("utf-8")  # refuse lone surrogates before Redis does
+    return item
+
+
+def job_params(args: Any) -> list[Any]:
+    """Ruby's ``Array(args)`` with a Hash kept whole: a list stays, ``null`` is ``[]``, an
+    object or a scalar becomes ``[it]``. How both delayed items and schedules pass args."""
+    if args is None:
+        return []
+    if isinstance(args, (list, tuple)):
+        return list(args)
+    return [args]
+
+
+class DelayedItem:
+    """A decoded delayed item and the job payload it becomes when it falls due."""
+
+    __slots__ = ("class_name", "args", "queue", "payload")
+
+    def __init__(
+        self, class_name: str, args: list[Any], queue: str | None, payload: str
+    ) -> None:
+        self.class_name = class_name
+        self.args = args
+        self.queue = queue
+        self.payload = payload
+
+    def __repr__(self) -> str:
+        return f"DelayedItem({self.class_name!r}, {self.args!r}, queue={self.queue!r})"
+
+
+def decode_delayed_item(raw: str | bytes) -> DelayedItem:
+    """Read a delayed item written by Ruby, Perl or us; ``BadPayload`` if it is not one.
+
+    The payload to queue keeps only class and args (the ``queue`` and any other key are
+    dropped). When the item has the canonical shape, the args bytes are copied verbatim, so
+    numbers Ruby wrote (``1.0e+20``) reach the queue exactly as Ruby would push them.
+    """
+    where = "delayed item"
+    try:
+        item = decode(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadPayload(where, raw, f"not valid JSON ({exc})") from None
+    if not isinstance(item, dict):
+        raise BadPayload(where, raw, f"a JSON {type(item).__name__}, not an object")
+    class_name = item.get("class")
+    if not isinstance(class_name, str) or not class_name:
+        raise BadPayload(where, raw, 'no "class" string')
+    queue = item.get("queue")
+    if queue is not None and (not isinstance(queue, str) or not queue):
+        raise BadPayload(where, raw, f'"queue" is {queue!r}, not a queue name')
+    raw_args = item.get("args")
+    args = job_params(raw_args)
+    payload: str | None = None
+    if isinstance(raw_args, list):
+        source = text(raw)
+        head = f'{{"class":{_ENCODER.encode(class_name)},"args":'
+        tail = f',"queue":{_ENCODER.encode(queue)}}}'
+        if source.startswith(head) and source.endswith(tail) and len(source) > len(head + tail):
+            payload = f"{head}{source[len(head) : -len(tail)]}}}"
+    if payload is None:
+        payload = encode_job(class_name, args)
+    return DelayedItem(class_name, args, queue, payload)
+
+
+def last_enqueued_at(now: float | None = None) -> str:
+    """``delayed:last_enqueued_at`` values: Ruby's local ``Time#to_s``, as ``started_at``."""
+    return started_at(now)
+
+
+def scheduler_lock_value(hostname: str, pid: int) -> str:
+    """The master lock's value, ``<host>:<pid>`` (host reverse-resolved, as Ruby does)."""
+    return f"{hostname}:{pid}"
+
+
+# A delayed item that cannot be queued is parked in ``failed`` under this exception name.
+BAD_DELAYED_ITEM = "Resque::Scheduler::BadDelayedItem"
