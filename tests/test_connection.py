@@ -44,7 +44,10 @@ def test_a_redis_url_selects_host_port_and_db(r: redis.Redis, port: int) -> None
     assert namespace == "resque"
     assert kwargs(client)["db"] == 3
     client.set("marker", "x")
-    assert r.execute_command("SELECT", 3) and r.get("marker") == b"x"
+    db3 = redis.Redis(host="127.0.0.1", port=port, db=3)
+    assert db3.get("marker") == b"x"
+    assert r.get("marker") is None  # db 0
+    db3.close()
     client.close()
 
 
