@@ -537,7 +537,8 @@ class Worker:
         os.set_blocking(read_end, False)
         os.set_blocking(write_end, False)
         self._wakeup = (read_end, write_end)
-        signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)
+        # An embedding application (an asyncio loop, say) may have its own wake-up fd.
+        self._previous_wakeup_fd = signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)
         self._previous_handlers = {
             signum: signal.signal(signum, handler)
             for signum, handler in (
@@ -554,7 +555,7 @@ class Worker:
     def _restore_signals(self) -> None:
         if self._wakeup is None:
             return
-        signal.set_wakeup_fd(-1)
+        signal.set_wakeup_fd(self._previous_wakeup_fd)
         for signum, handler in self._previous_handlers.items():
             signal.signal(signum, handler)
         for fd in self._wakeup:
