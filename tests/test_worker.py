@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import calendar
 import json
+import os
 import re
 import signal
 import time
@@ -569,3 +570,20 @@ def test_the_queues_env_var_wins_over_queue(r: redis.Redis, workers: Workers) ->
     assert worker.wait() == 0
     assert notes(r) == ["b"]
     assert len(queued(r, "a")) == 1
+
+
+def test_an_in_process_worker_gives_back_the_signal_handlers_and_wakeup_fd_it_replaced(
+    r: redis.Redis, redis_url: str, in_process: None
+) -> None:
+    read_end, write_end = os.pipe()
+    os.set_blocking(write_end, False)
+    previous_fd = signal.set_wakeup_fd(write_end)
+    handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGUSR1)}
+    try:
+        Worker(["q"], redis=redis_url, fork=False, burst=True).work()
+        assert signal.set_wakeup_fd(previous_fd) == write_end
+        assert {signum: signal.getsignal(signum) for signum in handlers} == handlers
+    finally:
+        signal.set_wakeup_fd(previous_fd)
+        os.close(read_end)
+        os.close(write_end)
