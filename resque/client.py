@@ -7,10 +7,12 @@ round trip (a Lua script doing Ruby's ``SADD queues`` + ``RPUSH queue:<q>`` and 
 
 from __future__ import annotations
 
+import datetime
+import functools
 import logging
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import redis
@@ -20,6 +22,8 @@ from resque.connection import connect, describe, translate_errors
 from resque.errors import NoQueueError
 
 if TYPE_CHECKING:
+    from resque.scheduler.delayed import Delayed, When
+    from resque.scheduler.schedule import Schedules
     from resque.worker import Worker
 
 log = logging.getLogger("resque.client")
@@ -73,6 +77,7 @@ class Resque:
         self.allowed_modules += list(allowed_modules)
         self.inline = inline
         self._push = self.redis.register_script(PUSH_SCRIPT)
+        self._queue_keys: dict[str, list[str]] = {}
 
     @property
     def namespace(self) -> str:
@@ -100,13 +105,30 @@ class Resque:
         if self.inline:
             self._perform_inline(payload, queue)
         else:
-            self._push(keys=self._push_keys(queue), args=[queue, payload])
+            self._push_payloads(queue, payload)
         for hook in jobs.hooks(target, "after_enqueue"):
             hook(*args)
         return True
 
     def _push_keys(self, queue: str) -> list[str]:
-        return [self.keys.queues, self.keys.queue(queue), self.keys.wake_channel(queue)]
+        keys = self._queue_keys.get(queue)
+        if keys is None:
+            keys = [self.keys.queues, self.keys.queue(queue), self.keys.wake_channel(queue)]
+            if len(self._queue_keys) < 10_000:
+                self._queue_keys[queue] = keys
+        return keys
+
+    def _push_payloads(self, queue: str, *payloads: str) -> None:
+        """One ``EVALSHA`` of the push script (loading it once if the server lost it).
+
+        Called directly rather than through redis-py's ``Script`` wrapper: on this hot path
+        the wrapper costs as much client CPU as the round trip itself.
+        """
+        command = ("EVALSHA", self._push.sha, 3, *self._push_keys(queue), queue, *payloads)
+        try:
+            self.redis.execute_command(*command)
+        except redis.exceptions.NoScriptError:
+            self._push(keys=self._push_keys(queue), args=[queue, *payloads])
 
     @translate_errors
     def push(self, queue: str, item: dict[str, Any]) -> None:
@@ -118,7 +140,7 @@ class Resque:
         payload = layout.encode_job(jobs.class_name(item["class"]), item.get("args", []))
         if extra:  # keep extra keys after class and args, as Ruby re-encodes them
             payload = payload[:-1] + "," + layout.encode(extra)[1:]
-        self._push(keys=self._push_keys(queue), args=[queue, payload])
+        self._push_payloads(queue, payload)
 
     @translate_errors
     def enqueue_many(
@@ -141,6 +163,8 @@ class Resque:
         return len(payloads)
 
     def _perform_inline(self, payload: str, queue: str) -> None:
+        """Perform now exactly as a worker would: args through JSON, the class resolved by
+        name, so a job a worker could not resolve fails here, in the user's tests."""
         data = layout.decode_job(payload, queue)
         target = self.registry.resolve(data["class"], self.allowed_modules)
         jobs.run(target, data["args"], data["class"])
@@ -288,3 +312,76 @@ class Resque:
         from resque.worker import Worker
 
         return Worker(list(queues), resque=self, **options)
+
+    # --- delayed and recurring jobs (resque-scheduler's layout; see resque.scheduler) ------
+    # Thin: each call is the same-named method of ``self.delayed`` (resque/scheduler/delayed.py).
+
+    @functools.cached_property
+    def delayed(self) -> Delayed:
+        """The delayed-job API: ``enqueue_at``, ``move_due``, the dashboard's ``page``..."""
+        from resque.scheduler.delayed import Delayed
+
+        return Delayed(self)
+
+    @functools.cached_property
+    def schedules(self) -> Schedules:
+        """Recurring schedules stored in Redis (needs ``pip install resque[scheduler]``)."""
+        from resque.scheduler.schedule import Schedules
+
+        return Schedules(self)
+
+    @translate_errors
+    def enqueue_at(self, when: When, job: Any, *args: Any) -> bool:
+        """Enqueue ``job(*args)`` on its queue at ``when`` (a datetime or epoch seconds)."""
+        return self.delayed.enqueue_at(when, job, *args)
+
+    @translate_errors
+    def enqueue_at_with_queue(self, queue: str, when: When, job: Any, *args: Any) -> bool:
+        return self.delayed.enqueue_at_with_queue(queue, when, job, *args)
+
+    @translate_errors
+    def enqueue_in(self, seconds: float | datetime.timedelta, job: Any, *args: Any) -> bool:
+        """Enqueue ``job(*args)`` on its queue ``seconds`` from now."""
+        return self.delayed.enqueue_in(seconds, job, *args)
+
+    @translate_errors
+    def enqueue_in_with_queue(
+        self, queue: str, seconds: float | datetime.timedelta, job: Any, *args: Any
+    ) -> bool:
+        return self.delayed.enqueue_in_with_queue(queue, seconds, job, *args)
+
+    @translate_errors
+    def remove_delayed(self, job: Any, *args: Any) -> int:
+        """Remove every delayed ``job(*args)`` (on the job's queue); returns how many."""
+        return self.delayed.remove_delayed(job, *args)
+
+    @translate_errors
+    def remove_delayed_in_queue(self, job: Any, queue: str, *args: Any) -> int:
+        return self.delayed.remove_delayed_in_queue(job, queue, *args)
+
+    @translate_errors
+    def remove_delayed_selection(
+        self, predicate: Callable[[list[Any]], bool], job: Any = None
+    ) -> int:
+        """Remove delayed jobs (of ``job``, or any class) whose args satisfy ``predicate``."""
+        return self.delayed.remove_delayed_selection(predicate, job)
+
+    @translate_errors
+    def delayed_queue_peek(self, start: int, count: int) -> list[int]:
+        return self.delayed.delayed_queue_peek(start, count)
+
+    @translate_errors
+    def delayed_queue_schedule_size(self) -> int:
+        return self.delayed.delayed_queue_schedule_size()
+
+    @translate_errors
+    def delayed_timestamp_size(self, when: When) -> int:
+        return self.delayed.delayed_timestamp_size(when)
+
+    @translate_errors
+    def scheduled_at(self, job: Any, *args: Any) -> list[int]:
+        return self.delayed.scheduled_at(job, *args)
+
+    @translate_errors
+    def count_all_scheduled_jobs(self) -> int:
+        return self.delayed.count_all_scheduled_jobs()

@@ -226,7 +226,14 @@ def hooks(target: Any, kind: str) -> list[Callable[..., Any]]:
         return list(target.hooks.get(kind, ()))
     if not inspect.isclass(target):
         return []
-    return [getattr(target, name) for name in sorted(dir(target)) if name.startswith(kind)]
+    names = _hook_names.get((target, kind))
+    if names is None:  # dir() is slow; a class's hook methods are fixed once it is defined
+        names = [name for name in sorted(dir(target)) if name.startswith(kind)]
+        _hook_names[(target, kind)] = names
+    return [getattr(target, name) for name in names]
+
+
+_hook_names: dict[tuple[Any, str], list[str]] = {}
 
 
 def perform_callable(target: Any) -> Callable[..., Any]:

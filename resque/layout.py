@@ -50,7 +50,7 @@ def encode_job(class_name: str, args: Sequence[Any]) -> str:
     """The queued job payload: ``{"class":"X","args":[...]}``, key order class then args."""
     if not isinstance(args, (list, tuple)):
         raise TypeError(f"job args must be a list, not {type(args).__name__}")
-    payload = f'{{"class":{_ENCODER.encode(class_name)},"args":{_ENCODER.encode(args)}}}'
+    payload = _ENCODER.encode({"class": class_name, "args": args})  # one C-encoder pass
     # Lone surrogates would only fail inside redis-py; refuse them here, before Redis.
     payload.encode("utf-8")
     return payload
