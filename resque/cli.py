@@ -198,5 +198,11 @@ def demo(
     sys.exit(run_demo(job_count, workers, fork, data_dir, redis_url))
 
 
+# Scheduler verbs (resque/scheduler/cli.py), imported only when one of them runs.
+lazy_command("scheduler", "resque.scheduler.cli:scheduler")
+lazy_command("delayed", "resque.scheduler.cli:delayed")
+lazy_command("schedule", "resque.scheduler.cli:schedule")
+
+
 if __name__ == "__main__":
     main()

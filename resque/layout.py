@@ -516,7 +516,7 @@ def decode_delayed_item(raw: str | bytes) -> DelayedItem:
     dropped). When the item has the canonical shape, the args bytes are copied verbatim, so
     numbers Ruby wrote (``1.0e+20``) reach the queue exactly as Ruby would push them.
     """
-    where = "delayed item"
+    where = "delayed"
     try:
         item = decode(raw)
     except (ValueError, UnicodeDecodeError) as exc:

@@ -1,0 +1,604 @@
+"""Delayed jobs in resque-scheduler's layout: enqueue them, inspect them, remove them, and
+move the due ones to their queues.
+
+The layout is Ruby's (shared/compat/resque-scheduler-5.0-layout.md §1, §2, §6): a job due at
+second ``ts`` is an item ``{"class":..,"args":..,"queue":..}`` in the list ``delayed:<ts>``;
+``ts`` is in the zset ``delayed_queue_schedule``; the set ``timestamps:<item>`` lists where
+the item waits. So jobs delayed by Ruby are moved by us, and the reverse.
+
+The move (``move_due``) is the hot path. Each batch is one Lua script that (1) checks the
+master lock, (2) checks that the head of ``delayed:<ts>`` still holds exactly the items we
+read, (3) pushes them to their queues, trims them off and cleans up an empty timestamp, then
+(4) reads the next batch. A batch is thus moved entirely or not at all, and an item can only
+leave its list once: a second mover (Ruby's WATCH/MULTI or ours) that read the same items
+finds the list changed and moves nothing. Python decodes the items between two calls, since
+the JSON must be re-encoded byte for byte as Ruby does, which Lua's cjson cannot.
+
+No third-party dependency: delayed jobs work with the core install.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from resque import jobs, layout
+from resque.client import check_queue_name
+from resque.errors import BadPayload, NoQueueError
+
+if TYPE_CHECKING:
+    from resque.client import Resque
+    from resque.scheduler.lock import MasterLock
+
+log = logging.getLogger("resque.scheduler")
+
+DEFAULT_BATCH_SIZE = 100  # DELAYED_REQUEUE_BATCH_SIZE, Ruby's default
+MAX_BATCH_SIZE = 5000  # keeps one script call short, so Redis never blocks for long
+
+# KEYS: delayed:<ts>, timestamps:<item>, delayed_queue_schedule. ARGV: item, member, ts.
+# Ruby sends these as three round trips; one script makes the write atomic as well.
+DELAY_SCRIPT = """
+redis.call('RPUSH', KEYS[1], ARGV[1])
+redis.call('SADD', KEYS[2], ARGV[2])
+redis.call('ZADD', KEYS[3], ARGV[3], ARGV[3])
+return 1
+"""
+
+# KEYS[1]: timestamps:<item>. ARGV: item, the namespace prefix that turns a member into its
+# list key. Like Ruby, leaves the zset member: the mover drops it when it falls due.
+REMOVE_SCRIPT = """
+local removed = 0
+for _, member in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  removed = removed + redis.call('LREM', ARGV[2] .. member, 0, ARGV[1])
+  redis.call('SREM', KEYS[1], member)
+end
+return removed
+"""
+
+# KEYS: delayed:<ts>, timestamps:<item>, delayed_queue_schedule. ARGV: item, member, ts.
+# Removes one item from one timestamp, and the timestamp too once it is empty.
+REMOVE_AT_SCRIPT = """
+redis.call('SREM', KEYS[2], ARGV[2])
+local removed = redis.call('LREM', KEYS[1], 0, ARGV[1])
+if redis.call('LLEN', KEYS[1]) == 0 then
+  redis.call('DEL', KEYS[1])
+  redis.call('ZREM', KEYS[3], ARGV[3])
+end
+return removed
+"""
+
+# KEYS: delayed_queue_schedule, queues, failed, master lock.
+# ARGV[1..2]: lock value ('' = no fence), lock TTL.
+# ARGV[3..5]: now (largest due score), how many items to read next (0 = none), only this ts.
+# ARGV[6..10]: prefixes of delayed:<ts> keys, delayed:<ts> members, timestamps:<item> keys,
+#              queue:<q> keys, wake channels.
+# ARGV[11..12]: the ts read last time ('' = nothing to commit), n; then n triples
+#              (item, queue, payload): queue '' and payload '' drops the item (a hook said
+#              no); queue '' and a payload pushes that failure record to `failed`.
+# Returns {status} or {status, next ts, next items}; status = items moved, -1 when the list
+# head changed (nothing moved), -2 when we are not the master (nothing moved or read).
+MOVE_SCRIPT = """
+if ARGV[1] ~= '' then
+  if redis.call('GET', KEYS[4]) ~= ARGV[1] then return {-2} end
+  redis.call('EXPIRE', KEYS[4], ARGV[2])
+end
+local status = 0
+local ts = ARGV[11]
+if ts ~= '' then
+  local list = ARGV[6] .. ts
+  local member = ARGV[7] .. ts
+  local n = tonumber(ARGV[12])
+  local same = true
+  if n > 0 then
+    local head = redis.call('LRANGE', list, 0, n - 1)
+    if #head ~= n then same = false end
+    for i = 1, #head do
+      if head[i] ~= ARGV[10 + 3 * i] then same = false break end
+    end
+  end
+  if not same then
+    status = -1
+  else
+    local woken = {}
+    for i = 1, n do
+      local item, queue, payload = ARGV[10 + 3 * i], ARGV[11 + 3 * i], ARGV[12 + 3 * i]
+      redis.call('SREM', ARGV[8] .. item, member)
+      if queue ~= '' then
+        redis.call('SADD', KEYS[2], queue)
+        redis.call('RPUSH', ARGV[9] .. queue, payload)
+        woken[queue] = true
+      elseif payload ~= '' then
+        redis.call('RPUSH', KEYS[3], payload)
+      end
+    end
+    if n > 0 then redis.call('LTRIM', list, n, -1) end
+    if redis.call('LLEN', list) == 0 then
+      redis.call('DEL', list)
+      redis.call('ZREM', KEYS[1], ts)
+    end
+    for queue in pairs(woken) do redis.call('PUBLISH', ARGV[10] .. queue, '') end
+    status = n
+  end
+end
+local fetch = tonumber(ARGV[4])
+if fetch == 0 then return {status} end
+local next_ts
+if ARGV[5] ~= '' then
+  if redis.call('EXISTS', ARGV[6] .. ARGV[5]) == 1 or redis.call('ZSCORE', KEYS[1], ARGV[5]) then
+    next_ts = ARGV[5]
+  end
+else
+  next_ts = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[3], 'LIMIT', 0, 1)[1]
+end
+if not next_ts then return {status} end
+return {status, next_ts, redis.call('LRANGE', ARGV[6] .. next_ts, 0, fetch - 1)}
+"""
+
+# KEYS: delayed:<ts>, timestamps:<item>, delayed_queue_schedule, queues, target list.
+# ARGV: item, member, ts, payload, queue ('' = the target is `failed`), wake channel.
+# Moves every copy of one item at one timestamp now (the dashboard's per-item queue-now).
+ITEM_NOW_SCRIPT = """
+local n = redis.call('LREM', KEYS[1], 0, ARGV[1])
+if n == 0 then return 0 end
+redis.call('SREM', KEYS[2], ARGV[2])
+if ARGV[5] ~= '' then redis.call('SADD', KEYS[4], ARGV[5]) end
+for i = 1, n do redis.call('RPUSH', KEYS[5], ARGV[4]) end
+if ARGV[5] ~= '' then redis.call('PUBLISH', ARGV[6], '') end
+if redis.call('LLEN', KEYS[1]) == 0 then
+  redis.call('DEL', KEYS[1])
+  redis.call('ZREM', KEYS[3], ARGV[3])
+end
+return n
+"""
+
+NOT_MASTER = -2
+CONFLICT = -1
+
+When = _dt.datetime | int | float
+
+
+def to_timestamp(when: When) -> int:
+    """Whole Unix seconds of a datetime (naive means local time) or of epoch seconds."""
+    if isinstance(when, _dt.datetime):
+        return int(when.timestamp())
+    if isinstance(when, bool) or not isinstance(when, (int, float)):
+        raise TypeError(f"a delayed job's time must be a datetime or epoch seconds, not {when!r}")
+    return int(when)
+
+
+def to_seconds(delay: float | _dt.timedelta) -> float:
+    if isinstance(delay, _dt.timedelta):
+        return delay.total_seconds()
+    if isinstance(delay, bool) or not isinstance(delay, (int, float)):
+        raise TypeError(f"enqueue_in takes a number of seconds or a timedelta, not {delay!r}")
+    return float(delay)
+
+
+@dataclass
+class MoveResult:
+    """What one ``move_due`` did. ``not_master`` means the lock was lost and it stopped."""
+
+    moved: int = 0
+    failed: int = 0
+    dropped: int = 0
+    conflicts: int = 0
+    batches: int = 0
+    not_master: bool = False
+
+
+@dataclass
+class DelayedTimestamp:
+    """One row of the dashboard's delayed tab: a due time, how many jobs, the first one."""
+
+    timestamp: int
+    size: int
+    first: dict[str, Any] | None
+
+
+@dataclass
+class _Batch:
+    timestamp: str
+    argv: list[Any] = field(default_factory=list)
+    after: list[tuple[Any, list[Any]]] = field(default_factory=list)
+    failed: int = 0
+    dropped: int = 0
+
+    @property
+    def size(self) -> int:
+        return len(self.argv) // 3
+
+
+class Delayed:
+    """The delayed-job API of one ``Resque`` connection (also reachable as thin methods on
+    ``Resque``: ``enqueue_at``, ``enqueue_in``, ``remove_delayed``...)."""
+
+    def __init__(self, resque: Resque, *, clock: Callable[[], float] = time.time) -> None:
+        self.resque = resque
+        self.redis = resque.redis
+        self.keys = resque.keys
+        self.clock = clock
+        self._delay = self.redis.register_script(DELAY_SCRIPT)
+        self._remove = self.redis.register_script(REMOVE_SCRIPT)
+        self._move = self.redis.register_script(MOVE_SCRIPT)
+        self._item_now = self.redis.register_script(ITEM_NOW_SCRIPT)
+        self._remove_at = self.redis.register_script(REMOVE_AT_SCRIPT)
+        self._hook_cache: dict[tuple[Any, str], list[Callable[..., Any]]] = {}
+        self.worker_name = "resque-scheduler"  # `worker` of the failure records we write
+
+    # --- enqueueing ---------------------------------------------------------------------
+
+    def enqueue_at(self, when: When, job: Any, *args: Any) -> bool:
+        """Enqueue ``job`` on its own queue at ``when``; False if a ``before_schedule`` hook
+        said no. A time already past enqueues at once, as Ruby does."""
+        return self.enqueue_at_with_queue(self._queue_of(job), when, job, *args)
+
+    def enqueue_at_with_queue(self, queue: str, when: When, job: Any, *args: Any) -> bool:
+        """Like ``enqueue_at``, on a named queue. One round trip (a script doing Ruby's
+        RPUSH delayed:<ts> + SADD timestamps:<item> + ZADD delayed_queue_schedule)."""
+        check_queue_name(queue)
+        timestamp = to_timestamp(when)
+        name = jobs.class_name(job)
+        target = self.resque.registry.get(job) if isinstance(job, str) else job
+        item = layout.delayed_item(name, list(args), queue)
+        if not self.run_before_hooks(target, "before_schedule", args):
+            return False
+        if self.resque.inline or timestamp <= int(self.clock()):
+            self.resque.enqueue_to(queue, job, *args)
+        else:
+            self._delay(
+                keys=[self.keys.delayed(timestamp), self.keys.timestamps(item),
+                      self.keys.delayed_schedule],
+                args=[item, layout.delayed_member(timestamp), timestamp],
+            )
+        self.run_after_hooks(target, "after_schedule", args)
+        return True
+
+    def enqueue_in(self, delay: float | _dt.timedelta, job: Any, *args: Any) -> bool:
+        """Enqueue ``job`` on its own queue ``delay`` seconds from now."""
+        return self.enqueue_at(self.clock() + to_seconds(delay), job, *args)
+
+    def enqueue_in_with_queue(
+        self, queue: str, delay: float | _dt.timedelta, job: Any, *args: Any
+    ) -> bool:
+        return self.enqueue_at_with_queue(queue, self.clock() + to_seconds(delay), job, *args)
+
+    # --- removing -----------------------------------------------------------------------
+
+    def remove_delayed(self, job: Any, *args: Any) -> int:
+        """Remove every delayed copy of ``job(*args)`` on the job's own queue; returns how
+        many. One round trip. Items delayed to another queue need ``remove_delayed_in_queue``
+        (they are different bytes, hence a different ``timestamps:`` set), as in Ruby."""
+        return self.remove_delayed_in_queue(job, self._queue_of(job), *args)
+
+    def remove_delayed_in_queue(self, job: Any, queue: str, *args: Any) -> int:
+        return self.remove_item(layout.delayed_item(jobs.class_name(job), list(args), queue))
+
+    def remove_item(self, item: str | bytes) -> int:
+        """Remove every copy of one raw item from every timestamp; returns how many."""
+        raw = _raw(item)
+        return int(self._remove(keys=[self._timestamps_key(raw)], args=[raw, self.keys.prefix]))
+
+    def _timestamps_key(self, raw: bytes) -> bytes:
+        # The item's exact bytes are part of the key name, even when they are not UTF-8.
+        return self.keys.timestamps("").encode() + raw
+
+    def remove_delayed_selection(
+        self, predicate: Callable[[list[Any]], bool], job: Any = None
+    ) -> int:
+        """Remove delayed jobs (of ``job``'s class, or any) whose args satisfy ``predicate``."""
+        found = set(self.find_delayed_selection(predicate, job))
+        return sum(self.remove_item(raw) for raw in found)
+
+    def find_delayed_selection(
+        self, predicate: Callable[[list[Any]], bool], job: Any = None
+    ) -> list[bytes]:
+        """Raw items (of ``job``'s class, or any) whose args satisfy ``predicate``.
+
+        Reads every timestamp: pipelined LRANGEs, 100 timestamps per round trip.
+        """
+        wanted = jobs.class_name(job) if job is not None else None
+        found: list[bytes] = []
+        for raw in self._all_items():
+            try:
+                item = layout.decode_delayed_item(raw)
+            except BadPayload:
+                continue
+            if (wanted is None or item.class_name == wanted) and predicate(item.args):
+                found.append(raw)
+        return found
+
+    def remove_delayed_job_from_timestamp(self, when: When, job: Any, *args: Any) -> int:
+        """Remove ``job(*args)`` (on the job's queue) from one timestamp only."""
+        item = layout.delayed_item(jobs.class_name(job), list(args), self._queue_of(job))
+        return self.remove_item_at(when, item)
+
+    def remove_item_at(self, when: When, item: str | bytes) -> int:
+        """Remove every copy of one raw item from one timestamp; one round trip."""
+        timestamp, raw = to_timestamp(when), _raw(item)
+        return int(
+            self._remove_at(
+                keys=[self.keys.delayed(timestamp), self._timestamps_key(raw),
+                      self.keys.delayed_schedule],
+                args=[raw, layout.delayed_member(timestamp), timestamp],
+            )
+        )
+
+    def reset_delayed_queue(self) -> None:
+        """Delete every delayed job (Ruby's ``reset_delayed_queue``)."""
+        found: Any = self.redis.zrange(self.keys.delayed_schedule, 0, -1)
+        for timestamp in found:
+            key = self.keys.delayed(layout.text(timestamp))
+            items = self.redis.lrange(key, 0, -1)
+            self.redis.delete(key, *(self._timestamps_key(_raw(raw)) for raw in set(items)))
+        self.redis.delete(self.keys.delayed_schedule)
+
+    # --- reading ------------------------------------------------------------------------
+
+    def delayed_queue_peek(self, start: int, count: int) -> list[int]:
+        """Timestamps in order, ``count`` from ``start``."""
+        found: Any = self.redis.zrange(self.keys.delayed_schedule, start, start + count - 1)
+        return [int(ts) for ts in found]
+
+    def delayed_queue_schedule_size(self) -> int:
+        """How many timestamps (not jobs) are scheduled."""
+        return int(self.redis.zcard(self.keys.delayed_schedule))
+
+    def delayed_timestamp_size(self, when: When) -> int:
+        return int(self.redis.llen(self.keys.delayed(to_timestamp(when))))
+
+    def delayed_timestamp_peek(self, when: When, start: int = 0, count: int = 1) -> list[Any]:
+        """Decoded items at one timestamp (a raw string where an item is not JSON)."""
+        raws = self.redis.lrange(self.keys.delayed(to_timestamp(when)), start, start + count - 1)
+        return [_decoded_or_raw(raw) for raw in raws]
+
+    def next_delayed_timestamp(self, now: float | None = None) -> int | None:
+        """The oldest timestamp due at ``now`` (default: the clock), or None."""
+        limit = int(self.clock() if now is None else now)
+        found: Any = self.redis.zrangebyscore(self.keys.delayed_schedule, "-inf", limit, 0, 1)
+        return int(found[0]) if found else None
+
+    def scheduled_at(self, job: Any, *args: Any) -> list[int]:
+        """The timestamps where ``job(*args)`` (on the job's queue) waits, sorted."""
+        item = layout.delayed_item(jobs.class_name(job), list(args), self._queue_of(job))
+        members = self.redis.smembers(self.keys.timestamps(item))
+        found = (layout.delayed_member_timestamp(member) for member in members)
+        return sorted(ts for ts in found if ts is not None)
+
+    def is_delayed(self, job: Any, *args: Any) -> bool:
+        """Ruby's ``delayed?``."""
+        return bool(self.scheduled_at(job, *args))
+
+    def count_all_scheduled_jobs(self) -> int:
+        """Delayed jobs in all. One ZRANGE, then LLENs pipelined 1000 per round trip."""
+        total = 0
+        for chunk in self._timestamp_chunks(1000):
+            with self.redis.pipeline(transaction=False) as pipe:
+                for timestamp in chunk:
+                    pipe.llen(self.keys.delayed(timestamp))
+                total += sum(int(n) for n in pipe.execute())
+        return total
+
+    def _timestamp_chunks(self, size: int) -> Iterable[list[str]]:
+        found: Any = self.redis.zrange(self.keys.delayed_schedule, 0, -1)
+        timestamps = [layout.text(ts) for ts in found]
+        for start in range(0, len(timestamps), size):
+            yield timestamps[start : start + size]
+
+    def _all_items(self) -> Iterable[bytes]:
+        for chunk in self._timestamp_chunks(100):
+            with self.redis.pipeline(transaction=False) as pipe:
+                for timestamp in chunk:
+                    pipe.lrange(self.keys.delayed(timestamp), 0, -1)
+                for items in pipe.execute():
+                    yield from items
+
+    # --- the dashboard's delayed tab ----------------------------------------------------
+
+    def page(self, start: int = 0, count: int = 20) -> tuple[int, list[DelayedTimestamp]]:
+        """``(timestamps in all, rows)``: one page of the delayed tab, oldest first.
+
+        Two round trips: ZCARD + ZRANGE, then LLEN + LINDEX 0 of each row, pipelined.
+        """
+        with self.redis.pipeline(transaction=False) as pipe:
+            pipe.zcard(self.keys.delayed_schedule)
+            pipe.zrange(self.keys.delayed_schedule, start, start + count - 1)
+            total, found = pipe.execute()
+        timestamps = [int(ts) for ts in found]
+        with self.redis.pipeline(transaction=False) as pipe:
+            for timestamp in timestamps:
+                pipe.llen(self.keys.delayed(timestamp))
+                pipe.lindex(self.keys.delayed(timestamp), 0)
+            replies = pipe.execute()
+        rows = []
+        for index, timestamp in enumerate(timestamps):
+            size, first = int(replies[2 * index]), replies[2 * index + 1]
+            shown = _decoded_or_raw(first) if first is not None else None
+            first_job = shown if isinstance(shown, dict) else None
+            rows.append(DelayedTimestamp(timestamp, size, first_job))
+        return int(total), rows
+
+    def queue_now(self, when: When) -> MoveResult:
+        """Move every job of one timestamp to its queue now, due or not (atomic batches)."""
+        return self.move_due(only=to_timestamp(when))
+
+    def queue_item_now(self, when: When, item: str | bytes) -> int:
+        """Move every copy of one raw item at one timestamp to its queue now; returns how
+        many. One round trip. An item that cannot be queued goes to ``failed`` instead."""
+        timestamp = to_timestamp(when)
+        raw = _raw(item)
+        queue, payload, _, _ = self._plan(raw, timestamp, run_hooks=False)
+        target = self.keys.queue(queue) if queue else self.keys.failed
+        return int(
+            self._item_now(
+                keys=[self.keys.delayed(timestamp), self._timestamps_key(raw),
+                      self.keys.delayed_schedule, self.keys.queues, target],
+                args=[raw, layout.delayed_member(timestamp), timestamp, payload, queue,
+                      self.keys.wake_channel(queue)],
+            )
+        )
+
+    # --- moving due jobs ----------------------------------------------------------------
+
+    def move_due(
+        self,
+        now: float | None = None,
+        *,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        fence: MasterLock | None = None,
+        should_stop: Callable[[], bool] = lambda: False,
+        only: int | None = None,
+    ) -> MoveResult:
+        """Move every item due at or before ``now`` (oldest first) to its queue.
+
+        One round trip per batch (the move script commits the batch read by the previous
+        call, then reads the next). With ``fence``, every call first checks that we still
+        hold the master lock and renews it; without the lock nothing moves. When
+        ``should_stop()`` turns true, the batch in hand is committed and the move returns.
+        """
+        if not 1 <= batch_size <= MAX_BATCH_SIZE:
+            raise ValueError(f"batch_size must be within 1..{MAX_BATCH_SIZE}, not {batch_size}")
+        limit = int(self.clock() if now is None else now)
+        keys = [self.keys.delayed_schedule, self.keys.queues, self.keys.failed,
+                fence.key if fence else self.keys.scheduler_master_lock()]
+        fixed: list[Any] = [
+            fence.value if fence else "", fence.timeout if fence else 0, limit, 0,
+            "" if only is None else only,
+            # Keys.delayed(ts) is the namespace prefix + delayed_member(ts).
+            self.keys.prefix + layout.DELAYED_MEMBER_PREFIX, layout.DELAYED_MEMBER_PREFIX,
+            self.keys.timestamps(""), self.keys.queue(""), self.keys.wake_channel(""),
+        ]
+        result = MoveResult()
+        pending: _Batch | None = None
+        while True:
+            stopping = should_stop()
+            fixed[3] = 0 if stopping else batch_size
+            commit: list[Any] = ["", 0]
+            if pending is not None:
+                commit = [pending.timestamp, pending.size, *pending.argv]
+            reply = self._move(keys=keys, args=[*fixed, *commit])
+            status = int(reply[0])
+            if status == NOT_MASTER:
+                result.not_master = True
+                log.warning("lost the master lock; stopped moving delayed jobs")
+                return result
+            if pending is not None:
+                self._account(pending, status, result)
+            if stopping or len(reply) < 2:
+                return result
+            pending = self._prepare(layout.text(reply[1]), reply[2])
+
+    def _account(self, batch: _Batch, status: int, result: MoveResult) -> None:
+        if status == CONFLICT:
+            result.conflicts += 1
+            log.info("delayed:%s changed while we read it; reading it again", batch.timestamp)
+            return
+        result.batches += 1
+        result.failed += batch.failed
+        result.dropped += batch.dropped
+        result.moved += batch.size - batch.failed - batch.dropped
+        log.debug("moved %d delayed jobs of %s", batch.size, batch.timestamp)
+        for target, args in batch.after:
+            self.after_queueing(target, args)
+
+    def _prepare(self, timestamp: str, raws: Sequence[bytes]) -> _Batch:
+        batch = _Batch(timestamp)
+        for item in raws:
+            raw = _raw(item)
+            queue, payload, target, args = self._plan(raw, int(timestamp), run_hooks=True)
+            batch.argv += (raw, queue, payload)
+            if not queue:
+                if payload:
+                    batch.failed += 1
+                else:
+                    batch.dropped += 1
+            elif target is not None:
+                batch.after.append((target, args))
+        return batch
+
+    def _plan(
+        self, raw: bytes, timestamp: int, *, run_hooks: bool
+    ) -> tuple[str, str, Any, list[Any]]:
+        """``(queue, payload, job, args)`` for one item: queue '' with a failure record parks
+        it in ``failed``; queue '' and payload '' drops it (a hook said no)."""
+        queue: str | None = None
+        try:
+            item = layout.decode_delayed_item(raw)
+            target = self.resque.registry.get(item.class_name)
+            queue = item.queue or (_declared_queue(target) if target is not None else None)
+            if queue is None:
+                raise NoQueueError(
+                    f"job class {item.class_name!r} is not registered here and the item names "
+                    "no queue; register the class (--app) or delay it with a queue"
+                )
+            check_queue_name(queue)
+            if run_hooks and target is not None and not self.before_queueing(target, item.args):
+                return "", "", None, item.args
+            return queue, item.payload, target, item.args
+        except Exception as exc:  # any bad item is parked, never lost, never stops the move
+            return "", self._failure(raw, timestamp, queue, exc), None, []
+
+    def _failure(self, raw: bytes, timestamp: int, queue: str | None, exc: Exception) -> str:
+        reason = f"delayed job due at {timestamp} cannot be queued: {exc}"
+        log.error("%s; it is kept in the failed list", reason)
+        decoded = _decoded_or_raw(raw)
+        return layout.failure_record(
+            payload=decoded, exception=layout.BAD_DELAYED_ITEM, error=reason, backtrace=[],
+            worker=self.worker_name, queue=queue or "",
+        )
+
+    # --- helpers ------------------------------------------------------------------------
+
+    def _queue_of(self, job: Any) -> str:
+        return jobs.queue_of(job, self.resque.registry)
+
+    def _hooks(self, target: Any, kind: str) -> list[Callable[..., Any]]:
+        key = (target, kind)
+        if key not in self._hook_cache:
+            self._hook_cache[key] = jobs.hooks(target, kind)
+        return self._hook_cache[key]
+
+    def run_before_hooks(self, target: Any, kind: str, args: Sequence[Any]) -> bool:
+        """Run ``kind`` hooks in name order; False if one returned False."""
+        results = [hook(*args) for hook in self._hooks(target, kind)]
+        return all(result is not False for result in results)
+
+    def before_queueing(self, target: Any, args: Sequence[Any]) -> bool:
+        """Ruby's hooks when a delayed or recurring job reaches its queue: ``before_schedule``
+        and ``before_enqueue`` (False from either skips it), ``before_delayed_enqueue``."""
+        if not self.run_before_hooks(target, "before_schedule", args):
+            return False
+        self.run_before_hooks(target, "before_delayed_enqueue", args)
+        return self.run_before_hooks(target, "before_enqueue", args)
+
+    def after_queueing(self, target: Any, args: Sequence[Any]) -> None:
+        self.run_after_hooks(target, "after_enqueue", args)
+        self.run_after_hooks(target, "after_schedule", args)
+
+    def run_after_hooks(self, target: Any, kind: str, args: Sequence[Any]) -> None:
+        for hook in self._hooks(target, kind):
+            try:
+                hook(*args)
+            except Exception:
+                log.exception("%s hook %r failed", kind, hook)
+
+
+def _declared_queue(target: Any) -> str | None:
+    try:
+        return jobs.queue_of(target)
+    except NoQueueError:
+        return None
+
+
+def _raw(item: str | bytes) -> bytes:
+    return item.encode("utf-8", "surrogateescape") if isinstance(item, str) else item
+
+
+def _decoded_or_raw(raw: bytes | str) -> Any:
+    try:
+        return layout.decode(raw)
+    except (ValueError, UnicodeDecodeError):
+        return layout.raw_text(raw)

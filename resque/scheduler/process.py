@@ -1,0 +1,228 @@
+"""The ``resque scheduler`` process: one loop, readable top to bottom.
+
+Each pass (every ``interval`` seconds, sooner when a recurring tick is due):
+
+1. take or renew the master lock (one round trip; contract §5);
+2. on becoming master, load the schedules (the YAML file or code, plus ``persistent_schedules``);
+3. as master: move the due delayed jobs (one round trip per batch), pick up changed dynamic
+   schedules, enqueue the due recurring ticks;
+4. sleep until the next pass; TERM, INT and QUIT end the sleep at once.
+
+A standby runs the same loop but only step 1, so it takes over within the lock's TTL (plus
+one interval) after the master dies. On TERM/INT/QUIT the batch in hand is finished (each batch
+is one atomic script, so there is no half-moved batch) and the lock is released.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import redis
+import setproctitle
+
+from resque import __version__
+from resque.client import Resque
+from resque.errors import RedisUnavailable
+from resque.scheduler.delayed import DEFAULT_BATCH_SIZE
+from resque.scheduler.lock import DEFAULT_TIMEOUT, MasterLock
+from resque.scheduler.schedule import (
+    Recurring,
+    ScheduleError,
+    load_schedule_file,
+    parse_entry,
+    with_class_names,
+)
+
+log = logging.getLogger("resque.scheduler")
+
+DEFAULT_INTERVAL = 5.0  # RESQUE_SCHEDULER_INTERVAL, Ruby's default
+_TRANSIENT = (redis.ConnectionError, redis.TimeoutError, RedisUnavailable)
+
+
+class Scheduler:
+    """A scheduler process's state: its lock, its schedules, and whether to stop.
+
+    ``schedule`` maps names to configs (from code); ``schedule_file`` is a resque-scheduler
+    YAML file (re-read on USR2). ``dynamic`` follows ``persistent_schedules`` while running.
+    ``catch_up`` bounds how old a missed recurring tick may be and still be enqueued (once)
+    when this process becomes master; by default, a failover's worth (TTL + 2 intervals).
+    """
+
+    def __init__(
+        self,
+        resque: Resque,
+        *,
+        schedule: Mapping[str, Any] | None = None,
+        schedule_file: str | Path | None = None,
+        dynamic: bool = False,
+        interval: float = DEFAULT_INTERVAL,
+        lock_timeout: int = DEFAULT_TIMEOUT,
+        lock_prefix: str = "",
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        env: str | None = None,
+        catch_up: float | None = None,
+        app_name: str | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if interval <= 0:
+            raise ValueError(f"the interval must be positive, not {interval}")
+        self.resque = resque
+        self.redis = resque.redis
+        self.keys = resque.keys
+        self.schedule_file = Path(schedule_file) if schedule_file else None
+        self.local = with_class_names(schedule or {})
+        if self.schedule_file:
+            self.local.update(load_schedule_file(self.schedule_file))
+        self.dynamic = dynamic
+        self.interval = float(interval)
+        self.batch_size = batch_size
+        self.clock = clock
+        self.lock = MasterLock(self.redis, self.keys, timeout=lock_timeout, prefix=lock_prefix)
+        self.delayed = resque.delayed
+        self.delayed.worker_name = f"{self.lock.value}:resque-scheduler"
+        self.recurring = Recurring(
+            resque, env=env,
+            catch_up=lock_timeout + 2 * self.interval if catch_up is None else catch_up,
+            fence=self.lock, clock=clock,
+        )
+        self.title_suffix = (f"[{app_name}]" if app_name else "") + (f"[{env}]" if env else "")
+        self.is_master: bool | None = None
+        self._stop = threading.Event()
+        self._reload = False
+
+    # --- the loop -----------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Run until TERM, INT or QUIT; then release the lock."""
+        self._title("Starting")
+        self._install_signals()
+        try:
+            while not self._stop.is_set():
+                wake = self.run_once()
+                self._stop.wait(max(0.0, wake - self.clock()))
+        finally:
+            self._title("Shutting down")
+            try:
+                if self.lock.release():
+                    log.info("released the master lock")
+            except _TRANSIENT as exc:
+                log.warning("could not release the master lock (it expires by itself): %s", exc)
+
+    def run_once(self, now: float | None = None) -> float:
+        """One pass of the loop; returns when the next pass is due. Never raises for Redis
+        outages or bad data: they are logged and the next pass tries again."""
+        now = self.clock() if now is None else now
+        try:
+            self._pass(now)
+        except _TRANSIENT as exc:
+            log.warning("Redis is unavailable (%s); trying again in %gs", exc, self.interval)
+            self.is_master = None
+            return now + self.interval
+        except Exception:
+            log.exception("scheduler pass failed; trying again in %gs", self.interval)
+            return now + self.interval
+        wake = now + self.interval
+        following = self.recurring.next_wakeup() if self.is_master else None
+        return min(wake, following) if following is not None else wake
+
+    def _pass(self, now: float) -> None:
+        master = self.lock.acquire()
+        if master != self.is_master or self._reload:
+            self._reload = False
+            self._title("Master scheduler" if master else "Child scheduler")
+            first = self.is_master is None
+            self.is_master = master
+            if master:
+                self.load_schedules(now)
+            else:
+                self.recurring.clear()
+                if first:
+                    self._check_local_schedules()
+        if not master:
+            return
+        moved = self.delayed.move_due(
+            now, batch_size=self.batch_size, fence=self.lock, should_stop=self._stop.is_set
+        )
+        if moved.batches:
+            log.info("moved %d delayed jobs (%d parked in failed)", moved.moved, moved.failed)
+        if moved.not_master or self._stop.is_set():
+            return
+        if self.dynamic:
+            self.update_schedules(now)
+        if not self.recurring.fire_due(now):
+            self.is_master = None  # lost the lock between two scripts; re-checked next pass
+
+    # --- schedules ----------------------------------------------------------------------
+
+    def load_schedules(self, now: float | None = None) -> None:
+        """Load the local schedules and the stored ones (stored win, as in Ruby)."""
+        self._title("Loading Schedule")
+        if self.schedule_file:
+            try:
+                self.local = {**self.local, **load_schedule_file(self.schedule_file)}
+            except ScheduleError as exc:
+                log.error("%s; keeping the schedules loaded before", exc)
+        stored = self.resque.schedules.persistent()
+        self.recurring.load({**self.local, **stored}, now)
+        if self.dynamic:
+            self.redis.delete(self.keys.schedules_changed)
+        self._title("Schedules Loaded")
+
+    def update_schedules(self, now: float) -> None:
+        """Pick up ``set_schedule``/``remove_schedule`` from any process (Ruby's too)."""
+        if not self.redis.scard(self.keys.schedules_changed):
+            return
+        self._title("Updating schedule")
+        names: set[str] = set()
+        while True:
+            popped: Any = self.redis.spop(self.keys.schedules_changed, 1000)
+            if not popped:
+                break
+            names.update(name.decode() if isinstance(name, bytes) else name for name in popped)
+        stored = self.resque.schedules.persistent()
+        for name in sorted(names):
+            self.recurring.update(name, stored.get(name, self.local.get(name)), now)
+        self._title("Schedules Loaded")
+
+    def _check_local_schedules(self) -> None:
+        """Report bad local schedules on a standby too (a master reports them as it loads)."""
+        for name, config in self.local.items():
+            try:
+                parse_entry(name, config, self.resque.registry)
+            except ScheduleError as exc:
+                log.error("%s; it will be skipped", exc)
+
+    # --- signals and titles -------------------------------------------------------------
+
+    def shutdown(self) -> None:
+        """Stop after the batch in hand; safe to call from a signal handler."""
+        self._stop.set()
+
+    def _install_signals(self) -> None:
+        def stop(signum: int, frame: FrameType | None) -> None:
+            log.info("got %s; shutting down", signal.Signals(signum).name)
+            self.shutdown()
+
+        def show(signum: int, frame: FrameType | None) -> None:
+            for name, entry in sorted(self.recurring.entries.items()):
+                log.warning("schedule %s: %s, next at %s", name, entry.trigger.describe(),
+                            time.ctime(self.recurring.next_at.get(name, 0)))
+
+        def reload(signum: int, frame: FrameType | None) -> None:
+            self._reload = True  # the next pass reloads the schedules
+
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
+            signal.signal(signum, stop)
+        signal.signal(signal.SIGUSR1, show)
+        signal.signal(signal.SIGUSR2, reload)
+
+    def _title(self, state: str) -> None:
+        log.info("%s", state)
+        setproctitle.setproctitle(f"resque-scheduler-{__version__}{self.title_suffix}: {state}")
