@@ -198,6 +198,19 @@ def demo(
     sys.exit(run_demo(job_count, workers, fork, data_dir, redis_url))
 
 
+# Admin verbs (resque/admin/cli.py), imported only when one of them runs.
+lazy_command("queues", "resque.admin.cli:queues")
+lazy_command("peek", "resque.admin.cli:peek")
+lazy_command("enqueue", "resque.admin.cli:enqueue")
+lazy_command("remove-queue", "resque.admin.cli:remove_queue")
+lazy_command("failed", "resque.admin.cli:failed")
+lazy_command("workers", "resque.admin.cli:workers")
+lazy_command("prune", "resque.admin.cli:prune")
+lazy_command("stats", "resque.admin.cli:stats")
+lazy_command("pause", "resque.admin.cli:pause")
+lazy_command("resume", "resque.admin.cli:resume")
+
+
 # Scheduler verbs (resque/scheduler/cli.py), imported only when one of them runs.
 lazy_command("scheduler", "resque.scheduler.cli:scheduler")
 lazy_command("delayed", "resque.scheduler.cli:delayed")
