@@ -166,14 +166,16 @@ BUILTIN: dict[str, type[FailureBackend]] = {
 }
 
 
-def backend_from_name(name: str | None = None) -> FailureBackend:
+def backend_from_name(name: str | FailureBackend | None = None) -> FailureBackend:
     """The backend a name (or ``FAILURE_BACKEND``, default ``redis``) stands for.
 
     A name is a built-in (``redis``, ``redis_multi_queue``, ``log``, ``none``), or
     ``module:attribute`` / ``module.attribute`` naming a ``FailureBackend`` instance, or a
     class or factory called with no arguments. Commas combine several (``MultipleFailure``).
-    Raises ``ValueError`` naming what could not be found.
+    A backend object is returned as it is. Raises ``ValueError`` naming what is missing.
     """
+    if isinstance(name, FailureBackend):
+        return name
     spec = (name if name is not None else os.environ.get(ENV_VAR, "")).strip() or DEFAULT
     parts = [part.strip() for part in spec.split(",") if part.strip()]
     backends = [_one_backend(part) for part in parts]

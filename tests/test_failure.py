@@ -81,6 +81,11 @@ def test_a_tracker_backend_has_no_list_and_saves():
     assert tracker.saves
 
 
+def test_a_backend_object_is_taken_as_it_is():
+    tracker = Tracker()
+    assert backend_from_name(tracker) is tracker
+
+
 def test_the_none_backend_does_nothing():
     backend = backend_from_name("none")
     assert backend.redis_target(KEYS, "q") is None and not backend.saves

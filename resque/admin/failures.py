@@ -25,6 +25,7 @@ Bulk verbs run the same script on a chunk of 1,000 entries at a time, so they co
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import hashlib
 import logging
 import re
@@ -66,23 +67,31 @@ ACT_SCRIPT = (
 end
 local sentinel = ARGV[1]
 local result = {0}
+local length = redis.call('LLEN', KEYS[1])
 local marked, lowest, highest = 0, nil, nil
 for i = 2, #ARGV, 7 do
   local hint, raw = tonumber(ARGV[i]), ARGV[i + 1]
-  local pos = false
-  if hint >= 0 and redis.call('LINDEX', KEYS[1], hint) == raw then
-    pos = hint
-  else
-    pos = redis.call('LPOS', KEYS[1], raw)
+  -- at: the index we access by; negative counts from the tail, so LINDEX and LSET walk the
+  -- list from its nearer end. pos: the same place counted from the head.
+  local at = false
+  if hint >= 0 and hint < length then
+    if hint > length / 2 then at = hint - length else at = hint end
+    if redis.call('LINDEX', KEYS[1], at) ~= raw then at = false end
   end
-  if pos then
+  if not at then
+    at = redis.call('LPOS', KEYS[1], raw)
+    if at and at > length / 2 then at = at - length end
+  end
+  if at then
+    local pos = at
+    if pos < 0 then pos = pos + length end
     if ARGV[i + 3] == '1' then
-      redis.call('LSET', KEYS[1], pos, sentinel)
+      redis.call('LSET', KEYS[1], at, sentinel)
       marked = marked + 1
       if lowest == nil or pos < lowest then lowest = pos end
       if highest == nil or pos > highest then highest = pos end
     elseif ARGV[i + 2] ~= '' then
-      redis.call('LSET', KEYS[1], pos, ARGV[i + 2])
+      redis.call('LSET', KEYS[1], at, ARGV[i + 2])
     end
     if ARGV[i + 4] ~= '' then
       local k = tonumber(ARGV[i + 6])
@@ -94,7 +103,6 @@ for i = 2, #ARGV, 7 do
   end
 end
 if marked > 0 then
-  local length = redis.call('LLEN', KEYS[1])
   if length - lowest < highest then marked = -marked end
   result[1] = math.abs(redis.call('LREM', KEYS[1], marked, sentinel))
 end
@@ -151,8 +159,8 @@ class FailureEntry:
 
     id: FailureId
     raw: bytes
-    record: dict[str, Any] | None
-    problems: tuple[str, ...] = ()
+    record: dict[str, Any] | None  # None when the entry is not a JSON object
+    unreadable: str | None = None  # why ``record`` is None
 
     @classmethod
     def from_raw(cls, list_name: str, index: int, raw: bytes) -> FailureEntry:
@@ -160,10 +168,18 @@ class FailureEntry:
         try:
             record = layout.decode(raw)
         except ValueError as exc:
-            return cls(fid, raw, None, (f"not JSON ({exc})",))
+            return cls(fid, raw, None, f"not JSON ({exc})")
         if not isinstance(record, dict):
-            return cls(fid, raw, None, (f"a JSON {type(record).__name__}, not an object",))
-        return cls(fid, raw, record, tuple(_problems(record)))
+            return cls(fid, raw, None, f"a JSON {type(record).__name__}, not an object")
+        return cls(fid, raw, record)
+
+    @functools.cached_property
+    def problems(self) -> tuple[str, ...]:
+        """What would make resque-web fail on this entry, or a retry impossible (lazily:
+        listings that do not show it skip the time parsing)."""
+        if self.record is None:
+            return (self.unreadable or "unreadable",)
+        return tuple(_problems(self.record))
 
     # --- the record's fields, read tolerantly -------------------------------------------
 
