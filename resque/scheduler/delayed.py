@@ -361,16 +361,17 @@ class Delayed:
         found: Any = self.redis.zrangebyscore(self.keys.delayed_schedule, "-inf", limit, 0, 1)
         return int(found[0]) if found else None
 
-    def scheduled_at(self, job: Any, *args: Any) -> list[int]:
-        """The timestamps where ``job(*args)`` (on the job's queue) waits, sorted."""
-        item = layout.delayed_item(jobs.class_name(job), list(args), self._queue_of(job))
+    def scheduled_at(self, job: Any, *args: Any, queue: str | None = None) -> list[int]:
+        """The timestamps where ``job(*args)`` waits (on ``queue``, default the job's own)."""
+        queue = queue or self._queue_of(job)
+        item = layout.delayed_item(jobs.class_name(job), list(args), queue)
         members = self.redis.smembers(self.keys.timestamps(item))
         found = (layout.delayed_member_timestamp(member) for member in members)
         return sorted(ts for ts in found if ts is not None)
 
-    def is_delayed(self, job: Any, *args: Any) -> bool:
+    def is_delayed(self, job: Any, *args: Any, queue: str | None = None) -> bool:
         """Ruby's ``delayed?``."""
-        return bool(self.scheduled_at(job, *args))
+        return bool(self.scheduled_at(job, *args, queue=queue))
 
     def count_all_scheduled_jobs(self) -> int:
         """Delayed jobs in all. One ZRANGE, then LLENs pipelined 1000 per round trip."""

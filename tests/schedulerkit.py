@@ -1,0 +1,121 @@
+"""Helpers for the scheduler tests: the golden capture, Redis dumps, scheduler subprocesses."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import redis
+
+GOLDEN = "resque-scheduler-5.0-layout.json"
+
+
+def golden(compat_dir: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((compat_dir / GOLDEN).read_text(encoding="utf-8"))
+    return data
+
+
+def phase(compat_dir: Path, name: str) -> dict[str, Any]:
+    for entry in golden(compat_dir)["phases"]:
+        if entry["phase"] == name:
+            return dict(entry["keys"])
+    raise AssertionError(f"no phase {name!r} in {GOLDEN}")
+
+
+def dump(r: redis.Redis, pattern: str = "*") -> dict[str, dict[str, Any]]:
+    """Every key as the golden file shows it: type, TTL and raw value(s) as text."""
+    found: dict[str, dict[str, Any]] = {}
+    for raw_key in r.keys(pattern):
+        key = raw_key.decode()
+        kind = r.type(raw_key).decode()
+        value: Any
+        if kind == "string":
+            value = r.get(raw_key).decode()  # type: ignore[union-attr]
+        elif kind == "list":
+            value = [item.decode() for item in r.lrange(raw_key, 0, -1)]
+        elif kind == "set":
+            value = sorted(member.decode() for member in r.smembers(raw_key))
+        elif kind == "hash":
+            value = {k.decode(): v.decode() for k, v in sorted(r.hgetall(raw_key).items())}
+        elif kind == "zset":
+            value = [[m.decode(), s] for m, s in r.zrange(raw_key, 0, -1, withscores=True)]
+        else:
+            raise AssertionError(f"unexpected type {kind} for {key}")
+        found[key] = {"type": kind, "ttl": r.ttl(raw_key), "value": value}
+    return found
+
+
+def restore(r: redis.Redis, keys: dict[str, Any]) -> None:
+    """Write a golden phase's keys back into Redis, byte for byte."""
+    for key, entry in keys.items():
+        kind, value = entry["type"], entry["value"]
+        if kind == "string":
+            r.set(key, value)
+        elif kind == "list":
+            r.rpush(key, *value)
+        elif kind == "set":
+            r.sadd(key, *value)
+        elif kind == "hash":
+            r.hset(key, mapping=value)
+        elif kind == "zset":
+            r.zadd(key, {member: score for member, score in value})
+        if entry["ttl"] > 0:
+            r.expire(key, entry["ttl"])
+
+
+def wait_for(check: Callable[[], Any], timeout: float = 10.0, step: float = 0.05) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {check}")
+        time.sleep(step)
+
+
+class SchedulerProcess:
+    """``python -m resque scheduler ...`` as a real subprocess, its log in a file."""
+
+    def __init__(
+        self, redis_url: str, log_path: Path, *args: str, env: dict[str, str] | None = None
+    ) -> None:
+        self.log_path = log_path
+        self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
+        command = [sys.executable, "-m", "resque", "scheduler", "--redis", redis_url, *args]
+        self.proc = subprocess.Popen(
+            command, stdout=self._log, stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+        )
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def log(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def signal(self, signum: int) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signum)
+
+    def wait(self, timeout: float = 10.0) -> int:
+        return self.proc.wait(timeout)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self._log.close()
+
