@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import calendar
 import json
+import os
+import shutil
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -104,3 +107,52 @@ def utc_epoch(text: str) -> float:
 
 def failed(r: redis.Redis, list_name: str = "failed") -> list[bytes]:
     return list(r.lrange(f"resque:{list_name}", 0, -1))
+
+
+MIRROR = Path("/work/.mirror/resque+resque/repo")
+
+# Ruby's side of tests/test_admin.py's Ruby specs: fail a job with a real worker, read the
+# failures back as Failure.all and resque-web (DateTime.parse) do, requeue/remove by index.
+RUBY_SCRIPT = r"""
+require "json"
+require "date"
+require "resque"
+Resque.redis = ARGV.shift
+class Flaky
+  @queue = :low
+  def self.perform(*args)
+    raise "boom #{args.inspect}"
+  end
+end
+case ARGV.shift
+when "fail"
+  ARGV.each { |arg| Resque.enqueue(Flaky, arg.to_i) }
+  Resque::Worker.new("low").work(0)
+when "read"
+  all = Resque::Failure.all(0, Resque::Failure.count)
+  all = [all] if all.is_a?(Hash)
+  puts JSON.generate((all || []).map { |job|
+    {"args" => job["payload"]["args"], "failed_at" => DateTime.parse(job["failed_at"]).to_s,
+     "retried_at" => job["retried_at"] && DateTime.parse(job["retried_at"]).to_s,
+     "worker_host" => job["worker"].split(":").first, "backtrace" => job["backtrace"].join}
+  })
+when "remove"
+  Resque::Failure.remove(ARGV.first.to_i)
+end
+"""
+
+
+def ruby_resque_lib(tmp_path: Path) -> str | None:
+    """Ruby resque's ``lib`` (``RUBY_RESQUE_LIB``, or extracted from the mirror), or None."""
+    if shutil.which("ruby") is None:
+        return None
+    lib = os.environ.get("RUBY_RESQUE_LIB")
+    if not lib:
+        if not MIRROR.is_dir():
+            return None
+        archive = subprocess.run(["git", "--git-dir", str(MIRROR), "archive", "HEAD", "lib"],
+                                 check=True, capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(tmp_path)], input=archive, check=True)
+        lib = str(tmp_path / "lib")
+    probe = subprocess.run(["ruby", "-I", lib, "-e", 'require "resque"'], capture_output=True)
+    return lib if probe.returncode == 0 else None

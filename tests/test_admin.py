@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ import redis
 from failurekit import (
     MALFORMED,
     PERL_RETRIED,
+    RUBY_SCRIPT,
     failed,
     our_record,
     perl_null_backtrace_record,
@@ -26,6 +28,7 @@ from failurekit import (
     ruby_phase_keys,
     ruby_phase_list,
     ruby_record,
+    ruby_resque_lib,
     ruby_retried_record,
     utc_epoch,
 )
@@ -670,3 +673,58 @@ def test_another_namespace_is_its_own_farm(r: redis.Redis, redis_url: str):
     assert other.failures.count() == 1
     other.failures.remove(other.failures.page().entries[0])
     assert r.llen("resque:failed") == 2 and not r.exists("staging:failed")
+
+
+# --- with the real Ruby resque 3.0 --------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ruby(tmp_path_factory: pytest.TempPathFactory):
+    lib = ruby_resque_lib(tmp_path_factory.mktemp("ruby-resque"))
+    if lib is None:
+        pytest.skip("no ruby, or no Ruby resque source (set RUBY_RESQUE_LIB)")
+    script = tmp_path_factory.mktemp("ruby-script") / "failures.rb"
+    script.write_text(RUBY_SCRIPT)
+
+    def run(url: str, *args: str) -> str:
+        done = subprocess.run(["ruby", "-I", lib, str(script), url, *args],
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    return run
+
+
+@pytest.mark.ruby
+def test_failures_written_by_ruby_are_retried_and_removed_and_ruby_reads_the_result(
+    ruby, admin: Admin, r: redis.Redis, redis_url: str
+):
+    ruby(redis_url, "fail", "1", "2", "3")
+    entries = admin.failures.page(newest=False).entries
+    assert [e.args for e in entries] == [[1], [2], [3]]
+    assert entries[0].exception == "RuntimeError" and entries[0].backtrace
+
+    admin.failures.requeue(entries[1].id)
+    admin.failures.remove(entries[0].id)
+    assert queued(r, "low") == [b'{"class":"Flaky","args":[2]}']
+    read = json.loads(ruby(redis_url, "read"))
+    assert [job["args"] for job in read] == [[2], [3]]
+    assert read[0]["retried_at"] is not None and read[1]["retried_at"] is None
+
+    ruby(redis_url, "fail")  # Ruby performs the retried job; it fails again
+    ruby(redis_url, "remove", "0")  # and resque-web removes index 0 by its index
+    assert [e.args for e in admin.failures.page(newest=False).entries] == [[3], [2]]
+
+
+@pytest.mark.ruby
+def test_an_id_listed_before_a_ruby_removal_still_retries_the_right_failure(
+    ruby, admin: Admin, r: redis.Redis, redis_url: str
+):
+    ruby(redis_url, "fail", "1", "2", "3")
+    last = admin.failures.page().entries[0]  # index 2: args [3]
+    ruby(redis_url, "remove", "0")  # Ruby removes index 0 meanwhile: [3] is now at index 1
+    admin.failures.requeue(str(last.id))
+    assert queued(r, "low") == [b'{"class":"Flaky","args":[3]}']
+    read = json.loads(ruby(redis_url, "read"))
+    assert [(job["args"], job["retried_at"] is not None) for job in read] == [
+        ([2], False), ([3], True)]
