@@ -101,8 +101,9 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         fill(admin, n)
         size = admin.redis.memory_usage(admin.keys.failed) or 0
-        print(f"{n:,} failures in 'failed' ({size / 1e6:.1f} MB), filled in "
-              f"{time.perf_counter() - started:.1f} s; median of {repeat} runs each\n")
+        version = admin.redis.info("server")["redis_version"]
+        print(f"{n:,} failures in 'failed' ({size / 1e6:.1f} MB) on redis-server {version}, "
+              f"filled in {time.perf_counter() - started:.1f} s; median of {repeat} runs each\n")
         ok = True
 
         print("list")
