@@ -234,6 +234,18 @@ def test_an_id_still_finds_its_entry_after_earlier_entries_were_removed(
     assert found.raw == target.raw and found.id.index == 1300
 
 
+def test_an_id_still_finds_its_entry_after_the_list_was_reordered(admin: Admin, r: redis.Redis):
+    """Perl's mass_remove and Ruby's failures:sort rewrite lists; entries can move to the tail."""
+    push(r, *numbered(2500))
+    target = entry_at(admin, 3)
+    for _ in range(5):  # the first five entries go to the tail, as Perl's mass_remove does
+        r.rpush("resque:failed", r.lpop("resque:failed"))  # type: ignore[arg-type]
+    found = admin.failures.get(target.id)
+    assert found.raw == target.raw and found.id.index == 2498
+    admin.failures.remove(target.id)
+    assert target.raw not in failed(r) and len(failed(r)) == 2499
+
+
 def test_an_id_of_a_removed_entry_is_not_found(admin: Admin, r: redis.Redis):
     push(r, *numbered(3))
     target = entry_at(admin, 1)

@@ -240,7 +240,7 @@ def failed_list(
                    "entries": [entry.to_json() for entry in page.entries]})
         return
     if not page.entries:
-        click.echo("no failures" + (" match" if not where.is_empty else ""))
+        click.echo("no failures" + (" match" if where.by_content else ""))
         return
     click.echo(table(["ID", "FAILED AT", "QUEUE", "CLASS", "EXCEPTION", "ERROR", "RETRIED"],
                      (_failure_row(entry) for entry in page.entries)))
@@ -272,7 +272,7 @@ def failed_count(
     """How many failures (per list without conditions)."""
     failures = admin_for(redis_url, namespace).failures
     where = make_filter(queue, class_name, list_name, malformed, retried)
-    if where.is_empty and list_name is None:
+    if not where.by_content and list_name is None:
         counts = failures.counts()
         if as_json:
             emit_json({"total": sum(counts.values()), "lists": counts})
@@ -374,13 +374,13 @@ def failed_remove(
     """Remove failures by id, or every failure matching --queue/--class/--list/--malformed."""
     admin = admin_for(redis_url, namespace)
     where = make_filter(queue, class_name, list_name, malformed, retried)
-    if failure_ids and not where.is_empty:
+    if failure_ids and (where.by_content or list_name):
         raise click.UsageError("give ids or conditions, not both")
     if not failure_ids:
-        if where.is_empty:
+        if not where.by_content:
             raise click.UsageError(
                 "give failure ids, or conditions (--queue, --class, --malformed, --retried); "
-                "'resque failed clear' removes everything"
+                "'resque failed clear [--list NAME]' removes everything"
             )
         confirm(f"Remove every failure matching {_describe(where)}?", yes)
         result = admin.failures.remove_where(where)

@@ -352,8 +352,9 @@ class Filter:
     malformed: bool | None = None
 
     @property
-    def is_empty(self) -> bool:
-        return (self.queue, self.class_name, self.retried, self.malformed) == (None,) * 4
+    def by_content(self) -> bool:
+        """Whether entries must be read to tell (any condition but ``list_name``)."""
+        return (self.queue, self.class_name, self.retried, self.malformed) != (None,) * 4
 
     def needles(self, list_name: str) -> list[bytes]:
         """Byte strings a matching raw entry of that list must contain (a cheap test before
@@ -415,9 +416,8 @@ class Failures:
     def count(self, where: Filter | None = None) -> int:
         """Entries in all lists (or one); with conditions, a scan of the lists concerned."""
         where = where or Filter()
-        if where.is_empty:
-            counts = self.counts()
-            return counts.get(where.list_name, 0) if where.list_name else sum(counts.values())
+        if not where.by_content:
+            return sum(length for _, length in self._lengths(where.list_name))
         return sum(1 for _ in self.scan(where))
 
     @translate_errors
@@ -432,7 +432,7 @@ class Failures:
         if start < 0 or count < 1:
             raise ValueError("a page needs start >= 0 and count >= 1")
         where = where or Filter()
-        if where.is_empty:
+        if not where.by_content:
             return self._page_by_position(start, count, newest, where.list_name)
         entries: list[FailureEntry] = []
         seen = 0
