@@ -10,6 +10,7 @@ Ruby and Perl never read them.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import json
 import re
 import time
@@ -517,9 +518,11 @@ def decode_delayed_item(raw: str | bytes) -> DelayedItem:
     numbers Ruby wrote (``1.0e+20``) reach the queue exactly as Ruby would push them.
     """
     where = "delayed"
-    try:
-        item = decode(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+    try:  # strict UTF-8: the payload is re-sent to Redis, where lone surrogates cannot go
+        source = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        source.encode("utf-8")
+        item = _DECODER.decode(source)
+    except (ValueError, UnicodeError) as exc:
         raise BadPayload(where, raw, f"not valid JSON ({exc})") from None
     if not isinstance(item, dict):
         raise BadPayload(where, raw, f"a JSON {type(item).__name__}, not an object")
@@ -533,14 +536,19 @@ def decode_delayed_item(raw: str | bytes) -> DelayedItem:
     args = job_params(raw_args)
     payload: str | None = None
     if isinstance(raw_args, list):
-        source = text(raw)
-        head = f'{{"class":{_ENCODER.encode(class_name)},"args":'
-        tail = f',"queue":{_ENCODER.encode(queue)}}}'
+        head, tail = _item_frame(class_name, queue)
         if source.startswith(head) and source.endswith(tail) and len(source) > len(head + tail):
             payload = f"{head}{source[len(head) : -len(tail)]}}}"
     if payload is None:
         payload = encode_job(class_name, args)
     return DelayedItem(class_name, args, queue, payload)
+
+
+@functools.lru_cache(maxsize=1024)
+def _item_frame(class_name: str, queue: str | None) -> tuple[str, str]:
+    """The text around the args of a canonical item (and of its job payload's head)."""
+    head = f'{{"class":{_ENCODER.encode(class_name)},"args":'
+    return head, f',"queue":{_ENCODER.encode(queue)}}}'
 
 
 def last_enqueued_at(now: float | None = None) -> str:

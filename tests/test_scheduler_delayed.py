@@ -242,7 +242,7 @@ def test_bad_items_are_parked_in_failed_and_the_rest_still_moves(
     delayed.enqueue_at_with_queue("q", NOW + 1, "Good", 1)
     bad = [b"not json{", b"[1,2]", b'{"args":[1]}', b'{"class":"X","args":[],"queue":5}',
            b'{"class":"Nobody","args":[1]}', b'{"class":"X","args":[],"queue":"has space"}',
-           b"\xff\xfe"]
+           b"\xff\xfe", b'{"class":"A\xff","args":[],"queue":"q"}']
     r.rpush(key, *bad)
     delayed.enqueue_at_with_queue("q", NOW + 1, "Good", 2)
     result = delayed.move_due(NOW + 5, batch_size=4)

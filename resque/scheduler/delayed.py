@@ -103,24 +103,32 @@ if ts ~= '' then
   if not same then
     status = -1
   else
-    local woken = {}
+    local by_queue, order = {}, {}
     for i = 1, n do
       local item, queue, payload = ARGV[10 + 3 * i], ARGV[11 + 3 * i], ARGV[12 + 3 * i]
       redis.call('SREM', ARGV[8] .. item, member)
       if queue ~= '' then
-        redis.call('SADD', KEYS[2], queue)
-        redis.call('RPUSH', ARGV[9] .. queue, payload)
-        woken[queue] = true
+        if not by_queue[queue] then by_queue[queue] = {} table.insert(order, queue) end
+        table.insert(by_queue[queue], payload)
       elseif payload ~= '' then
         redis.call('RPUSH', KEYS[3], payload)
       end
+    end
+    -- one SADD, RPUSH and PUBLISH per queue; items keep their order within a queue
+    for _, queue in ipairs(order) do
+      local payloads = by_queue[queue]
+      redis.call('SADD', KEYS[2], queue)
+      for first = 1, #payloads, 1000 do
+        local last = math.min(first + 999, #payloads)
+        redis.call('RPUSH', ARGV[9] .. queue, unpack(payloads, first, last))
+      end
+      redis.call('PUBLISH', ARGV[10] .. queue, '')
     end
     if n > 0 then redis.call('LTRIM', list, n, -1) end
     if redis.call('LLEN', list) == 0 then
       redis.call('DEL', list)
       redis.call('ZREM', KEYS[1], ts)
     end
-    for queue in pairs(woken) do redis.call('PUBLISH', ARGV[10] .. queue, '') end
     status = n
   end
 end
@@ -599,7 +607,8 @@ def _raw(item: str | bytes) -> bytes:
 
 
 def _decoded_or_raw(raw: bytes | str) -> Any:
+    """The JSON value of an item, or its text (odd bytes shown as escapes, never lost)."""
     try:
-        return layout.decode(raw)
-    except (ValueError, UnicodeDecodeError):
+        return layout.decode(raw.decode("utf-8") if isinstance(raw, bytes) else raw)
+    except (ValueError, UnicodeError):
         return layout.raw_text(raw)
