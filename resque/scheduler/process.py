@@ -73,6 +73,9 @@ class Scheduler:
     ) -> None:
         if interval <= 0:
             raise ValueError(f"the interval must be positive, not {interval}")
+        if interval >= lock_timeout:
+            log.warning("interval %gs >= lock timeout %ds: the master lock will lapse between "
+                        "polls and masters will alternate", interval, lock_timeout)
         self.resque = resque
         self.redis = resque.redis
         self.keys = resque.keys
