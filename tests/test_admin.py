@@ -40,6 +40,7 @@ from resque.admin import (
     FailureId,
     FailureNotFound,
     Filter,
+    NotAFailureList,
     NotRequeueable,
 )
 from resque.admin.failures import CHUNK
@@ -244,6 +245,22 @@ def test_an_id_still_finds_its_entry_after_the_list_was_reordered(admin: Admin, 
     assert found.raw == target.raw and found.id.index == 2498
     admin.failures.remove(target.id)
     assert target.raw not in failed(r) and len(failed(r)) == 2499
+
+
+def test_ids_and_list_names_reach_failure_lists_only(admin: Admin, r: redis.Redis):
+    """Ids come from URLs in a dashboard: one naming a job queue must not touch it."""
+    job = b'{"class":"Mail","args":[1]}'
+    r.rpush("resque:queue:mail", job)
+    fid = f"queue:mail:0-{hashlib.sha1(job).hexdigest()[:12]}"
+    with pytest.raises(NotAFailureList, match="'queue:mail' is not a failure list"):
+        admin.failures.remove(fid)
+    with pytest.raises(NotAFailureList):
+        admin.failures.requeue(FailureEntry.from_raw("queue:mail", 0, job))
+    with pytest.raises(NotAFailureList):
+        admin.failures.remove_where(Filter(class_name="Mail", list_name="queue:mail"))
+    with pytest.raises(NotAFailureList):
+        admin.failures.clear("queue:mail")
+    assert queued(r, "mail") == [job]
 
 
 def test_an_id_of_a_removed_entry_is_not_found(admin: Admin, r: redis.Redis):

@@ -15,6 +15,7 @@ from resque.admin.failures import (
     FailureNotFound,
     Failures,
     Filter,
+    NotAFailureList,
     NotRequeueable,
     Page,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "FailureNotFound",
     "Failures",
     "Filter",
+    "NotAFailureList",
     "NotRequeueable",
     "Page",
     "PruneResult",

@@ -50,6 +50,11 @@ class FailureNotFound(ResqueError, LookupError):
     """No entry has this id any more: someone removed or retried it. List again."""
 
 
+class NotAFailureList(ResqueError, ValueError):
+    """A list name that is neither ``failed`` nor in ``failed_queues``: never touched, since
+    ids may come from URLs and any other list in the namespace (a job queue) is not ours."""
+
+
 class NotRequeueable(ResqueError, ValueError):
     """The entry has no job to push back (not JSON, no class, no queue); it can be removed."""
 
@@ -478,8 +483,18 @@ class Failures:
 
     def _lengths(self, list_name: str | None) -> list[tuple[str, int]]:
         if list_name is not None:
-            return [(list_name, int(self.redis.llen(self.keys.failure_list(list_name))))]
+            key = self.keys.failure_list(self._check_list(list_name))
+            return [(list_name, int(self.redis.llen(key)))]
         return list(self.counts().items())
+
+    def _check_list(self, name: str) -> str:
+        """``name`` if it is a failure list (one ``SISMEMBER`` unless it is ``failed``)."""
+        if name != layout.FAILED_LIST and not self.redis.sismember(self.keys.failed_queues, name):
+            raise NotAFailureList(
+                f"{name!r} is not a failure list: expected failed or a member of failed_queues "
+                f"({', '.join(self.lists())})"
+            )
+        return name
 
     def scan(self, where: Filter | None = None, *, newest: bool = False) -> Iterator[FailureEntry]:
         """Every matching entry, read ``CHUNK`` at a time with ``LRANGE``."""
@@ -518,7 +533,7 @@ class Failures:
     def get(self, failure_id: str | FailureId) -> FailureEntry:
         """The entry an id names, wherever it moved to. Raises ``FailureNotFound``."""
         fid = FailureId.parse(failure_id)
-        key = self.keys.failure_list(fid.list_name)
+        key = self.keys.failure_list(self._check_list(fid.list_name))
         found = self.redis.lindex(key, fid.index)
         if found is not None and digest(_as_bytes(found)) == fid.digest:
             return FailureEntry.from_raw(fid.list_name, fid.index, _as_bytes(found))
@@ -560,7 +575,7 @@ class Failures:
         Returns the entry as it now stands (its id changes, since its bytes did), or None
         when removed. Raises ``FailureNotFound`` or ``NotRequeueable``.
         """
-        entry = target if isinstance(target, FailureEntry) else self.get(target)
+        entry = self._entry(target)
         entry.job_payload()  # raises NotRequeueable before anything is sent
         now = time.time() if now is None else now  # the same retried_at in Redis and returned
         (position,) = self._apply([entry], requeue=True, remove=remove, now=now).positions
@@ -575,11 +590,18 @@ class Failures:
 
     def remove(self, target: str | FailureId | FailureEntry) -> None:
         """Remove one entry, readable or not. Raises ``FailureNotFound`` if already gone."""
-        entry = target if isinstance(target, FailureEntry) else self.get(target)
+        entry = self._entry(target)
         (position,) = self._apply([entry], requeue=False, remove=True).positions
         if position < 0:
             raise FailureNotFound(f"failure {entry.id} was removed or changed meanwhile")
         log.info("removed failure %s", entry.id)
+
+    @translate_errors
+    def _entry(self, target: str | FailureId | FailureEntry) -> FailureEntry:
+        if isinstance(target, FailureEntry):
+            self._check_list(target.id.list_name)
+            return target
+        return self.get(target)
 
     # --- bulk verbs ---------------------------------------------------------------------
 
@@ -613,7 +635,7 @@ class Failures:
 
         Returns how many entries went; the count and the delete are one transaction.
         """
-        names = [list_name] if list_name else self.lists()
+        names = [self._check_list(list_name)] if list_name else self.lists()
         with self.redis.pipeline(transaction=True) as pipe:
             for name in names:
                 pipe.llen(self.keys.failure_list(name))
