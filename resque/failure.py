@@ -60,6 +60,7 @@ class FailureBackend:
 
     Contract for subclasses: ``redis_target`` is pure (it is called per failure, on the hot
     path); ``save`` may do I/O and may raise, and the worker logs the error and carries on.
+    ``save`` often runs in a forked child that exits right after it: send synchronously.
     """
 
     name: ClassVar[str] = "none"
