@@ -480,7 +480,10 @@ class Worker:
 
     def _wait(self, timeout: float) -> None:
         """Sleep until a wake-up, a signal, or ``timeout``: whichever comes first."""
-        if self._shutdown or self._drain():
+        if self._shutdown:
+            return
+        if self._drain():
+            self._queue_cache = (0.0, [])  # the wake-up may be for a queue new to a wildcard
             return
         if self._wakeup is None:
             time.sleep(min(timeout, 0.1))
