@@ -130,6 +130,12 @@ def test_an_idle_worker_is_titled_waiting_for_its_queues(workers: Workers) -> No
     assert worker.wait_title("Waiting for ") == f"{TITLE_PREFIX}Waiting for high,low"
 
 
+def test_the_procline_prefix_comes_before_the_title(workers: Workers) -> None:
+    worker = workers.start("high", env={"RESQUE_PROCLINE_PREFIX": "app1 "})
+    wait_for(lambda: worker.title().startswith(f"app1 {TITLE_PREFIX}Waiting for high"),
+             what=f"the prefixed title (now {worker.title()!r})")
+
+
 def test_in_process_mode_titles_the_worker_processing(
     r: redis.Redis, workers: Workers
 ) -> None:
@@ -229,6 +235,19 @@ def test_a_failure_record_is_compact_json_like_rubys(r: redis.Redis, workers: Wo
     raw = r.lindex("resque:failed", 0)
     assert b'"payload":{"class":"Fail","args":["caf\xc3\xa9/x"]},"exception":"RuntimeError"' in raw
     assert b": " not in raw and b", " not in raw
+
+
+def test_the_redis_multi_queue_backend_keeps_a_failed_list_per_queue(
+    r: redis.Redis, workers: Workers
+) -> None:
+    push(r, "low", "Fail")
+    workers.run("high,low", env={"FAILURE_BACKEND": "redis_multi_queue"})
+    assert not r.exists("resque:failed")
+    assert r.smembers("resque:failed_queues") == {b"low_failed"}
+    [raw] = r.lrange("resque:low_failed", 0, -1)
+    record = json.loads(raw)
+    assert list(record) == FAILURE_KEYS
+    assert (record["exception"], record["queue"]) == ("RuntimeError", "low")
 
 
 # --- queue order ----------------------------------------------------------------------------
@@ -409,6 +428,17 @@ def test_an_idle_worker_picks_up_an_enqueued_job_well_under_a_second(
     assert time.monotonic() - started < 0.5
 
 
+def test_an_idle_wildcard_worker_picks_up_a_job_on_a_new_queue_well_under_a_second(
+    r: redis.Redis, resque: Resque, workers: Workers
+) -> None:
+    worker = workers.start("*", interval=5)
+    worker.wait_title("Waiting for ")  # it has just read the (empty) queues set
+    started = time.monotonic()
+    resque.enqueue_to("brand_new", "Record", "woke")
+    wait_for(lambda: notes(r) == ["woke"], timeout=8, what="the job to run")
+    assert time.monotonic() - started < 0.5
+
+
 def test_a_job_pushed_without_a_wake_up_is_found_by_the_interval_poll(
     r: redis.Redis, workers: Workers
 ) -> None:
@@ -528,6 +558,19 @@ def test_worker_takes_queues_in_priority_order_in_process(
 def test_a_worker_without_queues_refuses_to_start(redis_url: str) -> None:
     with pytest.raises(NoQueueError):
         Worker([], redis=redis_url, burst=True).work()
+
+
+def test_a_worker_in_another_namespace_sees_only_that_namespace(
+    r: redis.Redis, workers: Workers
+) -> None:
+    push(r, "high", "Record", "default")
+    r.sadd("app:queues", "high")
+    r.rpush("app:queue:high", '{"class":"Record","args":["app"]}')
+    workers.run("high", "--namespace", "app")
+    assert notes(r) == ["app"]
+    assert len(queued(r, "high")) == 1
+    assert r.get("app:stat:processed") == b"1"
+    assert r.get("resque:stat:processed") is None
 
 
 def test_max_jobs_stops_the_worker_after_that_many_jobs(

@@ -213,8 +213,8 @@ def test_usr1_kills_the_child_as_a_dirty_exit_and_the_worker_keeps_working(
     worker, _ = start_on_sleep(r, workers)
     child = worker.child_pid()
     worker.signal(signal.SIGUSR1)
-    wait_for(lambda: "b" in notes(r), what="the next job")
-    assert worker.alive()
+    worker.wait_title("Waiting for ")  # the next job ran and was acknowledged
+    assert notes(r) == ["start:a", "b"]
     [record] = failures(r)
     assert record["exception"] == "Resque::DirtyExit"
     assert record["error"] == (
@@ -225,7 +225,6 @@ def test_usr1_kills_the_child_as_a_dirty_exit_and_the_worker_keeps_working(
     assert record["backtrace"] == []
     assert r.get("resque:stat:failed") is None
     assert r.get("resque:stat:processed") == b"2"
-    worker.wait_title("Waiting for ")
     worker.signal(signal.SIGQUIT)
     assert worker.wait() == 0
 
