@@ -68,6 +68,30 @@ def test_moves_ruby_delayed_items_and_releases_the_lock_on_term(
     assert "Master scheduler" in scheduler.log() and "released the master lock" in scheduler.log()
 
 
+def test_term_during_a_big_move_finishes_the_batch_in_hand_and_loses_nothing(
+    r: redis.Redis, spawn: Spawn
+) -> None:
+    seed = Resque(r)
+    jobs, when = 50_000, int(time.time()) - 1
+    with r.pipeline(transaction=False) as pipe:
+        for n in range(jobs):
+            item = layout.delayed_item("Job", [n], "work")
+            pipe.rpush(seed.keys.delayed(when), item)
+            pipe.sadd(seed.keys.timestamps(item), layout.delayed_member(when))
+        pipe.zadd(seed.keys.delayed_schedule, {str(when): when})
+        pipe.execute()
+    scheduler = spawn("--batch-size", "100")
+    wait_for(lambda: r.llen("resque:queue:work") > 0, step=0.002)
+    scheduler.signal(signal.SIGTERM)
+    assert scheduler.wait(5) == 0 and master(r) is None
+    moved = r.llen("resque:queue:work")
+    left = r.llen(seed.keys.delayed(when))
+    assert 0 < moved < jobs, "stopped in the middle of the move"
+    assert moved % 100 == 0, "whole batches only"
+    assert moved + left == jobs, "nothing lost, nothing twice"
+    assert len(r.keys("resque:timestamps:*")) == left
+
+
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGQUIT])
 def test_int_and_quit_also_stop_it_cleanly(r: redis.Redis, spawn: Spawn, signum: int) -> None:
     scheduler = spawn()
@@ -178,7 +202,7 @@ def test_bad_input_is_reported_and_skipped_while_everything_else_runs(
     assert scheduler.proc.poll() is None, "still running"
 
 
-def test_without_a_master_lock_ttl_ruby_never_sees_a_second_master(
+def test_a_clean_stop_hands_the_lock_to_the_standby_at_its_next_poll(
     r: redis.Redis, spawn: Spawn
 ) -> None:
     first = spawn()

@@ -32,8 +32,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import croniter as _croniter
-import yaml
+try:
+    import croniter as _croniter
+    import yaml
+except ImportError as exc:  # pragma: no cover - depends on the install
+    raise ImportError(
+        f"recurring schedules need croniter and PyYAML: pip install 'resque[scheduler]' ({exc})"
+    ) from exc
 
 from resque import jobs, layout
 from resque.client import check_queue_name
