@@ -597,6 +597,21 @@ def test_pidfile_holds_the_worker_pid_while_it_runs(
     assert not pidfile.exists()
 
 
+def test_count_starts_that_many_workers_and_passes_signals_on_to_them(
+    r: redis.Redis, workers: Workers
+) -> None:
+    push(r, "high", "Sleep", 30, "one")
+    push(r, "high", "Sleep", 30, "two")
+    parent = workers.start("high", env={"COUNT": "2", "RESQUE_TERM_TIMEOUT": "0.1"})
+    wait_for(lambda: sorted(notes(r)) == ["start:one", "start:two"], what="both jobs to start")
+    assert r.scard("resque:workers") == 2
+    assert not r.sismember("resque:workers", parent.id)  # the parent only supervises
+    parent.signal(signal.SIGTERM)
+    assert parent.wait() == 0
+    assert not r.exists("resque:workers")
+    assert len(queued(r, "high")) == 2  # both interrupted jobs are back
+
+
 def test_the_queue_env_var_names_the_queues(r: redis.Redis, workers: Workers) -> None:
     push(r, "a", "Record", "a")
     push(r, "b", "Record", "b")

@@ -129,10 +129,11 @@ def test_a_worker_with_an_expired_heartbeat_on_another_host_has_its_job_requeued
 ) -> None:
     dead = "otherhost:4242:high"
     fake_worker(r, dead, beat_age=600, inflight=[RECORD_X])
-    worker = workers.start("high", env=FAST_PRUNE)
-    wait_for(lambda: notes(r) == ["x"], timeout=10, what="the job to run")
+    push(r, "high", "Record", "queued")
+    worker = workers.start("high", env=FAST_PRUNE)  # prunes at startup, then takes jobs
+    wait_for(lambda: len(notes(r)) == 2, timeout=10, what="both jobs to run")
     time.sleep(1.5)
-    assert notes(r) == ["x"]
+    assert notes(r) == ["x", "queued"]  # requeued at the head of its queue
     assert failures(r) == []
     assert keys_of(r, dead) == []
     assert worker.alive()

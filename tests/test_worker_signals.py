@@ -174,6 +174,19 @@ def test_term_in_no_fork_mode_interrupts_the_job_after_the_timeout_and_requeues_
     assert_unregistered(r, worker)
 
 
+def test_term_with_term_child_in_no_fork_mode_interrupts_the_job_at_once(
+    r: redis.Redis, workers: Workers
+) -> None:
+    worker, _ = start_on_sleep(r, workers, "--no-fork", TERM_CHILD="1", RESQUE_TERM_TIMEOUT="20")
+    sent = time.monotonic()
+    worker.signal(signal.SIGTERM)
+    assert worker.wait(timeout=5) == 0
+    assert time.monotonic() - sent < 5
+    assert notes(r) == ["start:a", "term:a"]
+    assert queued(r, "high") == [SLEEP_A, RECORD_B]
+    assert failures(r) == []
+
+
 def test_term_in_no_fork_mode_lets_a_short_job_finish(r: redis.Redis, workers: Workers) -> None:
     push(r, "high", "Sleep", 0.5, "a")
     worker = workers.start("high", "--no-fork", env={"RESQUE_TERM_TIMEOUT": "10"})
