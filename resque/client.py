@@ -126,7 +126,7 @@ class Resque:
         """
         command = ("EVALSHA", self._push.sha, 3, *self._push_keys(queue), queue, *payloads)
         try:
-            self.redis.execute_command(*command)
+            self.redis.execute_command(*command)  # type: ignore[no-untyped-call]
         except redis.exceptions.NoScriptError:
             self._push(keys=self._push_keys(queue), args=[queue, *payloads])
 

@@ -33,6 +33,10 @@ HOOK_KINDS = (
     "around_perform",
     "after_perform",
     "on_failure",
+    # resque-scheduler's, run when a delayed or recurring job is scheduled or queued
+    "before_schedule",
+    "after_schedule",
+    "before_delayed_enqueue",
 )
 
 T = TypeVar("T")
