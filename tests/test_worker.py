@@ -83,10 +83,8 @@ def test_a_running_job_shows_in_the_keys_ruby_writes(r: redis.Redis, workers: Wo
     assert list(record) == ["queue", "run_at", "payload"]
     assert re.fullmatch(RUN_AT, record["run_at"])
     assert abs(epoch_of(record["run_at"], "%Y-%m-%dT%H:%M:%SZ") - now) < 5
-    assert raw == (
-        f'{{"queue":"low","run_at":"{record["run_at"]}",'
-        '"payload":{"class":"Sleep","args":[1.5,"a"]}}'
-    ).encode()
+    payload = '{"class":"Sleep","args":[1.5,"a"]}'
+    assert raw.decode() == f'{{"queue":"low","run_at":"{record["run_at"]}","payload":{payload}}}'
     started = r.get(f"resque:worker:{worker.id}:started").decode()
     assert re.fullmatch(STARTED, started), started
     beat = r.hget("resque:workers:heartbeat", worker.id).decode()
@@ -132,13 +130,13 @@ def test_an_idle_worker_is_titled_waiting_for_its_queues(workers: Workers) -> No
 
 def test_the_procline_prefix_comes_before_the_title(workers: Workers) -> None:
     worker = workers.start("high", env={"RESQUE_PROCLINE_PREFIX": "app1 "})
-    wait_for(lambda: worker.title().startswith(f"app1 {TITLE_PREFIX}Waiting for high"),
-             what=f"the prefixed title (now {worker.title()!r})")
+    wait_for(
+        lambda: worker.title().startswith(f"app1 {TITLE_PREFIX}Waiting for high"),
+        what=f"the prefixed title (now {worker.title()!r})",
+    )
 
 
-def test_in_process_mode_titles_the_worker_processing(
-    r: redis.Redis, workers: Workers
-) -> None:
+def test_in_process_mode_titles_the_worker_processing(r: redis.Redis, workers: Workers) -> None:
     push(r, "low", "Sleep", 1.5, "a")
     worker = workers.start("high,low", "--no-fork")
     title = worker.wait_title("Processing ")
@@ -159,8 +157,11 @@ def test_failed_jobs_count_as_processed_and_dirty_exits_not_as_failed(
     for stat, value in expected.items():
         assert r.get(b"resque:" + stat) == value
         assert r.get(b"resque:" + stat + b":" + worker.id.encode()) == value
-    assert [f["exception"] for f in failures(r)] == ["RuntimeError", "SystemExit",
-                                                    "Resque::DirtyExit"]
+    assert [f["exception"] for f in failures(r)] == [
+        "RuntimeError",
+        "SystemExit",
+        "Resque::DirtyExit",
+    ]
 
     worker.signal(signal.SIGTERM)
     assert worker.wait() == 0
@@ -196,8 +197,11 @@ def test_a_worker_stopped_by_quit_unregisters_every_key_of_its_own(
     assert notes(r) == ["start:a", "end:a"]
     left = resque_keys(r)
     assert not [key for key in left if worker.id in key]
-    assert left == {"resque:queues", "resque:stat:processed",
-                    "resque:pruning_dead_workers_in_progress"}
+    assert left == {
+        "resque:queues",
+        "resque:stat:processed",
+        "resque:pruning_dead_workers_in_progress",
+    }
     assert not r.exists("resque:inflight", "resque:workers", "resque:workers:heartbeat")
 
 
@@ -372,22 +376,49 @@ def test_a_segfaulting_child_is_a_dirty_exit_and_the_worker_goes_on(
 
 BAD_ITEMS = [
     # raw item, exception, error fragment, payload recorded
-    (b"not json{", "Resque::BadPayload", "not valid JSON",
-     {"class": "Resque::BadPayload", "args": ["not json{"]}),
-    (b"\xff\xfe", "Resque::BadPayload", "not valid JSON",
-     {"class": "Resque::BadPayload", "args": ["\\xff\\xfe"]}),
-    (b"[1,2]", "Resque::BadPayload", "a JSON list, not an object",
-     {"class": "Resque::BadPayload", "args": ["[1,2]"]}),
+    (
+        b"not json{",
+        "Resque::BadPayload",
+        "not valid JSON",
+        {"class": "Resque::BadPayload", "args": ["not json{"]},
+    ),
+    (
+        b"\xff\xfe",
+        "Resque::BadPayload",
+        "not valid JSON",
+        {"class": "Resque::BadPayload", "args": ["\\xff\\xfe"]},
+    ),
+    (
+        b"[1,2]",
+        "Resque::BadPayload",
+        "a JSON list, not an object",
+        {"class": "Resque::BadPayload", "args": ["[1,2]"]},
+    ),
     (b'{"args":[]}', "Resque::BadPayload", 'no "class" string', {"args": []}),
-    (b'{"class":"Hello","args":"bob"}', "Resque::BadPayload",
-     '"args" is a JSON str, not an array', {"class": "Hello", "args": "bob"}),
-    (b'{"class":"Nope","args":[]}', "Resque::JobNotFound", "no job is registered as 'Nope'",
-     {"class": "Nope", "args": []}),
-    (b'{"class":"os.system","args":["touch pwned"]}', "Resque::JobForbidden",
-     "is not registered and its module is not under an allowed prefix",
-     {"class": "os.system", "args": ["touch pwned"]}),
-    (b'{"class":"Hello","args":[1,2]}', "TypeError", "do not fit Hello.perform",
-     {"class": "Hello", "args": [1, 2]}),
+    (
+        b'{"class":"Hello","args":"bob"}',
+        "Resque::BadPayload",
+        '"args" is a JSON str, not an array',
+        {"class": "Hello", "args": "bob"},
+    ),
+    (
+        b'{"class":"Nope","args":[]}',
+        "Resque::JobNotFound",
+        "no job is registered as 'Nope'",
+        {"class": "Nope", "args": []},
+    ),
+    (
+        b'{"class":"os.system","args":["touch pwned"]}',
+        "Resque::JobForbidden",
+        "is not registered and its module is not under an allowed prefix",
+        {"class": "os.system", "args": ["touch pwned"]},
+    ),
+    (
+        b'{"class":"Hello","args":[1,2]}',
+        "TypeError",
+        "do not fit Hello.perform",
+        {"class": "Hello", "args": [1, 2]},
+    ),
 ]
 
 
@@ -455,8 +486,14 @@ def test_a_job_pushed_without_a_wake_up_is_found_by_the_interval_poll(
 def test_job_hooks_run_in_rubys_order(r: redis.Redis, workers: Workers, mode: str) -> None:
     push(r, "high", "Hooked", "x")
     workers.run("high", mode)
-    assert notes(r) == ["before_perform:x", "before_perform_second", "around_enter",
-                        "perform:x", "around_exit", "after_perform"]
+    assert notes(r) == [
+        "before_perform:x",
+        "before_perform_second",
+        "around_enter",
+        "perform:x",
+        "around_exit",
+        "after_perform",
+    ]
     assert failures(r) == []
 
 
@@ -466,8 +503,13 @@ def test_on_failure_runs_instead_of_after_perform_when_the_job_raises(
 ) -> None:
     push(r, "high", "Hooked", "fail")
     workers.run("high", mode)
-    assert notes(r) == ["before_perform:fail", "before_perform_second", "around_enter",
-                        "perform:fail", "on_failure:RuntimeError:hooked boom"]
+    assert notes(r) == [
+        "before_perform:fail",
+        "before_perform_second",
+        "around_enter",
+        "perform:fail",
+        "on_failure:RuntimeError:hooked boom",
+    ]
     [record] = failures(r)
     assert (record["exception"], record["error"]) == ("RuntimeError", "hooked boom")
 
@@ -573,9 +615,7 @@ def test_a_worker_in_another_namespace_sees_only_that_namespace(
     assert r.get("resque:stat:processed") is None
 
 
-def test_max_jobs_stops_the_worker_after_that_many_jobs(
-    r: redis.Redis, workers: Workers
-) -> None:
+def test_max_jobs_stops_the_worker_after_that_many_jobs(r: redis.Redis, workers: Workers) -> None:
     for i in range(5):
         push(r, "high", "Record", str(i))
     worker = workers.start("high", "--max-jobs", "2")

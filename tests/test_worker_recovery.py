@@ -200,8 +200,15 @@ def test_a_dead_ruby_worker_with_an_expired_heartbeat_gets_rubys_prune_failure(
     workers.start("high", env=FAST_PRUNE)
     wait_for(lambda: failures(r), timeout=10, what="the failure record")
     [record] = failures(r)
-    assert list(record) == ["failed_at", "payload", "exception", "error", "backtrace",
-                            "worker", "queue"]
+    assert list(record) == [
+        "failed_at",
+        "payload",
+        "exception",
+        "error",
+        "backtrace",
+        "worker",
+        "queue",
+    ]
     assert record["exception"] == "Resque::PruneDeadWorkerDirtyExit"
     assert record["error"] == (
         "Worker otherhost:1:high,low did not gracefully exit while processing Hello"
@@ -223,8 +230,10 @@ def test_a_dead_ruby_worker_on_this_host_gets_a_dirty_exit_failure(
     workers.start("high", env=FAST_PRUNE)
     wait_for(lambda: failures(r), timeout=10, what="the failure record")
     [record] = failures(r)
-    assert (record["exception"], record["error"]) == ("Resque::DirtyExit",
-                                                       "Job still being processed")
+    assert (record["exception"], record["error"]) == (
+        "Resque::DirtyExit",
+        "Job still being processed",
+    )
     assert record["payload"] == json.loads(RECORD_X)
     assert record["worker"] == dead and record["queue"] == "high"
     assert keys_of(r, dead) == []
@@ -285,8 +294,11 @@ def test_the_heartbeat_is_refreshed_every_heartbeat_interval(
     worker = workers.start("high", env={"RESQUE_HEARTBEAT_INTERVAL": "0.3"})
     worker.wait_title("Waiting for ")
     first = r.hget("resque:workers:heartbeat", worker.id)
-    wait_for(lambda: r.hget("resque:workers:heartbeat", worker.id) != first, timeout=5,
-             what="a newer heartbeat")
+    wait_for(
+        lambda: r.hget("resque:workers:heartbeat", worker.id) != first,
+        timeout=5,
+        what="a newer heartbeat",
+    )
     worker.signal(signal.SIGQUIT)
     assert worker.wait() == 0
     assert not r.hexists("resque:workers:heartbeat", worker.id)

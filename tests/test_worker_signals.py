@@ -30,18 +30,13 @@ def workers(redis_url: str, tmp_path: Path) -> Iterator[Workers]:
     farm.cleanup()
 
 
-def start_on_sleep(
-    r: redis.Redis, workers: Workers, *args: str, **env: str
-) -> tuple[WorkerProcess, float]:
-    """A worker on ``high`` busy with ``Sleep(30, "a")``, ``Record("b")`` queued behind it.
-
-    Returns the worker and when its job started (monotonic).
-    """
+def start_on_sleep(r: redis.Redis, workers: Workers, *args: str, **env: str) -> WorkerProcess:
+    """A worker on ``high`` busy with ``Sleep(30, "a")``, with ``Record("b")`` queued behind."""
     push(r, "high", "Sleep", 30, "a")
     push(r, "high", "Record", "b")
     worker = workers.start("high", *args, env=env)
-    wait_for(lambda: "start:a" in notes(r), what=f"the job to start; {worker.output()}")
-    return worker, time.monotonic()
+    wait_for(lambda: "start:a" in notes(r), what="the job to start")
+    return worker
 
 
 def process_exists(pid: int) -> bool:
@@ -57,9 +52,14 @@ def _state(pid: int) -> str:
 
 def assert_unregistered(r: redis.Redis, worker: WorkerProcess) -> None:
     assert not r.exists(
-        "resque:workers", f"resque:worker:{worker.id}", f"resque:worker:{worker.id}:started",
-        "resque:workers:heartbeat", "resque:inflight", f"resque:inflight:{worker.id}",
-        f"resque:stat:processed:{worker.id}", f"resque:stat:failed:{worker.id}",
+        "resque:workers",
+        f"resque:worker:{worker.id}",
+        f"resque:worker:{worker.id}:started",
+        "resque:workers:heartbeat",
+        "resque:inflight",
+        f"resque:inflight:{worker.id}",
+        f"resque:stat:processed:{worker.id}",
+        f"resque:stat:failed:{worker.id}",
     )
 
 
@@ -69,7 +69,7 @@ def assert_unregistered(r: redis.Redis, worker: WorkerProcess) -> None:
 def test_term_kills_the_child_after_the_term_timeout_and_requeues_its_job_at_the_head(
     r: redis.Redis, workers: Workers
 ) -> None:
-    worker, _ = start_on_sleep(r, workers, RESQUE_TERM_TIMEOUT="1")
+    worker = start_on_sleep(r, workers, RESQUE_TERM_TIMEOUT="1")
     child = worker.child_pid()
     sent = time.monotonic()
     worker.signal(signal.SIGTERM)
@@ -100,7 +100,7 @@ def test_a_job_that_ends_within_the_term_timeout_finishes_and_is_not_requeued(
 
 
 def test_a_second_term_kills_the_child_at_once(r: redis.Redis, workers: Workers) -> None:
-    worker, _ = start_on_sleep(r, workers, RESQUE_TERM_TIMEOUT="30")
+    worker = start_on_sleep(r, workers, RESQUE_TERM_TIMEOUT="30")
     child = worker.child_pid()
     worker.signal(signal.SIGTERM)
     time.sleep(0.3)
@@ -117,7 +117,7 @@ def test_a_second_term_kills_the_child_at_once(r: redis.Redis, workers: Workers)
 def test_term_with_term_child_sends_term_to_the_job_and_requeues_it(
     r: redis.Redis, workers: Workers
 ) -> None:
-    worker, _ = start_on_sleep(r, workers, TERM_CHILD="1", RESQUE_TERM_TIMEOUT="20")
+    worker = start_on_sleep(r, workers, TERM_CHILD="1", RESQUE_TERM_TIMEOUT="20")
     sent = time.monotonic()
     worker.signal(signal.SIGTERM)
     assert worker.wait(timeout=5) == 0
@@ -129,7 +129,7 @@ def test_term_with_term_child_sends_term_to_the_job_and_requeues_it(
 
 
 def test_int_stops_the_worker_like_term(r: redis.Redis, workers: Workers) -> None:
-    worker, _ = start_on_sleep(r, workers, RESQUE_TERM_TIMEOUT="0.2")
+    worker = start_on_sleep(r, workers, RESQUE_TERM_TIMEOUT="0.2")
     worker.signal(signal.SIGINT)
     assert worker.wait(timeout=5) == 0
     assert queued(r, "high") == [SLEEP_A, RECORD_B]
@@ -163,7 +163,7 @@ def test_term_stops_an_idle_worker_at_once(r: redis.Redis, workers: Workers) -> 
 def test_term_in_no_fork_mode_interrupts_the_job_after_the_timeout_and_requeues_it(
     r: redis.Redis, workers: Workers
 ) -> None:
-    worker, _ = start_on_sleep(r, workers, "--no-fork", RESQUE_TERM_TIMEOUT="0.5")
+    worker = start_on_sleep(r, workers, "--no-fork", RESQUE_TERM_TIMEOUT="0.5")
     sent = time.monotonic()
     worker.signal(signal.SIGTERM)
     assert worker.wait(timeout=5) == 0
@@ -177,7 +177,7 @@ def test_term_in_no_fork_mode_interrupts_the_job_after_the_timeout_and_requeues_
 def test_term_with_term_child_in_no_fork_mode_interrupts_the_job_at_once(
     r: redis.Redis, workers: Workers
 ) -> None:
-    worker, _ = start_on_sleep(r, workers, "--no-fork", TERM_CHILD="1", RESQUE_TERM_TIMEOUT="20")
+    worker = start_on_sleep(r, workers, "--no-fork", TERM_CHILD="1", RESQUE_TERM_TIMEOUT="20")
     sent = time.monotonic()
     worker.signal(signal.SIGTERM)
     assert worker.wait(timeout=5) == 0
@@ -223,7 +223,7 @@ def test_quit_lets_the_current_job_finish_then_exits(
 def test_usr1_kills_the_child_as_a_dirty_exit_and_the_worker_keeps_working(
     r: redis.Redis, workers: Workers
 ) -> None:
-    worker, _ = start_on_sleep(r, workers)
+    worker = start_on_sleep(r, workers)
     child = worker.child_pid()
     worker.signal(signal.SIGUSR1)
     worker.wait_title("Waiting for ")  # the next job ran and was acknowledged
@@ -243,7 +243,7 @@ def test_usr1_kills_the_child_as_a_dirty_exit_and_the_worker_keeps_working(
 
 
 def test_usr1_with_term_child_lets_the_job_see_term(r: redis.Redis, workers: Workers) -> None:
-    worker, _ = start_on_sleep(r, workers, TERM_CHILD="1", RESQUE_TERM_TIMEOUT="20")
+    worker = start_on_sleep(r, workers, TERM_CHILD="1", RESQUE_TERM_TIMEOUT="20")
     worker.signal(signal.SIGUSR1)
     wait_for(lambda: "b" in notes(r), what="the next job")
     assert notes(r) == ["start:a", "term:a", "b"]
@@ -324,7 +324,7 @@ def test_pause_all_workers_with_another_value_does_not_pause(
 def test_a_signalled_worker_never_leaves_its_child_running(
     r: redis.Redis, workers: Workers
 ) -> None:
-    worker, _ = start_on_sleep(r, workers)
+    worker = start_on_sleep(r, workers)
     child = worker.child_pid()
     os.kill(worker.pid, signal.SIGKILL)
     worker.wait()

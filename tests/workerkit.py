@@ -89,7 +89,8 @@ class WorkerProcess:
         """Wait until the process title (after ``resque-<version>: ``) starts with ``start``."""
         return wait_for(
             lambda: self.title() if self.title().startswith(TITLE_PREFIX + start) else "",
-            timeout, f"title {start!r} (now {self.title()!r}); output:\n{self.output()}",
+            timeout,
+            f"title {start!r} (now {self.title()!r}); output:\n{self.output()}",
         )
 
     def child_pid(self, timeout: float = 5.0) -> int:
@@ -150,23 +151,39 @@ class Workers:
         queue_option: bool = True,
     ) -> WorkerProcess:
         """``resque work --app workerapp -q <queues> --interval <interval> -v <args>``."""
-        command = [PYTHON, "-m", "resque", "work", "--app", "workerapp",
-                   "--redis", self.redis_url, "--interval", str(interval), "-v"]
+        command = [
+            PYTHON,
+            "-m",
+            "resque",
+            "work",
+            "--app",
+            "workerapp",
+            "--redis",
+            self.redis_url,
+            "--interval",
+            str(interval),
+            "-v",
+        ]
         if queue_option:
             command += ["-q", queues]
         output = self.directory / f"worker-{len(self.started)}.log"
         with open(output, "wb") as sink:
             popen = subprocess.Popen(
-                [*command, *args], env=self.env(env), cwd=self.directory,
-                stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT,
+                [*command, *args],
+                env=self.env(env),
+                cwd=self.directory,
+                stdin=subprocess.DEVNULL,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
         worker = WorkerProcess(popen, queues, output)
         self.started.append(worker)
         return worker
 
-    def run(self, queues: str = "high,low", *args: str, timeout: float = 20.0,
-            **options: Any) -> WorkerProcess:
+    def run(
+        self, queues: str = "high,low", *args: str, timeout: float = 20.0, **options: Any
+    ) -> WorkerProcess:
         """A burst worker, run to completion; asserts it exited 0."""
         worker = self.start(queues, "--burst", *args, **options)
         code = worker.wait(timeout)
