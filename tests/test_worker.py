@@ -372,6 +372,19 @@ def test_a_segfaulting_child_is_a_dirty_exit_and_the_worker_goes_on(
     assert r.get("resque:stat:processed") == b"2"
 
 
+def test_a_child_that_exits_without_a_word_is_a_dirty_exit_not_a_lost_job(
+    r: redis.Redis, workers: Workers
+) -> None:
+    push(r, "high", "Abort")
+    push(r, "high", "Record", "after")
+    workers.run("high")
+    assert notes(r) == ["after"]
+    [record] = failures(r)
+    assert record["exception"] == "Resque::DirtyExit"
+    assert record["error"] == "Child process exited with status 3"
+    assert r.get("resque:stat:failed") is None
+
+
 # --- bad input ------------------------------------------------------------------------------
 
 BAD_ITEMS = [

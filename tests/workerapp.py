@@ -81,6 +81,12 @@ def exit_3() -> None:
     sys.exit(3)
 
 
+@resque.job(name="Abort")
+def abort_3() -> None:
+    """Leaves the child at once, with no exception for the worker to see."""
+    os._exit(3)
+
+
 @resque.job(name="Segfault")
 def segfault() -> None:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # no core file
