@@ -154,7 +154,15 @@ def work(
 def _run_several(count: int) -> int:
     """COUNT=N: N worker processes of the same command; signals are passed on to all."""
     env = dict(os.environ, COUNT="1")
-    args = [arg for arg in sys.argv[1:] if not arg.startswith("--count")]
+    args: list[str] = []
+    skip_value = False
+    for arg in sys.argv[1:]:
+        if skip_value:
+            skip_value = False
+        elif arg == "--count":
+            skip_value = True  # "--count 2": drop the value too
+        elif not arg.startswith("--count="):
+            args.append(arg)
     children = [
         subprocess.Popen([sys.executable, "-m", "resque", *args], env=env) for _ in range(count)
     ]

@@ -43,5 +43,8 @@ class DirtyExit(ResqueError):
     """The job's process died before the job finished (recorded as ``Resque::DirtyExit``)."""
 
 
-class TermException(ResqueError):
-    """Raised inside a job when the worker is told to stop it (``TERM_CHILD``)."""
+class TermException(BaseException):
+    """Raised inside a job when the worker is told to stop it (``TERM_CHILD``).
+
+    A ``BaseException``, like ``KeyboardInterrupt`` (and Ruby's ``SignalException``), so a
+    job's ``except Exception:`` does not swallow the stop."""
