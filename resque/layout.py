@@ -563,3 +563,50 @@ def scheduler_lock_value(hostname: str, pid: int) -> str:
 
 # A delayed item that cannot be queued is parked in ``failed`` under this exception name.
 BAD_DELAYED_ITEM = "Resque::Scheduler::BadDelayedItem"
+
+
+# --- Dashboard metrics (resque.metrics, resque.web): ours only; Ruby and Perl never read them ---
+# Two sorted sets of samples, one per resolution. Score: the start of the sample's time bucket
+# (Unix seconds), so one bucket holds at most one sample whoever writes it. Member: one JSON
+# object of cumulative counters and gauges, filled in Redis by ``string.format`` from the
+# template below. Each key expires (and is trimmed) after its retention, so a farm that stops
+# sampling leaves nothing behind.
+
+
+def metrics_key(keys: Keys, tier: str) -> str:
+    """The sample set of one resolution tier (``recent`` or ``history``)."""
+    return f"{keys.prefix}metrics:{tier}"
+
+
+# ``%d`` slots: time, stat:processed, stat:failed, entries in every failure list, jobs pending
+# in every queue, registered workers, working workers; ``%s``: the busiest queues as a JSON
+# array of ``[name, length]`` pairs, longest first.
+METRICS_SAMPLE_TEMPLATE = (
+    '{"t":%d,"processed":%d,"failed":%d,"failures":%d,"pending":%d,'
+    '"workers":%d,"working":%d,"queues":%s}'
+)
+
+
+def decode_metrics_sample(raw: str | bytes) -> dict[str, Any] | None:
+    """A sample as written from the template; None for anything else (never raises)."""
+    try:
+        sample = decode(raw)
+    except ValueError:
+        return None
+    if not isinstance(sample, dict) or not isinstance(sample.get("t"), int):
+        return None
+    queues = sample.get("queues")
+    sample["queues"] = [
+        (text(pair[0]), int(pair[1]))
+        for pair in (queues if isinstance(queues, list) else [])
+        if isinstance(pair, list) and len(pair) == 2 and isinstance(pair[1], (int, float))
+    ]
+    for name in ("processed", "failed", "failures", "pending", "workers", "working"):
+        if not isinstance(sample.get(name), (int, float)):
+            sample[name] = 0
+    return sample
+
+
+def scan_pattern(keys: Keys) -> str:
+    """A ``SCAN MATCH`` pattern for every key under the namespace (glob characters escaped)."""
+    return re.sub(r"([*?\[\]\\])", r"\\\1", keys.prefix) + "*"
