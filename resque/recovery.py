@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 from resque import layout
+from resque.failure import Failure, FailureBackend, RedisFailure, save_quietly
 from resque.store import WorkerStore
 
 log = logging.getLogger("resque.worker")
@@ -60,8 +61,11 @@ class Pruner:
         hostname: str,
         heartbeat_expiry: float,
         lock_ttl: int,
+        failure: FailureBackend | None = None,
     ) -> None:
         self.store = store
+        self.failure = failure or RedisFailure()
+        store.failure_target = self.failure.redis_target
         self.hostname = hostname
         self.heartbeat_expiry = heartbeat_expiry
         self.lock_ttl = max(1, lock_ttl)
@@ -107,17 +111,26 @@ class Pruner:
         for _ in range(3):  # compare-and-act: retry if the record changes under us
             record = self.store.worker_record(worker)
             failure = self._failure_for(worker, record, reason)
-            count, _ = self.store.recover(worker, expected_record=record, failure=failure)
+            count, _ = self.store.recover(
+                worker,
+                expected_record=record,
+                failure=failure.record if failure else "",
+                failure_queue=failure.queue if failure else "",
+            )
             if count >= 0:
                 self._orphans_seen.pop(worker, None)
                 verb = "requeued" if has_inflight else "failed"
                 log.info("pruned dead worker %s (%s): %d job(s) %s", worker, reason, count, verb)
+                if failure and count and not has_inflight and self.failure.saves:
+                    save_quietly(self.failure, failure)
                 return
         log.warning("could not prune %s: its record kept changing", worker)
 
-    def _failure_for(self, worker: str, record: bytes | None, reason: str) -> str:
+    def _failure_for(self, worker: str, record: bytes | None, reason: str) -> Failure | None:
+        """The failure Ruby records for a dead worker's job (used when it has no in-flight
+        list; ours are requeued instead)."""
         if not record:
-            return ""
+            return None
         try:
             working = layout.decode(record)
             payload = working.get("payload")
@@ -130,7 +143,8 @@ class Pruner:
             error = layout.prune_message(worker, class_name)
         else:
             exception, error = layout.DIRTY_EXIT, layout.STILL_PROCESSING
-        return layout.failure_record(
+        json_record = layout.failure_record(
             payload=payload, exception=exception, error=error, backtrace=[],
             worker=worker, queue=queue, now=time.time(),
         )
+        return Failure(json_record, queue, payload)

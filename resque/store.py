@@ -10,13 +10,14 @@ Ruby and Perl see exactly what a Ruby worker writes; the in-flight list is ours 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import redis
 
 from resque import layout
+from resque.failure import RedisFailure, RedisTarget
 
 log = logging.getLogger("resque.worker")
 
@@ -29,9 +30,10 @@ ACK_REQUEUE = "requeue"  # stopped by a shutdown: back to the head of its queue,
 # KEYS: 1 worker record, 2 in-flight list, 3 stat:processed, 4 stat:processed:<id>,
 #       5 stat:failed, 6 stat:failed:<id>, 7 failure list, 8 failed_queues set,
 #       9 pause-all-workers, 10.. queue lists (in priority order)
-# ARGV: 1 ack mode ('' = nothing to ack), 2 failure record, 3 failed_queues member ('' = none),
-#       4 reserve ('1'/'0'), 5 working-on template, 6 run_at (JSON), 7 unreadable payload,
-#       8 queue-key prefix, then per queue: name, name as JSON
+# ARGV: 1 ack mode ('' = nothing to ack), 2 failure record ('' = the failure backend keeps
+#       no Redis list), 3 failed_queues member ('' = none), 4 reserve ('1'/'0'),
+#       5 working-on template, 6 run_at (JSON), 7 unreadable payload, 8 queue-key prefix,
+#       then per queue: name, name as JSON
 STEP_SCRIPT = """
 local mode = ARGV[1]
 if mode ~= '' then
@@ -45,7 +47,7 @@ if mode ~= '' then
   else
     redis.call('INCR', KEYS[3])
     redis.call('INCR', KEYS[4])
-    if mode == 'failed' or mode == 'dirty' then
+    if (mode == 'failed' or mode == 'dirty') and ARGV[2] ~= '' then
       redis.call('RPUSH', KEYS[7], ARGV[2])
       if ARGV[3] ~= '' then redis.call('SADD', KEYS[8], ARGV[3]) end
     end
@@ -77,9 +79,11 @@ return false
 
 # Recovery of a dead (or exiting) worker, atomic so that two pruners cannot both act.
 # KEYS: 1 worker record, 2 in-flight list, 3 workers set, 4 heartbeat hash,
-#       5 in-flight owners set, 6 queues set, 7 failure list, 8.. other per-worker keys
+#       5 in-flight owners set, 6 queues set, 7 failure list, 8 failed_queues set,
+#       9.. other per-worker keys
 # ARGV: 1 worker id, 2 queue-key prefix, 3 expected worker record ('' = any),
-#       4 failure record for a job found only in the worker record ('' = none)
+#       4 failure record for a job found only in the worker record ('' = none),
+#       5 failed_queues member ('' = none)
 # In-flight entries go back to the head of their queues, in their original order. When the
 # worker record is gone but entries remain, whoever unregistered the worker (a Ruby or Perl
 # pruner) already recorded the first entry as failed, so only the rest are requeued.
@@ -99,10 +103,11 @@ end
 local failed = 0
 if #entries == 0 and record and ARGV[4] ~= '' then
   redis.call('RPUSH', KEYS[7], ARGV[4])
+  if ARGV[5] ~= '' then redis.call('SADD', KEYS[8], ARGV[5]) end
   failed = 1
 end
 redis.call('DEL', KEYS[1], KEYS[2])
-for i = 8, #KEYS do redis.call('DEL', KEYS[i]) end
+for i = 9, #KEYS do redis.call('DEL', KEYS[i]) end
 redis.call('SREM', KEYS[3], ARGV[1])
 redis.call('HDEL', KEYS[4], ARGV[1])
 redis.call('SREM', KEYS[5], ARGV[1])
@@ -137,7 +142,10 @@ class WorkerStore:
         self.redis = client
         self.keys = keys
         self.worker_id = worker_id
-        self.multi_queue_failures = False
+        # Where failure records go (a backend's ``redis_target``): pure, no round trip.
+        self.failure_target: Callable[[layout.Keys, str], RedisTarget | None] = (
+            RedisFailure().redis_target
+        )
         self._step = client.register_script(STEP_SCRIPT)
         self._recover = client.register_script(RECOVER_SCRIPT)
         self._fixed_keys = [
@@ -165,16 +173,16 @@ class WorkerStore:
         Returns a ``Reserved`` job, ``PAUSED`` when ``pause-all-workers`` is set, or None.
         """
         queue_keys, queue_args = self._queue_arguments(tuple(queues))
-        failure_key, failed_member = self.keys.failed, ""
-        if ack is not None and ack.failure and self.multi_queue_failures:
-            failure_key = self.keys.failed_queue(ack.failure_queue)
-            failed_member = failure_key[len(self.keys.prefix) :]
-        keys = self._fixed_keys.copy()
-        keys[6] = failure_key
-        keys += queue_keys
+        keys = self._fixed_keys + queue_keys
+        record, failed_member = "", ""
+        if ack is not None and ack.failure:
+            target = self.failure_target(self.keys, ack.failure_queue)
+            if target is not None:
+                keys[6] = target.key
+                record, failed_member = ack.failure, target.failed_queues_member
         args = [
             ack.mode if ack else "",
-            ack.failure if ack else "",
+            record,
             failed_member,
             "1" if reserve else "0",
             layout.WORKING_ON_TEMPLATE,
@@ -234,7 +242,11 @@ class WorkerStore:
         return requeued
 
     def recover(
-        self, worker: str, expected_record: bytes | None = None, failure: str = ""
+        self,
+        worker: str,
+        expected_record: bytes | None = None,
+        failure: str = "",
+        failure_queue: str = "",
     ) -> tuple[int, bytes | None]:
         """Unregister ``worker`` atomically, requeueing its in-flight jobs at their heads.
 
@@ -244,6 +256,7 @@ class WorkerStore:
         Returns ``(jobs requeued or failed, the worker record that was there)``.
         """
         keys = self.keys
+        target = self.failure_target(keys, failure_queue) if failure else None
         result = self._recover(
             keys=[
                 keys.worker(worker),
@@ -252,12 +265,19 @@ class WorkerStore:
                 keys.heartbeat,
                 keys.inflight_workers,
                 keys.queues,
-                keys.failed,
+                target.key if target else keys.failed,
+                keys.failed_queues,
                 keys.worker_started(worker),
                 keys.worker_stat("processed", worker),
                 keys.worker_stat("failed", worker),
             ],
-            args=[worker, keys.queue(""), expected_record or b"", failure],
+            args=[
+                worker,
+                keys.queue(""),
+                expected_record or b"",
+                failure if target else "",
+                target.failed_queues_member if target else "",
+            ],
         )
         if int(result[0]) < 0:
             return -1, None

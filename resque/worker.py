@@ -31,6 +31,7 @@ import setproctitle
 from resque import jobs, layout
 from resque.client import Resque
 from resque.errors import BadPayload, DirtyExit, NoQueueError, ResqueError, TermException
+from resque.failure import Failure, FailureBackend, backend_from_name, save_quietly
 from resque.recovery import Pruner
 from resque.store import (
     ACK_DIRTY,
@@ -117,7 +118,7 @@ class Worker:
         heartbeat_interval: float = 60.0,
         heartbeat_expiry: float = 300.0,
         prune_interval: float = 30.0,
-        failure_backend: str = "redis",
+        failure_backend: str | FailureBackend | None = None,
         hostname: str | None = None,
         procline_prefix: str = "",
     ) -> None:
@@ -139,11 +140,7 @@ class Worker:
         self.heartbeat_interval = heartbeat_interval
         self.heartbeat_expiry = heartbeat_expiry
         self.prune_interval = prune_interval
-        if failure_backend not in ("redis", "redis_multi_queue"):
-            raise ValueError(
-                f"unknown failure backend {failure_backend!r}: use redis or redis_multi_queue"
-            )
-        self.failure_backend = failure_backend
+        self.failure = backend_from_name(failure_backend)  # None: FAILURE_BACKEND, then redis
         self.hostname = hostname or socket.gethostname()
         self.procline_prefix = procline_prefix
         self.hooks: dict[str, list[Callable[..., Any]]] = {kind: [] for kind in WORKER_HOOKS}
@@ -176,7 +173,6 @@ class Worker:
             "heartbeat_interval": _env_float("RESQUE_HEARTBEAT_INTERVAL", 60.0),
             "heartbeat_expiry": _env_float("RESQUE_HEARTBEAT_EXPIRY", 300.0),
             "prune_interval": _env_float("RESQUE_PRUNE_INTERVAL", 30.0),
-            "failure_backend": os.environ.get("FAILURE_BACKEND") or "redis",
             "procline_prefix": os.environ.get("RESQUE_PROCLINE_PREFIX", ""),
         }
         if os.environ.get("FORK_PER_JOB", "").strip().lower() == "false":
@@ -241,7 +237,7 @@ class Worker:
             raise NoQueueError("Please give each worker at least one queue.")
         self.pid = os.getpid()
         self.store = WorkerStore(self.resque.redis, self.keys, self.id)
-        self.store.multi_queue_failures = self.failure_backend == "redis_multi_queue"
+        self.store.failure_target = self.failure.redis_target
         self.set_title(layout.STARTING_TITLE, bare=True)
         self._install_signals()
         try:
@@ -254,7 +250,8 @@ class Worker:
         """Ruby's order: heartbeat, prune, ``before_first_fork``, register; then subscribe."""
         self.store.heartbeat(clear=True)
         self.pruner = Pruner(
-            self.store, self.hostname, self.heartbeat_expiry, int(self.prune_interval)
+            self.store, self.hostname, self.heartbeat_expiry, int(self.prune_interval),
+            self.failure,
         )
         self._prune()
         self.run_hooks("before_first_fork")
@@ -440,6 +437,8 @@ class Worker:
             queue=reserved.queue,
             now=time.time(),
         )
+        if self.failure.saves:  # a non-Redis backend (in fork mode: the child, which has exc)
+            save_quietly(self.failure, Failure(record, reserved.queue, payload, exc))
         return Ack(mode, record, reserved.queue)
 
     # --- waiting without polling --------------------------------------------------------

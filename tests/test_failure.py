@@ -207,7 +207,7 @@ def test_a_failure_acknowledged_by_the_worker_script_lands_in_the_backends_list(
     store = WorkerStore(r, KEYS, "host:1:low")
     target = backend.redis_target(KEYS, "low")
     assert target is not None
-    store.multi_queue_failures = bool(target.failed_queues_member)
+    store.failure_target = backend.redis_target
     reserved = store.step(None, ["low"])
     assert isinstance(reserved, Reserved)
     record = our_record("Job", [7], "low")

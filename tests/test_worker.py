@@ -698,3 +698,23 @@ def test_an_in_process_worker_gives_back_the_signal_handlers_and_wakeup_fd_it_re
         signal.set_wakeup_fd(previous_fd)
         os.close(read_end)
         os.close(write_end)
+
+
+@pytest.mark.parametrize("mode", ["--fork", "--no-fork"])
+def test_a_custom_failure_backend_is_called_beside_the_redis_list(
+    r: redis.Redis, workers: Workers, mode: str
+) -> None:
+    push(r, "low", "Fail")
+    workers.run("low", mode, env={"FAILURE_BACKEND": "redis,workerapp:TrackerBackend"})
+    assert notes(r) == ["tracked:Fail:RuntimeError"]
+    assert [f["exception"] for f in failures(r)] == ["RuntimeError"]
+
+
+def test_a_failure_backend_without_a_redis_list_still_counts_the_failure(
+    r: redis.Redis, workers: Workers
+) -> None:
+    push(r, "low", "Fail")
+    workers.run("low", "--no-fork", env={"FAILURE_BACKEND": "workerapp:TrackerBackend"})
+    assert notes(r) == ["tracked:Fail:RuntimeError"]
+    assert not r.exists("resque:failed")
+    assert (r.get("resque:stat:failed"), r.get("resque:stat:processed")) == (b"1", b"1")

@@ -21,6 +21,7 @@ from typing import Any
 import redis
 
 import resque
+import resque.failure
 from resque.worker import worker_hook
 
 LOG = "workerapp:log"
@@ -189,3 +190,11 @@ def _queue_empty() -> None:
 def _worker_exit() -> None:
     if _hooks_on():
         note("worker_exit", os.getpid())
+
+
+class TrackerBackend(resque.failure.FailureBackend):
+    """A non-Redis failure backend, as an error tracker would be: it only reports."""
+
+    def save(self, failure: resque.failure.Failure) -> None:
+        exc = failure.exception
+        note("tracked", failure.class_name, type(exc).__name__ if exc else None)
