@@ -33,7 +33,7 @@ ACK_REQUEUE = "requeue"  # stopped by a shutdown: back to the head of its queue,
 # ARGV: 1 ack mode ('' = nothing to ack), 2 failure record ('' = the failure backend keeps
 #       no Redis list), 3 failed_queues member ('' = none), 4 reserve ('1'/'0'),
 #       5 working-on template, 6 run_at (JSON), 7 unreadable payload, 8 queue-key prefix,
-#       then per queue: name, name as JSON
+#       9 step token (kept in the in-flight entry), then per queue: name, name as JSON
 STEP_SCRIPT = """
 local mode = ARGV[1]
 if mode ~= '' then
@@ -65,8 +65,8 @@ end
 for i = 10, #KEYS do
   local job = redis.call('LPOP', KEYS[i])
   if job then
-    local n = 9 + (i - 10) * 2
-    redis.call('RPUSH', KEYS[2], cjson.encode({ARGV[n], job}))
+    local n = 10 + (i - 10) * 2
+    redis.call('RPUSH', KEYS[2], cjson.encode({ARGV[n], job, ARGV[9]}))
     local ok, decoded = pcall(cjson.decode, job)
     local shown = job
     if not ok or type(decoded) ~= 'table' then shown = ARGV[7] end
@@ -121,6 +121,7 @@ class Reserved:
 
     queue: str
     raw: bytes
+    token: str = ""  # the step that reserved it, also stored in its in-flight entry
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,15 @@ class Ack:
 
 
 PAUSED = object()
+NOT_RUN = object()
+
+
+def _entry(raw: bytes | str) -> tuple[str, bytes, str]:
+    """An in-flight entry ``[queue, payload, token]`` (older entries have no token)."""
+    value = layout.decode(raw)
+    queue, payload = value[0], value[1]
+    token = value[2] if len(value) > 2 else ""
+    return queue, payload.encode("utf-8", "surrogateescape"), token
 
 
 class WorkerStore:
@@ -166,11 +176,18 @@ class WorkerStore:
     # --- one round trip per job ---------------------------------------------------------
 
     def step(
-        self, ack: Ack | None, queues: Sequence[str], reserve: bool = True, now: float = 0.0
+        self,
+        ack: Ack | None,
+        queues: Sequence[str],
+        reserve: bool = True,
+        now: float = 0.0,
+        token: str = "",
     ) -> Reserved | object | None:
         """Finish the job in flight (if any) and reserve the next: one script, one round trip.
 
         Returns a ``Reserved`` job, ``PAUSED`` when ``pause-all-workers`` is set, or None.
+        ``token`` names this step (unique per worker) so that ``step_outcome`` can tell,
+        after a lost reply, whether the script ran.
         """
         queue_keys, queue_args = self._queue_arguments(tuple(queues))
         keys = self._fixed_keys + queue_keys
@@ -189,6 +206,7 @@ class WorkerStore:
             self._run_at_json(now),
             layout.UNREADABLE_PAYLOAD,
             self.keys.queue(""),
+            token,
             *queue_args,
         ]
         result = self._step(keys=keys, args=args)
@@ -197,7 +215,21 @@ class WorkerStore:
         if not result:
             return None
         queue, raw = result
-        return Reserved(queue.decode("utf-8", "surrogateescape"), raw)
+        return Reserved(layout.text(queue), raw, token)
+
+    def step_outcome(self, token: str, acked_token: str | None) -> Reserved | object | None:
+        """After a step whose reply was lost: what did it do? One round trip (``LRANGE``).
+
+        Returns the job it reserved, None if it ran without reserving one, or ``NOT_RUN``.
+        """
+        key = self.keys.inflight(self.worker_id)
+        entries = [_entry(raw) for raw in self.redis.lrange(key, 0, -1)]
+        for queue, raw, entry_token in entries:
+            if entry_token == token:
+                return Reserved(queue, raw, token)
+        if acked_token is not None and all(t != acked_token for _, _, t in entries):
+            return None  # the acknowledgement went through and nothing was reserved
+        return NOT_RUN
 
     def _queue_arguments(self, queues: tuple[str, ...]) -> tuple[list[str], list[str]]:
         cached = self._queue_args.get(queues)

@@ -13,6 +13,7 @@ import fnmatch
 import gc
 import logging
 import os
+import random
 import select
 import signal
 import socket
@@ -38,6 +39,7 @@ from resque.store import (
     ACK_FAILED,
     ACK_OK,
     ACK_REQUEUE,
+    NOT_RUN,
     PAUSED,
     Ack,
     Reserved,
@@ -157,6 +159,9 @@ class Worker:
         self._wakeup: tuple[int, int] | None = None
         self._pubsub: Any = None
         self._last_drain = 0.0
+        self._pubsub_broken = False
+        self._steps = 0  # tokens for STEP calls, so a retried step is never run twice
+        self._in_flight: Reserved | None = None
         self._beat_stop = threading.Event()
         self._beat_thread: threading.Thread | None = None
         self.store = WorkerStore(self.resque.redis, self.keys, self.id)
@@ -271,7 +276,7 @@ class Worker:
                 ack = None
                 self._wait(self.interval or 1.0)
                 continue
-            result = self.store.step(ack, self.queues(), now=time.time())
+            result = self._step(ack)
             ack = None
             if result is PAUSED:
                 self.set_title(layout.TITLE_PAUSED)
@@ -295,7 +300,40 @@ class Worker:
 
     def _flush(self, ack: Ack | None) -> None:
         if ack is not None:
-            self.store.step(ack, (), reserve=False)
+            self._step(ack, reserve=False)
+
+    def _step(self, ack: Ack | None, reserve: bool = True) -> Reserved | object | None:
+        """One ``STEP`` (acknowledge, then reserve) that survives a Redis outage.
+
+        On a connection error it retries with backoff and jitter until Redis answers, logging
+        one line when the outage starts and one when it ends. A step whose reply was lost is
+        never run twice: its token is in the in-flight list if it ran (``step_outcome``), so a
+        job finished during the outage is acknowledged exactly once when Redis returns.
+        """
+        self._steps += 1
+        token = str(self._steps)
+        acked = self._in_flight.token if ack is not None and self._in_flight else None
+        outage: float | None = None
+        delay = 0.05
+        while True:
+            try:
+                result = NOT_RUN if outage is None else self.store.step_outcome(token, acked)
+                if result is NOT_RUN:
+                    queues = self.queues() if reserve else []
+                    result = self.store.step(ack, queues, reserve, time.time(), token)
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                if outage is None:
+                    outage = time.monotonic()
+                    log.error("Redis is unreachable (%s); retrying until it returns", exc)
+                elif self._shutdown and time.monotonic() - outage > self.term_timeout:
+                    raise  # stopping: the job stays in flight and a pruner requeues it
+                self._sleep(delay * random.uniform(0.5, 1.5))
+                delay = min(delay * 2, 5.0)
+                continue
+            if outage is not None:
+                log.warning("Redis is back after %.1fs", time.monotonic() - outage)
+            self._in_flight = result if isinstance(result, Reserved) else None
+            return result
 
     def _become_idle(self) -> None:
         if not self._idle:
@@ -467,9 +505,22 @@ class Worker:
                 if message is not None and message["data"] not in _NOT_A_PUSH:
                     count += 1
         except (redis.ConnectionError, redis.TimeoutError, OSError):
-            count += 1  # treat a broken subscription as a wake-up; redis-py reconnects it
+            self._pubsub_broken = True
+            count += 1  # a broken subscription counts as a wake-up: the next step will tell
         self._last_drain = time.monotonic()
         return count
+
+    def _resubscribe(self) -> None:
+        """After an outage: a fresh subscription (or, while Redis is still away, none)."""
+        try:
+            self._pubsub.close()
+        except Exception:  # noqa: BLE001 - the old socket is already dead
+            pass
+        try:
+            self._subscribe()
+            self._pubsub_broken = False
+        except (redis.ConnectionError, redis.TimeoutError, OSError):
+            pass
 
     def _keep_pubsub_drained(self) -> None:
         # A busy worker still reads its wake-ups now and then so Redis's pub/sub output
@@ -481,14 +532,16 @@ class Worker:
         """Sleep until a wake-up, a signal, or ``timeout``: whichever comes first."""
         if self._shutdown:
             return
-        if self._drain():
+        if self._pubsub_broken:
+            self._resubscribe()
+        if not self._pubsub_broken and self._drain():
             self._queue_cache = (0.0, [])  # the wake-up may be for a queue new to a wildcard
             return
         if self._wakeup is None:
             time.sleep(min(timeout, 0.1))
             return
         fds = [self._wakeup[0]]
-        sock = getattr(self._pubsub.connection, "_sock", None)
+        sock = None if self._pubsub_broken else getattr(self._pubsub.connection, "_sock", None)
         if sock is not None:
             fds.append(sock.fileno())
         try:
@@ -501,6 +554,16 @@ class Worker:
                     pass
             except BlockingIOError:
                 pass
+
+    def _sleep(self, seconds: float) -> None:
+        """Sleep, but wake at once for a signal (the wake-up pipe)."""
+        if self._wakeup is None:
+            time.sleep(seconds)
+            return
+        try:
+            select.select([self._wakeup[0]], [], [], seconds)
+        except (OSError, ValueError):
+            pass
 
     # --- heartbeat and pruning (a background thread) ------------------------------------
 

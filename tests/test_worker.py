@@ -99,7 +99,9 @@ def test_a_running_job_is_held_in_the_workers_in_flight_list(
     wait_for(lambda: "start:a" in notes(r), what="the job to start")
     assert r.smembers("resque:inflight") == {worker.id.encode()}
     entries = [json.loads(e) for e in r.lrange(f"resque:inflight:{worker.id}", 0, -1)]
-    assert entries == [["low", '{"class":"Sleep","args":[1.5,"a"]}']]
+    # [queue, payload exactly as queued, the token of the step that reserved it]
+    assert [entry[:2] for entry in entries] == [["low", '{"class":"Sleep","args":[1.5,"a"]}']]
+    assert len(entries[0]) == 3 and entries[0][2]
     assert queued(r, "low") == []
 
 
