@@ -263,6 +263,13 @@ def child_signal_message(pid: int, signal_name: str, signum: int) -> str:
     return f"Child process received unhandled signal pid {pid} {signal_name} (signal {signum})"
 
 
+def repeat_offender_message(worker: str, requeued: int) -> str:
+    return (
+        f"Worker {worker} died while processing this job, which had already been requeued "
+        f"{requeued} times after other workers died under it; not requeued again"
+    )
+
+
 def prune_message(worker: str, class_name: str | None) -> str:
     job = class_name or "<Unknown Job>"
     return f"Worker {worker} did not gracefully exit while processing {job}"
@@ -342,6 +349,11 @@ class Keys:
     def inflight(self, worker: str) -> str:
         """List of ``[queue, payload]`` JSON pairs this worker has reserved and not finished."""
         return f"{self.prefix}inflight:{worker}"
+
+    @property
+    def recovered(self) -> str:
+        """Hash: payload digest -> how often a dead worker's in-flight job was requeued."""
+        return self.prefix + "recovered"
 
     @property
     def inflight_workers(self) -> str:

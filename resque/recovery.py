@@ -62,8 +62,10 @@ class Pruner:
         heartbeat_expiry: float,
         lock_ttl: int,
         failure: FailureBackend | None = None,
+        requeue_limit: int = 2,
     ) -> None:
         self.store = store
+        self.requeue_limit = requeue_limit
         self.failure = failure or RedisFailure()
         store.failure_target = self.failure.redis_target
         self.hostname = hostname
@@ -108,9 +110,12 @@ class Pruner:
         return None
 
     def recover(self, worker: str, reason: str, has_inflight: bool) -> None:
+        if has_inflight:
+            self._fail_repeat_offenders(worker)
         for _ in range(3):  # compare-and-act: retry if the record changes under us
             record = self.store.worker_record(worker)
-            failure = self._failure_for(worker, record, reason)
+            # Ours are requeued from the in-flight list; only a foreign worker's job is failed.
+            failure = None if has_inflight else self._failure_for(worker, record, reason)
             count, _ = self.store.recover(
                 worker,
                 expected_record=record,
@@ -121,10 +126,37 @@ class Pruner:
                 self._orphans_seen.pop(worker, None)
                 verb = "requeued" if has_inflight else "failed"
                 log.info("pruned dead worker %s (%s): %d job(s) %s", worker, reason, count, verb)
-                if failure and count and not has_inflight and self.failure.saves:
+                if failure and count and self.failure.saves:
                     save_quietly(self.failure, failure)
                 return
         log.warning("could not prune %s: its record kept changing", worker)
+
+    def _fail_repeat_offenders(self, worker: str) -> None:
+        """A job whose workers keep dying under it (a segfault in-process, an OOM kill) is
+        failed instead of requeued once it has been requeued ``requeue_limit`` times."""
+        entries = self.store.inflight_entries(worker)
+        if not self.store.worker_record(worker):
+            entries = entries[1:]  # whoever unregistered the worker already failed the first
+        if not entries:
+            return
+        counts = self.store.count_recoveries([payload for _, _, payload in entries])
+        for (entry, queue, payload), count in zip(entries, counts, strict=True):
+            if count <= self.requeue_limit:
+                continue
+            try:
+                decoded = layout.decode_job(payload, queue)
+            except ValueError:
+                decoded = {"class": "Resque::BadPayload", "args": [layout.raw_text(payload)]}
+            record = layout.failure_record(
+                payload=decoded, exception=layout.DIRTY_EXIT,
+                error=layout.repeat_offender_message(worker, count - 1),
+                backtrace=[], worker=worker, queue=queue, now=time.time(),
+            )
+            if self.store.fail_entry(worker, entry, record, queue):
+                log.warning("job %s from %s killed its worker again: failed, not requeued",
+                            decoded.get("class"), queue)
+                if self.failure.saves:
+                    save_quietly(self.failure, Failure(record, queue, decoded))
 
     def _failure_for(self, worker: str, record: bytes | None, reason: str) -> Failure | None:
         """The failure Ruby records for a dead worker's job (used when it has no in-flight

@@ -9,6 +9,7 @@ Ruby and Perl see exactly what a Ruby worker writes; the in-flight list is ours 
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -115,6 +116,19 @@ return {requeued, failed, record or false}
 """
 
 
+# Fail one in-flight entry instead of requeueing it (a job that keeps killing its workers).
+# KEYS: 1 in-flight list, 2 failure list, 3 failed_queues set
+# ARGV: 1 the entry, 2 failure record, 3 failed_queues member ('' = none)
+FAIL_ENTRY_SCRIPT = """
+if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 0 then return 0 end
+redis.call('RPUSH', KEYS[2], ARGV[2])
+if ARGV[3] ~= '' then redis.call('SADD', KEYS[3], ARGV[3]) end
+return 1
+"""
+
+RECOVERY_MEMORY = 7 * 24 * 3600  # how long a requeue is remembered against a payload
+
+
 @dataclass(frozen=True)
 class Reserved:
     """A job taken from ``queue``: the raw bytes exactly as they were queued."""
@@ -158,6 +172,7 @@ class WorkerStore:
         )
         self._step = client.register_script(STEP_SCRIPT)
         self._recover = client.register_script(RECOVER_SCRIPT)
+        self._fail_entry = client.register_script(FAIL_ENTRY_SCRIPT)
         self._fixed_keys = [
             keys.worker(worker_id),
             keys.inflight(worker_id),
@@ -314,6 +329,31 @@ class WorkerStore:
         if int(result[0]) < 0:
             return -1, None
         return int(result[0]) + int(result[1]), result[2] or None
+
+    def inflight_entries(self, worker: str) -> list[tuple[bytes, str, bytes]]:
+        """A worker's in-flight list as ``(entry, queue, payload)``."""
+        raws: list[Any] = self.redis.lrange(self.keys.inflight(worker), 0, -1)
+        return [(raw, *_entry(raw)[:2]) for raw in raws]
+
+    def count_recoveries(self, payloads: Sequence[bytes]) -> list[int]:
+        """Count one more requeue of each payload (by digest); returns the new counts."""
+        with self.redis.pipeline(transaction=False) as pipe:
+            for payload in payloads:
+                pipe.hincrby(self.keys.recovered, hashlib.sha1(payload).hexdigest(), 1)
+            pipe.expire(self.keys.recovered, RECOVERY_MEMORY)
+            counts = pipe.execute()
+        return [int(count) for count in counts[:-1]]
+
+    def fail_entry(self, worker: str, entry: Any, failure: str, queue: str) -> bool:
+        """Move one in-flight entry to the failure list, atomically; False if it was gone."""
+        target = self.failure_target(self.keys, queue)
+        if target is None:
+            return bool(self.redis.lrem(self.keys.inflight(worker), 1, entry))
+        done = self._fail_entry(
+            keys=[self.keys.inflight(worker), target.key, self.keys.failed_queues],
+            args=[entry, failure, target.failed_queues_member],
+        )
+        return bool(done)
 
     # --- reading the farm, for pruning --------------------------------------------------
 

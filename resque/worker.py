@@ -120,6 +120,7 @@ class Worker:
         heartbeat_interval: float = 60.0,
         heartbeat_expiry: float = 300.0,
         prune_interval: float = 30.0,
+        requeue_limit: int = 2,
         failure_backend: str | FailureBackend | None = None,
         hostname: str | None = None,
         procline_prefix: str = "",
@@ -142,6 +143,7 @@ class Worker:
         self.heartbeat_interval = heartbeat_interval
         self.heartbeat_expiry = heartbeat_expiry
         self.prune_interval = prune_interval
+        self.requeue_limit = requeue_limit
         self.failure = backend_from_name(failure_backend)  # None: FAILURE_BACKEND, then redis
         self.hostname = hostname or socket.gethostname()
         self.procline_prefix = procline_prefix
@@ -178,6 +180,7 @@ class Worker:
             "heartbeat_interval": _env_float("RESQUE_HEARTBEAT_INTERVAL", 60.0),
             "heartbeat_expiry": _env_float("RESQUE_HEARTBEAT_EXPIRY", 300.0),
             "prune_interval": _env_float("RESQUE_PRUNE_INTERVAL", 30.0),
+            "requeue_limit": int(_env_float("RESQUE_REQUEUE_LIMIT", 2)),
             "procline_prefix": os.environ.get("RESQUE_PROCLINE_PREFIX", ""),
         }
         if os.environ.get("FORK_PER_JOB", "").strip().lower() == "false":
@@ -256,7 +259,7 @@ class Worker:
         self.store.heartbeat(clear=True)
         self.pruner = Pruner(
             self.store, self.hostname, self.heartbeat_expiry, int(self.prune_interval),
-            self.failure,
+            self.failure, self.requeue_limit,
         )
         self._prune()
         self.run_hooks("before_first_fork")

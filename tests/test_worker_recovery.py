@@ -302,3 +302,26 @@ def test_the_heartbeat_is_refreshed_every_heartbeat_interval(
     worker.signal(signal.SIGQUIT)
     assert worker.wait() == 0
     assert not r.hexists("resque:workers:heartbeat", worker.id)
+
+
+def test_a_job_whose_workers_keep_dying_is_failed_after_the_requeue_limit(
+    r: redis.Redis,
+) -> None:
+    from resque.recovery import Pruner
+    from resque.store import WorkerStore
+
+    pruner_store = WorkerStore(r, layout.Keys(), f"{HOST}:1:prune")
+    pruner = Pruner(pruner_store, HOST, heartbeat_expiry=300, lock_ttl=1, requeue_limit=2)
+    outcomes = []
+    for attempt in range(1, 4):
+        dead = f"otherhost:{4000 + attempt}:high"
+        fake_worker(r, dead, beat_age=600, inflight=[RECORD_X])
+        r.delete("resque:pruning_dead_workers_in_progress")
+        assert pruner.prune() == [dead]
+        outcomes.append((r.lpop("resque:queue:high"), len(failures(r))))
+        assert keys_of(r, dead) == []
+    assert outcomes == [(RECORD_X.encode(), 0), (RECORD_X.encode(), 0), (None, 1)]
+    (failure,) = failures(r)
+    assert failure["exception"] == "Resque::DirtyExit"
+    assert "already been requeued 2 times" in failure["error"]
+    assert failure["payload"] == json.loads(RECORD_X)
