@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import redis
@@ -31,34 +31,41 @@ ACK_REQUEUE = "requeue"  # stopped by a shutdown: back to the head of its queue,
 # KEYS: 1 worker record, 2 in-flight list, 3 stat:processed, 4 stat:processed:<id>,
 #       5 stat:failed, 6 stat:failed:<id>, 7 failure list, 8 failed_queues set,
 #       9 pause-all-workers, 10.. queue lists (in priority order)
-# ARGV: 1 ack mode ('' = nothing to ack), 2 failure record ('' = the failure backend keeps
-#       no Redis list), 3 failed_queues member ('' = none), 4 reserve ('1'/'0'),
-#       5 working-on template, 6 run_at (JSON), 7 unreadable payload, 8 queue-key prefix,
-#       9 step token (kept in the in-flight entry), then per queue: name, name as JSON
+# ARGV: 1 jobs finished (taken off the head of the in-flight list and counted processed),
+#       2 of those that raised (counted failed), 3 jobs after them to requeue at the head of
+#       their queues (stopped by a shutdown), 4 failed_queues member ('' = none),
+#       5 failure records, as one JSON array ('' = none), 6 jobs to reserve (0 = none),
+#       7 working-on template, 8 run_at (JSON), 9 unreadable payload, 10 queue-key prefix,
+#       11 step token, then per queue: name, name as JSON
+# The worker record is deleted when the in-flight list empties and set for the first job of
+# a new batch, so it exists exactly while the worker holds a job.
 STEP_SCRIPT = """
-local mode = ARGV[1]
-if mode ~= '' then
-  local entry = redis.call('LPOP', KEYS[2])
-  redis.call('DEL', KEYS[1])
-  if mode == 'requeue' then
-    if entry then
-      local pair = cjson.decode(entry)
-      redis.call('LPUSH', ARGV[8] .. pair[1], pair[2])
-    end
-  else
-    redis.call('INCR', KEYS[3])
-    redis.call('INCR', KEYS[4])
-    if (mode == 'failed' or mode == 'dirty') and ARGV[2] ~= '' then
-      redis.call('RPUSH', KEYS[7], ARGV[2])
-      if ARGV[3] ~= '' then redis.call('SADD', KEYS[8], ARGV[3]) end
-    end
-    if mode == 'failed' then
-      redis.call('INCR', KEYS[5])
-      redis.call('INCR', KEYS[6])
-    end
+local done, failed, requeue = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+if requeue > 0 then
+  local entries = redis.call('LRANGE', KEYS[2], done, done + requeue - 1)
+  for i = #entries, 1, -1 do
+    local entry = cjson.decode(entries[i])
+    redis.call('LPUSH', ARGV[10] .. entry[1], entry[2])
   end
 end
-if ARGV[4] ~= '1' then return false end
+if done + requeue > 0 then
+  redis.call('LTRIM', KEYS[2], done + requeue, -1)
+  if redis.call('LLEN', KEYS[2]) == 0 then redis.call('DEL', KEYS[1]) end
+end
+if done > 0 then
+  redis.call('INCRBY', KEYS[3], done)
+  redis.call('INCRBY', KEYS[4], done)
+end
+if failed > 0 then
+  redis.call('INCRBY', KEYS[5], failed)
+  redis.call('INCRBY', KEYS[6], failed)
+end
+if ARGV[5] ~= '' then
+  redis.call('RPUSH', KEYS[7], unpack(cjson.decode(ARGV[5])))
+  if ARGV[4] ~= '' then redis.call('SADD', KEYS[8], ARGV[4]) end
+end
+local want = tonumber(ARGV[6])
+if want == 0 then return false end
 local pause = redis.call('GET', KEYS[9])
 if pause and string.lower(string.match(pause, '^%s*(.-)%s*$')) == 'true' then
   return 'paused'
@@ -66,13 +73,20 @@ end
 for i = 10, #KEYS do
   local job = redis.call('LPOP', KEYS[i])
   if job then
-    local n = 10 + (i - 10) * 2
-    redis.call('RPUSH', KEYS[2], cjson.encode({ARGV[n], job, ARGV[9]}))
+    local n = 12 + (i - 10) * 2
+    local taken = {ARGV[n], job}
+    redis.call('RPUSH', KEYS[2], cjson.encode({ARGV[n], job, ARGV[11] .. ':1'}))
     local ok, decoded = pcall(cjson.decode, job)
     local shown = job
-    if not ok or type(decoded) ~= 'table' then shown = ARGV[7] end
-    redis.call('SET', KEYS[1], string.format(ARGV[5], ARGV[n + 1], ARGV[6], shown))
-    return {ARGV[n], job}
+    if not ok or type(decoded) ~= 'table' then shown = ARGV[9] end
+    redis.call('SET', KEYS[1], string.format(ARGV[7], ARGV[n + 1], ARGV[8], shown))
+    for j = 2, want do
+      job = redis.call('LPOP', KEYS[i])
+      if not job then break end
+      redis.call('RPUSH', KEYS[2], cjson.encode({ARGV[n], job, ARGV[11] .. ':' .. j}))
+      taken[#taken + 1] = job
+    end
+    return taken
   end
 end
 return false
@@ -140,11 +154,40 @@ class Reserved:
 
 @dataclass(frozen=True)
 class Ack:
-    """How to finish the job in flight; ``failure`` is a failure record for failed/dirty."""
+    """How one job ended; ``failure`` is its failure record (failed and dirty)."""
 
     mode: str
     failure: str = ""
     failure_queue: str = ""  # redis_multi_queue: the job's queue, whose <q>_failed list gets it
+
+
+@dataclass
+class Acks:
+    """What the next step reports for the jobs at the head of the in-flight list, in order:
+    ``done`` finished ones (``failed`` of them raised), then ``requeue`` stopped ones."""
+
+    done: int = 0
+    failed: int = 0
+    requeue: int = 0
+    records: list[str] = field(default_factory=list)
+    queue: str = ""
+    last_token: str | None = None  # the last entry covered: gone once the step has run
+
+    def add(self, ack: Ack, job: Reserved) -> None:
+        if ack.mode == ACK_REQUEUE:
+            self.requeue += 1
+        else:
+            if self.requeue:
+                raise ValueError("a finished job cannot follow a requeued one")
+            self.done += 1
+            self.failed += ack.mode == ACK_FAILED
+            if ack.failure:
+                self.records.append(ack.failure)
+                self.queue = ack.failure_queue or job.queue
+        self.last_token = job.token
+
+    def __bool__(self) -> bool:
+        return bool(self.done or self.requeue)
 
 
 PAUSED = object()
@@ -192,31 +235,34 @@ class WorkerStore:
 
     def step(
         self,
-        ack: Ack | None,
+        acks: Acks | None,
         queues: Sequence[str],
-        reserve: bool = True,
+        reserve: int = 1,
         now: float = 0.0,
         token: str = "",
-    ) -> Reserved | object | None:
-        """Finish the job in flight (if any) and reserve the next: one script, one round trip.
+    ) -> list[Reserved] | object:
+        """Finish the jobs in flight and reserve up to ``reserve`` more from the first queue
+        that has any: one script, one round trip.
 
-        Returns a ``Reserved`` job, ``PAUSED`` when ``pause-all-workers`` is set, or None.
-        ``token`` names this step (unique per worker) so that ``step_outcome`` can tell,
+        Returns the reserved jobs (possibly none) or ``PAUSED`` when ``pause-all-workers`` is
+        set. ``token`` names this step (unique per worker) so that ``step_outcome`` can tell,
         after a lost reply, whether the script ran.
         """
         queue_keys, queue_args = self._queue_arguments(tuple(queues))
         keys = self._fixed_keys + queue_keys
-        record, failed_member = "", ""
-        if ack is not None and ack.failure:
-            target = self.failure_target(self.keys, ack.failure_queue)
+        records, failed_member = "", ""
+        if acks and acks.records:
+            target = self.failure_target(self.keys, acks.queue)
             if target is not None:
                 keys[6] = target.key
-                record, failed_member = ack.failure, target.failed_queues_member
-        args = [
-            ack.mode if ack else "",
-            record,
+                records, failed_member = layout.encode(acks.records), target.failed_queues_member
+        args: list[Any] = [
+            acks.done if acks else 0,
+            acks.failed if acks else 0,
+            acks.requeue if acks else 0,
             failed_member,
-            "1" if reserve else "0",
+            records,
+            reserve,
             layout.WORKING_ON_TEMPLATE,
             self._run_at_json(now),
             layout.UNREADABLE_PAYLOAD,
@@ -228,22 +274,22 @@ class WorkerStore:
         if result == b"paused":
             return PAUSED
         if not result:
-            return None
-        queue, raw = result
-        return Reserved(layout.text(queue), raw, token)
+            return []
+        queue = layout.text(result[0])
+        return [Reserved(queue, raw, f"{token}:{i}") for i, raw in enumerate(result[1:], 1)]
 
-    def step_outcome(self, token: str, acked_token: str | None) -> Reserved | object | None:
+    def step_outcome(self, token: str, acked_token: str | None) -> list[Reserved] | object:
         """After a step whose reply was lost: what did it do? One round trip (``LRANGE``).
 
-        Returns the job it reserved, None if it ran without reserving one, or ``NOT_RUN``.
+        Returns the jobs it reserved (possibly none), or ``NOT_RUN``.
         """
         key = self.keys.inflight(self.worker_id)
         entries = [_entry(raw) for raw in self.redis.lrange(key, 0, -1)]
-        for queue, raw, entry_token in entries:
-            if entry_token == token:
-                return Reserved(queue, raw, token)
+        mine = [Reserved(q, raw, t) for q, raw, t in entries if t.startswith(token + ":")]
+        if mine:
+            return mine
         if acked_token is not None and all(t != acked_token for _, _, t in entries):
-            return None  # the acknowledgement went through and nothing was reserved
+            return []  # the acknowledgement went through and nothing was reserved
         return NOT_RUN
 
     def _queue_arguments(self, queues: tuple[str, ...]) -> tuple[list[str], list[str]]:

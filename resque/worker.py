@@ -42,6 +42,7 @@ from resque.store import (
     NOT_RUN,
     PAUSED,
     Ack,
+    Acks,
     Reserved,
     WorkerStore,
 )
@@ -63,6 +64,7 @@ _WILDCARDS = set("*?[]{}")
 # Keyspace events that remove from a list: no reason to wake up.
 _NOT_A_PUSH = {b"lpop", b"rpop", b"lrem", b"ltrim", b"del", b"lmove", b"rpoplpush", b"expired"}
 _PACKAGE_DIR = str(Path(__file__).resolve().parent)
+BATCH_SECONDS = 0.05  # an in-process batch is halved when it takes longer than this
 
 
 def worker_hook(kind: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -121,6 +123,7 @@ class Worker:
         heartbeat_expiry: float = 300.0,
         prune_interval: float = 30.0,
         requeue_limit: int = 2,
+        max_batch: int = 64,
         failure_backend: str | FailureBackend | None = None,
         hostname: str | None = None,
         procline_prefix: str = "",
@@ -163,7 +166,8 @@ class Worker:
         self._last_drain = 0.0
         self._pubsub_broken = False
         self._steps = 0  # tokens for STEP calls, so a retried step is never run twice
-        self._in_flight: Reserved | None = None
+        self.max_batch = max(1, max_batch) if not self.fork else 1
+        self._batch = 1
         self._beat_stop = threading.Event()
         self._beat_thread: threading.Thread | None = None
         self.store = WorkerStore(self.resque.redis, self.keys, self.id)
@@ -181,6 +185,7 @@ class Worker:
             "heartbeat_expiry": _env_float("RESQUE_HEARTBEAT_EXPIRY", 300.0),
             "prune_interval": _env_float("RESQUE_PRUNE_INTERVAL", 30.0),
             "requeue_limit": int(_env_float("RESQUE_REQUEUE_LIMIT", 2)),
+            "max_batch": int(_env_float("RESQUE_MAX_BATCH", 64)),
             "procline_prefix": os.environ.get("RESQUE_PROCLINE_PREFIX", ""),
         }
         if os.environ.get("FORK_PER_JOB", "").strip().lower() == "false":
@@ -271,41 +276,68 @@ class Worker:
         log.info("worker %s started (%s)", self.id, "fork per job" if self.fork else "no fork")
 
     def loop(self) -> None:
-        """Take jobs in strict priority order until shutdown; one round trip per job."""
-        ack: Ack | None = None
+        """Take jobs in strict priority order until shutdown: one round trip per batch.
+
+        Each step acknowledges the jobs just performed and reserves the next batch from the
+        first non-empty queue. In-process, the batch grows while jobs are quick (up to
+        ``max_batch``) and shrinks when they are not, so priority is re-checked at least
+        every ``BATCH_SECONDS``; forking workers take one job per step.
+        """
+        acks = Acks()
         while not self._shutdown:
             if self._paused:
-                self._flush(ack)
-                ack = None
+                acks = self._flush(acks)
                 self._wait(self.interval or 1.0)
                 continue
-            result = self._step(ack)
-            ack = None
-            if result is PAUSED:
+            batch = self._step(acks, self._batch_size())
+            acks = Acks()
+            if batch is PAUSED:
                 self.set_title(layout.TITLE_PAUSED)
                 self._wait(self.interval or 1.0)
                 continue
-            if not isinstance(result, Reserved):
+            assert isinstance(batch, list)
+            if not batch:
                 self._become_idle()  # Ruby runs queue_empty before a burst worker exits too
                 if self.burst:
                     break
                 self._wait(self.interval)
                 continue
             self._idle = False
-            ack = self.process(result)
-            self.jobs_processed += 1
+            started = time.monotonic()
+            for job in batch:
+                if self._shutdown and acks:
+                    break  # the rest stay in flight and are requeued at unregister
+                acks.add(self.process(job), job)
+                self.jobs_processed += 1
+            self._adapt_batch(len(batch), time.monotonic() - started)
             if self.max_jobs and self.jobs_processed >= self.max_jobs:
                 break
             self._keep_pubsub_drained()
-        self._flush(ack)
+        self._flush(acks)
         if self._shutdown:
             self.run_hooks("shutdown")
 
-    def _flush(self, ack: Ack | None) -> None:
-        if ack is not None:
-            self._step(ack, reserve=False)
+    def _batch_size(self) -> int:
+        if self.max_jobs:
+            return max(1, min(self._batch, self.max_jobs - self.jobs_processed))
+        return self._batch
 
-    def _step(self, ack: Ack | None, reserve: bool = True) -> Reserved | object | None:
+    def _adapt_batch(self, taken: int, seconds: float) -> None:
+        """Double the batch while whole batches run in under ``BATCH_SECONDS``; halve it
+        when one takes longer, so a slow queue goes back to one job per step."""
+        if self.fork or self.max_batch <= 1:
+            return
+        if seconds > BATCH_SECONDS:
+            self._batch = max(1, self._batch // 2)
+        elif taken == self._batch and seconds < BATCH_SECONDS / 2:
+            self._batch = min(self.max_batch, self._batch * 2)
+
+    def _flush(self, acks: Acks) -> Acks:
+        if acks:
+            self._step(acks, 0)
+        return Acks()
+
+    def _step(self, acks: Acks, reserve: int) -> list[Reserved] | object:
         """One ``STEP`` (acknowledge, then reserve) that survives a Redis outage.
 
         On a connection error it retries with backoff and jitter until Redis answers, logging
@@ -315,27 +347,27 @@ class Worker:
         """
         self._steps += 1
         token = str(self._steps)
-        acked = self._in_flight.token if ack is not None and self._in_flight else None
         outage: float | None = None
         delay = 0.05
         while True:
             try:
-                result = NOT_RUN if outage is None else self.store.step_outcome(token, acked)
+                result = (
+                    NOT_RUN if outage is None else self.store.step_outcome(token, acks.last_token)
+                )
                 if result is NOT_RUN:
                     queues = self.queues() if reserve else []
-                    result = self.store.step(ack, queues, reserve, time.time(), token)
+                    result = self.store.step(acks, queues, reserve, time.time(), token)
             except (redis.ConnectionError, redis.TimeoutError) as exc:
                 if outage is None:
                     outage = time.monotonic()
                     log.error("Redis is unreachable (%s); retrying until it returns", exc)
                 elif self._shutdown and time.monotonic() - outage > self.term_timeout:
-                    raise  # stopping: the job stays in flight and a pruner requeues it
+                    raise  # stopping: the jobs stay in flight and a pruner requeues them
                 self._sleep(delay * random.uniform(0.5, 1.5))
                 delay = min(delay * 2, 5.0)
                 continue
             if outage is not None:
                 log.warning("Redis is back after %.1fs", time.monotonic() - outage)
-            self._in_flight = result if isinstance(result, Reserved) else None
             return result
 
     def _become_idle(self) -> None:

@@ -31,7 +31,7 @@ from resque.failure import (
     backend_from_name,
     save_quietly,
 )
-from resque.store import ACK_FAILED, Ack, Reserved, WorkerStore
+from resque.store import ACK_FAILED, Ack, Acks, Reserved, WorkerStore
 
 KEYS = layout.Keys()
 
@@ -208,10 +208,12 @@ def test_a_failure_acknowledged_by_the_worker_script_lands_in_the_backends_list(
     target = backend.redis_target(KEYS, "low")
     assert target is not None
     store.failure_target = backend.redis_target
-    reserved = store.step(None, ["low"])
+    [reserved] = store.step(None, ["low"])
     assert isinstance(reserved, Reserved)
     record = our_record("Job", [7], "low")
-    store.step(Ack(ACK_FAILED, record, "low"), ["low"], reserve=False)
+    acks = Acks()
+    acks.add(Ack(ACK_FAILED, record, "low"), reserved)
+    store.step(acks, ["low"], reserve=0)
 
     assert r.lrange(target.key, 0, -1) == [record.encode()]
     if target.failed_queues_member:
