@@ -224,6 +224,12 @@ lazy_command("scheduler", "resque.scheduler.cli:scheduler")
 lazy_command("delayed", "resque.scheduler.cli:delayed")
 lazy_command("schedule", "resque.scheduler.cli:schedule")
 
+# The dashboard (resque/web/cli.py); needs the 'web' extra.
+lazy_command("web", "resque.web.cli:web")
+
+# Several supervised workers from a config (resque/pool.py), like resque-pool.
+lazy_command("pool", "resque.pool:pool")
+
 
 if __name__ == "__main__":
     main()

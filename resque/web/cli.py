@@ -1,0 +1,78 @@
+"""``resque web``: serve the dashboard (imported only when the verb runs)."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+
+import click
+
+from resque.cli import namespace_option, redis_option, setup_logging
+
+log = logging.getLogger("resque.web")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on. Loopback by default: anything else exposes the "
+              "dashboard to the network (set RESQUE_WEB_PASSWORD).")
+@click.option("--port", "-p", default=5678, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--prefix", default="/", show_default=True,
+              help="Serve under this path, e.g. /resque (behind a proxy that keeps the path).")
+@click.option("--read-only", is_flag=True, default=None,
+              help="No actions: no POST route and no buttons (RESQUE_WEB_READ_ONLY).")
+@click.option("--poll", "poll_interval", type=float,
+              help="Seconds between live refreshes (RESQUE_WEB_POLL, default 3).")
+@click.option("--schedule", "schedule_file", type=click.Path(dir_okay=False),
+              help="A resque-scheduler YAML file to show on the Schedule tab "
+              "(RESQUE_WEB_SCHEDULE).")
+@click.option("-v", "--verbose", count=True, help="-v info, -vv debug (with access log).")
+@redis_option
+@namespace_option
+def web(
+    host: str,
+    port: int,
+    prefix: str,
+    read_only: bool | None,
+    poll_interval: float | None,
+    schedule_file: str | None,
+    verbose: int,
+    redis_url: str | None,
+    namespace: str | None,
+) -> None:
+    """Serve the web dashboard (Ruby's resque-web), on http://127.0.0.1:5678/ by default.
+
+    Authentication: set RESQUE_WEB_PASSWORD (user RESQUE_WEB_USER, default admin) for HTTP
+    basic auth. Several processes behind one address need one RESQUE_WEB_SECRET.
+    """
+    setup_logging(max(verbose, 1))
+    try:
+        from resque.web.app import create_app
+        from resque.web.config import WebConfig
+        from resque.web.server import serve, with_prefix
+    except ImportError as exc:
+        raise click.ClickException(
+            f"the dashboard needs its extra: pip install 'resque[web]' ({exc})") from exc
+    try:
+        config = WebConfig.from_env(read_only=read_only, poll_interval=poll_interval,
+                                    schedule_file=schedule_file)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    if not _is_loopback(host) and config.password is None:
+        log.warning("listening on %s without a password: anyone who can reach it can retry, "
+                    "remove and clear jobs; set RESQUE_WEB_PASSWORD or --read-only", host)
+    app = with_prefix(create_app(redis_url, namespace=namespace, config=config), prefix)
+    shown = f"[{host}]" if ":" in host else host
+    path = "/" + prefix.strip("/") + ("/" if prefix.strip("/") else "")
+    click.echo(f"resque web: http://{shown}:{port}{path}"
+               f"{' (read-only)' if config.read_only else ''}", err=True)
+    serve(app, host, port, "debug" if verbose > 1 else "warning")

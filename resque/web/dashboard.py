@@ -1,0 +1,272 @@
+"""What every page and action needs: the farm, the settings, the templates, a pager.
+
+Handlers are plain functions of a request; they find the ``Dashboard`` on the app's state.
+Pages are rendered by Jinja2 with autoescaping on for every template, and with
+``StrictUndefined``, so a misspelt variable is an error in the tests rather than a blank.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import jinja2
+import redis
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+
+from resque import __version__, layout
+from resque.admin import Admin
+from resque.client import Resque
+from resque.connection import describe
+from resque.errors import ResqueError
+from resque.metrics import RECENT, record_sample
+from resque.web.config import WebConfig
+
+log = logging.getLogger("resque.web")
+
+HERE = Path(__file__).resolve().parent
+STATIC_VERSION = __version__  # cache-busting query on static URLs
+
+
+def quote_segment(value: str) -> str:
+    """A path segment for a name from Redis: everything but unreserved characters escaped
+    (``/`` too), and bytes that are not UTF-8 kept as they were stored."""
+    return quote(value.encode("utf-8", "surrogateescape"), safe="")
+
+
+def url_builder(request: Request) -> Callable[..., str]:
+    """``u('/queues', name, start=20)`` → ``<mount path>/queues/<name>?start=20``."""
+    root = (request.scope.get("root_path") or "").rstrip("/")
+
+    def u(path: str, *segments: Any, **query: Any) -> str:
+        url = root + path + "".join("/" + quote_segment(str(s)) for s in segments)
+        pairs = [(k.rstrip("_"), v) for k, v in query.items() if v is not None and v != ""]
+        return url + ("?" + urlencode(pairs) if pairs else "") if url else "/"
+
+    return u
+
+
+def here(request: Request) -> str:
+    """This page's path (as requested, so ``%2F`` in a name stays escaped) and query, for
+    forms to come back to after an action."""
+    raw = request.scope.get("raw_path")
+    path = raw.decode("latin-1") if raw else quote(request.url.path)
+    return path + (f"?{request.url.query}" if request.url.query else "")
+
+
+@dataclass
+class Pager:
+    """Offsets for one page of a long listing, with a window of page links (never all of
+    them: a queue of a million jobs has 50,000 pages)."""
+
+    start: int
+    per_page: int
+    total: int | None
+    more: bool = False
+
+    @classmethod
+    def from_request(cls, request: Request, per_page: int, total: int | None = None) -> Pager:
+        try:
+            start = max(0, int(request.query_params.get("start", "0")))
+        except ValueError:
+            start = 0
+        if total is not None and start >= total > 0:
+            start = (total - 1) // per_page * per_page
+        return cls(start - start % per_page, per_page, total)
+
+    @property
+    def end(self) -> int:
+        return self.start + self.per_page
+
+    @property
+    def has_next(self) -> bool:
+        return self.more if self.total is None else self.end < self.total
+
+    @property
+    def pages(self) -> list[tuple[str, int | None]]:
+        """``(label, start)`` links; ``None`` marks the current page or a gap."""
+        current = self.start // self.per_page
+        if self.total is None:
+            last = current + (1 if self.more else 0)
+        else:
+            last = max(0, (self.total - 1) // self.per_page)
+        wanted = sorted({0, last, *range(max(0, current - 2), min(last, current + 2) + 1)})
+        links: list[tuple[str, int | None]] = []
+        previous = -1
+        for number in wanted:
+            if number > previous + 1:
+                links.append(("\u2026", None))
+            links.append((f"{number + 1:,}", None if number == current else number * self.per_page))
+            previous = number
+        return links
+
+    @property
+    def shown(self) -> str:
+        if self.total == 0:
+            return "none"
+        high = self.end if self.total is None else min(self.end, self.total)
+        of = "" if self.total is None else f" of {self.total:,}"
+        return f"{self.start + 1:,}\u2013{high:,}{of}"
+
+
+def ago(moment: _dt.datetime | float | None, now: float | None = None) -> str:
+    """"3 min ago" / "in 2 h": how people read recent times."""
+    if moment is None:
+        return ""
+    seconds = moment.timestamp() if isinstance(moment, _dt.datetime) else float(moment)
+    delta = (time.time() if now is None else now) - seconds
+    future, delta = delta < 0, abs(delta)
+    for limit, unit, size in ((60, "s", 1), (3600, "min", 60), (86400, "h", 3600),
+                              (float("inf"), "d", 86400)):
+        if delta < limit:
+            amount = f"{int(delta // size)} {unit}"
+            return f"in {amount}" if future else f"{amount} ago"
+    return ""
+
+
+def local_time(moment: _dt.datetime | float | None) -> str:
+    """A time in the server's zone, e.g. ``2026-11-27 23:46:22 UTC``."""
+    if moment is None:
+        return ""
+    if isinstance(moment, (int, float)):
+        moment = _dt.datetime.fromtimestamp(moment, _dt.timezone.utc)
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+def parse_time(value: Any) -> _dt.datetime | None:
+    return layout.parse_time(value)
+
+
+def pretty_json(value: Any, indent: int | None = None, limit: int | None = None) -> str:
+    """Args as JSON text (Ruby's page shows YAML; JSON is what is stored)."""
+    try:
+        text = json.dumps(value, ensure_ascii=False)
+        if indent is not None and len(text) > 80:  # short values read best on one line
+            text = json.dumps(value, ensure_ascii=False, indent=indent)
+    except (TypeError, ValueError):
+        text = repr(value)
+    if limit is not None and len(text) > limit:
+        return text[: limit - 1] + "\u2026"
+    return text
+
+
+def number(value: Any) -> str:
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(HERE / "templates"),
+        autoescape=True,  # every template, whatever its name
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(
+        ago=ago, local_time=local_time, parse_time=parse_time, json=pretty_json, num=number,
+        segment=quote_segment,
+    )
+    env.globals.update(version=__version__, static_version=STATIC_VERSION)
+    return env
+
+
+class Dashboard:
+    """The farm (a ``Resque`` and its ``Admin``), the settings and the templates."""
+
+    def __init__(self, resque: Resque, config: WebConfig) -> None:
+        self.resque = resque
+        self.admin = Admin(resque)
+        self.failures = self.admin.failures
+        self.config = config
+        self.env = _environment()
+        self.redis_name = describe(resque.redis)
+        self._sampled = float("-inf")
+        self._lock = threading.Lock()
+
+    @property
+    def keys(self) -> layout.Keys:
+        return self.resque.keys
+
+    def sample(self) -> None:
+        """Record a metrics sample if this process has not in the last bucket; never raises
+        (a chart with a gap beats a page that fails)."""
+        now = time.monotonic()
+        with self._lock:
+            if now - self._sampled < RECENT.bucket:
+                return
+            self._sampled = now
+        try:
+            record_sample(self.resque.redis, self.keys)
+        except (redis.RedisError, ResqueError) as exc:
+            log.warning("could not record a metrics sample: %s", exc)
+
+    def summary(self) -> dict[str, Any]:
+        """The header's counts: Ruby's ``Resque.info`` plus every failure list and pause."""
+        return self.admin.stats()
+
+    def render(
+        self, request: Request, template: str, status: int = 200, *, summary: bool = True,
+        **context: Any,
+    ) -> HTMLResponse:
+        self.sample()
+        values = {
+            "request": request,
+            "u": url_builder(request),
+            "here": here(request),
+            "csrf_token": request.scope.get("state", {}).get("csrf_token", ""),
+            "read_only": self.config.read_only,
+            "poll_interval": self.config.poll_interval,
+            "namespace": self.keys.namespace,
+            "redis_name": self.redis_name,
+            "summary": self.summary() if summary else None,
+            "now": time.time(),
+            "flash": flash_message(request),
+            **context,
+        }
+        body = self.env.get_template(template).render(values)
+        # Names read from Redis may hold bytes that are not UTF-8 (kept as surrogates).
+        return HTMLResponse(body.encode("utf-8", "replace"), status_code=status)
+
+
+FLASH = {
+    "retried": "Retried {n} failed job(s).",
+    "retried_removed": "Retried and removed {n} failed job(s).",
+    "removed": "Removed {n} failed job(s).",
+    "cleared": "Cleared {n} failed job(s).",
+    "skipped": "{n} failed job(s) could not be retried (no class or queue) and were left.",
+    "gone": "That failed job was already removed or retried by someone else; the list is "
+            "shown as it is now.",
+    "queue_removed": "Removed the queue and its {n} job(s).",
+    "paused": "Workers are paused: Ruby workers and ours take no new jobs until resumed.",
+    "resumed": "Workers resumed.",
+    "queued_now": "Queued {n} delayed job(s) now.",
+    "delayed_removed": "Removed {n} delayed job(s).",
+    "schedule_queued": "Queued {n} job from the schedule.",
+    "schedule_removed": "Removed the schedule.",
+    "not_found": "Nothing to do: it was not there any more.",
+}
+
+
+def flash_message(request: Request) -> str | None:
+    """The message of a redirect after an action (a known code, never text from the URL)."""
+    code = request.query_params.get("done")
+    if code not in FLASH:
+        return None
+    try:
+        count = int(request.query_params.get("n", "0"))
+    except ValueError:
+        count = 0
+    return FLASH[code].format(n=f"{count:,}")
+
+
+def page_of(items: Iterable[Any], pager: Pager) -> list[Any]:
+    return list(items)[pager.start : pager.end]

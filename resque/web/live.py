@@ -1,0 +1,92 @@
+"""What the live view polls: counts as JSON (the page's script writes them with
+``textContent``), and the charts as SVG images. Each poll also takes the metrics sample when
+one is due, so an open dashboard keeps the charts fed."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from resque import layout
+from resque.metrics import read_samples, tier_for
+from resque.web import charts
+from resque.web.pages import _window, dashboard_of
+
+MAX_QUEUES = 200  # queue sizes one poll may ask for (a page shows at most 50)
+MAX_WORKING = 50
+
+
+class AsciiJSON(Response):
+    """JSON with non-ASCII escaped, so names holding odd bytes (surrogates) still encode,
+    and with ``<``, ``>``, ``&`` escaped too: even a browser that sniffed it as HTML would
+    find no tag in it."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        text = json.dumps(content, ensure_ascii=True, separators=(",", ":"))
+        for char, escape in (("&", "\\u0026"), ("<", "\\u003c"), (">", "\\u003e")):
+            text = text.replace(char, escape)
+        return text.encode("ascii")
+
+
+def live(request: Request) -> Response:
+    """Counts for the header and the page: one ``Admin.stats`` (``Resque.info`` and the
+    failure lists), plus the sizes of the queues the page shows and the working workers."""
+    board = dashboard_of(request)
+    board.sample()
+    stats = board.admin.stats()
+    names = request.query_params.getlist("q")[:MAX_QUEUES]
+    with board.resque.redis.pipeline(transaction=False) as pipe:
+        for name in names:
+            pipe.llen(board.keys.queue(name))
+        sizes = [int(n) for n in pipe.execute()] if names else []
+    working = []
+    for worker_id, record in sorted(board.resque.working().items(),
+                                    key=lambda item: str(item[1].get("run_at") or "")):
+        host, pid, _ = layout.parse_worker_id(worker_id)
+        payload = record.get("payload") if isinstance(record.get("payload"), dict) else {}
+        working.append({
+            "id": worker_id, "where": f"{host}:{pid}", "queue": str(record.get("queue") or ""),
+            "class": str((payload or {}).get("class") or ""),
+            "run_at": str(record.get("run_at") or ""),
+        })
+    return AsciiJSON({
+        "time": time.strftime("%H:%M:%S"),
+        "counts": {key: stats[key] for key in ("pending", "processed", "workers", "working",
+                                               "failed_all_lists", "queues")},
+        "paused": stats["paused"],
+        "queues": dict(zip(names, sizes, strict=True)),
+        "working": working[:MAX_WORKING],
+        "working_total": len(working),
+    })
+
+
+def chart(request: Request) -> Response:
+    """``/charts/throughput.svg`` and ``/charts/depth.svg``, over ``?window=15m|1h|6h|24h``."""
+    board = dashboard_of(request)
+    kind = request.path_params["kind"]
+    if kind not in ("throughput", "depth"):
+        raise HTTPException(404)
+    board.sample()
+    window = charts.WINDOWS[_window(request)]
+    end = time.time()
+    tier = tier_for(window)
+    samples = read_samples(board.resque.redis, board.keys, end - window - tier.bucket, tier)
+    max_gap = max(3 * tier.bucket, 150)  # workers sample once a minute when nobody watches
+    if kind == "throughput":
+        series = charts.throughput(samples, max_gap)
+        title = "Jobs processed and failed per minute"
+    else:
+        series = charts.depth(samples, max_gap)
+        title = "Jobs waiting in queues"
+    svg = charts.render(
+        title, series, end - window, end,
+        empty="No samples yet: they are taken while workers run and this page is open",
+    )
+    return Response(svg, media_type="image/svg+xml")

@@ -1,0 +1,111 @@
+"""Serving the dashboard: under a path prefix, in the foreground (``resque web``) or in a
+background thread (``resque demo``), with uvicorn.
+
+Why uvicorn: the reference ASGI server, pure Python with optional speed-ups, that can also
+run inside a thread with its signal handling left to the host process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import RedirectResponse
+from starlette.routing import Mount, Route
+
+from resque.errors import ResqueError
+
+log = logging.getLogger("resque.web")
+
+
+def with_prefix(app: Starlette, prefix: str) -> Starlette:
+    """``app`` mounted at ``prefix`` (``/`` redirects there), its lifespan kept running."""
+    prefix = "/" + prefix.strip("/")
+    if prefix == "/":
+        return app
+
+    @contextlib.asynccontextmanager
+    async def lifespan(outer: Starlette) -> AsyncIterator[None]:
+        async with app.router.lifespan_context(app):
+            yield
+
+    def to_prefix(request: Request) -> RedirectResponse:
+        return RedirectResponse(prefix + "/", 302)
+
+    return Starlette(routes=[Route("/", to_prefix), Mount(prefix, app=app)], lifespan=lifespan)
+
+
+def _uvicorn_config(app: Starlette, host: str, port: int, log_level: str) -> Any:
+    import uvicorn
+
+    # proxy_headers stays on (uvicorn's default) for a TLS proxy on the same host only.
+    return uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="on",
+                          access_log=log_level == "debug", server_header=False)
+
+
+def serve(app: Starlette, host: str, port: int, log_level: str = "info") -> None:
+    """Run in the foreground until interrupted (SIGINT/SIGTERM)."""
+    import uvicorn
+
+    uvicorn.Server(_uvicorn_config(app, host, port, log_level)).run()
+
+
+@dataclass
+class RunningDashboard:
+    """A dashboard served from a background thread; ``stop()`` ends it."""
+
+    url: str
+    server: Any
+    thread: threading.Thread
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout)
+
+
+def start_dashboard(
+    redis_url: str | None = None,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    prefix: str = "/",
+    namespace: str | None = None,
+    timeout: float = 10.0,
+    **settings: Any,
+) -> RunningDashboard:
+    """Serve the dashboard from a daemon thread of this process and return its address once
+    it answers; ``port=0`` picks a free one. Settings are ``create_app``'s.
+
+    Raises ``ImportError`` without the ``web`` extra, ``ResqueError`` if it did not start.
+    """
+    import uvicorn
+
+    from resque.web.app import create_app
+
+    app = with_prefix(create_app(redis_url, namespace=namespace, **settings), prefix)
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    bound = sock.getsockname()[1]
+    server = uvicorn.Server(_uvicorn_config(app, host, bound, "warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]},
+                              name="resque-web", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            server.should_exit = True
+            raise ResqueError(f"the dashboard did not start on {host}:{bound}")
+        time.sleep(0.02)
+    shown_host = f"[{host}]" if ":" in host else host
+    url = f"http://{shown_host}:{bound}{'/' + prefix.strip('/') if prefix.strip('/') else ''}/"
+    log.info("dashboard at %s", url)
+    return RunningDashboard(url, server, thread)
