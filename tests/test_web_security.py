@@ -1,0 +1,309 @@
+"""Escaping, CSRF, origin checks, authentication, read-only mode, headers, and no KEYS.
+
+Job args, class names, errors, queue names and worker ids are attacker-controlled: whatever
+is in Redis must come out as text on every page.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import time
+from typing import Any
+
+import pytest
+import redis
+from starlette.requests import Request
+from starlette.routing import Route
+from webkit import HOSTILE, HOSTILE_NAME, add_failure, add_worker, client, post, token
+
+from resque import Resque, layout
+from resque.web import create_app
+from resque.web.security import CSRF_COOKIE, new_token
+
+EVIL_QUEUE = "q<script>alert(1)</script>"
+
+
+def post_routes(read_only: bool = False) -> list[str]:
+    app = create_app("redis://127.0.0.1:1/0", read_only=read_only)
+    return [route.path for route in app.routes
+            if isinstance(route, Route) and "POST" in (route.methods or ())]
+
+
+@pytest.fixture
+def hostile(r: redis.Redis, resque: Resque) -> Resque:
+    """Every place a value from Redis reaches a page, filled with markup."""
+    keys = resque.keys
+    resque.push(EVIL_QUEUE, {"class": HOSTILE, "args": [HOSTILE, {"k": HOSTILE}]})
+    resque.push("plain", {"class": "Job", "args": [HOSTILE]})
+    worker = f"host{HOSTILE_NAME}:12:{EVIL_QUEUE}"
+    add_worker(r, keys, worker, job=(EVIL_QUEUE, HOSTILE, [HOSTILE]), heartbeat=time.time())
+    add_failure(r, keys, class_name=HOSTILE, args=[HOSTILE], queue=EVIL_QUEUE, error=HOSTILE,
+                exception=HOSTILE, worker=worker, backtrace=[HOSTILE])
+    add_failure(r, keys, f"{EVIL_QUEUE}_failed", class_name=HOSTILE, queue=EVIL_QUEUE)
+    r.rpush(keys.failed, HOSTILE)  # not even JSON
+    due = int(time.time()) + 600
+    resque.delayed.enqueue_at_with_queue(EVIL_QUEUE, due, HOSTILE, HOSTILE)
+    resque.schedules.set(HOSTILE, {"every": "1h", "class": HOSTILE, "queue": "plain",
+                                   "args": [HOSTILE], "description": HOSTILE})
+    r.set(keys.scheduler_master_lock(), HOSTILE)
+    r.set(keys.prefix + HOSTILE, HOSTILE)
+    return resque
+
+
+def test_every_page_escapes_what_redis_holds(hostile: Resque, r: redis.Redis) -> None:
+    web = client(hostile)
+    due = hostile.delayed.delayed_queue_peek(0, 1)[0]
+    worker = next(iter(hostile.workers()))
+    fid = next(str(e.id) for e in _failures(hostile))
+    quoted = {name: _segment(name) for name in (EVIL_QUEUE, worker, fid, HOSTILE,
+                                                f"{EVIL_QUEUE}_failed")}
+    pages = [
+        "/", "/queues", f"/queues/{quoted[EVIL_QUEUE]}", "/queues/plain", "/working",
+        "/workers", f"/workers/{quoted[worker]}", "/failed",
+        f"/failed/{quoted[EVIL_QUEUE + '_failed']}", f"/failures/{quoted[fid]}",
+        f"/failed?class={quoted[HOSTILE]}", "/stats", "/stats/redis", "/stats/keys",
+        f"/stats/keys/{quoted[HOSTILE]}", f"/stats/keys/queue%3A{quoted[EVIL_QUEUE]}",
+        "/delayed", f"/delayed/{due}", "/schedule",
+        f"/nothing/{quoted[HOSTILE]}",
+    ]
+    for path in pages:
+        response = web.get(path)
+        assert response.status_code in (200, 404), (path, response.status_code)
+        body = response.text
+        assert "<script>" not in body and "<img src=x" not in body, path
+        assert re.search(r"<script(?! src=)", body) is None, path
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in web.get("/failed").text
+    assert "q&lt;script&gt;alert(1)&lt;/script&gt;" in web.get("/queues").text
+
+
+def _failures(resque: Resque) -> Any:
+    from resque.admin import Admin
+
+    return Admin(resque).failures.page(0, 10).entries
+
+
+def _segment(name: str) -> str:
+    from resque.web.dashboard import quote_segment
+
+    return quote_segment(name)
+
+
+def test_live_json_and_charts_carry_hostile_names_as_data(hostile: Resque, r: redis.Redis) -> None:
+    from resque.metrics import record_sample
+
+    record_sample(r, hostile.keys)
+    web = client(hostile)
+    response = web.get("/live.json", params={"q": EVIL_QUEUE})
+    assert response.headers["content-type"] == "application/json"
+    assert response.json()["queues"] == {EVIL_QUEUE: 1}
+    assert "<" not in response.text  # even sniffed as HTML, it could not open a tag
+    svg = web.get("/charts/depth.svg").text
+    assert "<script" not in svg and "q&lt;script&gt;" in svg
+
+
+def test_names_with_slashes_colons_and_unicode_round_trip(resque: Resque) -> None:
+    resque.push("a/b:c?d#e%f", {"class": "Job", "args": []})
+    resque.push("ünïcode→", {"class": "Job", "args": []})
+    web = client(resque)
+    page = web.get("/queues").text
+    assert 'href="/queues/a%2Fb%3Ac%3Fd%23e%25f"' in page
+    assert 'href="/queues/%C3%BCn%C3%AFcode%E2%86%92"' in page
+    assert "1</strong> pending job" in web.get("/queues/a%2Fb%3Ac%3Fd%23e%25f").text
+    assert "1</strong> pending job" in web.get("/queues/%C3%BCn%C3%AFcode%E2%86%92").text
+    response = post(web, "/actions/queues/remove", queue="a/b:c?d#e%f")
+    assert response.status_code == 303 and resque.size("a/b:c?d#e%f") == 0
+
+
+# --- CSRF and origin ----------------------------------------------------------------------
+
+
+def test_every_post_route_refuses_a_missing_or_wrong_token(r: redis.Redis, resque: Resque
+                                                           ) -> None:
+    r.set(resque.keys.pause, "true")
+    routes = post_routes()
+    assert len(routes) == 14
+    web = client(resque)
+    good = token(web)
+    wrong = new_token("not our secret")
+    forged = good.split(".")[0] + ".AAAA"
+    for path in routes:
+        assert web.post(path, data={"next": "/"}).status_code == 403, path
+        assert web.post(path, data={"csrf_token": wrong}).status_code == 403, path
+        assert web.post(path, data={"csrf_token": good + "x"}).status_code == 403, path
+        # a cookie planted by someone else (not signed by us) with a matching form value
+        web.cookies.set(CSRF_COOKIE, forged)
+        assert web.post(path, data={"csrf_token": forged}).status_code == 403, path
+        web.cookies.set(CSRF_COOKIE, good)
+    assert r.get(resque.keys.pause) == b"true"  # nothing ran
+
+
+def test_the_token_is_in_every_form_and_matches_the_cookie(resque: Resque) -> None:
+    web = client(resque)
+    page = web.get("/").text
+    forms = re.findall(r'<form method="post".*?</form>', page, re.S)
+    assert forms
+    for form in forms:
+        assert f'name="csrf_token" value="{web.cookies.get(CSRF_COOKIE)}"' in form
+
+
+def test_a_cross_site_post_is_refused_even_with_a_valid_token(r: redis.Redis, resque: Resque
+                                                             ) -> None:
+    web = client(resque)
+    fields = {"csrf_token": token(web), "next": "/"}
+    for headers in ({"origin": "http://evil.example"}, {"origin": "null"},
+                    {"referer": "http://evil.example/page"},
+                    {"origin": "http://testserver.evil.example"}):
+        assert web.post("/actions/pause", data=fields, headers=headers).status_code == 403
+    assert not r.exists(resque.keys.pause)
+    ok = web.post("/actions/pause", data=fields, headers={"origin": "http://testserver"})
+    assert ok.status_code == 303 and r.exists(resque.keys.pause)
+    ok = web.post("/actions/resume", data=fields, headers={"referer": "http://testserver/x"})
+    assert ok.status_code == 303
+
+
+def test_trusted_origins_are_accepted(resque: Resque) -> None:
+    web = client(resque, trusted_origins=("https://admin.example.com",))
+    fields = {"csrf_token": token(web)}
+    headers = {"origin": "https://admin.example.com"}
+    assert web.post("/actions/pause", data=fields, headers=headers).status_code == 303
+
+
+def test_only_urlencoded_forms_are_accepted(resque: Resque) -> None:
+    web = client(resque)
+    response = web.post("/actions/pause", files={"csrf_token": (None, token(web))})
+    assert response.status_code == 415
+    big = web.post("/actions/pause", data={"csrf_token": token(web), "x": "a" * 70_000})
+    assert big.status_code == 413
+
+
+def test_the_csrf_cookie_is_strict_and_http_only(resque: Resque) -> None:
+    cookie = client(resque).get("/").headers["set-cookie"]
+    assert cookie.startswith(f"{CSRF_COOKIE}=")
+    for part in ("HttpOnly", "SameSite=Strict", "Path=/"):
+        assert part in cookie
+
+
+def test_one_secret_lets_several_processes_share_tokens(resque: Resque) -> None:
+    first = client(resque, secret="shared")
+    second = client(resque, secret="shared")
+    second.cookies.set(CSRF_COOKIE, token(first))
+    assert post(second, "/actions/pause").status_code == 303
+    third = client(resque)  # its own random secret: the token is not its own
+    third.cookies.set(CSRF_COOKIE, token(first))
+    assert third.post("/actions/pause", data={"csrf_token": token(first)}).status_code == 403
+
+
+def test_security_headers_on_every_response(resque: Resque) -> None:
+    web = client(resque)
+    for path in ("/", "/static/app.js", "/live.json", "/charts/depth.svg", "/nope"):
+        headers = web.get(path).headers
+        assert "script-src 'self'" in headers["content-security-policy"], path
+        assert "frame-ancestors 'none'" in headers["content-security-policy"]
+        assert headers["x-content-type-options"] == "nosniff"
+        assert headers["x-frame-options"] == "DENY"
+
+
+def test_templates_hold_no_inline_script_or_handler() -> None:
+    from resque.web.dashboard import HERE
+
+    for template in (HERE / "templates").glob("*.html"):
+        text = template.read_text()
+        assert not re.search(r"<script(?! src=)", text), template.name
+        assert not re.search(r"\son[a-z]+=", text), template.name
+        assert "|safe" not in text.replace(" ", "") and "Markup" not in text, template.name
+    script = (HERE / "static" / "app.js").read_text()
+    assert "innerHTML" not in script and "insertAdjacentHTML" not in script
+    assert "eval(" not in script and "document.write" not in script
+
+
+# --- authentication -----------------------------------------------------------------------
+
+
+def _basic(user: str, password: str) -> dict[str, str]:
+    return {"authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+
+
+def test_no_auth_by_default(resque: Resque) -> None:
+    assert client(resque).get("/").status_code == 200
+
+
+def test_basic_auth_with_the_password_from_the_environment(
+    resque: Resque, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RESQUE_WEB_PASSWORD", "s3cret")
+    web = client(resque)
+    for path in ("/", "/static/app.css", "/live.json", "/nope"):
+        refused = web.get(path)
+        assert refused.status_code == 401, path
+        assert refused.headers["www-authenticate"].startswith('Basic realm="resque"')
+    assert web.get("/", headers=_basic("admin", "wrong")).status_code == 401
+    assert web.get("/", headers=_basic("root", "s3cret")).status_code == 401
+    assert web.get("/", headers={"authorization": "Basic !!!"}).status_code == 401
+    assert web.get("/", headers=_basic("admin", "s3cret")).status_code == 200
+    refused_post = web.post("/actions/pause", data={"csrf_token": "x"})
+    assert refused_post.status_code == 401
+    monkeypatch.setenv("RESQUE_WEB_USER", "ops")
+    web = client(resque)
+    assert web.get("/", headers=_basic("ops", "s3cret")).status_code == 200
+    assert web.get("/", headers=_basic("admin", "s3cret")).status_code == 401
+
+
+def test_the_host_applications_hook_decides(resque: Resque) -> None:
+    def staff_only(request: Request) -> bool:
+        return request.headers.get("x-user") == "staff"
+
+    web = client(resque, auth=staff_only, password="ignored-when-a-hook-is-given")
+    assert web.get("/").status_code == 403
+    assert web.get("/", headers={"x-user": "staff"}).status_code == 200
+
+    async def async_hook(request: Request) -> bool:
+        return request.query_params.get("key") == "k"
+
+    web = client(resque, auth=async_hook)
+    assert web.get("/").status_code == 403
+    assert web.get("/?key=k").status_code == 200
+
+
+# --- read-only ----------------------------------------------------------------------------
+
+
+def test_read_only_has_no_post_route_and_no_button(
+    hostile: Resque, r: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert post_routes(read_only=True) == []
+    monkeypatch.setenv("RESQUE_WEB_READ_ONLY", "1")
+    web = client(hostile)
+    for path in ("/", "/queues", f"/queues/{_segment(EVIL_QUEUE)}", "/failed", "/working",
+                 "/workers", "/delayed", "/schedule", "/stats"):
+        page = web.get(path).text
+        assert 'method="post"' not in page and "data-confirm" not in page, path
+        assert ">Retry<" not in page and ">Remove" not in page, path
+        assert "read-only" in page
+    fid = str(_failures(hostile)[0].id)
+    before = r.llen(hostile.keys.failed)
+    for path in post_routes():
+        response = web.post(path, data={"csrf_token": token(web), "id": fid,
+                                        "queue": EVIL_QUEUE})
+        assert response.status_code in (404, 405), path
+    assert r.llen(hostile.keys.failed) == before and hostile.size(EVIL_QUEUE) == 1
+    assert web.post("/", data={}).status_code == 405
+
+
+# --- never KEYS ---------------------------------------------------------------------------
+
+
+def test_no_page_runs_keys(hostile: Resque, r: redis.Redis) -> None:
+    r.config_resetstat()
+    web = client(hostile)
+    for path in ("/", "/queues", "/working", "/workers", "/failed", "/stats", "/stats/redis",
+                 "/stats/keys", "/stats/keys/queues", "/delayed", "/schedule", "/live.json",
+                 "/charts/throughput.svg", "/charts/depth.svg", "/stats.txt"):
+        assert web.get(path).status_code == 200, path
+    commands = r.info("commandstats")
+    assert "cmdstat_keys" not in commands
+    assert "cmdstat_scan" in commands
+
+
+def test_layout_scan_pattern_escapes_the_namespace() -> None:
+    assert layout.scan_pattern(layout.Keys("a*b[c]")) == r"a\*b\[c\]:*"
