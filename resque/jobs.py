@@ -259,21 +259,37 @@ def perform_callable(target: Any) -> Callable[..., Any]:
 _signatures: dict[Any, inspect.Signature | None] = {}
 
 
-def check_arguments(func: Callable[..., Any], args: list[Any], name: str) -> None:
-    """Raise a clear ``TypeError`` when the payload's args do not fit ``perform``."""
+def _signature_of(func: Callable[..., Any]) -> inspect.Signature | None:
     key = getattr(func, "__func__", func)
     if key not in _signatures:
         try:
             _signatures[key] = inspect.signature(func)
         except (TypeError, ValueError):
             _signatures[key] = None
-    signature = _signatures[key]
+    return _signatures[key]
+
+
+def check_arguments(func: Callable[..., Any], args: list[Any], name: str) -> None:
+    """Raise a clear ``TypeError`` when the payload's args do not fit ``perform``."""
+    signature = _signature_of(func)
     if signature is None:
         return
     try:
         signature.bind(*args)
     except TypeError as exc:
         raise TypeError(f"args {args!r} do not fit {name}.perform{signature}: {exc}") from None
+
+
+def warm(target: Any) -> None:
+    """Fill, in a forking worker's parent, the caches every child would otherwise refill:
+    the hook names and the signature of ``perform`` (never instantiating the class)."""
+    for kind in ("before_perform", "around_perform", "after_perform", "on_failure"):
+        hooks(target, kind)
+    if isinstance(target, JobFunction):
+        _signature_of(target.func)
+    elif inspect.isclass(target):
+        if isinstance(inspect.getattr_static(target, "perform", None), (staticmethod, classmethod)):
+            _signature_of(getattr(target, "perform"))  # noqa: B009 - any class
 
 
 def run(target: Any, args: list[Any], name: str) -> bool:

@@ -270,6 +270,8 @@ class Worker:
         self.run_hooks("before_first_fork")
         self.store.register(layout.started_at())
         self._subscribe()
+        if self.fork:
+            _load_prctl()
         self._beat_thread = threading.Thread(target=self._beat, name="resque-heartbeat")
         self._beat_thread.daemon = True
         self._beat_thread.start()
@@ -430,6 +432,7 @@ class Worker:
 
     def _perform_in_child(self, reserved: Reserved, payload: dict[str, Any], target: Any) -> Ack:
         self.run_hooks("before_fork", payload)
+        jobs.warm(target)
         read_end, write_end = os.pipe()
         gc.freeze()  # keep the parent's objects out of the child's GC: pages stay shared
         pid = os.fork()
@@ -795,17 +798,24 @@ def _write_all(fd: int, data: bytes) -> None:
 
 
 _PR_SET_PDEATHSIG = 1
+_prctl: Any = None
+
+
+def _load_prctl() -> None:
+    global _prctl
+    if _prctl is None and sys.platform.startswith("linux"):
+        try:
+            _prctl = ctypes.CDLL(None, use_errno=True).prctl
+        except (OSError, AttributeError):
+            _prctl = False
 
 
 def _die_with_parent() -> None:
     """Linux: the child gets SIGKILL if the worker dies, so a job never runs orphaned while
-    a pruner requeues it elsewhere."""
-    if sys.platform.startswith("linux"):
-        try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-        except (OSError, AttributeError):
-            pass
+    a pruner requeues it elsewhere. (libc is opened once, in the parent.)"""
+    _load_prctl()
+    if _prctl:
+        _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def work(queues: Iterable[str], **options: Any) -> None:
