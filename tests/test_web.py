@@ -410,3 +410,13 @@ def test_an_action_goes_back_to_the_page_it_came_from_and_never_elsewhere(
     for target in ("https://evil.example/", "//evil.example/x", "/\\evil.example", "javascript:x"):
         location = post(web, "/actions/resume", next=target).headers["location"]
         assert location == "/?done=resumed&n=0", target
+
+
+def test_an_empty_working_record_is_not_at_work_as_in_ruby(r: redis.Redis, resque: Resque
+                                                          ) -> None:
+    add_worker(r, resque.keys, "vm:5:q")
+    r.set(resque.keys.worker("vm:5:q"), "")
+    web = client(resque)
+    assert "data-worker=" not in web.get("/working").text
+    assert live_counts(web.get("/").text)["working"] == "0" == str(resque.info()["working"])
+    assert 'data-state="working"' in web.get("/workers").text  # Ruby's Worker#state says so

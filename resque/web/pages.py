@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 
 from resque import layout
-from resque.admin import Filter, NotAFailureList
+from resque.admin import Filter, NotAFailureList, WorkerInfo
 from resque.admin.failures import FailureNotFound
 from resque.web import charts
 from resque.web.dashboard import Dashboard, Pager, page_of, url_builder
@@ -46,13 +46,19 @@ def overview(request: Request) -> Response:
     sizes = board.admin.queues()
     busiest = sorted(sizes.items(), key=lambda item: (-item[1], item[0]))[:10]
     workers = board.admin.workers()
-    working = sorted((w for w in workers if w.working), key=_run_at)
+    working = sorted(filter(_busy, workers), key=_run_at)
     return board.render(
         request, "overview.html", tab="overview", busiest=busiest, queue_count=len(sizes),
         failure_counts=board.failures.counts(), working=working[:10],
         working_count=len(working), worker_count=len(workers), window=_window(request),
         windows=list(charts.WINDOWS),
     )
+
+
+def _busy(worker: WorkerInfo) -> bool:
+    """At work as ``Resque.working`` counts it: a non-empty ``worker:<id>`` value (an empty
+    one makes Ruby's ``state`` say working, but its working list leaves it out)."""
+    return worker.job is not None
 
 
 def _run_at(worker: Any) -> str:
@@ -89,7 +95,7 @@ def queue(request: Request) -> Response:
 def working(request: Request) -> Response:
     board = dashboard_of(request)
     workers = board.admin.workers()
-    busy = sorted((w for w in workers if w.working), key=_run_at)
+    busy = sorted(filter(_busy, workers), key=_run_at)
     pager = Pager.from_request(request, WORKERS_PER_PAGE, len(busy))
     return board.render(
         request, "working.html", tab="working", working=page_of(busy, pager), pager=pager,
