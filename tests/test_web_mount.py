@@ -138,6 +138,9 @@ def test_start_dashboard_serves_from_a_thread_and_stops(farm: Resque, redis_url:
         assert re.fullmatch(r"http://127\.0\.0\.1:\d+/resque/", dashboard.url)
         page = urllib.request.urlopen(dashboard.url + "queues").read().decode()
         assert "/resque/queues/high" in page
+        rebound = urllib.request.Request(dashboard.url, headers={"Host": "evil.example"})
+        with pytest.raises(urllib.error.HTTPError):
+            urllib.request.urlopen(rebound)
     finally:
         dashboard.stop()
     assert not dashboard.thread.is_alive()
@@ -181,6 +184,12 @@ def test_resque_web_process_on_loopback_with_prefix_read_only(
     assert refused.value.code in (404, 405)
     host = url.split("/")[2].split(":")[0]
     assert host == "127.0.0.1"
+    rebound = urllib.request.Request(url, headers={"Host": "evil.example"})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(rebound)
+    assert refused.value.code == 400  # on loopback, only loopback names are answered
+    localhost = url.replace("127.0.0.1", "localhost")
+    assert urllib.request.urlopen(localhost).status == 200
     process.terminate()
     assert process.wait(10) in (0, -15)  # uvicorn re-raises SIGTERM after a clean shutdown
     output = process.stderr.read() if process.stderr else ""

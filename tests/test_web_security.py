@@ -265,6 +265,17 @@ def test_the_host_applications_hook_decides(resque: Resque) -> None:
     assert web.get("/?key=k").status_code == 200
 
 
+def test_only_allowed_host_names_are_answered(resque: Resque) -> None:
+    """DNS rebinding: evil.example resolving to 127.0.0.1 must not reach the dashboard."""
+    web = client(resque, allowed_hosts=("127.0.0.1", "localhost", "::1"))
+    assert web.get("/").status_code == 400  # Host: testserver
+    for host in ("evil.example", "evil.example:5678", "127.0.0.1.evil.example"):
+        assert web.get("/", headers={"host": host}).status_code == 400, host
+    for host in ("127.0.0.1:5678", "localhost", "[::1]:5678", "LOCALHOST:1"):
+        assert web.get("/", headers={"host": host}).status_code == 200, host
+    assert client(resque).get("/", headers={"host": "any.example"}).status_code == 200
+
+
 # --- read-only ----------------------------------------------------------------------------
 
 

@@ -58,7 +58,7 @@ def web(
     try:
         from resque.web.app import create_app
         from resque.web.config import WebConfig
-        from resque.web.server import serve, with_prefix
+        from resque.web.server import loopback_only, serve, with_prefix
     except ImportError as exc:
         raise click.ClickException(
             f"the dashboard needs its extra: pip install 'resque[web]' ({exc})") from exc
@@ -67,6 +67,8 @@ def web(
                                     schedule_file=schedule_file)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
+    if _is_loopback(host):
+        config = loopback_only(config, host)
     if not _is_loopback(host) and config.password is None:
         log.warning("listening on %s without a password: anyone who can reach it can retry, "
                     "remove and clear jobs; set RESQUE_WEB_PASSWORD or --read-only", host)

@@ -16,6 +16,10 @@ def _flag(value: str | None) -> bool:
     return (value or "").strip().lower() in TRUE_WORDS
 
 
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(name.strip().lower() for name in text.split(",") if name.strip())
+
+
 @dataclass(frozen=True)
 class WebConfig:
     """How the dashboard behaves.
@@ -24,7 +28,10 @@ class WebConfig:
     cookie: give every process of one deployment the same secret (``RESQUE_WEB_SECRET``), or
     tokens issued by one process are refused by another; by default each process makes its own.
     ``trusted_origins`` are extra ``scheme://host[:port]`` origins whose POSTs are accepted
-    besides the dashboard's own (behind a proxy that rewrites ``Host``).
+    besides the dashboard's own (behind a proxy that rewrites ``Host``). ``allowed_hosts``,
+    when not empty, are the only host names the ``Host`` header may carry: ``resque web`` on
+    loopback allows only loopback names, so a web page whose domain the attacker points at
+    127.0.0.1 (DNS rebinding) cannot read or drive the dashboard.
     """
 
     read_only: bool = False
@@ -33,6 +40,7 @@ class WebConfig:
     secret: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
     poll_interval: float = 3.0
     trusted_origins: tuple[str, ...] = ()
+    allowed_hosts: tuple[str, ...] = ()  # empty: any Host (the embedding application decides)
     page_size: int = 20
     schedule_file: str | None = None  # a YAML schedule to show next to those stored in Redis
 
@@ -42,7 +50,8 @@ class WebConfig:
 
         ``RESQUE_WEB_PASSWORD``, ``RESQUE_WEB_USER`` (default ``admin``),
         ``RESQUE_WEB_SECRET``, ``RESQUE_WEB_READ_ONLY``, ``RESQUE_WEB_POLL`` (seconds),
-        ``RESQUE_WEB_TRUSTED_ORIGINS`` (comma-separated), ``RESQUE_WEB_SCHEDULE`` (a file).
+        ``RESQUE_WEB_TRUSTED_ORIGINS`` and ``RESQUE_WEB_ALLOWED_HOSTS`` (comma-separated),
+        ``RESQUE_WEB_SCHEDULE`` (a file).
         """
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {
@@ -54,6 +63,7 @@ class WebConfig:
                 for origin in env.get("RESQUE_WEB_TRUSTED_ORIGINS", "").split(",")
                 if origin.strip()
             ),
+            "allowed_hosts": _names(env.get("RESQUE_WEB_ALLOWED_HOSTS", "")),
             "schedule_file": env.get("RESQUE_WEB_SCHEDULE") or None,
         }
         if env.get("RESQUE_WEB_SECRET"):

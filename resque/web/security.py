@@ -109,6 +109,17 @@ def origin_ok(request: Request, trusted: tuple[str, ...]) -> bool:
     return bool(parts.netloc) and _netloc(parts.scheme, parts.netloc) == _netloc(scheme, host)
 
 
+def host_name(header: str) -> str:
+    """The host name of a ``Host`` header, without port or IPv6 brackets, lowercased."""
+    header = header.strip().lower()
+    if header.startswith("["):
+        return header[1:].split("]", 1)[0]
+    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
+
+
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
+
+
 def basic_auth_ok(header: str | None, username: str, password: str) -> bool:
     """Constant-time check of an ``Authorization: Basic`` header."""
     if not header or not header[:6].lower() == "basic ":
@@ -163,11 +174,18 @@ class Guard:
         await self.app(scope, receive, send_with_headers)
 
     async def _refusal(self, request: Request) -> Response | None:
+        allowed = self.config.allowed_hosts
+        if allowed and "*" not in allowed:
+            if host_name(request.headers.get("host", "")) not in allowed:
+                log.warning("refused a request for host %r", request.headers.get("host"))
+                return PlainTextResponse(
+                    "Bad request: this dashboard does not answer to that host name "
+                    "(RESQUE_WEB_ALLOWED_HOSTS).", 400)
         if self.auth is not None:
-            allowed = self.auth(request)
-            if inspect.isawaitable(allowed):
-                allowed = await allowed
-            if allowed:
+            verdict = self.auth(request)
+            if inspect.isawaitable(verdict):
+                verdict = await verdict
+            if verdict:
                 return None
             log.info("refused %s %s: the auth hook said no", request.method, request.url.path)
             return PlainTextResponse("Forbidden: the application's auth hook refused.", 403)

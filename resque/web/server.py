@@ -13,7 +13,7 @@ import socket
 import threading
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from starlette.applications import Starlette
@@ -22,6 +22,8 @@ from starlette.responses import RedirectResponse
 from starlette.routing import Mount, Route
 
 from resque.errors import ResqueError
+from resque.web.config import WebConfig
+from resque.web.security import LOOPBACK_NAMES, AuthHook, host_name
 
 log = logging.getLogger("resque.web")
 
@@ -41,6 +43,14 @@ def with_prefix(app: Starlette, prefix: str) -> Starlette:
         return RedirectResponse(prefix + "/", 302)
 
     return Starlette(routes=[Route("/", to_prefix), Mount(prefix, app=app)], lifespan=lifespan)
+
+
+def loopback_only(config: WebConfig, host: str) -> WebConfig:
+    """Served on loopback, answer only to loopback names (unless told which hosts to allow):
+    a page on another domain that resolves to 127.0.0.1 must not reach the dashboard."""
+    if config.allowed_hosts:
+        return config
+    return replace(config, allowed_hosts=(*LOOPBACK_NAMES, host_name(host)))
 
 
 def _uvicorn_config(app: Starlette, host: str, port: int, log_level: str) -> Any:
@@ -78,11 +88,13 @@ def start_dashboard(
     port: int = 0,
     prefix: str = "/",
     namespace: str | None = None,
+    auth: AuthHook | None = None,
     timeout: float = 10.0,
     **settings: Any,
 ) -> RunningDashboard:
     """Serve the dashboard from a daemon thread of this process and return its address once
-    it answers; ``port=0`` picks a free one. Settings are ``create_app``'s.
+    it answers; ``port=0`` picks a free one. Settings are ``create_app``'s; on loopback it
+    answers to loopback host names only.
 
     Raises ``ImportError`` without the ``web`` extra, ``ResqueError`` if it did not start.
     """
@@ -90,7 +102,11 @@ def start_dashboard(
 
     from resque.web.app import create_app
 
-    app = with_prefix(create_app(redis_url, namespace=namespace, **settings), prefix)
+    config = WebConfig.from_env(**settings)
+    if host in ("localhost", *LOOPBACK_NAMES) or host.startswith("127."):
+        config = loopback_only(config, host)
+    app = with_prefix(create_app(redis_url, namespace=namespace, auth=auth, config=config),
+                      prefix)
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
