@@ -1,0 +1,686 @@
+"""The worker benchmark: every target of the Performance issue, ours against RQ in the same run.
+
+    python bench/worker.py [--quick] [--repeat K] [--only 1,4] [--json FILE]
+
+Starts its own redis-server (resque.embedded) on loopback, then runs each scenario for this
+project and for RQ, interleaved (the order alternates each round) and repeated K times
+(default 3; ``--quick``: once, with fewer jobs), and prints one table: the median and range of
+each figure, the ratio to RQ, and each target with PASS or MISS. Workers are real processes
+(``python -m resque work`` and ``python -m rq.cli worker``), one per worker, loading the same
+no-op jobs from bench/benchjobs.py. Redis runs on the same machine.
+
+How throughput is measured (scenarios 1, 2, 7), alike for both frameworks: the jobs are
+queued and the queue is renamed away; the workers start and register; after a short settle
+the queue is renamed back (and, for ours, a wake-up published: what our enqueue does). The
+first job and the last K jobs (K = worker processes) are ``benchjobs.stamp`` jobs that record
+``time.time()``: jobs/s is all jobs over the time from the first job's start to the last
+job's end, so interpreter start-up and worker registration are left out for both. Redis CPU
+per job is redis-server's own CPU time (``INFO cpu``, user + sys) over the same window divided
+by the jobs. Each run is checked: queue empty, nothing failed, every job counted.
+
+Scenarios: 1 in-process throughput (``resque work --no-fork`` vs RQ's SimpleWorker);
+2 fork-per-job throughput (default mode vs RQ's Worker); 3 Redis CPU per job (from 1 and 2);
+4 enqueue-to-start latency of an idle worker on two queues (200 jobs 20 ms apart, the job
+records its start, the enqueuer the time just before its call); 5 enqueue, one job per call
+against a raw redis-py RPUSH loop, and bulk (bench/enqueue.py's measurements, RQ beside them);
+6 peak RSS (VmHWM) of an idle in-process worker after a few jobs, and the modules it imported;
+7 scaling over 1, 2, 4 and 8 in-process worker processes (1 is scenario 1's run).
+
+Not a test; never run in CI. Needs ``pip install -e '.[bench]'`` (RQ).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import benchjobs
+import enqueue as enqueue_bench
+import redis
+
+from resque import Resque, layout
+from resque.embedded import EmbeddedRedis
+
+BENCH = Path(__file__).resolve().parent
+QUEUE = "bench"
+HIGH = "bench_high"  # the latency worker listens on HIGH,QUEUE; jobs go to QUEUE
+STAGING = "bench:staging"
+PYTHON = sys.executable
+
+TARGET_INPROC = 20_000
+TARGET_INPROC_X = 10.0
+TARGET_FORK = 1_000
+TARGET_FORK_X = 20.0
+TARGET_REDIS_US = 30.0
+TARGET_P50_MS = 0.5
+TARGET_P99_MS = 2.0
+TARGET_ENQ_RATIO = 0.80
+TARGET_BULK = 200_000
+TARGET_RSS_MB = 25.0
+SCALING = (1, 2, 4, 8)
+FLAT = 1.25  # "Redis CPU per job stays flat": every process count within 25% of the lowest
+NOISE = 0.95  # "never falls": each process count at least 95% of the one before (run noise)
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """Jobs per run; RQ gets fewer so that its runs take seconds, not minutes. Our throughput
+    runs start at ``ours_*`` jobs and then size themselves to last about ``seconds``."""
+
+    ours_inproc: int
+    rq_inproc: int
+    ours_fork: int
+    rq_fork: int
+    latency_jobs: int
+    enqueue_jobs: int
+    bulk_jobs: int
+    rq_enqueue_jobs: int
+    rq_bulk_jobs: int
+    seconds: float
+
+
+FULL = Sizes(50_000, 1_500, 2_000, 200, 200, 20_000, 200_000, 2_000, 10_000, 2.0)
+QUICK = Sizes(20_000, 400, 600, 50, 200, 10_000, 100_000, 500, 3_000, 1.0)
+
+
+class Sizer:
+    """Jobs for our next run of a kind: enough to last ``seconds`` at the last rate seen,
+    never fewer than the first run's, at most 20 times as many."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.rates: dict[str, float] = {}
+
+    def jobs(self, kind: str, first: int) -> int:
+        rate = self.rates.get(kind)
+        return first if rate is None else int(min(20 * first, max(first, rate * self.seconds)))
+
+    def saw(self, kind: str, rate: float) -> None:
+        self.rates[kind] = rate
+
+
+# --- worker processes ---------------------------------------------------------------------
+
+
+class Processes:
+    """Worker processes of one run, each in its own session, output in a log file."""
+
+    def __init__(self, url: str, logdir: Path) -> None:
+        self.url = url
+        self.logdir = logdir
+        self.running: list[tuple[subprocess.Popen[bytes], Path]] = []
+        self.started = 0
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("RESQUE_", "QUEUE"))}
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(BENCH), env.get("PYTHONPATH")]))
+        env["BENCH_REDIS"] = self.url
+        return env
+
+    def start(self, command: list[str]) -> subprocess.Popen[bytes]:
+        self.started += 1
+        log = self.logdir / f"worker-{self.started}.log"
+        with open(log, "wb") as sink:
+            popen = subprocess.Popen(
+                command, env=self.env(), stdin=subprocess.DEVNULL, stdout=sink,
+                stderr=subprocess.STDOUT, start_new_session=True, cwd=self.logdir,
+            )
+        self.running.append((popen, log))
+        return popen
+
+    def output(self) -> str:
+        return "\n".join(
+            f"--- {log.name} (pid {p.pid}) ---\n{log.read_text(errors='replace')[-3000:]}"
+            for p, log in self.running
+        )
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """TERM every worker (idle workers exit at once), then KILL what is left."""
+        for popen, _ in self.running:
+            if popen.poll() is None:
+                popen.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for popen, _ in self.running:
+            try:
+                popen.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                try:
+                    os.killpg(popen.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                popen.wait()
+        self.running.clear()
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float, what: str, procs: Processes) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise SystemExit(f"bench broken: timed out after {timeout:.0f}s waiting for {what}\n"
+                             f"{procs.output()}")
+        time.sleep(0.005)
+
+
+def redis_cpu(client: redis.Redis) -> float:
+    """redis-server's own CPU time so far, user + sys, in seconds."""
+    info = client.info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+
+# --- the two frameworks, behind the same small interface ----------------------------------
+
+
+class Framework(Protocol):
+    name: str
+    redis: redis.Redis
+
+    def load(self, jobs: list[tuple[str, list[Any]]]) -> None: ...
+    def queue_key(self) -> str: ...
+    def worker(self, queues: Sequence[str], fork: bool) -> list[str]: ...
+    def registered(self) -> int: ...
+    def release(self) -> None: ...
+    def enqueue(self, queue: str, job: str, *args: Any) -> None: ...
+    def done(self) -> int: ...
+    def check(self, total: int) -> None: ...
+
+
+class Ours:
+    name = "resque"
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.client = Resque(url)
+        self.redis = self.client.redis
+
+    def load(self, jobs: list[tuple[str, list[Any]]]) -> None:
+        # Runs of the same class go in one enqueue_many call each, in order.
+        start = 0
+        while start < len(jobs):
+            name = jobs[start][0]
+            end = start
+            while end < len(jobs) and jobs[end][0] == name:
+                end += 1
+            self.client.enqueue_many(name, [args for _, args in jobs[start:end]], queue=QUEUE)
+            start = end
+
+    def queue_key(self) -> str:
+        return self.client.keys.queue(QUEUE)
+
+    def worker(self, queues: Sequence[str], fork: bool) -> list[str]:
+        return [PYTHON, "-m", "resque", "work", "--app", "benchjobs", "-q", ",".join(queues),
+                "--fork" if fork else "--no-fork", "--redis", self.url]
+
+    def registered(self) -> int:
+        return int(self.redis.scard(self.client.keys.workers))
+
+    def release(self) -> None:
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.rename(STAGING, self.queue_key())
+            pipe.publish(self.client.keys.wake_channel(QUEUE), "")
+            pipe.execute()
+
+    def enqueue(self, queue: str, job: str, *args: Any) -> None:
+        self.client.enqueue_to(queue, job, *args)
+
+    def done(self) -> int:
+        return self.client.stat("processed")
+
+    def check(self, total: int) -> None:
+        keys = self.client.keys
+        processed = self.client.stat("processed")
+        failed = self.redis.llen(keys.failed)
+        left = self.redis.llen(self.queue_key())
+        if processed != total or failed or left:
+            raise SystemExit(f"bench broken (ours): processed {processed} of {total}, "
+                             f"{failed} failed, {left} left queued")
+
+
+class RQ:
+    name = "RQ"
+
+    def __init__(self, url: str) -> None:
+        from rq import Queue
+
+        self.url = url
+        self.redis = redis.Redis.from_url(url)
+        self.Queue = Queue
+        self.queue = Queue(QUEUE, connection=self.redis)
+
+    def load(self, jobs: list[tuple[str, list[Any]]]) -> None:
+        prepare = self.Queue.prepare_data
+        for start in range(0, len(jobs), 5_000):
+            chunk = jobs[start : start + 5_000]
+            self.queue.enqueue_many([prepare(name, args) for name, args in chunk])
+
+    def queue_key(self) -> str:
+        return str(self.queue.key)
+
+    def worker(self, queues: Sequence[str], fork: bool) -> list[str]:
+        cls = "rq.worker.Worker" if fork else "rq.worker.SimpleWorker"
+        return [PYTHON, "-m", "rq.cli", "worker", "--quiet", "-w", cls, "-u", self.url, *queues]
+
+    def registered(self) -> int:
+        return int(self.redis.scard("rq:workers"))
+
+    def release(self) -> None:
+        self.redis.rename(STAGING, self.queue_key())  # wakes the workers' BLMOVE/BLPOP
+
+    def enqueue(self, queue: str, job: str, *args: Any) -> None:
+        self.Queue(queue, connection=self.redis).enqueue(job, *args)
+
+    def done(self) -> int:
+        from rq.registry import FinishedJobRegistry
+
+        return int(FinishedJobRegistry(queue=self.queue).count)
+
+    def check(self, total: int) -> None:
+        from rq.registry import FailedJobRegistry
+
+        finished = self.done()
+        failed = FailedJobRegistry(queue=self.queue).count
+        left = self.redis.llen(self.queue_key())
+        if finished != total or failed or left:
+            raise SystemExit(f"bench broken (RQ): finished {finished} of {total}, "
+                             f"{failed} failed, {left} left queued")
+
+
+# --- scenarios: one run each ---------------------------------------------------------------
+
+
+@dataclass
+class Throughput:
+    rate: float  # jobs/s, first job start to last job end
+    redis_us: float  # redis-server CPU per job, microseconds
+    jobs: int
+
+
+def run_throughput(fw: Framework, procs: Processes, jobs: int, workers: int,
+                   fork: bool) -> Throughput:
+    r = fw.redis
+    r.flushall()
+    batch = [("benchjobs.stamp", [0])] + [("benchjobs.noop", [n]) for n in range(jobs)]
+    batch += [("benchjobs.stamp", [n + 1]) for n in range(workers)]
+    total = len(batch)
+    fw.load(batch)
+    r.rename(fw.queue_key(), STAGING)
+    for _ in range(workers):
+        procs.start(fw.worker([QUEUE], fork))
+    wait_for(lambda: fw.registered() >= workers, 60, f"{workers} {fw.name} workers", procs)
+    time.sleep(0.3 + 0.1 * workers)  # let start-up CPU settle before the clock runs
+    cpu = redis_cpu(r)
+    fw.release()
+    wait_for(lambda: r.llen(benchjobs.STAMPS) >= workers + 1, max(60.0, total / 20),
+             f"{fw.name} to finish {total} jobs", procs)
+    cpu = redis_cpu(r) - cpu
+    stamps = [float(s) for s in r.lrange(benchjobs.STAMPS, 0, -1)]
+    # The last jobs have run; their acknowledgements may still be on the way.
+    wait_for(lambda: fw.done() >= total, 30, f"{fw.name} to count every job", procs)
+    procs.stop()
+    fw.check(total)
+    return Throughput(total / (max(stamps) - min(stamps)), cpu / total * 1e6, total)
+
+
+def run_latency(fw: Framework, procs: Processes, jobs: int, fork: bool) -> tuple[float, float]:
+    """p50 and p99 enqueue-to-start latency in ms, one idle worker on HIGH,QUEUE."""
+    r = fw.redis
+    r.flushall()
+    procs.start(fw.worker([HIGH, QUEUE], fork))
+    wait_for(lambda: fw.registered() >= 1, 60, f"a {fw.name} worker", procs)
+    time.sleep(0.5)
+    enqueued: list[float] = []
+    begin = time.monotonic()
+    for n in range(jobs):
+        pause = begin + n * 0.02 - time.monotonic()
+        if pause > 0:
+            time.sleep(pause)
+        enqueued.append(time.time())
+        fw.enqueue(QUEUE, "benchjobs.started", n)
+    wait_for(lambda: r.llen(benchjobs.STARTED) >= jobs, 30, f"{fw.name} latency jobs", procs)
+    procs.stop()
+    latencies = []
+    for entry in r.lrange(benchjobs.STARTED, 0, -1):
+        index, at = layout.text(entry).split(":")
+        latencies.append((float(at) - enqueued[int(index)]) * 1e3)
+    latencies.sort()
+    return statistics.median(latencies), latencies[math.ceil(0.99 * len(latencies)) - 1]
+
+
+def run_rss(fw: Framework, procs: Processes) -> tuple[float, list[str]]:
+    """Peak RSS (MB) of an idle in-process worker after a few jobs, and its modules."""
+    r = fw.redis
+    r.flushall()
+    popen = procs.start(fw.worker([QUEUE], False))
+    wait_for(lambda: fw.registered() >= 1, 60, f"a {fw.name} worker", procs)
+    for n in range(3):
+        fw.enqueue(QUEUE, "benchjobs.noop", n)
+    fw.enqueue(QUEUE, "benchjobs.report_modules")
+    report = wait_for(lambda: r.lindex(benchjobs.MODULES, 0), 30, "the modules report", procs)
+    time.sleep(1.0)
+    status = Path(f"/proc/{popen.pid}/status").read_text()
+    hwm_kb = next(int(line.split()[1]) for line in status.splitlines()
+                  if line.startswith("VmHWM:"))
+    procs.stop()
+    reported = json.loads(report)
+    if reported["pid"] != popen.pid:
+        raise SystemExit(f"bench broken: the {fw.name} job ran in pid {reported['pid']}, "
+                         f"not in the worker {popen.pid}")
+    return hwm_kb / 1024, list(reported["modules"])
+
+
+@dataclass
+class Enqueue:
+    raw: float
+    single: float
+    bulk: float
+    rq_single: float
+    rq_bulk: float
+
+
+def run_enqueue(url: str, sizes: Sizes, rq_first: bool) -> Enqueue:
+    """bench/enqueue.py's raw RPUSH, enqueue and bulk, with RQ's enqueue and enqueue_many."""
+    from rq import Queue
+
+    client = redis.Redis.from_url(url)
+    client.flushall()
+    ours = Resque(redis.Redis.from_url(url))
+    key = ours.keys.queue(enqueue_bench.QUEUE)
+    payload = layout.encode_job(enqueue_bench.CLASS, enqueue_bench.ARGS)
+    rq_queue = Queue(enqueue_bench.QUEUE, connection=redis.Redis.from_url(url))
+    args = enqueue_bench.ARGS
+
+    def rq_single(n: int) -> None:
+        enqueue = rq_queue.enqueue
+        for _ in range(n):
+            enqueue("benchjobs.noop", *args)
+
+    def rq_bulk(n: int) -> None:
+        rq_queue.enqueue_many([Queue.prepare_data("benchjobs.noop", args) for _ in range(n)])
+
+    def rq_timed(run: Callable[[int], None], n: int) -> float:
+        client.flushall()
+        started = time.perf_counter()
+        run(n)
+        elapsed = time.perf_counter() - started
+        if client.llen(rq_queue.key) != n:
+            raise SystemExit("bench broken: RQ did not queue every job")
+        return n / elapsed
+
+    def ours_timed(run: Callable[[int], None], n: int) -> float:
+        return enqueue_bench.timed(run, client, key, n).rate
+
+    def rq_rates() -> tuple[float, float]:
+        return rq_timed(rq_single, sizes.rq_enqueue_jobs), rq_timed(rq_bulk, sizes.rq_bulk_jobs)
+
+    rq_pair = rq_rates() if rq_first else (0.0, 0.0)
+    # raw and enqueue back to back: their ratio is what the target is about.
+    raw = ours_timed(lambda n: enqueue_bench.run_raw(client, key, payload, n),
+                     sizes.enqueue_jobs)
+    single = ours_timed(lambda n: enqueue_bench.run_enqueue(ours, n), sizes.enqueue_jobs)
+    bulk = ours_timed(lambda n: enqueue_bench.run_bulk(ours, n), sizes.bulk_jobs)
+    if not rq_first:
+        rq_pair = rq_rates()
+    client.flushall()
+    return Enqueue(raw, single, bulk, *rq_pair)
+
+
+# --- the table ------------------------------------------------------------------------------
+
+
+def fmt(value: float, unit: str) -> str:
+    if unit in ("jobs/s",):
+        return f"{value:,.0f}"
+    if unit == "x":
+        return f"{value:.2f}"
+    return f"{value:,.1f}" if value >= 10 else f"{value:.2f}"
+
+
+def spread(values: Sequence[float], unit: str) -> str:
+    if not values:
+        return "-"
+    med = statistics.median(values)
+    if len(values) == 1:
+        return fmt(med, unit)
+    return f"{fmt(med, unit)} [{fmt(min(values), unit)}-{fmt(max(values), unit)}]"
+
+
+class Table:
+    def __init__(self) -> None:
+        self.rows: list[tuple[str, str, str, str, str, str]] = []
+        self.misses = 0
+
+    def add(self, measure: str, ours: Sequence[float], rq: Sequence[float], unit: str,
+            higher_is_better: bool, targets: Sequence[tuple[str, bool]] = ()) -> None:
+        ratio = "-"
+        if ours and rq:
+            a, b = statistics.median(ours), statistics.median(rq)
+            better = a / b if higher_is_better else b / a
+            ratio = f"{better:.1f}x"
+        target = "; ".join(text for text, _ in targets)
+        verdict = " ".join("PASS" if ok else "MISS" for _, ok in targets)
+        self.misses += sum(not ok for _, ok in targets)
+        self.rows.append((measure, spread(ours, unit), spread(rq, unit), ratio, target, verdict))
+
+    def print(self) -> None:
+        head = ("measure", "ours: median [min-max]", "RQ: median [min-max]", "vs RQ",
+                "target", "result")
+        widths = [max(len(row[i]) for row in [head, *self.rows]) for i in range(6)]
+        line = "  ".join(f"{{:<{w}}}" for w in widths)
+        print(line.format(*head))
+        print("  ".join("-" * w for w in widths))
+        for row in self.rows:
+            print(line.format(*row).rstrip())
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+# --- main -----------------------------------------------------------------------------------
+
+
+def machine() -> str:
+    import rq
+
+    model = "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (f"{model}, {os.cpu_count()} CPUs; Linux {platform.release()}; python "
+            f"{platform.python_version()}, redis-py {redis.__version__} (hiredis: "
+            f"{'yes' if redis.utils.HIREDIS_AVAILABLE else 'no'}), RQ {rq.__version__}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="one round, fewer jobs (~1 min)")
+    parser.add_argument("--repeat", type=int, help="interleaved rounds (default 3; quick 1)")
+    parser.add_argument("--only", help="comma-separated scenario numbers, e.g. 1,4")
+    parser.add_argument("--json", help="also write every sample to this file")
+    options = parser.parse_args(argv)
+    sizes = QUICK if options.quick else FULL
+    repeat = options.repeat or (1 if options.quick else 3)
+    only = {int(n) for n in options.only.split(",")} if options.only else set(range(1, 8))
+    if 3 in only:
+        only |= {1, 2}  # Redis CPU per job is measured in the throughput runs
+    if 7 in only:
+        only.add(1)  # one process is scenario 1's run
+
+    samples: dict[str, list[Any]] = {}
+
+    def note(name: str, value: Any) -> None:
+        samples.setdefault(name, []).append(value)
+        shown = value if not isinstance(value, float) else f"{value:,.2f}"
+        if isinstance(value, Throughput):
+            shown = (f"{value.rate:,.0f} jobs/s, Redis {value.redis_us:.1f} us/job "
+                     f"({value.jobs:,} jobs)")
+        elif isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], float):
+            shown = f"{value[0]:.2f} / {value[1]:.2f}"
+        print(f"  {name}: {shown}", file=sys.stderr, flush=True)
+
+    started = time.monotonic()
+    logdir = Path(tempfile.mkdtemp(prefix="resque-bench-"))
+    modules: list[str] = []
+    with EmbeddedRedis() as server:
+        procs = Processes(server.url, logdir)
+        frameworks: list[Framework] = [Ours(server.url), RQ(server.url)]
+        version = enqueue_bench.redis_server_version(server.binary)
+        sizer = Sizer(sizes.seconds)
+
+        def throughput(fw: Framework, workers: int, fork: bool) -> Throughput:
+            if fw.name == "RQ":
+                jobs = sizes.rq_fork if fork else sizes.rq_inproc
+                return run_throughput(fw, procs, jobs, workers, fork)
+            kind = f"{'fork' if fork else 'inproc'} x{workers}"
+            jobs = sizer.jobs(kind, sizes.ours_fork if fork else sizes.ours_inproc)
+            result = run_throughput(fw, procs, jobs, workers, fork)
+            sizer.saw(kind, result.rate)
+            return result
+        try:
+            for round_number in range(repeat):
+                order = frameworks if round_number % 2 == 0 else frameworks[::-1]
+                print(f"round {round_number + 1}/{repeat}", file=sys.stderr, flush=True)
+                for fw in order:
+                    if 1 in only:
+                        note(f"{fw.name} inproc x1", throughput(fw, 1, False))
+                for fw in order:
+                    if 2 in only:
+                        note(f"{fw.name} fork", throughput(fw, 1, True))
+                for fw in order:
+                    if 4 in only:
+                        note(f"{fw.name} latency inproc",
+                             run_latency(fw, procs, sizes.latency_jobs, False))
+                        if not options.quick:
+                            note(f"{fw.name} latency fork",
+                                 run_latency(fw, procs, sizes.latency_jobs, True))
+                if 5 in only:
+                    note("enqueue", run_enqueue(server.url, sizes, rq_first=round_number % 2 == 1))
+                for fw in order:
+                    if 6 in only:
+                        rss, imported = run_rss(fw, procs)
+                        note(f"{fw.name} rss", rss)
+                        if fw.name == "resque":
+                            modules = imported
+                if 7 in only:
+                    for count in SCALING[1:]:
+                        for fw in order:
+                            note(f"{fw.name} inproc x{count}", throughput(fw, count, False))
+        finally:
+            procs.stop()
+    shutil.rmtree(logdir, ignore_errors=True)
+    minutes = (time.monotonic() - started) / 60
+
+    def rates(name: str) -> list[float]:
+        return [s.rate for s in samples.get(name, [])]
+
+    def cpus(name: str) -> list[float]:
+        return [s.redis_us for s in samples.get(name, [])]
+
+    table = Table()
+    if 1 in only:
+        ours, rq = rates("resque inproc x1"), rates("RQ inproc x1")
+        table.add("1 in-process jobs/s", ours, rq, "jobs/s", True, [
+            (f">= {TARGET_INPROC:,}", median(ours) >= TARGET_INPROC),
+            (f">= {TARGET_INPROC_X:.0f}x RQ", median(ours) >= TARGET_INPROC_X * median(rq)),
+        ])
+    if 2 in only:
+        ours, rq = rates("resque fork"), rates("RQ fork")
+        table.add("2 fork-per-job jobs/s", ours, rq, "jobs/s", True, [
+            (f">= {TARGET_FORK:,}", median(ours) >= TARGET_FORK),
+            (f">= {TARGET_FORK_X:.0f}x RQ", median(ours) >= TARGET_FORK_X * median(rq)),
+        ])
+    if 3 in only:
+        for label, name in (("in-process", "inproc x1"), ("fork", "fork")):
+            ours = cpus(f"resque {name}")
+            table.add(f"3 Redis CPU us/job, {label}", ours, cpus(f"RQ {name}"), "us", False,
+                      [(f"<= {TARGET_REDIS_US:.0f} us", median(ours) <= TARGET_REDIS_US)])
+    if 4 in only:
+        for mode in ("inproc", "fork"):
+            got = samples.get(f"resque latency {mode}", [])
+            theirs = samples.get(f"RQ latency {mode}", [])
+            if not got:
+                continue
+            label = "in-process" if mode == "inproc" else "fork (info)"
+            p50, p99 = [g[0] for g in got], [g[1] for g in got]
+            checks = mode == "inproc"
+            table.add(f"4 latency p50 ms, {label}", p50, [t[0] for t in theirs], "ms", False,
+                      [(f"<= {TARGET_P50_MS}", median(p50) <= TARGET_P50_MS)] if checks else [])
+            table.add(f"4 latency p99 ms, {label}", p99, [t[1] for t in theirs], "ms", False,
+                      [(f"<= {TARGET_P99_MS}", median(p99) <= TARGET_P99_MS)] if checks else [])
+    if 5 in only:
+        runs: list[Enqueue] = samples["enqueue"]
+        table.add("5 raw RPUSH loop jobs/s", [e.raw for e in runs], [], "jobs/s", True)
+        table.add("5 enqueue, 1 per call jobs/s", [e.single for e in runs],
+                  [e.rq_single for e in runs], "jobs/s", True)
+        ratios = [e.single / e.raw for e in runs]
+        table.add("5 enqueue / raw RPUSH", ratios, [], "x", True,
+                  [(f">= {TARGET_ENQ_RATIO:.2f}", median(ratios) >= TARGET_ENQ_RATIO)])
+        bulk = [e.bulk for e in runs]
+        table.add("5 bulk enqueue_many jobs/s", bulk, [e.rq_bulk for e in runs], "jobs/s", True,
+                  [(f">= {TARGET_BULK:,}", median(bulk) >= TARGET_BULK)])
+    if 6 in only:
+        ours = samples.get("resque rss", [])
+        table.add("6 idle worker peak RSS MB", ours, samples.get("RQ rss", []), "MB", False,
+                  [(f"<= {TARGET_RSS_MB:.0f} MB", median(ours) <= TARGET_RSS_MB)])
+        heavy = [m for m in modules if m.split(".")[:2] in (["resque", "web"],
+                                                            ["resque", "scheduler"])]
+        table.add("6 imports resque.web/.scheduler", [float(len(heavy))], [], "n", False,
+                  [("none", not heavy)])
+    if 7 in only:
+        previous = 0.0
+        ours_cpu: list[float] = []
+        for count in SCALING:
+            ours = rates(f"resque inproc x{count}")
+            falls = [(f"never falls (>= {NOISE:.2f}x previous)", median(ours) >= NOISE * previous)
+                     ] if previous else []
+            table.add(f"7 {count} process(es) jobs/s", ours, rates(f"RQ inproc x{count}"),
+                      "jobs/s", True, falls)
+            previous = median(ours)
+            ours_cpu.append(median(cpus(f"resque inproc x{count}")))
+        for count in SCALING:
+            table.add(f"7 {count} process(es) Redis us/job", cpus(f"resque inproc x{count}"),
+                      cpus(f"RQ inproc x{count}"), "us", False)
+        flat = max(ours_cpu) <= FLAT * min(ours_cpu)
+        table.add("7 Redis us/job max/min over 1-8", [max(ours_cpu) / min(ours_cpu)], [], "x",
+                  False, [(f"<= {FLAT:.2f} (flat)", flat)])
+
+    print(f"bench/worker.py, {repeat} round(s){' (quick)' if options.quick else ''}, "
+          f"{minutes:.1f} min; {machine()}; redis-server {version} on loopback TCP")
+    print(f"jobs per run: ours {sizes.ours_inproc:,}+ in-process, {sizes.ours_fork:,}+ forking "
+          f"(sized to ~{sizes.seconds:.0f}s after the first run); RQ {sizes.rq_inproc:,} "
+          f"SimpleWorker, {sizes.rq_fork:,} Worker; 'vs RQ' = how many times better ours is")
+    print()
+    table.print()
+    if 6 in only and modules:
+        heavy = [m for m in modules if m.startswith(("resque.web", "resque.scheduler"))]
+        if heavy:
+            print(f"\nthe worker imported: {', '.join(heavy)}")
+    if options.json:
+        with open(options.json, "w") as handle:
+            json.dump({k: [v.__dict__ if hasattr(v, "__dict__") else v for v in vs]
+                       for k, vs in samples.items()}, handle, indent=1)
+    return 1 if table.misses else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
