@@ -77,4 +77,7 @@ def web(
     path = "/" + prefix.strip("/") + ("/" if prefix.strip("/") else "")
     click.echo(f"resque web: http://{shown}:{port}{path}"
                f"{' (read-only)' if config.read_only else ''}", err=True)
-    serve(app, host, port, "debug" if verbose > 1 else "warning")
+    try:
+        serve(app, host, port, "debug" if verbose > 1 else "warning")
+    except KeyboardInterrupt:  # uvicorn stops cleanly, then re-raises Ctrl-C: nothing to say
+        pass
