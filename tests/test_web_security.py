@@ -202,6 +202,8 @@ def test_security_headers_on_every_response(resque: Resque) -> None:
         assert "frame-ancestors 'none'" in headers["content-security-policy"]
         assert headers["x-content-type-options"] == "nosniff"
         assert headers["x-frame-options"] == "DENY"
+        assert headers["cache-control"] == ("private, max-age=86400" if "static" in path
+                                            else "no-store")
 
 
 def test_templates_hold_no_inline_script_or_handler() -> None:

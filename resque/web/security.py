@@ -161,9 +161,15 @@ class Guard:
             token = fresh = new_token(self.config.secret)
         scope.setdefault("state", {})["csrf_token"] = token
 
+        root = scope.get("root_path") or ""
+        path = scope["path"][len(root):] if scope["path"].startswith(root) else scope["path"]
+        static = path.startswith("/static/")  # versioned URLs (?v=): cacheable
+
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
+                if static:
+                    headers.setdefault("cache-control", "private, max-age=86400")
                 for name, value in SECURITY_HEADERS:
                     if name not in headers:
                         headers[name] = value
