@@ -196,14 +196,24 @@ def _daemonize() -> None:
 @click.option("--data-dir", type=click.Path(file_okay=False),
               help="Where the embedded Redis keeps its append-only file "
               "(default: ~/.local/share/resque-demo).")
+@click.option("--linger", type=float, default=None,
+              help="Keep the dashboard up this many seconds after the jobs drain "
+              "(default: until Ctrl-C on a terminal, not at all otherwise).")
 @redis_option
 def demo(
-    job_count: int, workers: int, fork: bool, data_dir: str | None, redis_url: str | None
+    job_count: int,
+    workers: int,
+    fork: bool,
+    data_dir: str | None,
+    linger: float | None,
+    redis_url: str | None,
 ) -> None:
     """Enqueue demo jobs on an embedded Redis, run workers, show them drain."""
     from resque.demo import run_demo
 
-    sys.exit(run_demo(job_count, workers, fork, data_dir, redis_url))
+    if linger is None:
+        linger = float("inf") if sys.stdin.isatty() and sys.stdout.isatty() else 0.0
+    sys.exit(run_demo(job_count, workers, fork, data_dir, redis_url, linger))
 
 
 # Admin verbs (resque/admin/cli.py), imported only when one of them runs.

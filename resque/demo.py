@@ -43,7 +43,12 @@ def default_data_dir() -> Path:
 
 
 def run_demo(
-    job_count: int, worker_count: int, fork: bool, data_dir: str | None, redis_url: str | None
+    job_count: int,
+    worker_count: int,
+    fork: bool,
+    data_dir: str | None,
+    redis_url: str | None,
+    linger: float = 0.0,
 ) -> int:
     server = None
     if not redis_url:
@@ -51,9 +56,28 @@ def run_demo(
         server = EmbeddedRedis(directory, persistent=True).start()
         redis_url = server.url
         click.echo(f"Embedded redis-server at {redis_url} (data in {directory})")
+    dashboard = None
     try:
-        return _demo(Resque(redis_url), redis_url, job_count, worker_count, fork)
+        from resque.web.server import start_dashboard
+    except ImportError:
+        click.echo("Install 'resque[web]' to watch the demo in the dashboard.")
+    else:
+        dashboard = start_dashboard(redis_url)
+        click.echo(f"Dashboard: {dashboard.url}")
+    try:
+        code = _demo(Resque(redis_url), redis_url, job_count, worker_count, fork)
+        if dashboard is not None and linger > 0:
+            click.echo(f"The dashboard stays up at {dashboard.url}: press Ctrl-C to stop.")
+            try:
+                deadline = time.monotonic() + linger
+                while time.monotonic() < deadline:
+                    time.sleep(0.5)
+            except KeyboardInterrupt:
+                pass
+        return code
     finally:
+        if dashboard is not None:
+            dashboard.stop()
         if server is not None:
             server.stop()
 

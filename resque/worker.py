@@ -33,6 +33,7 @@ from resque import jobs, layout
 from resque.client import Resque
 from resque.errors import BadPayload, DirtyExit, NoQueueError, ResqueError, TermException
 from resque.failure import Failure, FailureBackend, backend_from_name, save_quietly
+from resque.metrics import record_sample
 from resque.recovery import Pruner
 from resque.store import (
     ACK_DIRTY,
@@ -618,6 +619,7 @@ class Worker:
                         log.warning("%s was unregistered by someone else; registering again",
                                     self.id)
                         self.store.register(layout.started_at())
+                    record_sample(self.resque.redis, self.keys)  # the dashboard's charts
                 if now >= next_prune:
                     next_prune = now + self.prune_interval
                     self._prune()
