@@ -30,7 +30,7 @@ TITLE_PREFIX = f"resque-{__version__}: "
 T = TypeVar("T")
 
 
-def wait_for(predicate: Callable[[], T], timeout: float = 5.0, what: str = "") -> T:
+def wait_for(predicate: Callable[[], T], timeout: float = 15.0, what: str = "") -> T:
     """Poll ``predicate`` until it returns something truthy; fail after ``timeout``."""
     deadline = time.monotonic() + timeout
     while True:
@@ -85,7 +85,7 @@ class WorkerProcess:
     def title(self) -> str:
         return title_of(self.pid)
 
-    def wait_title(self, start: str, timeout: float = 5.0) -> str:
+    def wait_title(self, start: str, timeout: float = 15.0) -> str:
         """Wait until the process title (after ``resque-<version>: ``) starts with ``start``."""
         return wait_for(
             lambda: self.title() if self.title().startswith(TITLE_PREFIX + start) else "",
@@ -93,7 +93,7 @@ class WorkerProcess:
             f"title {start!r} (now {self.title()!r}); output:\n{self.output()}",
         )
 
-    def child_pid(self, timeout: float = 5.0) -> int:
+    def child_pid(self, timeout: float = 15.0) -> int:
         """The pid of the forked child, read from the parent's ``Forked <pid> at`` title."""
         match = re.search(r"Forked (\d+) at \d+$", self.wait_title("Forked ", timeout))
         assert match, self.title()
