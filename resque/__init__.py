@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from resque.client import Resque
 from resque.errors import (
     BadPayload,
     DirtyExit,
@@ -22,6 +21,7 @@ from resque.errors import (
 from resque.jobs import JobFunction, Registry, job, registry
 
 if TYPE_CHECKING:
+    from resque.client import Resque
     from resque.worker import Worker
 
 __version__ = "0.1.0"
@@ -46,10 +46,17 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    # The worker module is imported on first use so that clients stay light.
-    if name == "Worker":
-        from resque.worker import Worker
+# Imported on first use, so that a module that only defines jobs (``import resque`` and
+# ``@resque.job``) does not load redis-py, and clients never load the worker.
+_LAZY = {"Resque": "resque.client", "Worker": "resque.worker"}
 
-        return Worker
-    raise AttributeError(f"module 'resque' has no attribute {name!r}")
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'resque' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
