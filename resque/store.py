@@ -36,11 +36,27 @@ ACK_REQUEUE = "requeue"  # stopped by a shutdown: back to the head of its queue,
 #       their queues (stopped by a shutdown), 4 failed_queues member ('' = none),
 #       5 failure records, as one JSON array ('' = none), 6 jobs to reserve (0 = none),
 #       7 working-on template, 8 run_at (JSON), 9 unreadable payload, 10 queue-key prefix,
-#       11 step token, then per queue: name, name as JSON
+#       11 step token (a number, increasing per worker; '' = unchecked), 12 token of the last
+#       entry acknowledged ('' = unchecked), then per queue: name, name as JSON
+# Returns false, 'paused', or {queue, k, k names of queue keys that are not lists, jobs...}.
 # The worker record is deleted when the in-flight list empties and set for the first job of
 # a new batch, so it exists exactly while the worker holds a job.
+#
+# The same step may reach Redis twice (its reply lost after a client-side timeout, the
+# first copy executed late): the acknowledgement is applied only while the last entry it
+# covers is still at its place, and a step no newer than the newest reservation reserves
+# nothing (it returns what it reserved the first time). A queue key holding another type is
+# skipped (LPOP through pcall, nothing written before it fails) and named in the reply.
 STEP_SCRIPT = """
 local done, failed, requeue = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local records, token, acked = ARGV[5], ARGV[11], ARGV[12]
+if done + requeue > 0 and acked ~= '' then
+  local last = redis.call('LINDEX', KEYS[2], done + requeue - 1)
+  local suffix = ',"' .. acked .. '"]'
+  if not last or string.sub(last, -#suffix) ~= suffix then
+    done, failed, requeue, records = 0, 0, 0, ''
+  end
+end
 if requeue > 0 then
   local entries = redis.call('LRANGE', KEYS[2], done, done + requeue - 1)
   for i = #entries, 1, -1 do
@@ -60,22 +76,43 @@ if failed > 0 then
   redis.call('INCRBY', KEYS[5], failed)
   redis.call('INCRBY', KEYS[6], failed)
 end
-if ARGV[5] ~= '' then
-  redis.call('RPUSH', KEYS[7], unpack(cjson.decode(ARGV[5])))
+if records ~= '' then
+  redis.call('RPUSH', KEYS[7], unpack(cjson.decode(records)))
   if ARGV[4] ~= '' then redis.call('SADD', KEYS[8], ARGV[4]) end
 end
 local want = tonumber(ARGV[6])
 if want == 0 then return false end
+if token ~= '' then
+  local tail = redis.call('LINDEX', KEYS[2], -1)
+  local newest = tail and string.match(tail, ',"(%d+):%d+"%]$')
+  if newest and tonumber(newest) >= tonumber(token) then
+    if newest ~= token then return false end
+    local again = {}
+    for _, entry in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do
+      if string.match(entry, ',"' .. token .. ':%d+"%]$') then
+        local pair = cjson.decode(entry)
+        if #again == 0 then again = {pair[1], 0} end
+        again[#again + 1] = pair[2]
+      end
+    end
+    return again
+  end
+end
 local pause = redis.call('GET', KEYS[9])
 if pause and string.lower(string.match(pause, '^%s*(.-)%s*$')) == 'true' then
   return 'paused'
 end
+local bad = {}
 for i = 10, #KEYS do
-  local job = redis.call('LPOP', KEYS[i])
-  if job then
-    local n = 12 + (i - 10) * 2
-    local taken = {ARGV[n], job}
-    redis.call('RPUSH', KEYS[2], cjson.encode({ARGV[n], job, ARGV[11] .. ':1'}))
+  local n = 13 + (i - 10) * 2
+  local job = redis.pcall('LPOP', KEYS[i])
+  if type(job) == 'table' then
+    bad[#bad + 1] = ARGV[n]
+  elseif job then
+    local taken = {ARGV[n], #bad}
+    for b = 1, #bad do taken[#taken + 1] = bad[b] end
+    taken[#taken + 1] = job
+    redis.call('RPUSH', KEYS[2], cjson.encode({ARGV[n], job, token .. ':1'}))
     local ok, decoded = pcall(cjson.decode, job)
     local shown = job
     if not ok or type(decoded) ~= 'table' then shown = ARGV[9] end
@@ -83,11 +120,16 @@ for i = 10, #KEYS do
     for j = 2, want do
       job = redis.call('LPOP', KEYS[i])
       if not job then break end
-      redis.call('RPUSH', KEYS[2], cjson.encode({ARGV[n], job, ARGV[11] .. ':' .. j}))
+      redis.call('RPUSH', KEYS[2], cjson.encode({ARGV[n], job, token .. ':' .. j}))
       taken[#taken + 1] = job
     end
     return taken
   end
+end
+if #bad > 0 then
+  local report = {'', #bad}
+  for b = 1, #bad do report[#report + 1] = bad[b] end
+  return report
 end
 return false
 """
@@ -229,6 +271,7 @@ class WorkerStore:
         ]
         self._queue_args: dict[tuple[str, ...], tuple[list[str], list[str]]] = {}
         self._run_at_second = -1
+        self._reported_bad: set[str] = set()
         self._run_at = ""
 
     # --- one round trip per job ---------------------------------------------------------
@@ -245,8 +288,10 @@ class WorkerStore:
         that has any: one script, one round trip.
 
         Returns the reserved jobs (possibly none) or ``PAUSED`` when ``pause-all-workers`` is
-        set. ``token`` names this step (unique per worker) so that ``step_outcome`` can tell,
-        after a lost reply, whether the script ran.
+        set. ``token`` names this step (a number, increasing per worker) so that
+        ``step_outcome`` can tell, after a lost reply, whether the script ran, and so that the
+        script can refuse to act twice (see ``STEP_SCRIPT``). A queue key that holds another
+        type than a list is skipped and logged once; nothing in it is touched.
         """
         queue_keys, queue_args = self._queue_arguments(tuple(queues))
         keys = self._fixed_keys + queue_keys
@@ -268,6 +313,7 @@ class WorkerStore:
             layout.UNREADABLE_PAYLOAD,
             self.keys.queue(""),
             token,
+            (acks.last_token or "") if acks else "",
             *queue_args,
         ]
         result = self._step(keys=keys, args=args)
@@ -275,8 +321,19 @@ class WorkerStore:
             return PAUSED
         if not result:
             return []
-        queue = layout.text(result[0])
-        return [Reserved(queue, raw, f"{token}:{i}") for i, raw in enumerate(result[1:], 1)]
+        queue, bad = layout.text(result[0]), int(result[1])
+        if bad:
+            self._report_bad_queues([layout.text(name) for name in result[2 : 2 + bad]])
+        jobs = result[2 + bad :]
+        return [Reserved(queue, raw, f"{token}:{i}") for i, raw in enumerate(jobs, 1)]
+
+    def _report_bad_queues(self, names: list[str]) -> None:
+        for name in names:
+            if name not in self._reported_bad:
+                self._reported_bad.add(name)
+                log.error("%s holds a value that is not a list: queue %r is skipped, and "
+                          "nothing in it is touched; inspect it with TYPE and remove or fix it",
+                          self.keys.queue(name), name)
 
     def step_outcome(self, token: str, acked_token: str | None) -> list[Reserved] | object:
         """After a step whose reply was lost: what did it do? One round trip (``LRANGE``).
