@@ -39,7 +39,10 @@ def decode(raw: str | bytes) -> Any:
     """Decode JSON written by Ruby, Perl or us."""
     if isinstance(raw, bytes):
         raw = raw.decode("utf-8", errors="surrogateescape")
-    return _DECODER.decode(raw)
+    try:
+        return _DECODER.decode(raw)
+    except RecursionError:  # deeper than the interpreter's stack: bad data, not a crash
+        raise ValueError("JSON nested too deeply to decode") from None
 
 
 def canonical(value: Any) -> str:

@@ -13,7 +13,6 @@ import fnmatch
 import gc
 import logging
 import os
-import random
 import select
 import signal
 import socket
@@ -31,7 +30,8 @@ import setproctitle
 
 from resque import jobs, layout
 from resque.client import Resque
-from resque.errors import BadPayload, DirtyExit, NoQueueError, ResqueError, TermException
+from resque.connection import TRANSIENT_ERRORS, Backoff, Outage, describe, unavailable_error
+from resque.errors import BadPayload, DirtyExit, NoQueueError, TermException
 from resque.failure import Failure, FailureBackend, backend_from_name, save_quietly
 from resque.metrics import record_sample
 from resque.recovery import Pruner
@@ -171,6 +171,11 @@ class Worker:
         self._batch = 1
         self._beat_stop = threading.Event()
         self._beat_thread: threading.Thread | None = None
+        self._channels = 2  # subscribe to wake-ups and keyspace events (1: wake-ups, 0: none)
+        self._reported: dict[str, str] = {}  # what failed last, per background task
+        self._bad_names: set[str] = set()
+        # One log line when Redis stops answering and one when it is back, whoever sees it.
+        self.outage = Outage(describe(self.resque.redis), log)
         self.store = WorkerStore(self.resque.redis, self.keys, self.id)
 
     @classmethod
@@ -238,10 +243,23 @@ class Worker:
             for name in known:
                 if _ruby_fnmatch(pattern, name) and not any(
                     _ruby_fnmatch(s, name) for s in self.skip
-                ) and name not in found:
+                ) and name not in found and self._usable_name(name):
                     found.append(name)
         self._queue_cache = (now, found)
         return found
+
+    def _usable_name(self, name: str) -> bool:
+        """A name from the ``queues`` set that is not valid UTF-8 cannot be named in a
+        command through redis-py: skip that queue (logged once) rather than stop."""
+        try:
+            name.encode("utf-8")
+            return True
+        except UnicodeEncodeError:
+            if name not in self._bad_names:
+                self._bad_names.add(name)
+                log.error("queue name %s in the queues set is not valid UTF-8: skipped, and "
+                          "nothing in it is touched", ascii(name))
+            return False
 
     # --- the life of a worker -----------------------------------------------------------
 
@@ -261,22 +279,53 @@ class Worker:
             self.unregister()
 
     def startup(self) -> None:
-        """Ruby's order: heartbeat, prune, ``before_first_fork``, register; then subscribe."""
-        self.store.heartbeat(clear=True)
+        """Ruby's order: heartbeat, prune, ``before_first_fork``, register; then subscribe.
+
+        A worker started while Redis is away waits for it (one log line), as a running one
+        does. Jobs left in flight under this very id (a dead worker whose pid we reuse, as
+        in a restarted container) are requeued first: no pruner would ever act for them.
+        """
+        self._until_answered(self._requeue_leftovers)
+        self._until_answered(lambda: self.store.heartbeat(clear=True))
         self.pruner = Pruner(
             self.store, self.hostname, self.heartbeat_expiry, int(self.prune_interval),
             self.failure, self.requeue_limit,
         )
         self._prune()
         self.run_hooks("before_first_fork")
-        self.store.register(layout.started_at())
-        self._subscribe()
+        self._until_answered(lambda: self.store.register(layout.started_at()))
+        if self._shutdown:
+            return
+        self._pubsub_broken = True
+        self._resubscribe()
         if self.fork:
             _load_prctl()
         self._beat_thread = threading.Thread(target=self._beat, name="resque-heartbeat")
         self._beat_thread.daemon = True
         self._beat_thread.start()
         log.info("worker %s started (%s)", self.id, "fork per job" if self.fork else "no fork")
+
+    def _requeue_leftovers(self) -> None:
+        requeued = self.store.unregister()
+        if requeued:
+            log.warning("requeued %d job(s) left in flight by an earlier worker with this id "
+                        "(%s)", requeued, self.id)
+
+    def _until_answered(self, action: Callable[[], Any]) -> None:
+        """Run a startup step, retrying with backoff while Redis is away (not once stopped).
+        A refused password is not an outage: it ends the worker with a clear error."""
+        backoff = Backoff()
+        while not self._shutdown:
+            try:
+                action()
+            except redis.AuthenticationError as exc:
+                raise unavailable_error(self.resque.redis, exc) from exc
+            except TRANSIENT_ERRORS as exc:
+                self.outage.failed(exc)
+                self._sleep(backoff.next())
+                continue
+            self.outage.recovered()
+            return
 
     def loop(self) -> None:
         """Take jobs in strict priority order until shutdown: one round trip per batch.
@@ -290,6 +339,7 @@ class Worker:
         while not self._shutdown:
             if self._paused:
                 acks = self._flush(acks)
+                self.set_title(layout.TITLE_PAUSED)  # USR2 may have come while forking
                 self._wait(self.interval or 1.0)
                 continue
             batch = self._step(acks, self._batch_size())
@@ -350,27 +400,26 @@ class Worker:
         """
         self._steps += 1
         token = str(self._steps)
-        outage: float | None = None
-        delay = 0.05
+        failed_at: float | None = None
+        backoff = Backoff()
         while True:
             try:
                 result = (
-                    NOT_RUN if outage is None else self.store.step_outcome(token, acks.last_token)
+                    NOT_RUN if failed_at is None
+                    else self.store.step_outcome(token, acks.last_token)
                 )
                 if result is NOT_RUN:
                     queues = self.queues() if reserve else []
                     result = self.store.step(acks, queues, reserve, time.time(), token)
-            except (redis.ConnectionError, redis.TimeoutError) as exc:
-                if outage is None:
-                    outage = time.monotonic()
-                    log.error("Redis is unreachable (%s); retrying until it returns", exc)
-                elif self._shutdown and time.monotonic() - outage > self.term_timeout:
+            except TRANSIENT_ERRORS as exc:
+                self.outage.failed(exc)
+                if failed_at is None:
+                    failed_at = time.monotonic()
+                elif self._shutdown and time.monotonic() - failed_at > self.term_timeout:
                     raise  # stopping: the jobs stay in flight and a pruner requeues them
-                self._sleep(delay * random.uniform(0.5, 1.5))
-                delay = min(delay * 2, 5.0)
+                self._sleep(backoff.next())
                 continue
-            if outage is not None:
-                log.warning("Redis is back after %.1fs", time.monotonic() - outage)
+            self.outage.recovered()
             return result
 
     def _become_idle(self) -> None:
@@ -411,7 +460,7 @@ class Worker:
         name = payload["class"]
         try:
             target = self.resque.registry.resolve(name, self.resque.allowed_modules)
-        except ResqueError as exc:
+        except Exception as exc:  # not found, forbidden, or an allowed module failed to import
             return self._failure(ACK_FAILED, reserved, payload, exc)
         if self.fork:
             return self._perform_in_child(reserved, payload, target)
@@ -504,16 +553,27 @@ class Worker:
             os._exit(code)
 
     def _failure(self, mode: str, reserved: Reserved, payload: Any, exc: BaseException) -> Ack:
-        log.warning("job from %s failed: %s: %s", reserved.queue, _exception_name(exc), exc)
-        record = layout.failure_record(
-            payload=payload,
-            exception=_exception_name(exc),
-            error=str(exc) or type(exc).__name__,
-            backtrace=_backtrace(exc),
-            worker=self.id,
-            queue=reserved.queue,
-            now=time.time(),
-        )
+        error = _error_text(exc)
+        log.warning("job from %s failed: %s: %s", reserved.queue, _exception_name(exc),
+                    error if len(error) <= 500 else error[:500] + "...")
+        fields: dict[str, Any] = {
+            "exception": _exception_name(exc),
+            "error": error,
+            "backtrace": _backtrace(exc),
+            "worker": self.id,
+            "queue": reserved.queue,
+            "now": time.time(),
+        }
+        try:
+            record = layout.failure_record(payload=payload, **fields)
+            record.encode("utf-8")
+        except (ValueError, RecursionError):
+            # A payload JSON cannot carry back (NaN, lone surrogates, nesting too deep for
+            # the encoder): keep the queued bytes instead, as for an item that is not JSON.
+            payload = {"class": "Resque::BadPayload", "args": [layout.raw_text(reserved.raw)]}
+            fields = {k: _utf8(v) if isinstance(v, str) else v for k, v in fields.items()}
+            fields["backtrace"] = [_utf8(line) for line in fields["backtrace"]]
+            record = layout.failure_record(payload=payload, **fields)
         if self.failure.saves:  # a non-Redis backend (in fork mode: the child, which has exc)
             save_quietly(self.failure, Failure(record, reserved.queue, payload, exc))
         return Ack(mode, record, reserved.queue)
@@ -524,14 +584,20 @@ class Worker:
         """Listen for our enqueuers' wake-ups (and keyspace events, if the server has them)."""
         db = int(self.resque.redis.connection_pool.connection_kwargs.get("db", 0))
         self._pubsub = self.resque.redis.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+        if self._channels == 0:
+            return  # Redis refused every channel (ACL): the interval poll finds the jobs
+        # Wake-ups and keyspace events in separate commands: an ACL user allowed only the
+        # namespace's channels is refused the second one alone (see _drain).
         if self.dynamic:
-            self._pubsub.psubscribe(
-                self.keys.wake_pattern, self.keys.keyspace_channel(db, self.keys.queue("*"))
-            )
+            self._pubsub.psubscribe(self.keys.wake_pattern)
+            if self._channels > 1:
+                self._pubsub.psubscribe(self.keys.keyspace_channel(db, self.keys.queue("*")))
         else:
-            channels = [self.keys.wake_channel(q) for q in self.patterns]
-            channels += [self.keys.keyspace_channel(db, self.keys.queue(q)) for q in self.patterns]
-            self._pubsub.subscribe(*channels)
+            self._pubsub.subscribe(*[self.keys.wake_channel(q) for q in self.patterns])
+            if self._channels > 1:
+                self._pubsub.subscribe(
+                    *[self.keys.keyspace_channel(db, self.keys.queue(q)) for q in self.patterns]
+                )
         self._drain()
 
     def _drain(self) -> int:
@@ -546,6 +612,14 @@ class Worker:
         except (redis.ConnectionError, redis.TimeoutError, OSError):
             self._pubsub_broken = True
             count += 1  # a broken subscription counts as a wake-up: the next step will tell
+        except redis.ResponseError as exc:  # NOPERM: an ACL that forbids these channels
+            self._channels -= 1
+            log.warning("Redis refused a subscription (%s): %s", exc, (
+                "keyspace events are not used; jobs pushed by Ruby or Perl are found by the "
+                "interval poll" if self._channels == 1 else
+                "no wake-ups either; every job is found by the interval poll"))
+            self._pubsub_broken = True
+            count += 1
         self._last_drain = time.monotonic()
         return count
 
@@ -611,26 +685,48 @@ class Worker:
         next_prune = time.monotonic() + self.prune_interval
         while not self._beat_stop.wait(max(0.05, min(next_beat, next_prune) - time.monotonic())):
             now = time.monotonic()
-            try:
-                if now >= next_beat:
-                    next_beat = now + self.heartbeat_interval
-                    self.store.heartbeat()
-                    if not self.store.is_registered():
-                        log.warning("%s was unregistered by someone else; registering again",
-                                    self.id)
-                        self.store.register(layout.started_at())
-                    record_sample(self.resque.redis, self.keys)  # the dashboard's charts
-                if now >= next_prune:
-                    next_prune = now + self.prune_interval
-                    self._prune()
-            except redis.RedisError as exc:
-                log.warning("heartbeat failed: %s", exc)
+            if now >= next_beat:
+                next_beat = now + self.heartbeat_interval
+                self._background("heartbeat", self._heartbeat)
+            if now >= next_prune:
+                next_prune = now + self.prune_interval
+                self._prune()
+
+    def _heartbeat(self) -> None:
+        self.store.heartbeat()
+        if not self.store.is_registered():
+            log.warning("%s was unregistered by someone else; registering again", self.id)
+            self.store.register(layout.started_at())
+        record_sample(self.resque.redis, self.keys)  # the dashboard's charts
 
     def _prune(self) -> None:
+        self._background("pruning dead workers", self.pruner.prune)
+
+    def _background(self, task: str, action: Callable[[], Any]) -> None:
+        """Run a background task; Redis being away is the outage (one line for the whole
+        worker), any other Redis error is the task's own (one line until it changes)."""
         try:
-            self.pruner.prune()
+            action()
+        except TRANSIENT_ERRORS as exc:
+            self.outage.failed(exc)
         except redis.RedisError as exc:
-            log.warning("pruning dead workers failed: %s", exc)
+            self._report(task, exc)
+        else:
+            self.outage.recovered()
+            self._report(task, None)
+
+    def _report(self, task: str, exc: BaseException | None) -> None:
+        """Log a background task's error when it starts or changes, and when it clears:
+        a bad key (WRONGTYPE) is reported once, not every second."""
+        message = "" if exc is None else str(exc)
+        if self._reported.get(task, "") == message:
+            return
+        self._reported[task] = message
+        if exc is None:
+            log.warning("%s works again", task)
+        else:
+            log.error("%s failed: %s (the worker goes on; retried every few seconds)", task,
+                      message)
 
     # --- signals ------------------------------------------------------------------------
 
@@ -760,6 +856,18 @@ def _unreadable(raw: bytes) -> Any:
     except ValueError:
         pass
     return {"class": "Resque::BadPayload", "args": [layout.raw_text(raw)]}
+
+
+def _utf8(text: str) -> str:
+    """Text that encodes as UTF-8: lone surrogates become ``\\udcff`` escapes."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _error_text(exc: BaseException) -> str:
+    try:
+        return str(exc) or type(exc).__name__
+    except Exception:  # noqa: BLE001 - a job's exception whose __str__ itself fails
+        return type(exc).__name__
 
 
 def _exception_name(exc: BaseException) -> str:
