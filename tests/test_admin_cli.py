@@ -292,7 +292,8 @@ def test_namespace_option(run, r: redis.Redis):
 
 
 def test_an_unreachable_redis_is_a_one_line_error():
-    result = CliRunner().invoke(main, ["failed", "list", "--redis", "redis://127.0.0.1:1/0"])
+    result = CliRunner().invoke(main, ["failed", "list", "--redis", "redis://127.0.0.1:1/0"],
+                                env={"RESQUE_REDIS_WAIT": "0"})
     assert result.exit_code == 1
     assert "cannot reach Redis at redis://127.0.0.1:1/0" in result.output
     assert "Traceback" not in result.output

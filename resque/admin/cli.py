@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
+import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar, cast
@@ -19,11 +21,13 @@ from resque import layout
 from resque.admin.failures import FailureEntry, FailureNotFound, Filter, NotRequeueable
 from resque.admin.operations import Admin
 from resque.cli import namespace_option, redis_option, setup_logging
+from resque.connection import wait_until_reachable
 from resque.errors import ResqueError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 ERROR_WIDTH = 60  # characters of an error message shown in a table cell
+DEFAULT_REDIS_WAIT = 60.0  # seconds a verb waits for Redis to answer (RESQUE_REDIS_WAIT)
 
 
 # --- shared plumbing ----------------------------------------------------------------------------
@@ -52,7 +56,21 @@ def farm_options(command: F) -> F:
 
 
 def admin_for(redis_url: str | None, namespace: str | None) -> Admin:
-    return Admin(redis=redis_url, namespace=namespace)
+    """The farm, once Redis answers: a verb waits for it up to ``RESQUE_REDIS_WAIT`` seconds
+    (60; 0 fails at once), saying so once on stderr, then runs once. Only that PING is
+    retried: repeating a verb whose reply was lost could act twice."""
+    admin = Admin(redis=redis_url, namespace=namespace)
+    wait_until_reachable(admin.redis, redis_wait(), logging.getLogger("resque.admin"))
+    return admin
+
+
+def redis_wait() -> float:
+    value = os.environ.get("RESQUE_REDIS_WAIT", "").strip()
+    try:
+        seconds = float(value) if value else DEFAULT_REDIS_WAIT
+    except ValueError:
+        raise click.UsageError(f"RESQUE_REDIS_WAIT={value!r} is not a number of seconds") from None
+    return max(0.0, seconds)
 
 
 def emit_json(value: Any) -> None:
