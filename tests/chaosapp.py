@@ -1,0 +1,43 @@
+"""Jobs for the reliability tests; workers load it with ``--app chaosapp``.
+
+``Chaos(id, seconds)`` records its effect idempotently on a second Redis that no fault ever
+touches (``CHAOS_RESULTS``, a URL): ``SADD chaos:done <id>`` says the job was performed,
+``HINCRBY chaos:runs <id> 1`` counts how many times. Both in one ``MULTI``, so a process
+killed in the middle leaves both or neither.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import redis
+
+import resque
+
+DONE = "chaos:done"
+RUNS = "chaos:runs"
+_clients: dict[int, redis.Redis] = {}
+
+
+def results() -> redis.Redis:
+    """One connection per process: a forked child opens its own."""
+    pid = os.getpid()
+    if pid not in _clients:
+        _clients[pid] = redis.Redis.from_url(os.environ["CHAOS_RESULTS"])
+    return _clients[pid]
+
+
+@resque.job(name="Chaos")
+def chaos(job_id: str, seconds: float = 0.0) -> None:
+    if seconds:
+        time.sleep(seconds)
+    with results().pipeline(transaction=True) as pipe:
+        pipe.sadd(DONE, job_id)
+        pipe.hincrby(RUNS, job_id, 1)
+        pipe.execute()
+
+
+@resque.job(name="Noop")
+def noop(*args: object) -> None:
+    """Does nothing: the soak test measures the worker, not the job."""
