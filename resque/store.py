@@ -42,19 +42,48 @@ ACK_REQUEUE = "requeue"  # stopped by a shutdown: back to the head of its queue,
 # The worker record is deleted when the in-flight list empties and set for the first job of
 # a new batch, so it exists exactly while the worker holds a job.
 #
-# The same step may reach Redis twice (its reply lost after a client-side timeout, the
-# first copy executed late): the acknowledgement is applied only while the last entry it
-# covers is still at its place, and a step no newer than the newest reservation reserves
+# Acknowledging checks that the in-flight list is as this worker left it: the entry at
+# done + requeue - 1 carries the token of the last job acknowledged (one LINDEX). If not, the
+# step reached Redis twice (its reply lost after a client-side timeout and the first copy
+# run late), or Redis lost writes (a failover, a crash): the jobs are then settled by token
+# instead. This batch's entries up to that token are finished (or requeued); entries of
+# older steps go back to their queues (at least once: they may be jobs this worker finished
+# whose acknowledgement Redis lost, or jobs a late copy of an old step reserved that the
+# worker never saw); anything else stays. A step no newer than the newest reservation reserves
 # nothing (it returns what it reserved the first time). A queue key holding another type is
-# skipped (LPOP through pcall, nothing written before it fails) and named in the reply.
+# skipped (LPOP through pcall: nothing was written before it fails) and named in the reply.
 STEP_SCRIPT = """
 local done, failed, requeue = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local records, token, acked = ARGV[5], ARGV[11], ARGV[12]
-if done + requeue > 0 and acked ~= '' then
-  local last = redis.call('LINDEX', KEYS[2], done + requeue - 1)
+local settle = done + requeue
+if settle > 0 and acked ~= '' then
+  local last = redis.call('LINDEX', KEYS[2], settle - 1)
   local suffix = ',"' .. acked .. '"]'
   if not last or string.sub(last, -#suffix) ~= suffix then
-    done, failed, requeue, records = 0, 0, 0, ''
+    local step = tonumber(string.match(acked, '^(%d+):'))
+    local kept, back, found = {}, {}, 0
+    for _, entry in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do
+      local s, j = string.match(entry, ',"(%d+):(%d+)"%]$')
+      s, j = tonumber(s), tonumber(j)
+      if s and s == step and j <= settle then
+        if j <= done then found = found + 1 else back[#back + 1] = entry end
+      elseif s and s < step then
+        back[#back + 1] = entry
+      else
+        kept[#kept + 1] = entry
+      end
+    end
+    for i = #back, 1, -1 do
+      local pair = cjson.decode(back[i])
+      redis.call('LPUSH', ARGV[10] .. pair[1], pair[2])
+    end
+    redis.call('DEL', KEYS[2])
+    for i = 1, #kept, 1000 do
+      redis.call('RPUSH', KEYS[2], unpack(kept, i, math.min(i + 999, #kept)))
+    end
+    if #kept == 0 then redis.call('DEL', KEYS[1]) end
+    if found < done then failed, records = 0, '' end
+    done, requeue, settle = found, 0, 0
   end
 end
 if requeue > 0 then
@@ -64,8 +93,8 @@ if requeue > 0 then
     redis.call('LPUSH', ARGV[10] .. entry[1], entry[2])
   end
 end
-if done + requeue > 0 then
-  redis.call('LTRIM', KEYS[2], done + requeue, -1)
+if settle > 0 then
+  redis.call('LTRIM', KEYS[2], settle, -1)
   if redis.call('LLEN', KEYS[2]) == 0 then redis.call('DEL', KEYS[1]) end
 end
 if done > 0 then
