@@ -8,7 +8,6 @@ are found by the ``interval`` poll (or at once when Redis keyspace notifications
 
 from __future__ import annotations
 
-import ctypes
 import fnmatch
 import gc
 import logging
@@ -16,23 +15,22 @@ import os
 import select
 import signal
 import socket
-import sys
 import threading
 import time
-import traceback
 from collections.abc import Callable, Iterable, Sequence
-from pathlib import Path
 from types import FrameType
 from typing import Any
 
 import redis
 import setproctitle
 
-from resque import jobs, layout
+from resque import child, jobs, layout
+from resque.child import WORKER_HOOKS, worker_hook  # noqa: F401 - resque.worker.worker_hook
 from resque.client import Resque
 from resque.connection import TRANSIENT_ERRORS, Backoff, Outage, describe, unavailable_error
 from resque.errors import BadPayload, DirtyExit, NoQueueError, TermException
 from resque.failure import Failure, FailureBackend, backend_from_name, save_quietly
+from resque.forkserver import ForkServer, ForkServerUnavailable
 from resque.metrics import record_sample
 from resque.recovery import Pruner
 from resque.store import (
@@ -50,39 +48,10 @@ from resque.store import (
 
 log = logging.getLogger("resque.worker")
 
-WORKER_HOOKS = (
-    "before_first_fork",
-    "before_fork",
-    "after_fork",
-    "before_pause",
-    "after_pause",
-    "queue_empty",
-    "shutdown",
-    "worker_exit",
-)
-_global_hooks: dict[str, list[Callable[..., Any]]] = {kind: [] for kind in WORKER_HOOKS}
 _WILDCARDS = set("*?[]{}")
 # Keyspace events that remove from a list: no reason to wake up.
 _NOT_A_PUSH = {b"lpop", b"rpop", b"lrem", b"ltrim", b"del", b"lmove", b"rpoplpush", b"expired"}
-_PACKAGE_DIR = str(Path(__file__).resolve().parent)
 BATCH_SECONDS = 0.05  # an in-process batch is halved when it takes longer than this
-
-
-def worker_hook(kind: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Register a hook for every worker in this process: ``@resque.worker_hook("before_fork")``.
-
-    Ruby's worker hooks: ``before_first_fork()``, ``before_fork(job)``, ``after_fork(job)``
-    (in the child), ``before_pause(worker)``, ``after_pause(worker)``, ``queue_empty()``,
-    ``shutdown()`` and ``worker_exit()``. ``job`` is the decoded payload.
-    """
-    if kind not in _global_hooks:
-        raise ValueError(f"unknown worker hook {kind!r}; expected one of {WORKER_HOOKS}")
-
-    def add(hook: Callable[..., Any]) -> Callable[..., Any]:
-        _global_hooks[kind].append(hook)
-        return hook
-
-    return add
 
 
 def _env_flag(name: str) -> bool:
@@ -125,6 +94,8 @@ class Worker:
         prune_interval: float = 30.0,
         requeue_limit: int = 2,
         max_batch: int = 64,
+        fork_server: bool = True,
+        preload: Sequence[str] = (),
         failure_backend: str | FailureBackend | None = None,
         hostname: str | None = None,
         procline_prefix: str = "",
@@ -152,6 +123,11 @@ class Worker:
         self.hostname = hostname or socket.gethostname()
         self.procline_prefix = procline_prefix
         self.hooks: dict[str, list[Callable[..., Any]]] = {kind: [] for kind in WORKER_HOOKS}
+        # Jobs fork from a small fork server unless this worker needs state only it has.
+        self.fork_server = fork_server and isinstance(failure_backend, (str, type(None)))
+        self.preload = list(preload)
+        self._failure_spec = failure_backend if isinstance(failure_backend, str) else None
+        self._fork_server: ForkServer | None = None
         self.jobs_processed = 0
         self.pid = os.getpid()
         self._shutdown = False  # stop taking jobs
@@ -192,6 +168,8 @@ class Worker:
             "prune_interval": _env_float("RESQUE_PRUNE_INTERVAL", 30.0),
             "requeue_limit": int(_env_float("RESQUE_REQUEUE_LIMIT", 2)),
             "max_batch": int(_env_float("RESQUE_MAX_BATCH", 64)),
+            "fork_server": os.environ.get("RESQUE_FORK_SERVER", "1").strip().lower()
+            not in ("0", "false", "no"),
             "procline_prefix": os.environ.get("RESQUE_PROCLINE_PREFIX", ""),
         }
         if os.environ.get("FORK_PER_JOB", "").strip().lower() == "false":
@@ -299,7 +277,8 @@ class Worker:
         self._pubsub_broken = True
         self._resubscribe()
         if self.fork:
-            _load_prctl()
+            child.load_prctl()
+            self._start_fork_server()
         self._beat_thread = threading.Thread(target=self._beat, name="resque-heartbeat")
         self._beat_thread.daemon = True
         self._beat_thread.start()
@@ -433,6 +412,9 @@ class Worker:
         self._beat_stop.set()
         if self._beat_thread is not None:
             self._beat_thread.join(timeout=5)
+        if self._fork_server is not None:
+            self._fork_server.close()
+            self._fork_server = None
         if self._pubsub is not None:
             try:
                 self._pubsub.close()
@@ -481,23 +463,15 @@ class Worker:
             signal.setitimer(signal.ITIMER_REAL, 0)
 
     def _perform_in_child(self, reserved: Reserved, payload: dict[str, Any], target: Any) -> Ack:
+        """Fork a child for the job (from the fork server when there is one), wait for it,
+        and turn how it ended into an acknowledgement."""
         self.run_hooks("before_fork", payload)
-        jobs.warm(target)
-        read_end, write_end = os.pipe()
-        gc.freeze()  # keep the parent's objects out of the child's GC: pages stay shared
-        pid = os.fork()
-        if pid == 0:
-            os.close(read_end)
-            self._child_main(write_end, reserved, payload, target)
-        gc.unfreeze()
-        os.close(write_end)
-        self._child = pid
-        self.set_title(layout.title_forked(pid, int(time.time())))
+        title = self._title(
+            layout.title_processing(reserved.queue, int(time.time()), payload["class"])
+        )
         try:
-            report = _read_all(read_end)
-            _, status = os.waitpid(pid, 0)
+            pid, status, report = self._fork(reserved, payload, target, title)
         finally:
-            os.close(read_end)
             self._child = None
             signal.setitimer(signal.ITIMER_REAL, 0)
         stopped_by_us, self._stopping_child = self._stopping_child, False
@@ -514,67 +488,73 @@ class Worker:
             return self._failure(ACK_DIRTY, reserved, payload, error)
         if not report:
             return Ack(ACK_OK)
-        if self._stop_job and report.startswith(b"T"):
+        if self._stop_job and report.startswith(child.REPORT_TERMINATED):
             return Ack(ACK_REQUEUE)
         return Ack(ACK_FAILED, report[1:].decode("utf-8", "surrogateescape"), reserved.queue)
 
-    def _child_main(
-        self, report_fd: int, reserved: Reserved, payload: dict[str, Any], target: Any
-    ) -> None:
-        """In the forked child: perform, report a failure through the pipe, ``os._exit``."""
-        code = 0
-        try:
-            _die_with_parent()
-            signal.set_wakeup_fd(-1)
-            for signum in (signal.SIGINT, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2):
-                signal.signal(signum, signal.SIG_IGN)
-            signal.signal(signal.SIGTERM, _raise_term)
-            signal.signal(signal.SIGCONT, signal.SIG_DFL)
-            signal.signal(signal.SIGALRM, signal.SIG_DFL)
-            self.set_title(
-                layout.title_processing(reserved.queue, int(time.time()), payload["class"])
-            )
-            self.run_hooks("after_fork", payload)
+    def _fork(
+        self, reserved: Reserved, payload: dict[str, Any], target: Any, title: str
+    ) -> tuple[int, int, bytes]:
+        """``(pid, wait status, report)`` of a child that performed the job."""
+        server = self._fork_server
+        if server is not None:
             try:
-                jobs.run(target, payload["args"], payload["class"])
-            except BaseException as exc:  # the child reports everything, then exits
-                ack = self._failure(ACK_FAILED, reserved, payload, exc)
-                marker = b"T" if isinstance(exc, TermException) else b"F"
-                _write_all(report_fd, marker + ack.failure.encode("utf-8", "surrogateescape"))
-        except BaseException:  # noqa: BLE001 - never let the child return into the parent loop
-            code = 1
-            traceback.print_exc()
+                return server.run(reserved.queue, reserved.raw, title, self._child_started)
+            except ForkServerUnavailable as exc:
+                if self._child is not None:  # it died mid-job, and its child with it
+                    self._drop_fork_server(f"it stopped during a job ({exc})")
+                    return self._child, signal.SIGKILL, b""
+                if not server.alive():
+                    self._drop_fork_server(str(exc))
+        jobs.warm(target)
+        read_end, write_end = os.pipe()
+        gc.freeze()  # keep the parent's objects out of the child's GC: pages stay shared
+        pid = os.fork()
+        if pid == 0:
+            os.close(read_end)
+            child.child_main(
+                write_end, queue=reserved.queue, raw=reserved.raw, payload=payload,
+                target=target, worker=self.id, title=title, failure=self.failure,
+                after_fork=self.hooks["after_fork"],
+            )
+        gc.unfreeze()
+        os.close(write_end)
+        self._child_started(pid)
+        try:
+            report = child.read_all(read_end)
+            _, status = os.waitpid(pid, 0)
         finally:
-            for stream in (sys.stdout, sys.stderr):
-                try:
-                    stream.flush()
-                except Exception:  # noqa: BLE001
-                    pass
-            os._exit(code)
+            os.close(read_end)
+        return pid, status, report
+
+    def _child_started(self, pid: int) -> None:
+        self._child = pid
+        self.set_title(layout.title_forked(pid, int(time.time())))
+        if self._stop_job:  # a stop that arrived while the child was being forked
+            self.stop_job()
+
+    def _start_fork_server(self) -> None:
+        if not (self.fork and self.fork_server) or self.hooks["after_fork"]:
+            return
+        modules = {*self.preload, *_job_modules(self.resque.registry)}
+        failure = self._failure_spec or os.environ.get("FAILURE_BACKEND") or "redis"
+        try:
+            self._fork_server = ForkServer.start(
+                sorted(modules), self.resque.allowed_modules, self.id, failure,
+                self._title(f"Fork server of {self.pid}"),
+            )
+        except (ForkServerUnavailable, OSError) as exc:
+            log.warning("no fork server (%s): forking jobs from the worker itself", exc)
+
+    def _drop_fork_server(self, why: str) -> None:
+        log.warning("fork server gone (%s): forking jobs from the worker itself", why)
+        server, self._fork_server = self._fork_server, None
+        if server is not None:
+            server.close()
 
     def _failure(self, mode: str, reserved: Reserved, payload: Any, exc: BaseException) -> Ack:
-        error = _error_text(exc)
-        log.warning("job from %s failed: %s: %s", reserved.queue, _exception_name(exc),
-                    error if len(error) <= 500 else error[:500] + "...")
-        fields: dict[str, Any] = {
-            "exception": _exception_name(exc),
-            "error": error,
-            "backtrace": _backtrace(exc),
-            "worker": self.id,
-            "queue": reserved.queue,
-            "now": time.time(),
-        }
-        try:
-            record = layout.failure_record(payload=payload, **fields)
-            record.encode("utf-8")
-        except (ValueError, RecursionError):
-            # A payload JSON cannot carry back (NaN, lone surrogates, nesting too deep for
-            # the encoder): keep the queued bytes instead, as for an item that is not JSON.
-            payload = {"class": "Resque::BadPayload", "args": [layout.raw_text(reserved.raw)]}
-            fields = {k: _utf8(v) if isinstance(v, str) else v for k, v in fields.items()}
-            fields["backtrace"] = [_utf8(line) for line in fields["backtrace"]]
-            record = layout.failure_record(payload=payload, **fields)
-        if self.failure.saves:  # a non-Redis backend (in fork mode: the child, which has exc)
+        record = child.failure_record(payload, exc, self.id, reserved.queue, reserved.raw)
+        if self.failure.saves:  # a non-Redis backend (in fork mode the child calls it)
             save_quietly(self.failure, Failure(record, reserved.queue, payload, exc))
         return Ack(mode, record, reserved.queue)
 
@@ -825,19 +805,29 @@ class Worker:
     # --- small helpers ------------------------------------------------------------------
 
     def set_title(self, state: str, bare: bool = False) -> None:
-        from resque import __version__
-
-        title = state if bare else layout.process_title(__version__, state, self.procline_prefix)
+        title = state if bare else self._title(state)
         setproctitle.setproctitle(title)
         log.debug(title)
 
+    def _title(self, state: str) -> str:
+        from resque import __version__
+
+        return layout.process_title(__version__, state, self.procline_prefix)
+
     def run_hooks(self, kind: str, *args: Any) -> None:
         """Run worker hooks; a failing hook is logged and never stops the worker."""
-        for hook in _global_hooks[kind] + self.hooks[kind]:
-            try:
-                hook(*args)
-            except Exception:
-                log.exception("%s hook %r failed", kind, hook)
+        child.run_hooks(kind, self.hooks[kind], *args)
+
+
+def _job_modules(registry: jobs.Registry) -> set[str]:
+    """Modules that define registered jobs: what the fork server imports."""
+    found = set()
+    for name in registry.names():
+        target = registry.get(name)
+        module = getattr(getattr(target, "func", target), "__module__", None)
+        if module and module != "__main__":
+            found.add(module)
+    return found
 
 
 def _ruby_fnmatch(pattern: str, name: str) -> bool:
@@ -856,76 +846,6 @@ def _unreadable(raw: bytes) -> Any:
     except ValueError:
         pass
     return {"class": "Resque::BadPayload", "args": [layout.raw_text(raw)]}
-
-
-def _utf8(text: str) -> str:
-    """Text that encodes as UTF-8: lone surrogates become ``\\udcff`` escapes."""
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
-
-
-def _error_text(exc: BaseException) -> str:
-    try:
-        return str(exc) or type(exc).__name__
-    except Exception:  # noqa: BLE001 - a job's exception whose __str__ itself fails
-        return type(exc).__name__
-
-
-def _exception_name(exc: BaseException) -> str:
-    cls = type(exc)
-    if cls.__module__ == "builtins":
-        return cls.__qualname__
-    if cls.__module__ == "resque.errors":
-        return f"Resque::{cls.__qualname__}"
-    return f"{cls.__module__}.{cls.__qualname__}"
-
-
-def _backtrace(exc: BaseException) -> list[str]:
-    """Innermost frame first, as Ruby lists them; frames of this package left out."""
-    frames = traceback.extract_tb(exc.__traceback__)
-    lines = [
-        f"{frame.filename}:{frame.lineno}:in `{frame.name}'"
-        for frame in frames
-        if not frame.filename.startswith(_PACKAGE_DIR)
-    ]
-    return lines[::-1]
-
-
-def _raise_term(signum: int, frame: FrameType | None) -> None:
-    raise TermException("SIGTERM")
-
-
-def _read_all(fd: int) -> bytes:
-    chunks = []
-    while chunk := os.read(fd, 65536):
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
-
-
-_PR_SET_PDEATHSIG = 1
-_prctl: Any = None
-
-
-def _load_prctl() -> None:
-    global _prctl
-    if _prctl is None and sys.platform.startswith("linux"):
-        try:
-            _prctl = ctypes.CDLL(None, use_errno=True).prctl
-        except (OSError, AttributeError):
-            _prctl = False
-
-
-def _die_with_parent() -> None:
-    """Linux: the child gets SIGKILL if the worker dies, so a job never runs orphaned while
-    a pruner requeues it elsewhere. (libc is opened once, in the parent.)"""
-    _load_prctl()
-    if _prctl:
-        _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def work(queues: Iterable[str], **options: Any) -> None:

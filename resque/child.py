@@ -1,0 +1,214 @@
+"""The forked child's side of a job, shared by the worker and its fork server.
+
+Nothing here imports redis-py: the fork server (``resque.forkserver``) is a small process that
+loads only the job code, so forking it is cheap. The child performs the job, reports a
+failure as a finished failure record through a pipe, and leaves with ``os._exit``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import signal
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from resque import jobs, layout
+from resque.errors import TermException
+from resque.failure import Failure, FailureBackend, save_quietly
+
+log = logging.getLogger("resque.worker")
+
+WORKER_HOOKS = (
+    "before_first_fork",
+    "before_fork",
+    "after_fork",
+    "before_pause",
+    "after_pause",
+    "queue_empty",
+    "shutdown",
+    "worker_exit",
+)
+global_hooks: dict[str, list[Callable[..., Any]]] = {kind: [] for kind in WORKER_HOOKS}
+_PACKAGE_DIR = str(Path(__file__).resolve().parent)
+
+# Child reports through its pipe: nothing (success), or a marker byte and a failure record.
+REPORT_FAILED = b"F"
+REPORT_TERMINATED = b"T"  # the job was stopped with TermException
+
+
+def worker_hook(kind: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register a hook for every worker in this process: ``@resque.worker_hook("before_fork")``.
+
+    Ruby's worker hooks: ``before_first_fork()``, ``before_fork(job)``, ``after_fork(job)``
+    (in the child), ``before_pause(worker)``, ``after_pause(worker)``, ``queue_empty()``,
+    ``shutdown()`` and ``worker_exit()``. ``job`` is the decoded payload.
+    """
+    if kind not in global_hooks:
+        raise ValueError(f"unknown worker hook {kind!r}; expected one of {WORKER_HOOKS}")
+
+    def add(hook: Callable[..., Any]) -> Callable[..., Any]:
+        global_hooks[kind].append(hook)
+        return hook
+
+    return add
+
+
+def run_hooks(kind: str, extra: list[Callable[..., Any]], *args: Any) -> None:
+    """Run worker hooks; a failing hook is logged and never stops the worker."""
+    for hook in global_hooks[kind] + extra:
+        try:
+            hook(*args)
+        except Exception:
+            log.exception("%s hook %r failed", kind, hook)
+
+
+def failure_record(payload: Any, exc: BaseException, worker: str, queue: str, raw: bytes) -> str:
+    """The Ruby-shaped failure record of a job that raised ``exc``.
+
+    A payload JSON cannot carry back (NaN, lone surrogates, nesting too deep for the encoder)
+    is recorded as its queued bytes ``raw`` instead, as for an item that is not JSON.
+    """
+    error = error_text(exc)
+    log.warning("job from %s failed: %s: %s", queue, exception_name(exc),
+                error if len(error) <= 500 else error[:500] + "...")
+    fields: dict[str, Any] = {
+        "exception": exception_name(exc),
+        "error": error,
+        "backtrace": backtrace(exc),
+        "worker": worker,
+        "queue": queue,
+        "now": time.time(),
+    }
+    try:
+        record = layout.failure_record(payload=payload, **fields)
+        record.encode("utf-8")
+    except (ValueError, RecursionError):
+        payload = {"class": "Resque::BadPayload", "args": [layout.raw_text(raw)]}
+        fields = {k: _utf8(v) if isinstance(v, str) else v for k, v in fields.items()}
+        fields["backtrace"] = [_utf8(line) for line in fields["backtrace"]]
+        record = layout.failure_record(payload=payload, **fields)
+    return record
+
+
+def _utf8(text: str) -> str:
+    """Text that encodes as UTF-8: lone surrogates become ``\\udcff`` escapes."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def error_text(exc: BaseException) -> str:
+    try:
+        return str(exc) or type(exc).__name__
+    except Exception:  # noqa: BLE001 - a job's exception whose __str__ itself fails
+        return type(exc).__name__
+
+
+def exception_name(exc: BaseException) -> str:
+    cls = type(exc)
+    if cls.__module__ == "builtins":
+        return cls.__qualname__
+    if cls.__module__ == "resque.errors":
+        return f"Resque::{cls.__qualname__}"
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def backtrace(exc: BaseException) -> list[str]:
+    """Innermost frame first, as Ruby lists them; frames of this package left out."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    lines = [
+        f"{frame.filename}:{frame.lineno}:in `{frame.name}'"
+        for frame in frames
+        if not frame.filename.startswith(_PACKAGE_DIR)
+    ]
+    return lines[::-1]
+
+
+def child_main(
+    report_fd: int,
+    *,
+    queue: str,
+    raw: bytes,
+    payload: dict[str, Any],
+    target: Any,
+    worker: str,
+    title: str,
+    failure: FailureBackend,
+    after_fork: list[Callable[..., Any]],
+) -> None:
+    """In the forked child: perform, report a failure through the pipe, ``os._exit``."""
+    code = 0
+    try:
+        die_with_parent()
+        signal.set_wakeup_fd(-1)
+        for signum in (signal.SIGINT, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2):
+            signal.signal(signum, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, _raise_term)
+        signal.signal(signal.SIGCONT, signal.SIG_DFL)
+        signal.signal(signal.SIGALRM, signal.SIG_DFL)
+        import setproctitle
+
+        setproctitle.setproctitle(title)
+        run_hooks("after_fork", after_fork, payload)
+        try:
+            jobs.run(target, payload["args"], payload["class"])
+        except BaseException as exc:  # the child reports everything, then exits
+            record = failure_record(payload, exc, worker, queue, raw)
+            if failure.saves:  # a non-Redis backend gets the live exception here
+                save_quietly(failure, Failure(record, queue, payload, exc))
+            marker = REPORT_TERMINATED if isinstance(exc, TermException) else REPORT_FAILED
+            write_all(report_fd, marker + record.encode("utf-8", "surrogateescape"))
+    except BaseException:  # noqa: BLE001 - never let the child return into the parent loop
+        code = 1
+        traceback.print_exc()
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:  # noqa: BLE001
+                pass
+        os._exit(code)
+
+
+def _raise_term(signum: int, frame: FrameType | None) -> None:
+    raise TermException("SIGTERM")
+
+
+def read_all(fd: int) -> bytes:
+    chunks = []
+    while chunk := os.read(fd, 65536):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+_PR_SET_PDEATHSIG = 1
+_prctl: Any = None
+
+
+def load_prctl() -> None:
+    """Open libc once, in the parent, so that children need not."""
+    global _prctl
+    if _prctl is None and sys.platform.startswith("linux"):
+        try:
+            _prctl = ctypes.CDLL(None, use_errno=True).prctl
+        except (OSError, AttributeError):
+            _prctl = False
+
+
+def die_with_parent() -> None:
+    """Linux: this process gets SIGKILL when its parent dies, so a job never runs orphaned
+    while a pruner requeues it elsewhere."""
+    load_prctl()
+    if _prctl:
+        _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)

@@ -1,0 +1,171 @@
+"""A small process that forks the per-job children for a forking worker.
+
+Why: forking costs in proportion to the memory the forking process maps, and a worker maps
+redis-py (about 30 MB here: ``import redis`` loads asyncio too). The fork server is a separate
+interpreter that loads only the job code (``import resque`` does not load redis-py), so each
+fork is about twice as cheap. Each job still runs in a fresh child process, with every
+guarantee of the direct fork: the worker knows the child's pid (signals go straight to it),
+sees its exit status, and gets its failure report.
+
+Protocol, one JSON line each way per message over a socket pair:
+worker -> server ``{"queue", "raw", "title"}`` (the job exactly as queued);
+server -> worker ``{"pid": N}`` when the child starts (or ``{"error": "..."}`` when the job
+cannot be resolved there, and the worker forks it directly), then
+``{"status": wait_status, "report": "..."}`` when it is gone.
+The server exits when the worker closes its end, and dies with the worker (Linux).
+"""
+
+from __future__ import annotations
+
+import gc
+import importlib
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from resque import child, jobs, layout
+
+log = logging.getLogger("resque.worker")
+
+
+class ForkServerUnavailable(Exception):
+    """The server cannot run this job (it could not resolve it, or it is gone)."""
+
+
+class ForkServer:
+    """The worker's handle on its fork server."""
+
+    def __init__(self, process: subprocess.Popen[bytes], sock: socket.socket) -> None:
+        self.process = process
+        self.sock = sock
+        self.reader = sock.makefile("rb")
+
+    @classmethod
+    def start(
+        cls,
+        modules: Sequence[str],
+        allowed_modules: Sequence[str],
+        worker: str,
+        failure_backend: str,
+        title: str,
+    ) -> ForkServer:
+        ours, theirs = socket.socketpair()
+        config = json.dumps({
+            "modules": list(modules), "allowed": list(allowed_modules), "worker": worker,
+            "failure": failure_backend, "title": title, "path": sys.path,
+        })
+        process = subprocess.Popen(
+            [sys.executable, "-c", "from resque.forkserver import serve; serve()",
+             str(theirs.fileno()), config],
+            pass_fds=[theirs.fileno()],
+            stdin=subprocess.DEVNULL,
+        )
+        theirs.close()
+        server = cls(process, ours)
+        ready = server._receive()
+        if not ready.get("ready"):
+            server.close()
+            raise ForkServerUnavailable(ready.get("error", "the fork server did not start"))
+        return server
+
+    def run(self, queue: str, raw: bytes, title: str,
+            on_start: Callable[[int], None]) -> tuple[int, int, bytes]:
+        """Perform one job in a child of the server: ``(pid, wait status, report)``."""
+        self._send({"queue": queue, "raw": raw.decode("utf-8", "surrogateescape"), "title": title})
+        started = self._receive()
+        if "error" in started:
+            raise ForkServerUnavailable(started["error"])
+        pid = int(started["pid"])
+        on_start(pid)
+        finished = self._receive()
+        report = finished["report"].encode("utf-8", "surrogateescape")
+        return pid, int(finished["status"]), report
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def close(self) -> None:
+        try:
+            self.reader.close()
+            self.sock.close()
+        finally:
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def _send(self, message: dict[str, Any]) -> None:
+        self.sock.sendall(json.dumps(message).encode("utf-8", "surrogateescape") + b"\n")
+
+    def _receive(self) -> dict[str, Any]:
+        line = self.reader.readline()
+        if not line:
+            raise ForkServerUnavailable("the fork server has gone away")
+        message: dict[str, Any] = json.loads(line)
+        return message
+
+
+def serve() -> None:
+    """The server's main loop (run as ``python -c ... serve()`` by ``ForkServer.start``)."""
+    fd, config = int(sys.argv[1]), json.loads(sys.argv[2])
+    sys.path[:] = config["path"]
+    sock = socket.socket(fileno=fd)
+    reader = sock.makefile("rb")
+    child.die_with_parent()
+    # The worker handles every signal; the server only ends when the worker closes the socket.
+    for signum in (signal.SIGINT, signal.SIGQUIT, signal.SIGTERM, signal.SIGUSR1,
+                   signal.SIGUSR2, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_IGN)
+
+    def send(message: dict[str, Any]) -> None:
+        sock.sendall(json.dumps(message).encode("utf-8", "surrogateescape") + b"\n")
+
+    try:
+        import setproctitle
+
+        from resque.failure import backend_from_name
+
+        setproctitle.setproctitle(config["title"])
+        for module in config["modules"]:
+            importlib.import_module(module)
+        failure = backend_from_name(config["failure"])
+    except Exception as exc:  # noqa: BLE001 - report why, then let the worker fork itself
+        send({"error": f"{type(exc).__name__}: {exc}"})
+        return
+    send({"ready": True})
+    gc.freeze()
+    while line := reader.readline():
+        request = json.loads(line)
+        queue = request["queue"]
+        raw = request["raw"].encode("utf-8", "surrogateescape")
+        try:
+            payload = layout.decode_job(raw, queue)
+            target = jobs.registry.resolve(payload["class"], config["allowed"])
+        except Exception as exc:  # noqa: BLE001 - the worker resolves and reports it itself
+            send({"error": f"{type(exc).__name__}: {exc}"})
+            continue
+        jobs.warm(target)
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(read_end)
+            reader.close()
+            sock.close()
+            child.child_main(
+                write_end, queue=queue, payload=payload, target=target, raw=raw,
+                worker=config["worker"], title=request["title"], failure=failure,
+                after_fork=[],
+            )
+        os.close(write_end)
+        send({"pid": pid})
+        report = child.read_all(read_end)
+        os.close(read_end)
+        _, status = os.waitpid(pid, 0)
+        send({"status": status, "report": report.decode("utf-8", "surrogateescape")})
