@@ -50,7 +50,10 @@ ACK_REQUEUE = "requeue"  # stopped by a shutdown: back to the head of its queue,
 # older steps go back to their queues (at least once: they may be jobs this worker finished
 # whose acknowledgement Redis lost, or jobs a late copy of an old step reserved that the
 # worker never saw); anything else stays. A step no newer than the newest reservation reserves
-# nothing (it returns what it reserved the first time). A queue key holding another type is
+# nothing (it returns what it reserved the first time). A reserving step finds the list
+# empty once it has acknowledged, since the worker holds nothing else then (one LINDEX);
+# entries still there are older jobs whose acknowledgement Redis lost, and go back to their
+# queues, so an idle worker does not keep them until it exits. A queue key holding another type is
 # skipped (LPOP through pcall: nothing was written before it fails) and named in the reply.
 STEP_SCRIPT = """
 local done, failed, requeue = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
@@ -111,11 +114,10 @@ if records ~= '' then
 end
 local want = tonumber(ARGV[6])
 if want == 0 then return false end
-if token ~= '' then
-  local tail = redis.call('LINDEX', KEYS[2], -1)
-  local newest = tail and string.match(tail, ',"(%d+):%d+"%]$')
-  if newest and tonumber(newest) >= tonumber(token) then
-    if newest ~= token then return false end
+local tail = token ~= '' and redis.call('LINDEX', KEYS[2], -1)
+if tail then
+  local newest = tonumber(string.match(tail, ',"(%d+):%d+"%]$') or -1)
+  if newest == tonumber(token) then
     local again = {}
     for _, entry in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do
       if string.match(entry, ',"' .. token .. ':%d+"%]$') then
@@ -125,7 +127,15 @@ if token ~= '' then
       end
     end
     return again
+  elseif newest > tonumber(token) then
+    return false
   end
+  local entries = redis.call('LRANGE', KEYS[2], 0, -1)
+  for i = #entries, 1, -1 do
+    local pair = cjson.decode(entries[i])
+    redis.call('LPUSH', ARGV[10] .. pair[1], pair[2])
+  end
+  redis.call('DEL', KEYS[2], KEYS[1])
 end
 local pause = redis.call('GET', KEYS[9])
 if pause and string.lower(string.match(pause, '^%s*(.-)%s*$')) == 'true' then
