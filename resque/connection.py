@@ -53,8 +53,14 @@ CLIENT_DEFAULTS: dict[str, Any] = {
 }
 
 # Errors that mean "Redis is not answering now": worth waiting for. (AuthenticationError is
-# a ConnectionError in redis-py, but waiting does not fix a wrong password.)
+# a ConnectionError in redis-py: at startup, waiting does not fix a wrong password.)
 TRANSIENT_ERRORS: tuple[type[Exception], ...] = (redis.ConnectionError, redis.TimeoutError)
+# Replies that mean "not now, and nothing was done": a replica after a failover (READONLY),
+# a master short of replicas (NOREPLICAS), or out of memory (OOM). Redis refuses these at a
+# script's first write, so a refused step wrote nothing and may simply be sent again.
+_NOT_NOW = (redis.ReadOnlyError, redis.exceptions.OutOfMemoryError,
+            redis.exceptions.TryAgainError, redis.exceptions.ClusterDownError)
+_NOT_NOW_CODES = ("NOREPLICAS", "MASTERDOWN", "LOADING")
 
 log = logging.getLogger("resque.connection")
 
@@ -252,10 +258,16 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def unavailable_error(client: redis.Redis, exc: BaseException) -> RedisUnavailable:
-    return RedisUnavailable(
-        f"cannot reach Redis at {describe(client)}: {exc}. Check that redis-server is running "
-        "there and that the redis= argument, RESQUE_REDIS or REDIS_URL points at it."
-    )
+    if isinstance(exc, (redis.AuthenticationError, redis.exceptions.AuthorizationError)):
+        hint = ("Check the user name and password in the redis= argument, RESQUE_REDIS or "
+                "REDIS_URL (they are never shown here).")
+    elif "certificate" in str(exc).lower() or "ssl" in str(exc).lower():
+        hint = ("Check the TLS settings: ssl_ca_certs for the server's CA, and ssl_certfile "
+                "and ssl_keyfile if it asks for a client certificate.")
+    else:
+        hint = ("Check that redis-server is running there and that the redis= argument, "
+                "RESQUE_REDIS or REDIS_URL points at it.")
+    return RedisUnavailable(f"cannot reach Redis at {describe(client)}: {exc} {hint}")
 
 
 def translate_errors(method: F) -> F:
@@ -327,6 +339,29 @@ class Outage:
     @property
     def down(self) -> bool:
         return self.since is not None
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Redis is away, or cannot take this write for now: wait and send it again."""
+    if isinstance(exc, TRANSIENT_ERRORS + _NOT_NOW):
+        return True
+    return isinstance(exc, redis.ResponseError) and str(exc).startswith(_NOT_NOW_CODES)
+
+
+def after_refusal(client: redis.Redis, exc: BaseException) -> None:
+    """After a "not now" reply, drop pooled connections: the next ones go to wherever the
+    master is now (Sentinel asks again; a DNS name or a virtual IP may have moved)."""
+    if not isinstance(exc, TRANSIENT_ERRORS):
+        client.connection_pool.disconnect()
+
+
+def refresh_master(client: redis.Redis) -> None:
+    """Sentinel only: ask where the master is now; idle connections to a former master are
+    closed (the worker does this with each heartbeat, so a failover that leaves the old
+    master up for a while does not keep it on the old one)."""
+    pool = client.connection_pool
+    if isinstance(pool, SentinelConnectionPool):
+        pool.get_master_address()  # type: ignore[no-untyped-call]
 
 
 def _short(exc: BaseException, limit: int = 300) -> str:
