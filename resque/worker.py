@@ -27,7 +27,15 @@ import setproctitle
 from resque import child, jobs, layout
 from resque.child import WORKER_HOOKS, worker_hook  # noqa: F401 - resque.worker.worker_hook
 from resque.client import Resque
-from resque.connection import TRANSIENT_ERRORS, Backoff, Outage, describe, unavailable_error
+from resque.connection import (
+    Backoff,
+    Outage,
+    after_refusal,
+    describe,
+    is_transient,
+    refresh_master,
+    unavailable_error,
+)
 from resque.errors import BadPayload, DirtyExit, NoQueueError, TermException
 from resque.failure import Failure, FailureBackend, backend_from_name, save_quietly
 from resque.forkserver import ForkServer, ForkServerUnavailable
@@ -299,8 +307,11 @@ class Worker:
                 action()
             except redis.AuthenticationError as exc:
                 raise unavailable_error(self.resque.redis, exc) from exc
-            except TRANSIENT_ERRORS as exc:
+            except redis.RedisError as exc:
+                if not is_transient(exc):
+                    raise
                 self.outage.failed(exc)
+                after_refusal(self.resque.redis, exc)
                 self._sleep(backoff.next())
                 continue
             self.outage.recovered()
@@ -390,8 +401,11 @@ class Worker:
                 if result is NOT_RUN:
                     queues = self.queues() if reserve else []
                     result = self.store.step(acks, queues, reserve, time.time(), token)
-            except TRANSIENT_ERRORS as exc:
+            except redis.RedisError as exc:
+                if not is_transient(exc):
+                    raise
                 self.outage.failed(exc)
+                after_refusal(self.resque.redis, exc)
                 if failed_at is None:
                     failed_at = time.monotonic()
                 elif self._shutdown and time.monotonic() - failed_at > self.term_timeout:
@@ -471,6 +485,7 @@ class Worker:
         )
         try:
             pid, status, report = self._fork(reserved, payload, target, title)
+            report = report.removeprefix(child.REPORT_DONE)
         finally:
             self._child = None
             signal.setitimer(signal.ITIMER_REAL, 0)
@@ -673,6 +688,7 @@ class Worker:
                 self._prune()
 
     def _heartbeat(self) -> None:
+        refresh_master(self.resque.redis)
         self.store.heartbeat()
         if not self.store.is_registered():
             log.warning("%s was unregistered by someone else; registering again", self.id)
@@ -687,10 +703,11 @@ class Worker:
         worker), any other Redis error is the task's own (one line until it changes)."""
         try:
             action()
-        except TRANSIENT_ERRORS as exc:
-            self.outage.failed(exc)
         except redis.RedisError as exc:
-            self._report(task, exc)
+            if is_transient(exc):
+                self.outage.failed(exc)
+            else:
+                self._report(task, exc)
         else:
             self.outage.recovered()
             self._report(task, None)
