@@ -7,12 +7,16 @@ from __future__ import annotations
 import contextlib
 import signal
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-from resque.embedded import EmbeddedRedis
+import redis
+
+from resque.embedded import EmbeddedRedis, find_redis_server, free_port
 
 
 class ReplyDropper:
@@ -119,3 +123,91 @@ def freeze(server: EmbeddedRedis) -> None:
 def thaw(server: EmbeddedRedis) -> None:
     assert server.process is not None
     server.process.send_signal(signal.SIGCONT)
+
+
+class RedisServer:
+    """A redis-server (or, with ``sentinel=True``, a Sentinel) with any arguments, on
+    loopback, for the TLS, ACL and Sentinel tests. ``client_kwargs`` are what a client needs
+    to talk to it (TLS files, a username and password); ``start`` waits until it answers."""
+
+    def __init__(
+        self,
+        directory: Path,
+        *args: str,
+        binary: str | None = None,
+        client_kwargs: dict[str, Any] | None = None,
+        sentinel_config: str | None = None,
+        tls: bool = False,
+    ) -> None:
+        self.directory = directory
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.binary = binary or find_redis_server()
+        self.args = list(args)
+        self.client_kwargs = client_kwargs or {}
+        self.sentinel_config = sentinel_config
+        self.tls = tls
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def command(self) -> list[str]:
+        log = str(self.directory / "redis.log")
+        if self.sentinel_config is not None:
+            config = self.directory / "sentinel.conf"
+            config.write_text(f"port {self.port}\nbind 127.0.0.1\ndir {self.directory}\n"
+                              f"logfile {log}\n{self.sentinel_config}\n")
+            return [self.binary, str(config), "--sentinel"]
+        port = ["--port", "0", "--tls-port", str(self.port)] if self.tls else [
+            "--port", str(self.port)]
+        return [self.binary, *port, "--bind", "127.0.0.1", "--dir", str(self.directory),
+                "--save", "", "--appendonly", "no", "--daemonize", "no", "--logfile", log,
+                *self.args]
+
+    def client(self, **kwargs: Any) -> redis.Redis:
+        return redis.Redis(host="127.0.0.1", port=self.port, **{**self.client_kwargs,
+                                                                 **kwargs})
+
+    def start(self, timeout: float = 15.0) -> RedisServer:
+        self.process = subprocess.Popen(self.command(), stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.PIPE)
+        client = self.client(socket_timeout=1)
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                try:
+                    client.ping()
+                    return self
+                except (redis.ConnectionError, redis.ResponseError):
+                    if self.process.poll() is not None or time.monotonic() > deadline:
+                        logged = self.log()[-2000:]
+                        error = self.process.stderr.read().decode() if (
+                            self.process.poll() is not None and self.process.stderr) else ""
+                        self.stop()
+                        raise RuntimeError(
+                            f"{self.command()} did not start: {error}{logged}") from None
+                    time.sleep(0.05)
+        finally:
+            client.close()
+
+    def log(self) -> str:
+        path = self.directory / "redis.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def kill(self) -> None:
+        """SIGKILL: a crash."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+
+    def stop(self) -> None:
+        process, self.process = self.process, None
+        if process is None:
+            return
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if process.stderr:
+            process.stderr.close()

@@ -130,9 +130,12 @@ def test_a_late_copy_of_an_old_step_cannot_make_a_job_disappear(r: redis.Redis) 
     assert r.get(keys.stat("processed")) == b"1"
     store.step(acks_for(a), ["q"], 1, time.time(), "5")
     assert r.get(keys.stat("processed")) == b"1"
-    [c] = store.step(None, ["q"], 1, time.time(), "7")  # type: ignore[misc]
-    store.step(acks_for(c), ["q"], 0, time.time(), "8")
-    assert r.lrange(queue, 0, -1) == [layout.encode_job("Record", ["b"]).encode()]
+    # The worker's next reserving step finds b in flight under an older step: back it goes,
+    # to the head of its queue, and it is the job reserved.
+    [b] = store.step(None, ["q"], 1, time.time(), "7")  # type: ignore[misc]
+    assert b.raw == layout.encode_job("Record", ["b"]).encode()
+    store.step(acks_for(b), ["q"], 0, time.time(), "8")
+    assert r.lrange(queue, 0, -1) == [layout.encode_job("Record", ["c"]).encode()]
     assert not r.exists(keys.inflight(worker))
     assert r.get(keys.stat("processed")) == b"2"
 
