@@ -485,7 +485,6 @@ class Worker:
         )
         try:
             pid, status, report = self._fork(reserved, payload, target, title)
-            report = report.removeprefix(child.REPORT_DONE)
         finally:
             self._child = None
             signal.setitimer(signal.ITIMER_REAL, 0)
