@@ -38,7 +38,10 @@ WORKER_HOOKS = (
 global_hooks: dict[str, list[Callable[..., Any]]] = {kind: [] for kind in WORKER_HOOKS}
 _PACKAGE_DIR = str(Path(__file__).resolve().parent)
 
-# Child reports through its pipe: nothing (success), or a marker byte and a failure record.
+# A child reports through its pipe, then closes it before it exits: REPORT_DONE, then
+# nothing (success) or a marker byte and a failure record. A pipe closed without REPORT_DONE
+# means the child died first: only its exit status tells how.
+REPORT_DONE = b"D"
 REPORT_FAILED = b"F"
 REPORT_TERMINATED = b"T"  # the job was stopped with TermException
 
@@ -155,6 +158,7 @@ def child_main(
 
         setproctitle.setproctitle(title)
         run_hooks("after_fork", after_fork, payload)
+        report = b""
         try:
             jobs.run(target, payload["args"], payload["class"])
         except BaseException as exc:  # the child reports everything, then exits
@@ -162,7 +166,14 @@ def child_main(
             if failure.saves:  # a non-Redis backend gets the live exception here
                 save_quietly(failure, Failure(record, queue, payload, exc))
             marker = REPORT_TERMINATED if isinstance(exc, TermException) else REPORT_FAILED
-            write_all(report_fd, marker + record.encode("utf-8", "surrogateescape"))
+            report = marker + record.encode("utf-8", "surrogateescape")
+        for stream in (sys.stdout, sys.stderr):  # before the report: the worker moves on
+            try:
+                stream.flush()
+            except Exception:  # noqa: BLE001
+                pass
+        write_all(report_fd, REPORT_DONE + report)
+        os.close(report_fd)  # the worker reads the end of the report now, not at our exit
     except BaseException:  # noqa: BLE001 - never let the child return into the parent loop
         code = 1
         traceback.print_exc()

@@ -141,31 +141,102 @@ def serve() -> None:
         return
     send({"ready": True})
     gc.freeze()
+    spare = _Spare.fork(sock, reader, config, failure)
     while line := reader.readline():
         request = json.loads(line)
         queue = request["queue"]
         raw = request["raw"].encode("utf-8", "surrogateescape")
         try:
-            payload = layout.decode_job(raw, queue)
-            target = jobs.registry.resolve(payload["class"], config["allowed"])
+            # Resolving here too imports a dotted-path job once, in the server, for all
+            # later children; and a job the server cannot resolve is forked by the worker.
+            target = jobs.registry.resolve(layout.decode_job(raw, queue)["class"],
+                                           config["allowed"])
         except Exception as exc:  # noqa: BLE001 - the worker resolves and reports it itself
             send({"error": f"{type(exc).__name__}: {exc}"})
             continue
         jobs.warm(target)
-        read_end, write_end = os.pipe()
+        running = spare
+        running.start(line)
+        send({"pid": running.pid})
+        spare = _Spare.fork(sock, reader, config, failure)  # while the job runs
+        status, report = running.finish()
+        send({"status": status, "report": report.decode("utf-8", "surrogateescape")})
+        _reap()
+    spare.abandon()
+
+
+class _Spare:
+    """A child forked before its job is known, so the fork is off the job's path: it waits
+    for one job on a pipe, performs it, and exits (still one process per job)."""
+
+    def __init__(self, pid: int, job_fd: int, report_fd: int) -> None:
+        self.pid, self.job_fd, self.report_fd = pid, job_fd, report_fd
+
+    @classmethod
+    def fork(cls, sock: socket.socket, reader: Any, config: dict[str, Any],
+             failure: Any) -> _Spare:
+        job_read, job_write = os.pipe()
+        report_read, report_write = os.pipe()
         pid = os.fork()
         if pid == 0:
-            os.close(read_end)
+            os.close(job_write)
+            os.close(report_read)
             reader.close()
             sock.close()
-            child.child_main(
-                write_end, queue=queue, payload=payload, target=target, raw=raw,
-                worker=config["worker"], title=request["title"], failure=failure,
-                after_fork=[],
-            )
-        os.close(write_end)
-        send({"pid": pid})
-        report = child.read_all(read_end)
-        os.close(read_end)
-        _, status = os.waitpid(pid, 0)
-        send({"status": status, "report": report.decode("utf-8", "surrogateescape")})
+            _spare_main(job_read, report_write, config, failure)
+        os.close(job_read)
+        os.close(report_write)
+        return cls(pid, job_write, report_read)
+
+    def start(self, request: bytes) -> None:
+        child.write_all(self.job_fd, request)
+        os.close(self.job_fd)
+
+    def finish(self) -> tuple[int, bytes]:
+        """The child's report, as soon as it is written; its exit status only when it
+        ended without one (the reaping of the others waits for ``_reap``)."""
+        report = child.read_all(self.report_fd)
+        os.close(self.report_fd)
+        if report.startswith(child.REPORT_DONE):
+            _reaped_later.add(self.pid)
+            return 0, report
+        _, status = os.waitpid(self.pid, 0)
+        return status, report
+
+    def abandon(self) -> None:
+        os.close(self.job_fd)  # it reads end-of-file, and exits
+        os.close(self.report_fd)
+        os.waitpid(self.pid, 0)
+
+
+_reaped_later: set[int] = set()
+
+
+def _reap() -> None:
+    """Collect children that reported and exited (never blocking on one still exiting)."""
+    for pid in list(_reaped_later):
+        try:
+            done, _ = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            done = pid
+        if done:
+            _reaped_later.discard(pid)
+
+
+def _spare_main(job_fd: int, report_fd: int, config: dict[str, Any], failure: Any) -> None:
+    try:
+        line = child.read_all(job_fd)
+        os.close(job_fd)
+        if not line:
+            os._exit(0)  # the server is stopping: no job for this one
+        request = json.loads(line)
+        queue = request["queue"]
+        raw = request["raw"].encode("utf-8", "surrogateescape")
+        payload = layout.decode_job(raw, queue)
+        target = jobs.registry.resolve(payload["class"], config["allowed"])
+    except BaseException:  # noqa: BLE001 - never return into the server's loop
+        os._exit(1)
+    child.child_main(
+        report_fd, queue=queue, payload=payload, target=target, raw=raw,
+        worker=config["worker"], title=request["title"], failure=failure, after_fork=[],
+    )

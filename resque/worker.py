@@ -485,6 +485,7 @@ class Worker:
         )
         try:
             pid, status, report = self._fork(reserved, payload, target, title)
+            report = report.removeprefix(child.REPORT_DONE)
         finally:
             self._child = None
             signal.setitimer(signal.ITIMER_REAL, 0)
