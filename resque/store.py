@@ -59,6 +59,13 @@ STEP_SCRIPT = """
 local done, failed, requeue = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local records, token, acked = ARGV[5], ARGV[11], ARGV[12]
 local settle = done + requeue
+if records ~= '' then
+  local kind = redis.call('TYPE', KEYS[7])['ok']
+  if kind ~= 'list' and kind ~= 'none' then
+    return redis.error_reply('NOTNOW ' .. KEYS[7] .. ' holds a ' .. kind ..
+      ', not a list: failure records cannot be written there, so the jobs stay in flight')
+  end
+end
 if settle > 0 and acked ~= '' then
   local last = redis.call('LINDEX', KEYS[2], settle - 1)
   local suffix = ',"' .. acked .. '"]'
@@ -101,16 +108,16 @@ if settle > 0 then
   if redis.call('LLEN', KEYS[2]) == 0 then redis.call('DEL', KEYS[1]) end
 end
 if done > 0 then
-  redis.call('INCRBY', KEYS[3], done)
-  redis.call('INCRBY', KEYS[4], done)
+  redis.pcall('INCRBY', KEYS[3], done)
+  redis.pcall('INCRBY', KEYS[4], done)
 end
 if failed > 0 then
-  redis.call('INCRBY', KEYS[5], failed)
-  redis.call('INCRBY', KEYS[6], failed)
+  redis.pcall('INCRBY', KEYS[5], failed)
+  redis.pcall('INCRBY', KEYS[6], failed)
 end
 if records ~= '' then
   redis.call('RPUSH', KEYS[7], unpack(cjson.decode(records)))
-  if ARGV[4] ~= '' then redis.call('SADD', KEYS[8], ARGV[4]) end
+  if ARGV[4] ~= '' then redis.pcall('SADD', KEYS[8], ARGV[4]) end
 end
 local want = tonumber(ARGV[6])
 if want == 0 then return false end
@@ -137,8 +144,8 @@ if tail then
   end
   redis.call('DEL', KEYS[2], KEYS[1])
 end
-local pause = redis.call('GET', KEYS[9])
-if pause and string.lower(string.match(pause, '^%s*(.-)%s*$')) == 'true' then
+local pause = redis.pcall('GET', KEYS[9])
+if type(pause) == 'string' and string.lower(string.match(pause, '^%s*(.-)%s*$')) == 'true' then
   return 'paused'
 end
 local bad = {}
@@ -189,24 +196,40 @@ if ARGV[3] ~= '' and record ~= ARGV[3] then return {-1, 0, false} end
 local entries = redis.call('LRANGE', KEYS[2], 0, -1)
 local first = 1
 if not record then first = 2 end
-local requeued = 0
+local targets = {}
 for i = #entries, first, -1 do
   local pair = cjson.decode(entries[i])
-  redis.call('LPUSH', ARGV[2] .. pair[1], pair[2])
-  redis.call('SADD', KEYS[6], pair[1])
-  requeued = requeued + 1
+  targets[#targets + 1] = {ARGV[2] .. pair[1], pair[2], pair[1]}
+end
+local fail = #entries == 0 and record and ARGV[4] ~= ''
+if fail then targets[#targets + 1] = {KEYS[7]} end
+for _, target in ipairs(targets) do
+  local kind = redis.call('TYPE', target[1])['ok']
+  if kind ~= 'list' and kind ~= 'none' then
+    return redis.error_reply('NOTNOW ' .. target[1] .. ' holds a ' .. kind ..
+      ', not a list: the jobs of ' .. ARGV[1] .. ' stay where they are')
+  end
+end
+local requeued = 0
+for _, target in ipairs(targets) do
+  if target[2] then
+    redis.call('LPUSH', target[1], target[2])
+    redis.pcall('SADD', KEYS[6], target[3])
+    requeued = requeued + 1
+  end
 end
 local failed = 0
-if #entries == 0 and record and ARGV[4] ~= '' then
+if fail then
   redis.call('RPUSH', KEYS[7], ARGV[4])
-  if ARGV[5] ~= '' then redis.call('SADD', KEYS[8], ARGV[5]) end
+  if ARGV[5] ~= '' then redis.pcall('SADD', KEYS[8], ARGV[5]) end
   failed = 1
 end
 redis.call('DEL', KEYS[1], KEYS[2])
 for i = 9, #KEYS do redis.call('DEL', KEYS[i]) end
-redis.call('SREM', KEYS[3], ARGV[1])
-redis.call('HDEL', KEYS[4], ARGV[1])
-redis.call('SREM', KEYS[5], ARGV[1])
+-- The shared registry may hold anything (another tool's bug): never stop half-way on it.
+redis.pcall('SREM', KEYS[3], ARGV[1])
+redis.pcall('HDEL', KEYS[4], ARGV[1])
+redis.pcall('SREM', KEYS[5], ARGV[1])
 return {requeued, failed, record or false}
 """
 
@@ -273,6 +296,9 @@ class Acks:
 
 PAUSED = object()
 NOT_RUN = object()
+# The reply code of a script that refused before writing anything, because a key it must
+# write holds another type: the jobs stay in flight; the worker reports it and tries again.
+NOT_NOW = "NOTNOW"
 
 
 def _entry(raw: bytes | str) -> tuple[str, bytes, str]:
