@@ -24,6 +24,8 @@ import sys
 import time
 from pathlib import Path
 
+import redis
+
 from resque import layout
 from resque.failure import Failure, FailureBackend, RedisFailure, save_quietly
 from resque.store import WorkerStore
@@ -72,6 +74,8 @@ class Pruner:
         self.heartbeat_expiry = heartbeat_expiry
         self.lock_ttl = max(1, lock_ttl)
         self._orphans_seen: dict[str, float] = {}
+        self._unreadable: set[str] = set()
+        self._unrecoverable: set[str] = set()
 
     def prune(self) -> list[str]:
         """Recover every dead worker, if we get the lock. Returns the ids pruned."""
@@ -84,7 +88,13 @@ class Pruner:
             reason = self.why_dead(worker, worker in registered, beats.get(worker), now)
             if reason is None:
                 continue
-            self.recover(worker, reason, has_inflight=worker in owners)
+            try:
+                self.recover(worker, reason, has_inflight=worker in owners)
+            except (redis.ResponseError, UnicodeError) as exc:  # junk in one worker's keys
+                if worker not in self._unrecoverable:
+                    self._unrecoverable.add(worker)
+                    log.error("cannot prune %s: %s (its keys are left as they are)", worker, exc)
+                continue
             pruned.append(worker)
         return pruned
 
@@ -95,7 +105,14 @@ class Pruner:
         host, pid, _ = layout.parse_worker_id(worker)
         if beat is not None:
             seen = layout.parse_time(beat)
-            if seen is None or now - seen.timestamp() > self.heartbeat_expiry:
+            if seen is None:
+                # Not a time: proof of nothing. Treated as no heartbeat (a same-host pid
+                # check still applies), kept as it is, and reported once.
+                if worker not in self._unreadable:
+                    self._unreadable.add(worker)
+                    log.warning("heartbeat of %s is not a time (%s): left alone", worker,
+                                ascii(beat[:100]))
+            elif now - seen.timestamp() > self.heartbeat_expiry:
                 return "heartbeat"
         if host == self.hostname and pid is not None:
             return None if process_alive(pid) else "gone"
