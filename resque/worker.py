@@ -46,6 +46,7 @@ from resque.store import (
     ACK_FAILED,
     ACK_OK,
     ACK_REQUEUE,
+    NOT_NOW,
     NOT_RUN,
     PAUSED,
     Ack,
@@ -271,15 +272,15 @@ class Worker:
         does. Jobs left in flight under this very id (a dead worker whose pid we reuse, as
         in a restarted container) are requeued first: no pruner would ever act for them.
         """
-        self._until_answered(self._requeue_leftovers)
-        self._until_answered(lambda: self.store.heartbeat(clear=True))
+        self._until_answered(self._requeue_leftovers, "requeueing jobs left in flight")
+        self._until_answered(lambda: self.store.heartbeat(clear=True), "heartbeat")
         self.pruner = Pruner(
             self.store, self.hostname, self.heartbeat_expiry, int(self.prune_interval),
             self.failure, self.requeue_limit,
         )
         self._prune()
         self.run_hooks("before_first_fork")
-        self._until_answered(lambda: self.store.register(layout.started_at()))
+        self._until_answered(lambda: self.store.register(layout.started_at()), "registering")
         if self._shutdown:
             return
         self._pubsub_broken = True
@@ -298,9 +299,10 @@ class Worker:
             log.warning("requeued %d job(s) left in flight by an earlier worker with this id "
                         "(%s)", requeued, self.id)
 
-    def _until_answered(self, action: Callable[[], Any]) -> None:
+    def _until_answered(self, action: Callable[[], Any], task: str) -> None:
         """Run a startup step, retrying with backoff while Redis is away (not once stopped).
-        A refused password is not an outage: it ends the worker with a clear error."""
+        A refused password is not an outage: it ends the worker with a clear error. A key of
+        the wrong type (another tool's bug) is reported and the worker starts anyway."""
         backoff = Backoff()
         while not self._shutdown:
             try:
@@ -309,12 +311,14 @@ class Worker:
                 raise unavailable_error(self.resque.redis, exc) from exc
             except redis.RedisError as exc:
                 if not is_transient(exc):
-                    raise
+                    self._report(task, exc)
+                    return
                 self.outage.failed(exc)
                 after_refusal(self.resque.redis, exc)
                 self._sleep(backoff.next())
                 continue
             self.outage.recovered()
+            self._report(task, None)
             return
 
     def loop(self) -> None:
@@ -402,6 +406,10 @@ class Worker:
                     queues = self.queues() if reserve else []
                     result = self.store.step(acks, queues, reserve, time.time(), token)
             except redis.RedisError as exc:
+                if str(exc).startswith(NOT_NOW):  # refused before writing anything
+                    self._report("acknowledging jobs", exc)
+                    self._sleep(backoff.next())
+                    continue
                 if not is_transient(exc):
                     raise
                 self.outage.failed(exc)
@@ -413,6 +421,8 @@ class Worker:
                 self._sleep(backoff.next())
                 continue
             self.outage.recovered()
+            if "acknowledging jobs" in self._reported:
+                self._report("acknowledging jobs", None)
             return result
 
     def _become_idle(self) -> None:
@@ -703,7 +713,7 @@ class Worker:
         worker), any other Redis error is the task's own (one line until it changes)."""
         try:
             action()
-        except redis.RedisError as exc:
+        except Exception as exc:  # noqa: BLE001 - the heartbeat thread must never die
             if is_transient(exc):
                 self.outage.failed(exc)
             else:
