@@ -276,7 +276,10 @@ class Resque:
         ids = self.workers()
         if not ids:
             return {}
-        records = self.redis.mget([self.keys.worker(w) for w in ids])
+        # Keys as bytes: an id that is not UTF-8 (another tool's) goes back as it came.
+        records = self.redis.mget(
+            [self.keys.worker(w).encode("utf-8", "surrogateescape") for w in ids]
+        )
         result: dict[str, dict[str, Any]] = {}
         for worker, raw in zip(ids, records, strict=True):
             if not raw:

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar, cast
 
 import click
+import redis
 
 from resque import layout
 from resque.admin.failures import FailureEntry, FailureNotFound, Filter, NotRequeueable
@@ -51,6 +52,8 @@ def farm_options(command: F) -> F:
             return ctx.invoke(command, *args, **kwargs)
         except ResqueError as exc:
             raise click.ClickException(str(exc)) from exc
+        except redis.ResponseError as exc:  # WRONGTYPE and the like: a key another tool wrote
+            raise click.ClickException(f"Redis refused: {exc}") from exc
 
     return cast(F, wrapper)
 
@@ -73,8 +76,14 @@ def redis_wait() -> float:
     return max(0.0, seconds)
 
 
+def echo(message: str = "", err: bool = False) -> None:
+    """``click.echo``, but text that is not UTF-8 (names decoded from odd bytes in Redis)
+    prints as ``\\udcff`` escapes instead of failing the verb."""
+    click.echo(message.encode("utf-8", "backslashreplace").decode("utf-8"), err=err)
+
+
 def emit_json(value: Any) -> None:
-    click.echo(json.dumps(value, ensure_ascii=False, indent=2, default=str))
+    echo(json.dumps(value, ensure_ascii=False, indent=2, default=str))
 
 
 def confirm(question: str, yes: bool) -> None:
@@ -126,10 +135,10 @@ def queues(redis_url: str | None, namespace: str | None, as_json: bool) -> None:
         emit_json(sizes)
         return
     if not sizes:
-        click.echo("no queues")
+        echo("no queues")
         return
-    click.echo(table(["QUEUE", "SIZE"], sorted(sizes.items())))
-    click.echo(f"{len(sizes)} queue(s), {sum(sizes.values())} job(s)")
+    echo(table(["QUEUE", "SIZE"], sorted(sizes.items())))
+    echo(f"{len(sizes)} queue(s), {sum(sizes.values())} job(s)")
 
 
 @click.command()
@@ -147,14 +156,14 @@ def peek(
         emit_json([item.to_json() for item in items])
         return
     if not items:
-        click.echo(f"no jobs in {queue} from index {start}")
+        echo(f"no jobs in {queue} from index {start}")
         return
     rows = [
         (item.index, item.job["class"], item.job["args"]) if item.job
         else (item.index, "(unreadable)", layout.raw_text(item.raw))
         for item in items
     ]
-    click.echo(table(["INDEX", "CLASS", "ARGS"], rows))
+    echo(table(["INDEX", "CLASS", "ARGS"], rows))
 
 
 @click.command()
@@ -177,7 +186,7 @@ def enqueue(
     if as_json:
         emit_json({"queue": queue, "class": class_name, "args": args})
     else:
-        click.echo(f"enqueued {class_name} to {queue}")
+        echo(f"enqueued {class_name} to {queue}")
 
 
 @click.command("remove-queue")
@@ -194,7 +203,7 @@ def remove_queue(
     if as_json:
         emit_json({"queue": queue, "removed_jobs": removed})
     else:
-        click.echo(f"removed queue {queue} ({removed} job(s))")
+        echo(f"removed queue {queue} ({removed} job(s))")
 
 
 # --- failures -----------------------------------------------------------------------------------
@@ -258,15 +267,15 @@ def failed_list(
                    "entries": [entry.to_json() for entry in page.entries]})
         return
     if not page.entries:
-        click.echo("no failures" + (" match" if where.by_content else ""))
+        echo("no failures" + (" match" if where.by_content else ""))
         return
-    click.echo(table(["ID", "FAILED AT", "QUEUE", "CLASS", "EXCEPTION", "ERROR", "RETRIED"],
+    echo(table(["ID", "FAILED AT", "QUEUE", "CLASS", "EXCEPTION", "ERROR", "RETRIED"],
                      (_failure_row(entry) for entry in page.entries)))
     last = page.start + len(page.entries)
     of = f" of {page.total}" if page.total is not None else ""
     hint = f"; next page: --start {last}" if page.more else ""
     order = "newest" if newest else "oldest"
-    click.echo(f"{page.start + 1}-{last}{of}, {order} first{hint}")
+    echo(f"{page.start + 1}-{last}{of}, {order} first{hint}")
 
 
 def _failure_row(entry: FailureEntry) -> tuple[Any, ...]:
@@ -295,11 +304,11 @@ def failed_count(
         if as_json:
             emit_json({"total": sum(counts.values()), "lists": counts})
             return
-        click.echo(table(["LIST", "FAILURES"], counts.items()))
-        click.echo(f"{sum(counts.values())} failure(s)")
+        echo(table(["LIST", "FAILURES"], counts.items()))
+        echo(f"{sum(counts.values())} failure(s)")
         return
     total = failures.count(where)
-    emit_json({"total": total}) if as_json else click.echo(str(total))
+    emit_json({"total": total}) if as_json else echo(str(total))
 
 
 @failed.command("show")
@@ -314,8 +323,8 @@ def failed_show(
         emit_json({**entry.to_json(), "raw": layout.raw_text(entry.raw)})
         return
     if entry.record is None:
-        click.echo(f"id:        {entry.id}\nproblem:   {entry.problems[0]}")
-        click.echo(f"raw:       {layout.raw_text(entry.raw)}")
+        echo(f"id:        {entry.id}\nproblem:   {entry.problems[0]}")
+        echo(f"raw:       {layout.raw_text(entry.raw)}")
         return
     fields = [
         ("id", str(entry.id)), ("list", entry.id.list_name), ("queue", entry.queue),
@@ -325,16 +334,16 @@ def failed_show(
     ]
     for name, value in fields:
         if value is not None:
-            click.echo(f"{name + ':':<11}{value}")
+            echo(f"{name + ':':<11}{value}")
     if entry.problems:
-        click.echo(f"{'problems:':<11}{'; '.join(entry.problems)}")
-    click.echo("error:")
+        echo(f"{'problems:':<11}{'; '.join(entry.problems)}")
+    echo("error:")
     for line in (entry.error or "").splitlines() or [""]:
-        click.echo(f"  {line}")
+        echo(f"  {line}")
     if entry.backtrace:
-        click.echo("backtrace:")
+        echo("backtrace:")
         for line in entry.backtrace:
-            click.echo(f"  {line}")
+            echo(f"  {line}")
 
 
 def _get(admin: Admin, failure_id: str) -> FailureEntry:
@@ -371,9 +380,9 @@ def failed_retry(
     else:
         for item in done:
             new = f", now {item['new_id']}" if item["new_id"] else ", removed"
-            click.echo(f"retried {item['id']}: {item['class']} to {item['queue']}{new}")
+            echo(f"retried {item['id']}: {item['class']} to {item['queue']}{new}")
         for failure_id, message in errors.items():
-            click.echo(f"not retried {failure_id}: {message}", err=True)
+            echo(f"not retried {failure_id}: {message}", err=True)
     if errors:
         sys.exit(1)
 
@@ -405,7 +414,7 @@ def failed_remove(
         if as_json:
             emit_json(result.to_json())
         else:
-            click.echo(f"removed {result.done} failure(s)"
+            echo(f"removed {result.done} failure(s)"
                        + (f"; {result.gone} were gone already" if result.gone else ""))
         return
     confirm(f"Remove {len(failure_ids)} failure(s)?", yes)
@@ -423,9 +432,9 @@ def failed_remove(
         emit_json({"removed": removed, "errors": errors})
     else:
         for failure_id in removed:
-            click.echo(f"removed {failure_id}")
+            echo(f"removed {failure_id}")
         for failure_id, message in errors.items():
-            click.echo(f"not removed {failure_id}: {message}", err=True)
+            echo(f"not removed {failure_id}: {message}", err=True)
     if errors:
         sys.exit(1)
 
@@ -458,7 +467,7 @@ def failed_retry_all(
     if as_json:
         emit_json(result.to_json())
         return
-    click.echo(f"retried {result.done} failure(s)"
+    echo(f"retried {result.done} failure(s)"
                + (f"; skipped {result.skipped} that cannot be retried" if result.skipped else "")
                + (f"; {result.gone} were gone meanwhile" if result.gone else ""))
 
@@ -479,7 +488,7 @@ def failed_clear(
     if as_json:
         emit_json({"removed": removed})
     else:
-        click.echo(f"cleared {removed} failure(s)")
+        echo(f"cleared {removed} failure(s)")
 
 
 @failed.command("clear-retried")
@@ -494,7 +503,7 @@ def failed_clear_retried(
     if as_json:
         emit_json(result.to_json())
     else:
-        click.echo(f"removed {result.done} retried failure(s)")
+        echo(f"removed {result.done} retried failure(s)")
 
 
 # --- workers, stats, pausing --------------------------------------------------------------------
@@ -509,7 +518,7 @@ def workers(redis_url: str | None, namespace: str | None, as_json: bool) -> None
         emit_json([worker.to_json() for worker in found])
         return
     if not found:
-        click.echo("no workers")
+        echo("no workers")
         return
     rows = []
     for worker in found:
@@ -519,10 +528,10 @@ def workers(redis_url: str | None, namespace: str | None, as_json: bool) -> None
                  if worker.job and "unreadable" not in job else job.get("unreadable", "-"))
         rows.append((worker.id, worker.state, ",".join(worker.queues), doing,
                      worker.started, age(worker.heartbeat_age), worker.processed))
-    click.echo(table(["WORKER", "STATE", "QUEUES", "JOB", "STARTED", "HEARTBEAT", "PROCESSED"],
+    echo(table(["WORKER", "STATE", "QUEUES", "JOB", "STARTED", "HEARTBEAT", "PROCESSED"],
                      rows))
     working = sum(1 for worker in found if worker.working)
-    click.echo(f"{len(found)} worker(s), {working} working")
+    echo(f"{len(found)} worker(s), {working} working")
 
 
 @click.command()
@@ -539,10 +548,10 @@ def prune(
         emit_json(result.to_json())
         return
     if result.lock_holder:
-        click.echo(f"another pruner ({result.lock_holder}) holds the lock for "
+        echo(f"another pruner ({result.lock_holder}) holds the lock for "
                    f"{result.lock_ttl}s more; try again then, or use --force")
         sys.exit(1)
-    click.echo("\n".join(f"pruned {worker}" for worker in result.pruned) or "no dead workers")
+    echo("\n".join(f"pruned {worker}" for worker in result.pruned) or "no dead workers")
 
 
 @click.command()
@@ -556,7 +565,7 @@ def stats(redis_url: str | None, namespace: str | None, as_json: bool) -> None:
     width = max(len(name) for name in info) + 1
     for name, value in info.items():
         shown = ", ".join(value) if isinstance(value, list) else value
-        click.echo(f"{name + ':':<{width}} {shown}")
+        echo(f"{name + ':':<{width}} {shown}")
 
 
 @click.command()
@@ -564,7 +573,7 @@ def stats(redis_url: str | None, namespace: str | None, as_json: bool) -> None:
 def pause(redis_url: str | None, namespace: str | None, as_json: bool) -> None:
     """Stop every Ruby and Python worker from taking jobs (sets pause-all-workers)."""
     admin_for(redis_url, namespace).pause()
-    emit_json({"paused": True}) if as_json else click.echo(
+    emit_json({"paused": True}) if as_json else echo(
         "paused: Ruby and Python workers take no new jobs (Perl workers ignore this)")
 
 
@@ -573,4 +582,4 @@ def pause(redis_url: str | None, namespace: str | None, as_json: bool) -> None:
 def resume(redis_url: str | None, namespace: str | None, as_json: bool) -> None:
     """Let workers take jobs again (deletes pause-all-workers)."""
     admin_for(redis_url, namespace).resume()
-    emit_json({"paused": False}) if as_json else click.echo("resumed")
+    emit_json({"paused": False}) if as_json else echo("resumed")

@@ -146,11 +146,12 @@ class Admin:
         if not ids:
             return []
         with self.redis.pipeline(transaction=False) as pipe:
-            pipe.mget([self.keys.worker(w) for w in ids])
-            pipe.mget([self.keys.worker_started(w) for w in ids])
-            pipe.hmget(self.keys.heartbeat, ids)
-            pipe.mget([self.keys.worker_stat("processed", w) for w in ids])
-            pipe.mget([self.keys.worker_stat("failed", w) for w in ids])
+            # Keys as bytes: an id that is not UTF-8 (another tool's) goes back as it came.
+            pipe.mget([_raw(self.keys.worker(w)) for w in ids])
+            pipe.mget([_raw(self.keys.worker_started(w)) for w in ids])
+            pipe.hmget(self.keys.heartbeat, [_raw(w) for w in ids])
+            pipe.mget([_raw(self.keys.worker_stat("processed", w)) for w in ids])
+            pipe.mget([_raw(self.keys.worker_stat("failed", w)) for w in ids])
             pipe.time()
             records, started, beats, processed, failed, (seconds, micros) = pipe.execute()
         now = seconds + micros / 1e6
@@ -225,6 +226,10 @@ class Admin:
     def paused(self) -> bool:
         value = self.redis.get(self.keys.pause)
         return value is not None and layout.text(value).strip().lower() == layout.PAUSE_VALUE
+
+
+def _raw(name: str) -> bytes:
+    return name.encode("utf-8", "surrogateescape")
 
 
 def _int(value: Any) -> int:
