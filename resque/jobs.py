@@ -122,6 +122,11 @@ class Registry:
                 f"no job is registered as {name!r}; register it with "
                 f"@resque.job(name={name!r}) in the module the worker loads with --app"
             )
+        parts = name.split(".")
+        if not all(part.isidentifier() for part in parts):
+            raise JobNotFound(f"job class {name!r} is not a dotted Python name")
+        if any(part.startswith("__") for part in parts):
+            raise JobForbidden(f"job class {name!r} names a dunder attribute: never resolved")
         allowed = [p for p in allowed_modules if _under(name, p)]
         if not allowed:
             raise JobForbidden(
@@ -129,9 +134,19 @@ class Registry:
                 "prefix, so it is not imported; register it with @resque.job or allow its "
                 "module with allowed_modules= / RESQUE_JOB_MODULES"
             )
-        target = _import_path(name)
+        target = _import_path(name, allowed)
         if target is None:
             raise JobNotFound(f"cannot find {name!r}: no such module attribute")
+        # Only a class or function defined under an allowed prefix: a name the allowed module
+        # imported (its ``os``, a ``from subprocess import Popen``) is not the app's job.
+        defined_in = getattr(target, "__module__", None)
+        if not (inspect.isclass(target) or inspect.isfunction(target)
+                or isinstance(target, JobFunction)) or not (
+                isinstance(defined_in, str) and any(_under(defined_in, p) for p in allowed)):
+            raise JobForbidden(
+                f"{name!r} is not a job class or function defined under an allowed prefix "
+                f"(it comes from {defined_in!r}); it is never called"
+            )
         return target
 
 
@@ -140,10 +155,14 @@ def _under(path: str, prefix: str) -> bool:
     return bool(prefix) and (path == prefix or path.startswith(prefix + "."))
 
 
-def _import_path(path: str) -> Any | None:
+def _import_path(path: str, allowed: list[str]) -> Any | None:
+    """Import the longest allowed module prefix of ``path`` and walk the rest as attributes,
+    never through a module that lies outside the allowed prefixes."""
     parts = path.split(".")
     for split in range(len(parts) - 1, 0, -1):
         module_name = ".".join(parts[:split])
+        if not any(_under(module_name, p) for p in allowed):
+            return None  # the allowed prefix names an attribute path, not a module
         try:
             obj: Any = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
@@ -154,6 +173,9 @@ def _import_path(path: str) -> Any | None:
             obj = getattr(obj, attribute, None)
             if obj is None:
                 return None
+            if inspect.ismodule(obj) and not any(_under(obj.__name__, p) for p in allowed):
+                raise JobForbidden(f"{path!r} reaches module {obj.__name__!r}, which is not "
+                                   "under an allowed prefix")
         return obj
     return None
 
