@@ -307,3 +307,21 @@ def test_jobs_left_in_flight_under_a_reused_worker_id_run_once_and_nothing_is_mi
     assert Counter(notes(r)) == {"left-in-flight": 1, **{f"j{i}": 1 for i in range(5)}}
     assert r.get(keys.stat("processed")) == b"6"
     assert not r.exists(keys.inflight(worker.id))
+
+
+@pytest.mark.xfail(strict=True, reason="resque/web/app.py _redis_error logs one line per "
+                   "request while Redis is away (a page polled every 3 s logs every 3 s); "
+                   "resque.connection.Outage gives one line when it goes, one when it is back")
+def test_the_dashboard_logs_one_line_per_outage_not_one_per_request(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    pytest.importorskip("starlette")
+    from starlette.testclient import TestClient
+
+    from resque.embedded import free_port
+    from resque.web import create_app
+
+    with TestClient(create_app(f"redis://127.0.0.1:{free_port()}/0")) as web:
+        for _ in range(5):
+            assert web.get("/live.json").status_code == 503
+    assert caplog.text.count("127.0.0.1") <= 2, caplog.text
