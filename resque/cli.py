@@ -124,7 +124,7 @@ def work(
     """Start a worker on QUEUES (Ruby's `rake resque:work`)."""
     setup_logging(verbose)
     if count > 1:
-        sys.exit(_run_several(count))
+        sys.exit(_run_several(count, redis_url))
     from resque.worker import Worker
 
     modules = import_apps(apps)
@@ -151,18 +151,25 @@ def work(
             os.unlink(pidfile)
 
 
-def _run_several(count: int) -> int:
-    """COUNT=N: N worker processes of the same command; signals are passed on to all."""
+def _run_several(count: int, redis_url: str | None) -> int:
+    """COUNT=N: N worker processes of the same command; signals are passed on to all.
+
+    The Redis URL reaches them in ``RESQUE_REDIS``, never on a command line ``ps`` shows."""
     env = dict(os.environ, COUNT="1")
+    if redis_url:
+        env["RESQUE_REDIS"] = redis_url
     args: list[str] = []
     skip_value = False
     for arg in sys.argv[1:]:
         if skip_value:
             skip_value = False
-        elif arg == "--count":
+        elif arg in ("--count", "--redis"):
             skip_value = True  # "--count 2": drop the value too
-        elif not arg.startswith("--count="):
+        elif not arg.startswith(("--count=", "--redis=")):
             args.append(arg)
+    import setproctitle
+
+    setproctitle.setproctitle(f"resque-{__version__}: Supervising {count} workers")
     children = [
         subprocess.Popen([sys.executable, "-m", "resque", *args], env=env) for _ in range(count)
     ]

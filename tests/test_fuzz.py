@@ -334,10 +334,6 @@ def _utf8(raw: bytes) -> bool:
         return False
 
 
-@pytest.mark.xfail(strict=True, reason="resque/web/dashboard.py url_builder: a query value "
-                   "holding surrogates (a host name that is not UTF-8) fails urlencode, so "
-                   "/workers answers 500 when hosts are listed; encode query values with "
-                   "surrogateescape as quote_segment does")
 def test_the_dashboard_lists_workers_whose_host_is_not_utf8(r: redis.Redis, web: Any) -> None:
     r.flushall()
     r.sadd(KEYS.workers, b"caf\xe9:1:q", b"other:2:q")

@@ -309,9 +309,6 @@ def test_jobs_left_in_flight_under_a_reused_worker_id_run_once_and_nothing_is_mi
     assert not r.exists(keys.inflight(worker.id))
 
 
-@pytest.mark.xfail(strict=True, reason="resque/web/app.py _redis_error logs one line per "
-                   "request while Redis is away (a page polled every 3 s logs every 3 s); "
-                   "resque.connection.Outage gives one line when it goes, one when it is back")
 def test_the_dashboard_logs_one_line_per_outage_not_one_per_request(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

@@ -208,13 +208,8 @@ def _leaks(args: list[str], url: str, env: dict[str, str]) -> dict[int, str]:
     pytest.param(["work", "-q", "low", "--app", "workerapp"], id="work"),
     pytest.param(["pool", "-w", "low:1", "--app", "workerapp"], id="pool"),
     pytest.param(["scheduler"], id="scheduler"),
-    pytest.param(["work", "-q", "low", "--app", "workerapp", "--count", "2"], id="count",
-                 marks=pytest.mark.xfail(strict=True, reason=(
-                     "resque/cli.py: the COUNT parent keeps its argv (with --redis) as its "
-                     "title; set a title, and pass the URL to the children in RESQUE_REDIS"))),
-    pytest.param(["web", "--port", "0"], id="web", marks=pytest.mark.xfail(strict=True, reason=(
-        "resque web sets no process title, so ps shows its argv with --redis; set a title "
-        "as the worker does, or read the URL from RESQUE_REDIS"))),
+    pytest.param(["work", "-q", "low", "--app", "workerapp", "--count", "2"], id="count"),
+    pytest.param(["web", "--port", "0"], id="web"),
 ])
 def test_no_process_shows_the_password_once_started(
     locked_redis: RedisServer, args: list[str]

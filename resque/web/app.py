@@ -27,6 +27,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from resque.client import Resque
+from resque.connection import is_transient
 from resque.errors import RedisUnavailable
 from resque.metrics import RECENT
 from resque.web import actions, live, pages
@@ -107,7 +108,11 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 async def _redis_error(request: Request, exc: Exception) -> Response:
-    log.error("Redis error on %s: %s", request.url.path, exc)
+    board: Dashboard = request.app.state.dashboard
+    if isinstance(exc, RedisUnavailable) or is_transient(exc):
+        board.outage.failed(exc)  # one line per outage, not one per request
+    else:
+        log.error("Redis error on %s: %s", request.url.path, exc)
     detail = str(exc) if isinstance(exc, RedisUnavailable) else f"Redis said: {exc}"
     return HTMLResponse(
         "<!doctype html><meta charset=utf-8><title>Redis unavailable</title>"

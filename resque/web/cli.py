@@ -77,6 +77,11 @@ def web(
     path = "/" + prefix.strip("/") + ("/" if prefix.strip("/") else "")
     click.echo(f"resque web: http://{shown}:{port}{path}"
                f"{' (read-only)' if config.read_only else ''}", err=True)
+    import setproctitle
+
+    # Our own title, so ps never shows the command line (and a password in --redis); Ruby's
+    # pruning leaves "resque-web" processes alone.
+    setproctitle.setproctitle(f"resque-web: {host}:{port}{path}")
     try:
         serve(app, host, port, "debug" if verbose > 1 else "warning")
     except KeyboardInterrupt:  # uvicorn stops cleanly, then re-raises Ctrl-C: nothing to say

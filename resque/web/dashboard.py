@@ -26,8 +26,8 @@ from starlette.responses import HTMLResponse
 from resque import __version__, layout
 from resque.admin import Admin
 from resque.client import Resque
-from resque.connection import describe
-from resque.errors import ResqueError
+from resque.connection import Outage, describe, is_transient
+from resque.errors import RedisUnavailable, ResqueError
 from resque.metrics import RECENT, record_sample
 from resque.web.config import WebConfig
 
@@ -50,7 +50,8 @@ def url_builder(request: Request) -> Callable[..., str]:
     def u(path: str, *segments: Any, **query: Any) -> str:
         url = root + path + "".join("/" + quote_segment(str(s)) for s in segments)
         pairs = [(k.rstrip("_"), v) for k, v in query.items() if v is not None and v != ""]
-        return url + ("?" + urlencode(pairs) if pairs else "") if url else "/"
+        query_text = urlencode(pairs, encoding="utf-8", errors="surrogateescape")
+        return url + ("?" + query_text if pairs else "") if url else "/"
 
     return u
 
@@ -189,6 +190,8 @@ class Dashboard:
         self.config = config
         self.env = _environment()
         self.redis_name = describe(resque.redis)
+        # One log line when Redis goes away and one when it is back, however many requests.
+        self.outage = Outage(self.redis_name, log)
         self._sampled = float("-inf")
         self._lock = threading.Lock()
 
@@ -207,7 +210,12 @@ class Dashboard:
         try:
             record_sample(self.resque.redis, self.keys)
         except (redis.RedisError, ResqueError) as exc:
-            log.warning("could not record a metrics sample: %s", exc)
+            if isinstance(exc, RedisUnavailable) or is_transient(exc):
+                self.outage.failed(exc)
+            else:
+                log.warning("could not record a metrics sample: %s", exc)
+        else:
+            self.outage.recovered()
 
     def summary(self) -> dict[str, Any]:
         """The header's counts: Ruby's ``Resque.info`` plus every failure list and pause."""
