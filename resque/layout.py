@@ -130,7 +130,8 @@ def retried_at_multi_queue(now: float | None = None) -> str:
 _ZONES = {"UTC": "+0000", "GMT": "+0000", "Z": "+0000"}
 _TIME_RE = re.compile(
     r"^\s*(\d{4})[-/](\d{1,2})[-/](\d{1,2})[T ](\d{1,2}):(\d{2}):(\d{2})(\.\d+)?\s*"
-    r"(Z|[+-]\d{2}:?\d{2}|[A-Za-z]{1,5})?\s*$"
+    r"(Z|[+-]\d{2}:?\d{2}|[A-Za-z]{1,5})?\s*$",
+    re.ASCII,
 )
 
 
@@ -152,7 +153,7 @@ def parse_time(value: Any) -> _dt.datetime | None:
         return _from_epoch(value)
     if not isinstance(value, str):
         return None
-    if re.fullmatch(r"\s*\d+(\.\d+)?\s*", value):
+    if re.fullmatch(r"\s*\d+(\.\d+)?\s*", value, re.ASCII):  # not "٠" (an Arabic zero)
         return _from_epoch(float(value))
     match = _TIME_RE.match(value)
     if not match:
@@ -186,7 +187,8 @@ def parse_worker_id(worker: str) -> tuple[str, int | None, list[str]]:
     """Split a worker id like Ruby's ``split(':', 3)``; a malformed id gives pid ``None``."""
     parts = worker.split(":", 2)
     host = parts[0]
-    pid = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
+    # ASCII digits only: "²" or "٣" pass isdigit() but are no pid (and int() refuses "²").
+    pid = int(parts[1]) if len(parts) > 1 and parts[1].isascii() and parts[1].isdigit() else None
     queues = parts[2].split(",") if len(parts) > 2 and parts[2] else []
     return host, pid, queues
 
