@@ -197,7 +197,13 @@ def _leaks(args: list[str], url: str, env: dict[str, str]) -> dict[int, str]:
                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                start_new_session=True)
     try:
-        time.sleep(3)  # long past start-up
+        # Until every process of the tree has a title of its own (or 15 s pass), then a
+        # moment more for any process started late (a fork server).
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and any(
+                c.startswith(sys.executable) for c in _cmdlines(process.pid).values()):
+            time.sleep(0.1)
+        time.sleep(0.5)
         return {p: c for p, c in _cmdlines(process.pid).items() if SECRET in c}
     finally:
         os.killpg(process.pid, 9)
