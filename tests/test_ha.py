@@ -123,6 +123,10 @@ def test_sentinel_urls_and_settings_name_the_sentinels_and_never_the_password() 
         "redis+sentinel://10.0.0.1:5000/svc/0")
     with pytest.raises(ValueError, match="service"):
         connect("redis+sentinel://10.0.0.1:26379")
+    tls, _ = connect("rediss+sentinel://10.0.0.1/svc/1?ssl_ca_certs=/etc/ca.pem")
+    assert tls.connection_pool.connection_class.__name__ == "SentinelManagedSSLConnection"
+    assert tls.connection_pool.connection_kwargs["ssl_ca_certs"] == "/etc/ca.pem"
+    assert describe(tls) == "rediss+sentinel://10.0.0.1:26379/svc/1"
 
 
 def test_jobs_survive_two_sentinel_failovers_mid_run_and_none_is_lost(
