@@ -14,6 +14,7 @@ import click
 
 from resque import __version__
 from resque.client import Resque
+from resque.errors import ResqueError
 
 log = logging.getLogger("resque.cli")
 
@@ -146,6 +147,8 @@ def work(
             handle.write(str(os.getpid()))
     try:
         worker.work()
+    except ResqueError as exc:  # e.g. a refused password: say so, without a traceback
+        raise click.ClickException(str(exc)) from exc
     finally:
         if pidfile and os.path.exists(pidfile):
             os.unlink(pidfile)

@@ -141,6 +141,14 @@ def serve() -> None:
         return
     send({"ready": True})
     gc.freeze()
+    try:
+        _serve_jobs(sock, reader, send, config, failure)
+    except OSError:
+        pass  # the worker went away (killed): our children die with us, nothing to report
+
+
+def _serve_jobs(sock: socket.socket, reader: Any, send: Callable[[dict[str, Any]], None],
+                config: dict[str, Any], failure: Any) -> None:
     spare = _Spare.fork(sock, reader, config, failure)
     while line := reader.readline():
         request = json.loads(line)
