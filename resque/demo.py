@@ -11,6 +11,7 @@ import os
 import random
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -99,7 +100,10 @@ def _demo(client: Resque, redis_url: str, job_count: int, worker_count: int, for
     command = [sys.executable, "-m", "resque", "work", "--app", "resque.demo",
                "-q", ",".join(QUEUES), "--burst", "--redis", redis_url,
                "--fork" if fork else "--no-fork"]
-    workers = [subprocess.Popen(command) for _ in range(worker_count)]
+    # Worker logs (a warning per failed job) go to a file, not over the progress bar.
+    log_path = Path(tempfile.gettempdir()) / "resque-demo-workers.log"
+    with open(log_path, "ab") as log_file:
+        workers = [subprocess.Popen(command, stderr=log_file) for _ in range(worker_count)]
     total = sum(client.size(q) for q in QUEUES)
     with click.progressbar(length=total, label=f"{worker_count} workers draining") as bar:
         done = 0
@@ -116,5 +120,6 @@ def _demo(client: Resque, redis_url: str, job_count: int, worker_count: int, for
     click.echo(f"Processed {processed} jobs ({failed} failed) in {elapsed:.1f}s: "
                f"{processed / elapsed:.0f} jobs/s with {worker_count} worker processes "
                f"({'fork per job' if fork else 'in-process'}).")
-    click.echo(f"Failed jobs are kept in the '{client.keys.failed}' list for retry.")
+    click.echo(f"Failed jobs are kept in the '{client.keys.failed}' list for retry; "
+               f"worker logs are in {log_path}.")
     return 0 if all(w.returncode == 0 for w in workers) else 1
