@@ -8,6 +8,7 @@ failure as a finished failure record through a pipe, and leaves with ``os._exit`
 from __future__ import annotations
 
 import ctypes
+import json
 import logging
 import os
 import signal
@@ -143,8 +144,12 @@ def child_main(
     title: str,
     failure: FailureBackend,
     after_fork: list[Callable[..., Any]],
+    result_fd: int | None = None,
 ) -> None:
-    """In the forked child: perform, report a failure through the pipe, ``os._exit``."""
+    """In the forked child: perform, report a failure through the pipe, ``os._exit``.
+
+    With ``result_fd`` (a fork server's child) the result line also goes straight to the
+    worker on that socket, before ``REPORT_DONE`` tells the server it was delivered."""
     code = 0
     try:
         die_with_parent()
@@ -172,6 +177,10 @@ def child_main(
                 stream.flush()
             except Exception:  # noqa: BLE001
                 pass
+        if result_fd is not None:
+            line = {"status": 0, "report": (REPORT_DONE + report).decode(
+                "utf-8", "surrogateescape")}
+            write_all(result_fd, json.dumps(line).encode("utf-8", "surrogateescape") + b"\n")
         write_all(report_fd, REPORT_DONE + report)
         os.close(report_fd)  # the worker reads the end of the report now, not at our exit
     except BaseException:  # noqa: BLE001 - never let the child return into the parent loop

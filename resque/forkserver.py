@@ -11,7 +11,8 @@ Protocol, one JSON line each way per message over a socket pair:
 worker -> server ``{"queue", "raw", "title"}`` (the job exactly as queued);
 server -> worker ``{"pid": N}`` when the child starts (or ``{"error": "..."}`` when the job
 cannot be resolved there, and the worker forks it directly), then
-``{"status": wait_status, "report": "..."}`` when it is gone.
+``{"status": wait_status, "report": "..."}`` when it is done: written by the child itself
+when it finishes, or by the server with the exit status when the child died first.
 The server exits when the worker closes its end, and dies with the worker (Linux).
 """
 
@@ -164,11 +165,13 @@ def _serve_jobs(sock: socket.socket, reader: Any, send: Callable[[dict[str, Any]
             continue
         jobs.warm(target)
         running = spare
+        send({"pid": running.pid})  # before the child can write its own result line
         running.start(line)
-        send({"pid": running.pid})
         spare = _Spare.fork(sock, reader, config, failure)  # while the job runs
-        status, report = running.finish()
-        send({"status": status, "report": report.decode("utf-8", "surrogateescape")})
+        died = running.finish()
+        if died is not None:  # it did not get to report: its exit status says how it ended
+            status, report = died
+            send({"status": status, "report": report.decode("utf-8", "surrogateescape")})
         _reap()
     spare.abandon()
 
@@ -190,8 +193,9 @@ class _Spare:
             os.close(job_write)
             os.close(report_read)
             reader.close()
-            sock.close()
-            _spare_main(job_read, report_write, config, failure)
+            # The child keeps the worker's socket: it writes its own result line there, so
+            # the worker hears of the job's end without waiting for this server.
+            _spare_main(job_read, report_write, sock.fileno(), config, failure)
         os.close(job_read)
         os.close(report_write)
         return cls(pid, job_write, report_read)
@@ -200,14 +204,14 @@ class _Spare:
         child.write_all(self.job_fd, request)
         os.close(self.job_fd)
 
-    def finish(self) -> tuple[int, bytes]:
-        """The child's report, as soon as it is written; its exit status only when it
-        ended without one (the reaping of the others waits for ``_reap``)."""
+    def finish(self) -> tuple[int, bytes] | None:
+        """None once the child has sent its result to the worker itself; otherwise (it died
+        first) its exit status and whatever it wrote. Reaping waits for ``_reap``."""
         report = child.read_all(self.report_fd)
         os.close(self.report_fd)
         if report.startswith(child.REPORT_DONE):
             _reaped_later.add(self.pid)
-            return 0, report
+            return None
         _, status = os.waitpid(self.pid, 0)
         return status, report
 
@@ -231,7 +235,9 @@ def _reap() -> None:
             _reaped_later.discard(pid)
 
 
-def _spare_main(job_fd: int, report_fd: int, config: dict[str, Any], failure: Any) -> None:
+def _spare_main(
+    job_fd: int, report_fd: int, worker_fd: int, config: dict[str, Any], failure: Any
+) -> None:
     try:
         line = child.read_all(job_fd)
         os.close(job_fd)
@@ -247,4 +253,5 @@ def _spare_main(job_fd: int, report_fd: int, config: dict[str, Any], failure: An
     child.child_main(
         report_fd, queue=queue, payload=payload, target=target, raw=raw,
         worker=config["worker"], title=request["title"], failure=failure, after_fork=[],
+        result_fd=worker_fd,
     )
