@@ -94,6 +94,9 @@ def main() -> None:
 @click.option("--fork/--no-fork", default=None,
               help="A child process per job (default) or in-process (FORK_PER_JOB=false).")
 @click.option("--max-jobs", type=click.IntRange(min=1), help="Exit after this many jobs.")
+@click.option("-c", "--concurrency", type=click.IntRange(min=1), default=None,
+              help="Perform up to N jobs at once in this process, on threads (async def "
+              "jobs share one event loop); implies --no-fork (RESQUE_CONCURRENCY).")
 @click.option("--pidfile", envvar="PIDFILE", help="Write the worker's pid here.")
 @click.option("--background", is_flag=True, envvar="BACKGROUND",
               help="Detach from the terminal (BACKGROUND).")
@@ -113,6 +116,7 @@ def work(
     burst: bool,
     fork: bool | None,
     max_jobs: int | None,
+    concurrency: int | None,
     pidfile: str | None,
     background: bool,
     count: int,
@@ -131,7 +135,8 @@ def work(
     modules = import_apps(apps)
     resque = Resque(redis_url, namespace=namespace, allowed_modules=[*modules, *allowed])
     queues = (queue_list or "").split(",") if queue_list else []
-    options: dict[str, Any] = {"interval": interval, "max_jobs": max_jobs, "fork": fork}
+    options: dict[str, Any] = {"interval": interval, "max_jobs": max_jobs, "fork": fork,
+                               "concurrency": concurrency}
     if burst:
         options["burst"] = True
     try:

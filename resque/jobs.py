@@ -342,8 +342,24 @@ def run(target: Any, args: list[Any], name: str) -> bool:
 
 
 def _call(func: Callable[..., Any], args: list[Any]) -> bool:
-    func(*args)
+    result = func(*args)
+    if inspect.isawaitable(result):  # an ``async def`` job
+        awaiter(result)
     return True
+
+
+def _run_awaitable(awaitable: Any) -> Any:
+    """Run an ``async def`` job to completion on an event loop of its own."""
+    import asyncio  # only when a job is async: asyncio is heavy to import
+
+    async def wrapped() -> Any:
+        return await awaitable
+
+    return asyncio.run(wrapped())
+
+
+awaiter: Callable[[Any], Any] = _run_awaitable
+"""How ``async def`` jobs are run; a concurrent worker points it at its shared loop."""
 
 
 def _around(arounds: list[Callable[..., Any]], func: Callable[..., Any], args: list[Any]) -> bool:

@@ -18,6 +18,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from types import FrameType
 from typing import Any
 
@@ -105,6 +106,7 @@ class Worker:
         max_batch: int = 64,
         fork_server: bool = True,
         preload: Sequence[str] = (),
+        concurrency: int = 1,
         failure_backend: str | FailureBackend | None = None,
         hostname: str | None = None,
         procline_prefix: str = "",
@@ -137,6 +139,11 @@ class Worker:
         self.preload = list(preload)
         self._failure_spec = failure_backend if isinstance(failure_backend, str) else None
         self._fork_server: ForkServer | None = None
+        # -c N: N threads perform jobs in this process (async def jobs share one event loop).
+        self.concurrency = max(1, concurrency)
+        if self.concurrency > 1:
+            self.fork = False
+        self._threads: ThreadPoolExecutor | None = None
         self.jobs_processed = 0
         self.pid = os.getpid()
         self._shutdown = False  # stop taking jobs
@@ -177,6 +184,7 @@ class Worker:
             "prune_interval": _env_float("RESQUE_PRUNE_INTERVAL", 30.0),
             "requeue_limit": int(_env_float("RESQUE_REQUEUE_LIMIT", 2)),
             "max_batch": int(_env_float("RESQUE_MAX_BATCH", 64)),
+            "concurrency": int(_env_float("RESQUE_CONCURRENCY", 1)),
             "fork_server": os.environ.get("RESQUE_FORK_SERVER", "1").strip().lower()
             not in ("0", "false", "no"),
             "procline_prefix": os.environ.get("RESQUE_PROCLINE_PREFIX", ""),
@@ -288,6 +296,8 @@ class Worker:
         if self.fork:
             child.load_prctl()
             self._start_fork_server()
+        if self.concurrency > 1:
+            self._start_threads()
         self._beat_thread = threading.Thread(target=self._beat, name="resque-heartbeat")
         self._beat_thread.daemon = True
         self._beat_thread.start()
@@ -351,7 +361,11 @@ class Worker:
                 continue
             self._idle = False
             started = time.monotonic()
-            for job in batch:
+            if self._threads is not None:  # -c N: the whole batch at once, N threads
+                for job, ack in zip(batch, self._threads.map(self.process, batch), strict=True):
+                    acks.add(ack, job)
+                self.jobs_processed += len(batch)
+            for job in batch if self._threads is None else ():
                 if self._shutdown and acks:
                     break  # the rest stay in flight and are requeued at unregister
                 acks.add(self.process(job), job)
@@ -365,6 +379,9 @@ class Worker:
             self.run_hooks("shutdown")
 
     def _batch_size(self) -> int:
+        if self.concurrency > 1:  # one job per thread; all of them start at once
+            left = self.max_jobs - self.jobs_processed if self.max_jobs else self.concurrency
+            return max(1, min(self.concurrency, left))
         if self.max_jobs:
             return max(1, min(self._batch, self.max_jobs - self.jobs_processed))
         return self._batch
@@ -439,6 +456,10 @@ class Worker:
         if self._fork_server is not None:
             self._fork_server.close()
             self._fork_server = None
+        if self._threads is not None:
+            self._threads.shutdown(wait=True)
+            self._threads = None
+            jobs.awaiter = self._default_awaiter
         if self._pubsub is not None:
             try:
                 self._pubsub.close()
@@ -473,6 +494,8 @@ class Worker:
         return self._perform_here(reserved, payload, target)
 
     def _perform_here(self, reserved: Reserved, payload: dict[str, Any], target: Any) -> Ack:
+        if self._threads is not None:
+            return self._perform_in_thread(reserved, payload, target)
         self.set_title(layout.title_processing(reserved.queue, int(time.time()), payload["class"]))
         self._in_job = True
         try:
@@ -485,6 +508,18 @@ class Worker:
         finally:
             self._in_job = False
             signal.setitimer(signal.ITIMER_REAL, 0)
+
+    def _perform_in_thread(
+        self, reserved: Reserved, payload: dict[str, Any], target: Any
+    ) -> Ack:
+        """A job on one of the ``-c N`` threads: it cannot be interrupted, so a stop lets it
+        finish (``TERM`` acts as ``QUIT``)."""
+        self.set_title(layout.title_processing(reserved.queue, int(time.time()), payload["class"]))
+        try:
+            jobs.run(target, payload["args"], payload["class"])
+            return Ack(ACK_OK)
+        except BaseException as exc:  # a job may raise anything, SystemExit included
+            return self._failure(ACK_FAILED, reserved, payload, exc)
 
     def _perform_in_child(self, reserved: Reserved, payload: dict[str, Any], target: Any) -> Ack:
         """Fork a child for the job (from the fork server when there is one), wait for it,
@@ -557,6 +592,24 @@ class Worker:
         self.set_title(layout.title_forked(pid, int(time.time())))
         if self._stop_job:  # a stop that arrived while the child was being forked
             self.stop_job()
+
+    def _start_threads(self) -> None:
+        """N job threads, and one event loop (its own thread) that ``async def`` jobs share,
+        so N of them can wait on I/O at once."""
+        import asyncio
+
+        loop = asyncio.new_event_loop()
+        threading.Thread(target=loop.run_forever, name="resque-loop", daemon=True).start()
+
+        def on_loop(awaitable: Any) -> Any:
+            async def wrapped() -> Any:
+                return await awaitable
+
+            return asyncio.run_coroutine_threadsafe(wrapped(), loop).result()
+
+        self._default_awaiter = jobs.awaiter
+        jobs.awaiter = on_loop
+        self._threads = ThreadPoolExecutor(self.concurrency, thread_name_prefix="resque-job")
 
     def _start_fork_server(self) -> None:
         if not (self.fork and self.fork_server) or self.hooks["after_fork"]:

@@ -198,3 +198,18 @@ class TrackerBackend(resque.failure.FailureBackend):
     def save(self, failure: resque.failure.Failure) -> None:
         exc = failure.exception
         note("tracked", failure.class_name, type(exc).__name__ if exc else None)
+
+
+@resque.job(name="Nap")
+def nap(seconds: float, tag: str) -> None:
+    """A job that waits on 'I/O' (sleeps): threads let several wait at once."""
+    time.sleep(seconds)
+    note("nap", tag)
+
+
+@resque.job(name="AsyncNap")
+async def async_nap(seconds: float, tag: str) -> None:
+    import asyncio
+
+    await asyncio.sleep(seconds)
+    note("async", tag)
