@@ -69,9 +69,26 @@ class LazyGroup(click.Group):
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name in self.lazy and cmd_name not in self.commands:
             module_name, _, attribute = self.lazy[cmd_name].partition(":")
-            command = getattr(importlib.import_module(module_name), attribute)
+            try:
+                command = getattr(importlib.import_module(module_name), attribute)
+            except ImportError as exc:  # an optional extra that is not installed
+                command = _missing_extra(cmd_name, exc)
             self.add_command(command, cmd_name)
         return super().get_command(ctx, cmd_name)
+
+
+def _missing_extra(name: str, exc: ImportError) -> click.Command:
+    """A verb whose extra is missing: listed, and explains itself instead of a traceback."""
+    extra = "web" if name == "web" else "scheduler"
+    message = (f"resque {name} needs the '{extra}' extra ({exc}): "
+               f"pip install 'resque[{extra}]'")
+
+    def fail() -> None:
+        raise click.ClickException(message)
+
+    return click.Command(name, callback=fail, help=f"(not installed: pip install "
+                         f"'resque[{extra}]')", context_settings={"ignore_unknown_options": True,
+                                                                  "allow_extra_args": True})
 
 
 def lazy_command(name: str, target: str) -> None:
