@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import redis
+from schedulerkit import dump
 
 from resque import Resque, layout
 from resque.errors import BadPayload
@@ -74,27 +75,6 @@ def is_failure_key(name: str) -> bool:
     return name == "resque:failed" or name.endswith("_failed")
 
 
-def dump_redis(r: redis.Redis) -> dict[str, dict[str, Any]]:
-    """Every key as the golden files show it: type, TTL and raw value(s) as text."""
-    dumped: dict[str, dict[str, Any]] = {}
-    for raw_key in r.keys("*"):
-        key = raw_key.decode()
-        kind = r.type(raw_key).decode()
-        value: Any
-        if kind == "string":
-            value = r.get(raw_key).decode()  # type: ignore[union-attr]
-        elif kind == "list":
-            value = [item.decode() for item in r.lrange(raw_key, 0, -1)]
-        elif kind == "set":
-            value = sorted(member.decode() for member in r.smembers(raw_key))
-        elif kind == "hash":
-            value = {k.decode(): v.decode() for k, v in sorted(r.hgetall(raw_key).items())}
-        else:
-            raise AssertionError(f"unexpected type {kind} for {key}")
-        dumped[key] = {"type": kind, "ttl": r.ttl(raw_key), "value": value}
-    return dumped
-
-
 @pytest.fixture
 def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("TZ", "UTC")  # the golden captures ran in UTC
@@ -117,7 +97,7 @@ def test_enqueued_phase_is_byte_identical_to_ruby(
     resque.enqueue_to("low", "Fail")
     resque.enqueue_to("low", "Sleep", 3)
 
-    ours = dump_redis(r)
+    ours = dump(r)
     assert sorted(ours) == sorted(golden), "the same keys, no more and no fewer"
     for key, entry in golden.items():
         assert ours[key]["type"] == entry["type"], key
@@ -136,7 +116,7 @@ def test_enqueued_phase_via_push_and_enqueue_many_is_also_identical(
     resque.push("low", {"class": "Fail", "args": []})
     resque.push("low", {"args": [3], "class": "Sleep"})
 
-    ours = dump_redis(r)
+    ours = dump(r)
     assert {key: entry["value"] for key, entry in ours.items()} == {
         key: entry["value"] for key, entry in golden.items()
     }
