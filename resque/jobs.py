@@ -348,14 +348,16 @@ def _call(func: Callable[..., Any], args: list[Any]) -> bool:
     return True
 
 
+async def as_coroutine(awaitable: Any) -> Any:
+    """Any awaitable as a coroutine, which is what event loops are handed."""
+    return await awaitable
+
+
 def _run_awaitable(awaitable: Any) -> Any:
     """Run an ``async def`` job to completion on an event loop of its own."""
     import asyncio  # only when a job is async: asyncio is heavy to import
 
-    async def wrapped() -> Any:
-        return await awaitable
-
-    return asyncio.run(wrapped())
+    return asyncio.run(as_coroutine(awaitable))
 
 
 awaiter: Callable[[Any], Any] = _run_awaitable

@@ -602,10 +602,7 @@ class Worker:
         threading.Thread(target=loop.run_forever, name="resque-loop", daemon=True).start()
 
         def on_loop(awaitable: Any) -> Any:
-            async def wrapped() -> Any:
-                return await awaitable
-
-            return asyncio.run_coroutine_threadsafe(wrapped(), loop).result()
+            return asyncio.run_coroutine_threadsafe(jobs.as_coroutine(awaitable), loop).result()
 
         self._default_awaiter = jobs.awaiter
         jobs.awaiter = on_loop
