@@ -94,7 +94,7 @@ def failure_record(payload: Any, exc: BaseException, worker: str, queue: str, ra
         record = layout.failure_record(payload=payload, **fields)
         record.encode("utf-8")
     except (ValueError, RecursionError):
-        payload = {"class": "Resque::BadPayload", "args": [layout.raw_text(raw)]}
+        payload = layout.unreadable_payload(raw)
         fields = {k: _utf8(v) if isinstance(v, str) else v for k, v in fields.items()}
         fields["backtrace"] = [_utf8(line) for line in fields["backtrace"]]
         record = layout.failure_record(payload=payload, **fields)

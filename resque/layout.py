@@ -233,6 +233,12 @@ WORKING_ON_TEMPLATE = '{"queue":%s,"run_at":%s,"payload":%s}'
 UNREADABLE_PAYLOAD = '{"class":"Resque::BadPayload","args":[]}'
 
 
+def unreadable_payload(raw: str | bytes | None) -> dict[str, Any]:
+    """The payload recorded in a failure for an item that is not a usable job: its bytes
+    kept whole, as the one argument of ``Resque::BadPayload``."""
+    return {"class": "Resque::BadPayload", "args": [raw_text(raw)]}
+
+
 def failure_record(
     *,
     payload: Any,

@@ -163,7 +163,7 @@ class Pruner:
             try:
                 decoded = layout.decode_job(payload, queue)
             except ValueError:
-                decoded = {"class": "Resque::BadPayload", "args": [layout.raw_text(payload)]}
+                decoded = layout.unreadable_payload(payload)
             record = layout.failure_record(
                 payload=decoded, exception=layout.DIRTY_EXIT,
                 error=layout.repeat_offender_message(worker, count - 1),

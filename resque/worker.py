@@ -922,7 +922,7 @@ def _unreadable(raw: bytes) -> Any:
             return value
     except ValueError:
         pass
-    return {"class": "Resque::BadPayload", "args": [layout.raw_text(raw)]}
+    return layout.unreadable_payload(raw)
 
 
 def work(queues: Iterable[str], **options: Any) -> None:
