@@ -17,8 +17,7 @@ import redis
 from resque import Resque
 from resque.embedded import EmbeddedRedis
 
-ROOT = Path(__file__).resolve().parent.parent
-COMPAT = ROOT.parent / "shared" / "compat"
+GOLDEN = Path(__file__).resolve().parent / "data" / "golden"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
@@ -48,10 +47,10 @@ def resque(r: redis.Redis) -> Resque:
 
 
 @pytest.fixture
-def compat_dir() -> Path:
-    if not COMPAT.is_dir():
-        pytest.fail(f"the wire contract is missing: expected {COMPAT}")
-    return COMPAT
+def golden_dir() -> Path:
+    """Captures of what the real Ruby resque 3.0, resque-scheduler 5.0 and Perl Resque
+    wrote to Redis (tests/data/golden/*.json): the wire contract as measured."""
+    return GOLDEN
 
 
 @pytest.fixture(autouse=True)

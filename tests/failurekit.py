@@ -7,14 +7,12 @@ from __future__ import annotations
 
 import calendar
 import json
-import os
-import shutil
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
 import redis
+from peers import require_ruby_resque
 
 from resque import layout
 
@@ -22,35 +20,35 @@ RUBY_FILE = "ruby-resque-3.0-layout.json"
 PERL_FILE = "perl-resque-layout.json"
 
 
-def _load(compat_dir: Path, name: str) -> Any:
-    return json.loads((compat_dir / name).read_text(encoding="utf-8"))
+def _load(golden_dir: Path, name: str) -> Any:
+    return json.loads((golden_dir / name).read_text(encoding="utf-8"))
 
 
-def ruby_phase_list(compat_dir: Path, phase: str, key: str) -> list[str]:
-    for entry in _load(compat_dir, RUBY_FILE)["phases"]:
+def ruby_phase_list(golden_dir: Path, phase: str, key: str) -> list[str]:
+    for entry in _load(golden_dir, RUBY_FILE)["phases"]:
         if entry["phase"] == phase:
             return list(entry["keys"][key]["value"])
     raise AssertionError(f"no phase {phase!r} in {RUBY_FILE}")
 
 
-def ruby_phase_keys(compat_dir: Path, phase: str) -> dict[str, Any]:
-    for entry in _load(compat_dir, RUBY_FILE)["phases"]:
+def ruby_phase_keys(golden_dir: Path, phase: str) -> dict[str, Any]:
+    for entry in _load(golden_dir, RUBY_FILE)["phases"]:
         if entry["phase"] == phase:
             return dict(entry["keys"])
     raise AssertionError(f"no phase {phase!r} in {RUBY_FILE}")
 
 
-def ruby_record(compat_dir: Path) -> str:
+def ruby_record(golden_dir: Path) -> str:
     """Ruby's failure of ``Fail`` from queue ``low`` (phase ``finished``)."""
-    return ruby_phase_list(compat_dir, "finished", "resque:failed")[0]
+    return ruby_phase_list(golden_dir, "finished", "resque:failed")[0]
 
 
-def ruby_retried_record(compat_dir: Path) -> str:
+def ruby_retried_record(golden_dir: Path) -> str:
     """The same record after Ruby's requeue (phase ``retried``)."""
-    return ruby_phase_list(compat_dir, "retried", "resque:failed")[0]
+    return ruby_phase_list(golden_dir, "retried", "resque:failed")[0]
 
 
-def perl_records(compat_dir: Path) -> list[str]:
+def perl_records(golden_dir: Path) -> list[str]:
     """Every Perl failure record in the captures: random key order, ``backtrace`` null."""
     found: list[str] = []
 
@@ -65,12 +63,12 @@ def perl_records(compat_dir: Path) -> list[str]:
             for value in node:
                 walk(value)
 
-    walk(_load(compat_dir, PERL_FILE)["scenarios"])
+    walk(_load(golden_dir, PERL_FILE)["scenarios"])
     return found
 
 
-def perl_null_backtrace_record(compat_dir: Path) -> str:
-    return next(r for r in perl_records(compat_dir) if '"backtrace":null' in r)
+def perl_null_backtrace_record(golden_dir: Path) -> str:
+    return next(r for r in perl_records(golden_dir) if '"backtrace":null' in r)
 
 
 # Perl's requeue appends retried_at without a zone and re-encodes in its own key order.
@@ -109,8 +107,6 @@ def failed(r: redis.Redis, list_name: str = "failed") -> list[bytes]:
     return list(r.lrange(f"resque:{list_name}", 0, -1))
 
 
-MIRROR = Path("/work/.mirror/resque+resque/repo")
-
 # Ruby's side of tests/test_admin.py's Ruby specs: fail a job with a real worker, read the
 # failures back as Failure.all and resque-web (DateTime.parse) do, requeue/remove by index.
 RUBY_SCRIPT = r"""
@@ -142,17 +138,6 @@ end
 """
 
 
-def ruby_resque_lib(tmp_path: Path) -> str | None:
-    """Ruby resque's ``lib`` (``RUBY_RESQUE_LIB``, or extracted from the mirror), or None."""
-    if shutil.which("ruby") is None:
-        return None
-    lib = os.environ.get("RUBY_RESQUE_LIB")
-    if not lib:
-        if not MIRROR.is_dir():
-            return None
-        archive = subprocess.run(["git", "--git-dir", str(MIRROR), "archive", "HEAD", "lib"],
-                                 check=True, capture_output=True).stdout
-        subprocess.run(["tar", "-x", "-C", str(tmp_path)], input=archive, check=True)
-        lib = str(tmp_path / "lib")
-    probe = subprocess.run(["ruby", "-I", lib, "-e", 'require "resque"'], capture_output=True)
-    return lib if probe.returncode == 0 else None
+def ruby_resque_lib() -> str:
+    """Ruby resque's ``lib`` from the real peers; skips the test where they are absent."""
+    return require_ruby_resque()

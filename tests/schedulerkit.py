@@ -17,13 +17,13 @@ import redis
 GOLDEN = "resque-scheduler-5.0-layout.json"
 
 
-def golden(compat_dir: Path) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((compat_dir / GOLDEN).read_text(encoding="utf-8"))
+def golden(golden_dir: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((golden_dir / GOLDEN).read_text(encoding="utf-8"))
     return data
 
 
-def phase(compat_dir: Path, name: str) -> dict[str, Any]:
-    for entry in golden(compat_dir)["phases"]:
+def phase(golden_dir: Path, name: str) -> dict[str, Any]:
+    for entry in golden(golden_dir)["phases"]:
         if entry["phase"] == name:
             return dict(entry["keys"])
     raise AssertionError(f"no phase {name!r} in {GOLDEN}")

@@ -82,9 +82,9 @@ def numbered(n: int, start: int = 0, class_name: str = "Ours", queue: str = "py"
 # --- reading records of every origin ------------------------------------------------------------
 
 
-def test_ruby_perl_and_our_records_list_alike(admin: Admin, r: redis.Redis, compat_dir: Path):
-    perl = perl_null_backtrace_record(compat_dir)
-    push(r, ruby_record(compat_dir), perl, our_record())
+def test_ruby_perl_and_our_records_list_alike(admin: Admin, r: redis.Redis, golden_dir: Path):
+    perl = perl_null_backtrace_record(golden_dir)
+    push(r, ruby_record(golden_dir), perl, our_record())
     ruby_entry, perl_entry, ours = admin.failures.page(newest=False).entries
 
     assert (ruby_entry.class_name, ruby_entry.args, ruby_entry.queue) == ("Fail", [], "low")
@@ -103,9 +103,9 @@ def test_ruby_perl_and_our_records_list_alike(admin: Admin, r: redis.Redis, comp
 
 
 def test_every_perl_record_in_the_captures_reads_without_problems(
-    admin: Admin, r: redis.Redis, compat_dir: Path
+    admin: Admin, r: redis.Redis, golden_dir: Path
 ):
-    records = perl_records(compat_dir)
+    records = perl_records(golden_dir)
     assert len(records) >= 4
     push(r, *records)
     for entry in admin.failures.scan():
@@ -113,8 +113,8 @@ def test_every_perl_record_in_the_captures_reads_without_problems(
         assert entry.requeue_problem() is None
 
 
-def test_retried_at_reads_in_ruby_and_perl_forms(admin: Admin, r: redis.Redis, compat_dir: Path):
-    push(r, ruby_retried_record(compat_dir), PERL_RETRIED)
+def test_retried_at_reads_in_ruby_and_perl_forms(admin: Admin, r: redis.Redis, golden_dir: Path):
+    push(r, ruby_retried_record(golden_dir), PERL_RETRIED)
     ruby_entry, perl_entry = admin.failures.page(newest=False).entries
     assert ruby_entry.retried and ruby_entry.retried_at_text == "2026/11/27 23:46:25 UTC"
     assert ruby_entry.retried_at is not None
@@ -122,9 +122,9 @@ def test_retried_at_reads_in_ruby_and_perl_forms(admin: Admin, r: redis.Redis, c
 
 
 def test_malformed_entries_are_shown_with_their_problem_and_never_hide_the_rest(
-    admin: Admin, r: redis.Redis, compat_dir: Path
+    admin: Admin, r: redis.Redis, golden_dir: Path
 ):
-    push(r, ruby_record(compat_dir), *MALFORMED, our_record())
+    push(r, ruby_record(golden_dir), *MALFORMED, our_record())
     entries = admin.failures.page(count=100, newest=False).entries
     assert len(entries) == len(MALFORMED) + 2
     assert entries[0].problems == () and entries[-1].problems == ()
@@ -275,12 +275,12 @@ def test_an_id_of_a_removed_entry_is_not_found(admin: Admin, r: redis.Redis):
 
 
 def test_retrying_a_ruby_failure_writes_exactly_what_ruby_writes(
-    admin: Admin, r: redis.Redis, compat_dir: Path, utc: None
+    admin: Admin, r: redis.Redis, golden_dir: Path, utc: None
 ):
-    push(r, ruby_record(compat_dir))
+    push(r, ruby_record(golden_dir))
     entry = admin.failures.page().entries[0]
     updated = admin.failures.requeue(entry, now=utc_epoch("2026/11/27 23:46:25"))
-    assert failed(r) == [ruby_retried_record(compat_dir).encode()]
+    assert failed(r) == [ruby_retried_record(golden_dir).encode()]
     assert updated is not None and updated.raw == failed(r)[0]
     assert updated.id.index == 0 and updated.id != entry.id  # new bytes, new id
     assert queued(r, "low") == [b'{"class":"Fail","args":[]}']
@@ -288,10 +288,10 @@ def test_retrying_a_ruby_failure_writes_exactly_what_ruby_writes(
 
 
 def test_retrying_a_multi_queue_failure_writes_the_zone_less_retried_at(
-    admin: Admin, r: redis.Redis, compat_dir: Path, utc: None
+    admin: Admin, r: redis.Redis, golden_dir: Path, utc: None
 ):
-    before = ruby_phase_list(compat_dir, "multi_queue_failed", "resque:low_failed")
-    after = ruby_phase_list(compat_dir, "multi_queue_retried", "resque:low_failed")
+    before = ruby_phase_list(golden_dir, "multi_queue_failed", "resque:low_failed")
+    after = ruby_phase_list(golden_dir, "multi_queue_retried", "resque:low_failed")
     push(r, *before, list_name="low_failed")
     r.sadd("resque:failed_queues", "low_failed")
     (entry,) = admin.failures.page().entries
@@ -302,9 +302,9 @@ def test_retrying_a_multi_queue_failure_writes_the_zone_less_retried_at(
 
 
 def test_retrying_a_perl_failure_keeps_its_bytes_and_pushes_class_and_args_only(
-    admin: Admin, r: redis.Redis, compat_dir: Path
+    admin: Admin, r: redis.Redis, golden_dir: Path
 ):
-    perl = perl_null_backtrace_record(compat_dir)
+    perl = perl_null_backtrace_record(golden_dir)
     push(r, perl)
     updated = admin.failures.requeue(admin.failures.page().entries[0])
     assert updated is not None
@@ -364,11 +364,11 @@ def test_a_queue_name_with_whitespace_is_not_retried(admin: Admin, r: redis.Redi
 
 @pytest.mark.parametrize("origin", ["ruby", "perl", "ours", "malformed", "empty"])
 def test_removing_an_entry_of_any_origin_takes_exactly_that_entry(
-    admin: Admin, r: redis.Redis, compat_dir: Path, origin: str
+    admin: Admin, r: redis.Redis, golden_dir: Path, origin: str
 ):
     record = {
-        "ruby": ruby_record(compat_dir).encode(),
-        "perl": perl_null_backtrace_record(compat_dir).encode(),
+        "ruby": ruby_record(golden_dir).encode(),
+        "perl": perl_null_backtrace_record(golden_dir).encode(),
         "ours": our_record().encode(),
         "malformed": b"not json",
         "empty": b"",
@@ -481,9 +481,9 @@ def test_two_admins_removing_concurrently_each_take_their_own_entries(
 
 
 def test_retry_all_pushes_oldest_first_and_skips_retried_and_unretriable_entries(
-    admin: Admin, r: redis.Redis, compat_dir: Path
+    admin: Admin, r: redis.Redis, golden_dir: Path
 ):
-    push(r, our_record("A", [1]), ruby_retried_record(compat_dir), b"junk", our_record("A", [2]))
+    push(r, our_record("A", [1]), ruby_retried_record(golden_dir), b"junk", our_record("A", [2]))
     result = admin.failures.requeue_where()
     assert (result.done, result.skipped, result.gone) == (2, 1, 0)
     assert result.skipped_ids == [str(entry_at(admin, 2).id)]
@@ -493,9 +493,9 @@ def test_retry_all_pushes_oldest_first_and_skips_retried_and_unretriable_entries
 
 
 def test_retry_all_can_include_retried_entries_as_ruby_does(
-    admin: Admin, r: redis.Redis, compat_dir: Path
+    admin: Admin, r: redis.Redis, golden_dir: Path
 ):
-    push(r, ruby_retried_record(compat_dir))
+    push(r, ruby_retried_record(golden_dir))
     assert admin.failures.requeue_where(include_retried=True).done == 1
     assert queued(r, "low") == [b'{"class":"Fail","args":[]}']
 
@@ -512,18 +512,18 @@ def test_retry_by_queue_or_class_and_remove_across_chunks(admin: Admin, r: redis
 
 
 def test_remove_by_class_keeps_everything_else_in_order(admin: Admin, r: redis.Redis,
-                                                         compat_dir: Path):
+                                                         golden_dir: Path):
     records = [our_record("Keep" if i % 2 else "Drop", [i]).encode() for i in range(2100)]
     records.insert(7, b"junk")
-    records.insert(1500, perl_null_backtrace_record(compat_dir).encode())
+    records.insert(1500, perl_null_backtrace_record(golden_dir).encode())
     push(r, *records)
     result = admin.failures.remove_where(Filter(class_name="Drop"))
     assert result.done == 1050
     assert failed(r) == [x for x in records if b'"Drop"' not in x]
 
 
-def test_remove_malformed_entries_only(admin: Admin, r: redis.Redis, compat_dir: Path):
-    good = [ruby_record(compat_dir).encode(), our_record().encode()]
+def test_remove_malformed_entries_only(admin: Admin, r: redis.Redis, golden_dir: Path):
+    good = [ruby_record(golden_dir).encode(), our_record().encode()]
     push(r, good[0], *MALFORMED, good[1])
     assert admin.failures.remove_where(Filter(malformed=True)).done == len(MALFORMED)
     assert failed(r) == good
@@ -565,10 +565,10 @@ def test_clear_one_list(admin: Admin, r: redis.Redis):
 
 
 def test_clear_retried_removes_retried_entries_of_every_origin(
-    admin: Admin, r: redis.Redis, compat_dir: Path
+    admin: Admin, r: redis.Redis, golden_dir: Path
 ):
-    keep = [ruby_record(compat_dir).encode(), our_record().encode()]
-    push(r, ruby_retried_record(compat_dir), keep[0], PERL_RETRIED, keep[1])
+    keep = [ruby_record(golden_dir).encode(), our_record().encode()]
+    push(r, ruby_retried_record(golden_dir), keep[0], PERL_RETRIED, keep[1])
     assert admin.failures.clear_retried().done == 2
     assert failed(r) == keep
 
@@ -625,9 +625,9 @@ def load_keys(r: redis.Redis, keys: dict[str, dict[str, object]]) -> None:
 
 
 def test_workers_show_a_ruby_worker_as_resque_web_does(
-    admin: Admin, r: redis.Redis, compat_dir: Path
+    admin: Admin, r: redis.Redis, golden_dir: Path
 ):
-    load_keys(r, ruby_phase_keys(compat_dir, "working"))
+    load_keys(r, ruby_phase_keys(golden_dir, "working"))
     (worker,) = admin.workers()
     assert (worker.id, worker.host, worker.pid, worker.queues) == (
         "vm:1210:high,low", "vm", 1210, ["high", "low"])
@@ -709,9 +709,7 @@ def test_another_namespace_is_its_own_farm(r: redis.Redis, redis_url: str):
 
 @pytest.fixture(scope="module")
 def ruby(tmp_path_factory: pytest.TempPathFactory):
-    lib = ruby_resque_lib(tmp_path_factory.mktemp("ruby-resque"))
-    if lib is None:
-        pytest.skip("no ruby, or no Ruby resque source (set RUBY_RESQUE_LIB)")
+    lib = ruby_resque_lib()
     script = tmp_path_factory.mktemp("ruby-script") / "failures.rb"
     script.write_text(RUBY_SCRIPT)
 

@@ -53,9 +53,9 @@ def ids_of(r: redis.Redis, list_name: str = "failed") -> list[str]:
 
 
 @pytest.fixture
-def mixed(r: redis.Redis, compat_dir: Path) -> list[bytes]:
+def mixed(r: redis.Redis, golden_dir: Path) -> list[bytes]:
     """One failure from Ruby, one from Perl, one of ours, one unreadable."""
-    records = [ruby_record(compat_dir).encode(), perl_null_backtrace_record(compat_dir).encode(),
+    records = [ruby_record(golden_dir).encode(), perl_null_backtrace_record(golden_dir).encode(),
                our_record("Ours", [1], "py", error="first line\nsecond line").encode(),
                b"not json"]
     r.rpush("resque:failed", *records)
@@ -204,9 +204,9 @@ def test_failed_remove_by_conditions(run, mixed: list[bytes], r: redis.Redis):
     assert failed(r) == [mixed[0], mixed[2]]
 
 
-def test_failed_retry_all_by_queue_and_with_remove(run, r: redis.Redis, compat_dir: Path):
+def test_failed_retry_all_by_queue_and_with_remove(run, r: redis.Redis, golden_dir: Path):
     r.rpush("resque:failed", our_record("A", [1], "q1"), our_record("A", [2], "q2"),
-            ruby_retried_record(compat_dir), b"junk")
+            ruby_retried_record(golden_dir), b"junk")
     assert run("failed", "retry-all").exit_code == 2  # asks first
     out = run("failed", "retry-all", "--queue", "q1", "--yes").stdout
     assert out.strip() == "retried 1 failure(s)"
@@ -219,8 +219,8 @@ def test_failed_retry_all_by_queue_and_with_remove(run, r: redis.Redis, compat_d
     assert data["done"] == 1 and r.llen("resque:queue:low") == 1
 
 
-def test_failed_clear_and_clear_retried(run, r: redis.Redis, compat_dir: Path):
-    r.rpush("resque:failed", ruby_retried_record(compat_dir), PERL_RETRIED, our_record())
+def test_failed_clear_and_clear_retried(run, r: redis.Redis, golden_dir: Path):
+    r.rpush("resque:failed", ruby_retried_record(golden_dir), PERL_RETRIED, our_record())
     r.rpush("resque:low_failed", our_record())
     r.sadd("resque:failed_queues", "low_failed")
     assert run("failed", "clear-retried", "-y").stdout.strip() == "removed 2 retried failure(s)"
@@ -258,9 +258,9 @@ def test_queues_peek_enqueue_and_remove_queue(run, r: redis.Redis):
 # --- workers, prune, stats, pause ---------------------------------------------------------------
 
 
-def test_workers_table_and_json(run, r: redis.Redis, compat_dir: Path):
+def test_workers_table_and_json(run, r: redis.Redis, golden_dir: Path):
     assert run("workers").stdout.strip() == "no workers"
-    for name, entry in ruby_phase_keys(compat_dir, "working").items():
+    for name, entry in ruby_phase_keys(golden_dir, "working").items():
         if name in ("resque:workers", "resque:worker:vm:1210:high,low"):
             value = entry["value"]
             r.sadd(name, *value) if entry["type"] == "set" else r.set(name, value)

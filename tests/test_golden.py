@@ -24,12 +24,12 @@ RUBY_FILE = "ruby-resque-3.0-layout.json"
 PERL_FILE = "perl-resque-layout.json"
 
 
-def load(compat_dir: Path, name: str) -> Any:
-    return json.loads((compat_dir / name).read_text(encoding="utf-8"))
+def load(golden_dir: Path, name: str) -> Any:
+    return json.loads((golden_dir / name).read_text(encoding="utf-8"))
 
 
-def ruby_phase(compat_dir: Path, phase: str) -> dict[str, Any]:
-    for entry in load(compat_dir, RUBY_FILE)["phases"]:
+def ruby_phase(golden_dir: Path, phase: str) -> dict[str, Any]:
+    for entry in load(golden_dir, RUBY_FILE)["phases"]:
         if entry["phase"] == phase:
             return dict(entry["keys"])
     raise AssertionError(f"no phase {phase!r} in {RUBY_FILE}")
@@ -50,12 +50,12 @@ def all_dumps(node: Any) -> Iterator[dict[str, Any]]:
             yield from all_dumps(value)
 
 
-def ruby_dumps(compat_dir: Path) -> list[dict[str, Any]]:
-    return list(all_dumps(load(compat_dir, RUBY_FILE)["phases"]))
+def ruby_dumps(golden_dir: Path) -> list[dict[str, Any]]:
+    return list(all_dumps(load(golden_dir, RUBY_FILE)["phases"]))
 
 
-def perl_dumps(compat_dir: Path) -> list[dict[str, Any]]:
-    return list(all_dumps(load(compat_dir, PERL_FILE)["scenarios"]))
+def perl_dumps(golden_dir: Path) -> list[dict[str, Any]]:
+    return list(all_dumps(load(golden_dir, PERL_FILE)["scenarios"]))
 
 
 def list_values(dumps: list[dict[str, Any]], is_wanted: Any) -> list[str]:
@@ -88,9 +88,9 @@ def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 def test_enqueued_phase_is_byte_identical_to_ruby(
-    r: redis.Redis, resque: Resque, compat_dir: Path
+    r: redis.Redis, resque: Resque, golden_dir: Path
 ) -> None:
-    golden = ruby_phase(compat_dir, "enqueued")
+    golden = ruby_phase(golden_dir, "enqueued")
 
     resque.enqueue_to("high", "Hello", "a", 1)
     resque.enqueue_to("high", "Hello", "b", {"k": [2.5, None, True]})
@@ -108,9 +108,9 @@ def test_enqueued_phase_is_byte_identical_to_ruby(
 
 
 def test_enqueued_phase_via_push_and_enqueue_many_is_also_identical(
-    r: redis.Redis, resque: Resque, compat_dir: Path
+    r: redis.Redis, resque: Resque, golden_dir: Path
 ) -> None:
-    golden = ruby_phase(compat_dir, "enqueued")
+    golden = ruby_phase(golden_dir, "enqueued")
 
     resque.enqueue_many("Hello", [["a", 1], ["b", {"k": [2.5, None, True]}]], queue="high")
     resque.push("low", {"class": "Fail", "args": []})
@@ -122,14 +122,14 @@ def test_enqueued_phase_via_push_and_enqueue_many_is_also_identical(
     }
 
 
-def test_payloads_ruby_requeued_equal_our_encoding(compat_dir: Path) -> None:
-    for raw in list_values(ruby_dumps(compat_dir), is_queue_key):
+def test_payloads_ruby_requeued_equal_our_encoding(golden_dir: Path) -> None:
+    for raw in list_values(ruby_dumps(golden_dir), is_queue_key):
         job = layout.decode_job(raw, "golden")
         assert layout.encode_job(job["class"], job["args"]) == raw
 
 
-def test_working_on_record_matches_ruby_bytes(utc: None, compat_dir: Path) -> None:
-    keys = ruby_phase(compat_dir, "working")
+def test_working_on_record_matches_ruby_bytes(utc: None, golden_dir: Path) -> None:
+    keys = ruby_phase(golden_dir, "working")
     raw = keys["resque:worker:vm:1210:high,low"]["value"]
     record = json.loads(raw)
     moment = layout.parse_time(record["run_at"])
@@ -138,8 +138,8 @@ def test_working_on_record_matches_ruby_bytes(utc: None, compat_dir: Path) -> No
     assert layout.working_on(record["queue"], payload, moment.timestamp()) == raw
 
 
-def test_started_and_heartbeat_values_match_ruby_bytes(utc: None, compat_dir: Path) -> None:
-    keys = ruby_phase(compat_dir, "working")
+def test_started_and_heartbeat_values_match_ruby_bytes(utc: None, golden_dir: Path) -> None:
+    keys = ruby_phase(golden_dir, "working")
     started = keys["resque:worker:vm:1210:high,low:started"]["value"]
     beat = keys["resque:workers:heartbeat"]["value"]["vm:1210:high,low"]
     started_moment = layout.parse_time(started)
@@ -149,10 +149,10 @@ def test_started_and_heartbeat_values_match_ruby_bytes(utc: None, compat_dir: Pa
     assert layout.heartbeat_at(beat_moment.timestamp()) == beat
 
 
-def test_worker_ids_in_the_capture_parse(compat_dir: Path) -> None:
+def test_worker_ids_in_the_capture_parse(golden_dir: Path) -> None:
     ids = [
         member
-        for keys in ruby_dumps(compat_dir) + perl_dumps(compat_dir)
+        for keys in ruby_dumps(golden_dir) + perl_dumps(golden_dir)
         for name, entry in keys.items()
         if name == "resque:workers"
         for member in entry["value"]
@@ -168,10 +168,10 @@ def test_worker_ids_in_the_capture_parse(compat_dir: Path) -> None:
 
 
 def test_every_failure_record_from_ruby_and_perl_has_a_parseable_failed_at(
-    compat_dir: Path,
+    golden_dir: Path,
 ) -> None:
-    records = list_values(ruby_dumps(compat_dir), is_failure_key)
-    records += list_values(perl_dumps(compat_dir), is_failure_key)
+    records = list_values(ruby_dumps(golden_dir), is_failure_key)
+    records += list_values(perl_dumps(golden_dir), is_failure_key)
     assert len(records) >= 5
     for raw in records:
         record = json.loads(raw)
@@ -183,20 +183,20 @@ def test_every_failure_record_from_ruby_and_perl_has_a_parseable_failed_at(
         assert isinstance(payload, dict) and isinstance(payload["class"], str)
 
 
-def test_retried_at_is_read_with_and_without_a_zone(compat_dir: Path) -> None:
+def test_retried_at_is_read_with_and_without_a_zone(golden_dir: Path) -> None:
     retried = [
         json.loads(raw)["retried_at"]
-        for raw in list_values(ruby_dumps(compat_dir), is_failure_key)
+        for raw in list_values(ruby_dumps(golden_dir), is_failure_key)
         if "retried_at" in json.loads(raw)
     ]
     assert "2026/11/27 23:46:25 UTC" in retried  # Failure::Redis
     assert "2026/11/27 23:46:27" in retried  # RedisMultiQueue: no zone
 
 
-def test_our_failure_record_matches_rubys_bytes(utc: None, compat_dir: Path) -> None:
+def test_our_failure_record_matches_rubys_bytes(utc: None, golden_dir: Path) -> None:
     records = [
         raw
-        for raw in list_values(ruby_dumps(compat_dir), is_failure_key)
+        for raw in list_values(ruby_dumps(golden_dir), is_failure_key)
         if "retried_at" not in json.loads(raw)
     ]
     assert records
@@ -208,9 +208,9 @@ def test_our_failure_record_matches_rubys_bytes(utc: None, compat_dir: Path) -> 
 
 
 def test_failure_records_stored_in_redis_read_back_through_the_client(
-    r: redis.Redis, resque: Resque, compat_dir: Path
+    r: redis.Redis, resque: Resque, golden_dir: Path
 ) -> None:
-    records = list_values(perl_dumps(compat_dir), is_failure_key)
+    records = list_values(perl_dumps(golden_dir), is_failure_key)
     r.rpush("resque:failed", *records)
     assert resque.info()["failed"] == len(records)
 
@@ -218,14 +218,14 @@ def test_failure_records_stored_in_redis_read_back_through_the_client(
 # --- reading Perl -----------------------------------------------------------------------------
 
 
-def test_perl_queued_payloads_include_args_first_order(compat_dir: Path) -> None:
-    payloads = list_values(perl_dumps(compat_dir), is_queue_key)
+def test_perl_queued_payloads_include_args_first_order(golden_dir: Path) -> None:
+    payloads = list_values(perl_dumps(golden_dir), is_queue_key)
     assert any(raw.startswith('{"args":') for raw in payloads)
 
 
-def test_decode_job_reads_every_payload_perl_queued(compat_dir: Path) -> None:
-    main = load(compat_dir, PERL_FILE)["scenarios"]["main"]
-    payloads = list_values(perl_dumps(compat_dir), is_queue_key) + main["enqueued_payloads"]
+def test_decode_job_reads_every_payload_perl_queued(golden_dir: Path) -> None:
+    main = load(golden_dir, PERL_FILE)["scenarios"]["main"]
+    payloads = list_values(perl_dumps(golden_dir), is_queue_key) + main["enqueued_payloads"]
     for raw in payloads:
         job = layout.decode_job(raw, "perl")
         assert job == json.loads(raw)
@@ -233,9 +233,9 @@ def test_decode_job_reads_every_payload_perl_queued(compat_dir: Path) -> None:
 
 
 def test_peek_and_pop_read_perl_queues_pushed_raw(
-    r: redis.Redis, resque: Resque, compat_dir: Path
+    r: redis.Redis, resque: Resque, golden_dir: Path
 ) -> None:
-    for keys in perl_dumps(compat_dir):
+    for keys in perl_dumps(golden_dir):
         for name, entry in keys.items():
             if entry["type"] == "list" and is_queue_key(name):
                 r.delete(name)
@@ -247,8 +247,8 @@ def test_peek_and_pop_read_perl_queues_pushed_raw(
                 assert [resque.pop(queue) for _ in expected] == expected
 
 
-def test_perl_numbers_survive_a_round_trip_exactly(compat_dir: Path) -> None:
-    main = load(compat_dir, PERL_FILE)["scenarios"]["main"]
+def test_perl_numbers_survive_a_round_trip_exactly(golden_dir: Path) -> None:
+    main = load(golden_dir, PERL_FILE)["scenarios"]["main"]
     raw = next(p for p in main["enqueued_payloads"] if "9007199254740993" in p)
     job = layout.decode_job(raw, "high")
     args = job["args"][0]
@@ -258,9 +258,9 @@ def test_perl_numbers_survive_a_round_trip_exactly(compat_dir: Path) -> None:
     assert "ünïcødé ☃" in reencoded
 
 
-def test_perl_run_at_and_started_formats_parse(compat_dir: Path) -> None:
+def test_perl_run_at_and_started_formats_parse(golden_dir: Path) -> None:
     seen = 0
-    for keys in perl_dumps(compat_dir):
+    for keys in perl_dumps(golden_dir):
         for name, entry in keys.items():
             if name.endswith(":started"):
                 assert layout.parse_time(entry["value"]) is not None, entry["value"]
@@ -273,9 +273,9 @@ def test_perl_run_at_and_started_formats_parse(compat_dir: Path) -> None:
 
 
 def test_foreign_payloads_that_kill_a_perl_worker_are_bad_payloads_to_us(
-    r: redis.Redis, resque: Resque, compat_dir: Path
+    r: redis.Redis, resque: Resque, golden_dir: Path
 ) -> None:
-    cases = load(compat_dir, PERL_FILE)["scenarios"]["foreign_payloads"]
+    cases = load(golden_dir, PERL_FILE)["scenarios"]["foreign_payloads"]
     for case in cases:
         raw = case["payload"]
         killed_perl = case["worker_exit"] != ["exit=0"]

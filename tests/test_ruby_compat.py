@@ -1,14 +1,13 @@
 """Against the real Ruby resque 3.0: the same Redis, read and written by both.
 
-Skipped where Ruby or the resque source is absent. Point ``RUBY_RESQUE_LIB`` at a checkout's
-``lib`` directory, or keep a snapshot of github:resque/resque in the search tool's mirror.
+Uses the real peer in ``../shared/peers`` (see ``tests/peers.py``); skipped with the reason
+where it is absent.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -18,35 +17,19 @@ from pathlib import Path
 
 import pytest
 import redis
+from peers import require_ruby_resque
 
 from resque import Resque
 
 pytestmark = pytest.mark.ruby
 
 HARNESS = Path(__file__).parent / "ruby" / "harness.rb"
-MIRROR = Path("/work/.mirror/resque+resque/repo")
 TESTS = Path(__file__).parent
 
 
 @pytest.fixture(scope="module")
-def ruby_lib(tmp_path_factory: pytest.TempPathFactory) -> str:
-    if shutil.which("ruby") is None:
-        pytest.skip("ruby is not installed")
-    lib = os.environ.get("RUBY_RESQUE_LIB")
-    if not lib:
-        if not MIRROR.is_dir():
-            pytest.skip("no Ruby resque source (set RUBY_RESQUE_LIB)")
-        target = tmp_path_factory.mktemp("ruby-resque")
-        archive = subprocess.run(
-            ["git", "--git-dir", str(MIRROR), "archive", "HEAD", "lib"],
-            check=True, capture_output=True,
-        ).stdout
-        subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
-        lib = str(target / "lib")
-    probe = subprocess.run(["ruby", "-I", lib, "-e", 'require "resque"'], capture_output=True)
-    if probe.returncode != 0:
-        pytest.skip(f"Ruby resque does not load: {probe.stderr.decode()[:200]}")
-    return lib
+def ruby_lib() -> str:
+    return require_ruby_resque()
 
 
 def ruby(lib: str, url: str, *args: str, timeout: float = 30) -> str:

@@ -65,32 +65,32 @@ def assert_same_keys(ours: dict[str, dict], theirs: dict[str, dict]) -> None:
 
 
 def test_delayed_phase_is_byte_identical_to_ruby(
-    r: redis.Redis, ruby_like: Resque, compat_dir: Path
+    r: redis.Redis, ruby_like: Resque, golden_dir: Path
 ) -> None:
     delay_like_the_capture(ruby_like)
-    assert_same_keys(dump(r), phase(compat_dir, "delayed"))
+    assert_same_keys(dump(r), phase(golden_dir, "delayed"))
 
 
 def test_remove_delayed_in_queue_matches_ruby_and_leaves_the_timestamp(
-    r: redis.Redis, ruby_like: Resque, compat_dir: Path
+    r: redis.Redis, ruby_like: Resque, golden_dir: Path
 ) -> None:
     delay_like_the_capture(ruby_like)
     assert ruby_like.remove_delayed_in_queue("Fail", "low", "gone") == 1
-    assert_same_keys(dump(r), phase(compat_dir, "removed"))
+    assert_same_keys(dump(r), phase(golden_dir, "removed"))
 
 
 def test_remove_delayed_uses_the_class_queue_as_ruby(
-    r: redis.Redis, ruby_like: Resque, compat_dir: Path
+    r: redis.Redis, ruby_like: Resque, golden_dir: Path
 ) -> None:
     delay_like_the_capture(ruby_like)
     assert ruby_like.remove_delayed("Fail", "gone") == 1  # Fail's queue is "low"
-    assert_same_keys(dump(r), phase(compat_dir, "removed"))
+    assert_same_keys(dump(r), phase(golden_dir, "removed"))
 
 
 def test_set_schedule_writes_ruby_bytes(
-    r: redis.Redis, ruby_like: Resque, compat_dir: Path
+    r: redis.Redis, ruby_like: Resque, golden_dir: Path
 ) -> None:
-    restore(r, phase(compat_dir, "removed"))
+    restore(r, phase(golden_dir, "removed"))
     ruby_like.schedules.set("cron_daily", {
         "cron": "0 3 * * *", "class": "Hello", "queue": "low", "args": ["daily"],
         "description": "Runs at 03:00 server time", "persist": True,
@@ -98,17 +98,17 @@ def test_set_schedule_writes_ruby_bytes(
     ruby_like.schedules.set(
         "every_3s", {"every": "3s", "class": "Noop", "queue": "noop", "args": ["tick"]}
     )
-    assert_same_keys(dump(r), phase(compat_dir, "schedules_set"))
+    assert_same_keys(dump(r), phase(golden_dir, "schedules_set"))
 
 
 def test_ruby_delayed_items_are_moved_by_us_as_ruby_moved_them(
-    r: redis.Redis, resque: Resque, compat_dir: Path
+    r: redis.Redis, resque: Resque, golden_dir: Path
 ) -> None:
     """Ruby's `removed` state, moved by our mover at the `running` phase's time, gives
     Ruby's `running` queues and leftovers (the recurring ticks and the lock aside)."""
-    restore(r, phase(compat_dir, "removed"))
-    running = phase(compat_dir, "running")
-    now = next(p["server_time"] for p in golden(compat_dir)["phases"] if p["phase"] == "running")
+    restore(r, phase(golden_dir, "removed"))
+    running = phase(golden_dir, "running")
+    now = next(p["server_time"] for p in golden(golden_dir)["phases"] if p["phase"] == "running")
     result = resque.delayed.move_due(now)
     assert result.moved == 3 and result.failed == 0 and result.conflicts == 0
 
@@ -127,16 +127,16 @@ def test_ruby_delayed_items_are_moved_by_us_as_ruby_moved_them(
 
 
 def test_the_master_lock_has_rubys_key_value_shape_and_ttl(
-    r: redis.Redis, resque: Resque, compat_dir: Path
+    r: redis.Redis, resque: Resque, golden_dir: Path
 ) -> None:
-    summary = golden(compat_dir)["scheduler_summary"]["master_lock_while_running"]
+    summary = golden(golden_dir)["scheduler_summary"]["master_lock_while_running"]
     lock = MasterLock(r, resque.keys)
     assert lock.acquire()
     assert lock.key == summary["physical_key"] == "resque:resque:resque_scheduler_master_lock"
     host, pid = r.get(lock.key).decode().rsplit(":", 1)  # type: ignore[union-attr]
     assert re.fullmatch(r"[^:]+", host) and pid.isdigit()
     assert re.fullmatch(r"[^:]+:\d+", summary["value"])
-    assert lock.timeout == golden(compat_dir)["scheduler_summary"]["lock_timeout"] == 180
+    assert lock.timeout == golden(golden_dir)["scheduler_summary"]["lock_timeout"] == 180
     assert summary["ttl"] <= r.ttl(lock.key) <= 180
 
 
@@ -149,15 +149,15 @@ def test_lock_key_follows_prefix_and_namespace_as_ruby() -> None:
 
 
 def test_recurring_enqueue_writes_rubys_payload_and_last_enqueued_at(
-    utc: None, r: redis.Redis, resque: Resque, compat_dir: Path
+    utc: None, r: redis.Redis, resque: Resque, golden_dir: Path
 ) -> None:
-    restore(r, phase(compat_dir, "schedules_set"))
+    restore(r, phase(golden_dir, "schedules_set"))
     fired_at = 1795825819  # the capture's last_enqueued_at of every_3s: 2026-11-28 00:30:19
     recurring = Recurring(resque, clock=lambda: fired_at - 3)
     recurring.load(resque.schedules.persistent())
     assert recurring.fire_due(fired_at)
 
-    running = phase(compat_dir, "running")
+    running = phase(golden_dir, "running")
     assert r.lrange("resque:queue:noop", 0, -1) == [b'{"class":"Noop","args":["tick"]}']
     assert r.hgetall("resque:delayed:last_enqueued_at") == {
         b"every_3s": running["resque:delayed:last_enqueued_at"]["value"]["every_3s"].encode()
@@ -165,9 +165,9 @@ def test_recurring_enqueue_writes_rubys_payload_and_last_enqueued_at(
 
 
 def test_every_item_and_payload_in_the_capture_round_trips_through_our_encoder(
-    compat_dir: Path,
+    golden_dir: Path,
 ) -> None:
-    for entry in golden(compat_dir)["phases"]:
+    for entry in golden(golden_dir)["phases"]:
         for key, value in entry["keys"].items():
             if key.startswith("resque:delayed:1"):
                 for raw in value["value"]:

@@ -40,9 +40,9 @@ def master(r: redis.Redis) -> str | None:
     return value.decode() if value else None
 
 
-def delay_ruby_items(r: redis.Redis, compat_dir: Path, timestamp: int) -> list[str]:
+def delay_ruby_items(r: redis.Redis, golden_dir: Path, timestamp: int) -> list[str]:
     """The capture's Ruby-written items (`delayed:1795825807`), due at ``timestamp``."""
-    items: list[str] = phase(compat_dir, "delayed")["resque:delayed:1795825807"]["value"]
+    items: list[str] = phase(golden_dir, "delayed")["resque:delayed:1795825807"]["value"]
     for item in items:
         r.rpush(f"resque:delayed:{timestamp}", item)
         r.sadd(f"resque:timestamps:{item}", f"delayed:{timestamp}")
@@ -51,9 +51,9 @@ def delay_ruby_items(r: redis.Redis, compat_dir: Path, timestamp: int) -> list[s
 
 
 def test_moves_ruby_delayed_items_and_releases_the_lock_on_term(
-    r: redis.Redis, spawn: Spawn, compat_dir: Path
+    r: redis.Redis, spawn: Spawn, golden_dir: Path
 ) -> None:
-    delay_ruby_items(r, compat_dir, int(time.time()) - 5)
+    delay_ruby_items(r, golden_dir, int(time.time()) - 5)
     scheduler = spawn()
     wait_for(lambda: r.llen("resque:queue:high") == 2)
     assert r.lrange("resque:queue:high", 0, -1) == [

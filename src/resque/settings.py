@@ -1,0 +1,205 @@
+"""Every setting of a worker, written once: its default, its environment variable, Ruby's name
+for it, and what it does.
+
+``WorkerSettings.from_env()`` reads the environment (Ruby's variable names where Ruby has one);
+keyword arguments, and the command line's options, override it. The docs' table of settings is
+generated from these fields (``settings_table``), so it cannot drift from the code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any, TypeVar
+
+S = TypeVar("S")
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+FALSE_WORDS = frozenset({"0", "false", "no", "off"})
+
+
+# --- reading one environment variable ---------------------------------------------------------
+
+
+def parse_flag(value: str) -> bool:
+    """Set and not a false word (Ruby's ``if ENV['TERM_CHILD']``); ``0``, ``false``, ``no``
+    and ``off`` are off."""
+    return value.strip().lower() not in FALSE_WORDS | {""}
+
+
+def parse_on_unless_false(value: str) -> bool:
+    """On unless the value says otherwise (Ruby's ``ENV['FORK_PER_JOB'] != 'false'``)."""
+    return value.strip().lower() not in FALSE_WORDS
+
+
+def parse_names(value: str) -> tuple[str, ...]:
+    """A comma-separated list: ``high,low`` -> ``("high", "low")``, blanks dropped."""
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def parse_optional_int(value: str) -> int | None:
+    return int(value) if value.strip() else None
+
+
+def setting(
+    default: Any = None,
+    *,
+    env: str | tuple[str, ...] | None = None,
+    ruby: str | None = None,
+    doc: str,
+    parse: Callable[[str], Any] | None = None,
+    factory: Callable[[], Any] | None = None,
+) -> Any:
+    """A settings field. ``env`` names the variable(s) read, first set wins; ``parse`` turns
+    its text into the value (by default the field's own type: ``float("5")``)."""
+    names = (env,) if isinstance(env, str) else tuple(env or ())
+    metadata = {"env": names, "ruby": ruby, "doc": doc, "parse": parse}
+    if factory is not None:
+        return field(default_factory=factory, metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+def _parser(spec: dataclasses.Field[Any], cls: type) -> Callable[[str], Any]:
+    parse = spec.metadata.get("parse")
+    if parse is not None:
+        return parse  # type: ignore[no-any-return]
+    default = spec.default
+    kind = type(default) if default is not None and default is not dataclasses.MISSING else str
+    if kind is bool:
+        return parse_flag
+    return kind
+
+
+def read_env(cls: type[S], environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The values the environment sets for the fields of a settings class (by field name).
+
+    A value that does not parse raises ``ValueError`` naming the variable and what it wants.
+    """
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for spec in fields(cls):  # type: ignore[arg-type]
+        for name in spec.metadata.get("env", ()):
+            raw = env.get(name)
+            if raw is None or raw.strip() == "":
+                continue
+            try:
+                values[spec.name] = _parser(spec, cls)(raw)
+            except ValueError:
+                wanted = type(spec.default).__name__ if spec.default is not None else "a value"
+                raise ValueError(f"{name}={raw!r} is not valid: {spec.name} wants {wanted}") \
+                    from None
+            break
+    return values
+
+
+def build(cls: type[S], environ: Mapping[str, str] | None = None, **overrides: Any) -> S:
+    """Defaults, then the environment, then ``overrides`` that are not None."""
+    values = read_env(cls, environ)
+    values.update({name: value for name, value in overrides.items() if value is not None})
+    return cls(**values)
+
+
+def settings_table(cls: type) -> str:
+    """A Markdown table of a settings class: field, default, variable, Ruby's name, meaning."""
+    rows = ["| setting | default | environment | Ruby | what it does |",
+            "|---|---|---|---|---|"]
+    for spec in fields(cls):
+        default = spec.default
+        if default is dataclasses.MISSING and spec.default_factory is not dataclasses.MISSING:
+            default = spec.default_factory()
+        env = ", ".join(f"`{n}`" for n in spec.metadata.get("env", ())) or "-"
+        ruby = spec.metadata.get("ruby") or "-"
+        shown = "-" if default in (None, (), "") else f"`{default!r}`"
+        rows.append(f"| `{spec.name}` | {shown} | {env} | {ruby} | {spec.metadata['doc']} |")
+    return "\n".join(rows)
+
+
+# --- the worker -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    """What a worker can be told. ``Worker(queues, **fields)`` or ``Worker(settings=...)``."""
+
+    queues: tuple[str, ...] = setting(
+        (), env=("QUEUES", "QUEUE"), ruby="QUEUES, QUEUE", parse=parse_names,
+        doc="Queues in priority order; `*` and globs expand against the `queues` set, "
+            "`!name` excludes.")
+    interval: float = setting(
+        5.0, env="INTERVAL", ruby="INTERVAL",
+        doc="Seconds between polls for jobs pushed by Ruby or Perl (ours wake the worker at "
+            "once); 0 exits when the queues are empty.")
+    burst: bool = setting(
+        False, doc="Exit when the queues are empty (as `interval=0`).")
+    fork: bool = setting(
+        True, env="FORK_PER_JOB", ruby="FORK_PER_JOB", parse=parse_on_unless_false,
+        doc="A child process per job; `false` performs jobs in the worker process.")
+    fork_server: bool = setting(
+        True, env="RESQUE_FORK_SERVER", parse=parse_on_unless_false,
+        doc="Fork job children from a small server process that loads only the job code "
+            "(cheaper forks); off forks them from the worker itself.")
+    concurrency: int = setting(
+        1, env="RESQUE_CONCURRENCY",
+        doc="Perform up to N jobs at once on threads in one process (`async def` jobs share "
+            "one event loop); more than 1 implies no fork.")
+    max_jobs: int | None = setting(
+        None, env="RESQUE_MAX_JOBS", parse=parse_optional_int,
+        doc="Exit after this many jobs (a supervisor such as `resque pool` starts a new one).")
+    max_batch: int = setting(
+        64, env="RESQUE_MAX_BATCH",
+        doc="Most jobs an in-process worker reserves in one round trip while jobs are quick.")
+    term_timeout: float = setting(
+        4.0, env="RESQUE_TERM_TIMEOUT", ruby="RESQUE_TERM_TIMEOUT",
+        doc="Seconds a stopping worker gives the running job before it is killed.")
+    term_child: bool = setting(
+        False, env="TERM_CHILD", ruby="TERM_CHILD",
+        doc="On TERM, send the child TERM first (then KILL after `term_timeout`), not KILL.")
+    graceful_term: bool = setting(
+        False, env="GRACEFUL_TERM", ruby="GRACEFUL_TERM",
+        doc="TERM acts as QUIT: finish the current job, then exit.")
+    heartbeat_interval: float = setting(
+        60.0, env="RESQUE_HEARTBEAT_INTERVAL", ruby="Resque.heartbeat_interval",
+        doc="Seconds between heartbeats written to `workers:heartbeat`.")
+    heartbeat_expiry: float = setting(
+        300.0, env="RESQUE_HEARTBEAT_EXPIRY", ruby="Resque.prune_interval",
+        doc="A worker whose heartbeat is older than this is dead, on any host.")
+    prune_interval: float = setting(
+        30.0, env="RESQUE_PRUNE_INTERVAL",
+        doc="Seconds between looks for dead workers (Ruby prunes only at start-up).")
+    requeue_limit: int = setting(
+        2, env="RESQUE_REQUEUE_LIMIT",
+        doc="A job whose workers died under it this many times is failed, not requeued.")
+    failure_backend: str | None = setting(
+        None, env="FAILURE_BACKEND", ruby="FAILURE_BACKEND",
+        doc="Where failures go: `redis`, `redis_multi_queue`, `log`, `none`, "
+            "`multiple:a,b` or `module:Factory`.")
+    procline_prefix: str = setting(
+        "", env="RESQUE_PROCLINE_PREFIX", ruby="RESQUE_PROCLINE_PREFIX",
+        doc="Text put before `resque-<version>: ...` in the process title.")
+    hostname: str | None = setting(
+        None, doc="The host part of the worker id (default: this machine's host name).")
+    preload: tuple[str, ...] = setting(
+        (), parse=parse_names,
+        doc="Modules the fork server imports before forking, besides those of registered jobs.")
+
+    def __post_init__(self) -> None:
+        for name in ("queues", "preload"):  # a string or any sequence, kept as a tuple
+            value = getattr(self, name)
+            object.__setattr__(self, name, parse_names(value) if isinstance(value, str)
+                               else tuple(value))
+        if self.interval < 0:
+            raise ValueError("interval must be >= 0")
+        if self.concurrency < 1:
+            raise ValueError("concurrency must be >= 1")
+        if self.max_jobs is not None and self.max_jobs < 1:
+            raise ValueError("max_jobs must be >= 1")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None,
+                 **overrides: Any) -> WorkerSettings:
+        """Defaults, then the environment (Ruby's names), then ``overrides`` not None."""
+        return build(cls, environ, **overrides)
+
+    def replace(self, **changes: Any) -> WorkerSettings:
+        return dataclasses.replace(self, **changes)
