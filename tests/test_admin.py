@@ -43,7 +43,7 @@ from resque.admin import (
     NotAFailureList,
     NotRequeueable,
 )
-from resque.admin.failures import CHUNK
+from resque.failure.operations import CHUNK
 
 
 @pytest.fixture

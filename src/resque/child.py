@@ -13,16 +13,16 @@ import logging
 import os
 import signal
 import sys
-import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from resque import jobs, layout
+from resque import jobs
 from resque.errors import TermException
 from resque.failure import Failure, FailureBackend, save_quietly
+from resque.failure.records import from_exception
 
 log = logging.getLogger("resque.worker")
 
@@ -73,66 +73,6 @@ def run_hooks(kind: str, extra: list[Callable[..., Any]], *args: Any) -> None:
             log.exception("%s hook %r failed", kind, hook)
 
 
-def failure_record(payload: Any, exc: BaseException, worker: str, queue: str, raw: bytes) -> str:
-    """The Ruby-shaped failure record of a job that raised ``exc``.
-
-    A payload JSON cannot carry back (NaN, lone surrogates, nesting too deep for the encoder)
-    is recorded as its queued bytes ``raw`` instead, as for an item that is not JSON.
-    """
-    error = error_text(exc)
-    log.warning("job from %s failed: %s: %s", queue, exception_name(exc),
-                error if len(error) <= 500 else error[:500] + "...")
-    fields: dict[str, Any] = {
-        "exception": exception_name(exc),
-        "error": error,
-        "backtrace": backtrace(exc),
-        "worker": worker,
-        "queue": queue,
-        "now": time.time(),
-    }
-    try:
-        record = layout.failure_record(payload=payload, **fields)
-        record.encode("utf-8")
-    except (ValueError, RecursionError):
-        payload = layout.unreadable_payload(raw)
-        fields = {k: _utf8(v) if isinstance(v, str) else v for k, v in fields.items()}
-        fields["backtrace"] = [_utf8(line) for line in fields["backtrace"]]
-        record = layout.failure_record(payload=payload, **fields)
-    return record
-
-
-def _utf8(text: str) -> str:
-    """Text that encodes as UTF-8: lone surrogates become ``\\udcff`` escapes."""
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
-
-
-def error_text(exc: BaseException) -> str:
-    try:
-        return str(exc) or type(exc).__name__
-    except Exception:  # noqa: BLE001 - a job's exception whose __str__ itself fails
-        return type(exc).__name__
-
-
-def exception_name(exc: BaseException) -> str:
-    cls = type(exc)
-    if cls.__module__ == "builtins":
-        return cls.__qualname__
-    if cls.__module__ == "resque.errors":
-        return f"Resque::{cls.__qualname__}"
-    return f"{cls.__module__}.{cls.__qualname__}"
-
-
-def backtrace(exc: BaseException) -> list[str]:
-    """Innermost frame first, as Ruby lists them; frames of this package left out."""
-    frames = traceback.extract_tb(exc.__traceback__)
-    lines = [
-        f"{frame.filename}:{frame.lineno}:in `{frame.name}'"
-        for frame in frames
-        if not frame.filename.startswith(_PACKAGE_DIR)
-    ]
-    return lines[::-1]
-
-
 def child_main(
     report_fd: int,
     *,
@@ -167,7 +107,7 @@ def child_main(
         try:
             jobs.run(target, payload["args"], payload["class"])
         except BaseException as exc:  # the child reports everything, then exits
-            record = failure_record(payload, exc, worker, queue, raw)
+            record = from_exception(payload, exc, worker, queue, raw)
             if failure.saves:  # a non-Redis backend gets the live exception here
                 save_quietly(failure, Failure(record, queue, payload, exc))
             marker = REPORT_TERMINATED if isinstance(exc, TermException) else REPORT_FAILED

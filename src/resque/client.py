@@ -11,7 +11,6 @@ import datetime
 import functools
 import logging
 import os
-import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +18,7 @@ import redis
 
 from resque import jobs, layout
 from resque.connection import connect, describe, translate_errors
-from resque.errors import NoQueueError
+from resque.layout import check_queue_name
 
 if TYPE_CHECKING:
     from resque.scheduler.delayed import Delayed, When
@@ -37,17 +36,7 @@ redis.call('PUBLISH', KEYS[3], '')
 return 1
 """
 
-_BAD_QUEUE = re.compile(r"\s")
 BULK_CHUNK = 2000  # payloads per RPUSH in enqueue_many: big enough to amortise, small for Lua
-
-
-def check_queue_name(queue: Any) -> str:
-    """Refuse queue names Resque cannot use: empty, not a string, or with whitespace."""
-    if not isinstance(queue, str) or not queue:
-        raise NoQueueError(f"a queue name must be a non-empty string, not {queue!r}")
-    if _BAD_QUEUE.search(queue):
-        raise NoQueueError(f"queue name {queue!r} contains whitespace")
-    return queue
 
 
 class Resque:

@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from resque.errors import BadPayload
+from resque.errors import BadPayload, NoQueueError
 
 # --- JSON -------------------------------------------------------------------------------------
 
@@ -96,6 +96,21 @@ def raw_text(raw: str | bytes | None) -> str:
     if isinstance(raw, bytes):
         return raw.decode("utf-8", errors="backslashreplace")
     return raw
+
+
+# --- Queue names -----------------------------------------------------------------------------
+
+_BAD_QUEUE = re.compile(r"\s")
+
+
+def check_queue_name(queue: Any) -> str:
+    """Refuse queue names Resque cannot use: empty, not a string, or with whitespace."""
+    if not isinstance(queue, str) or not queue:
+        raise NoQueueError(f"a queue name must be a non-empty string, not {queue!r}")
+    if _BAD_QUEUE.search(queue):
+        raise NoQueueError(f"queue name {queue!r} contains whitespace")
+    return queue
+
 
 
 # --- Time formats -----------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from importlib import resources
 @functools.cache
 def source(name: str) -> str:
     """The text of ``resque/lua/<name>.lua``."""
-    return resources.files("resque").joinpath("lua", f"{name}.lua").read_text(encoding="utf-8")
+    return (resources.files("resque") / "lua" / f"{name}.lua").read_text(encoding="utf-8")
 
 
 @functools.cache

@@ -38,7 +38,7 @@ from resque.connection import (
     unavailable_error,
 )
 from resque.errors import BadPayload, DirtyExit, NoQueueError, TermException
-from resque.failure import Failure, FailureBackend, backend_from_name, save_quietly
+from resque.failure import Failure, FailureBackend, backend_from_name, records, save_quietly
 from resque.forkserver import ForkServer, ForkServerUnavailable
 from resque.metrics import record_sample
 from resque.recovery import Pruner
@@ -628,7 +628,7 @@ class Worker:
             server.close()
 
     def _failure(self, mode: str, reserved: Reserved, payload: Any, exc: BaseException) -> Ack:
-        record = child.failure_record(payload, exc, self.id, reserved.queue, reserved.raw)
+        record = records.from_exception(payload, exc, self.id, reserved.queue, reserved.raw)
         if self.failure.saves:  # a non-Redis backend (in fork mode the child calls it)
             save_quietly(self.failure, Failure(record, reserved.queue, payload, exc))
         return Ack(mode, record, reserved.queue)

@@ -19,11 +19,12 @@ import click
 import redis
 
 from resque import layout
-from resque.admin.failures import FailureEntry, FailureNotFound, Filter, NotRequeueable
 from resque.admin.operations import Admin
 from resque.cli import namespace_option, redis_option, setup_logging
 from resque.connection import wait_until_reachable
 from resque.errors import ResqueError
+from resque.failure.operations import Filter
+from resque.failure.records import FailureEntry, FailureNotFound, NotRequeueable
 
 F = TypeVar("F", bound=Callable[..., Any])
 

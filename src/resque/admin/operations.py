@@ -16,9 +16,10 @@ from typing import Any
 import redis
 
 from resque import layout
-from resque.admin.failures import Failures
-from resque.client import Resque, check_queue_name
+from resque.client import Resque
 from resque.connection import translate_errors
+from resque.failure.operations import Failures
+from resque.layout import check_queue_name
 
 log = logging.getLogger("resque.admin")
 

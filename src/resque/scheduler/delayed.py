@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from resque import jobs, layout
-from resque.client import check_queue_name
 from resque.errors import BadPayload, NoQueueError
+from resque.layout import check_queue_name
 
 if TYPE_CHECKING:
     from resque.client import Resque

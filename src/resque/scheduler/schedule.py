@@ -41,8 +41,8 @@ except ImportError as exc:  # pragma: no cover - depends on the install
     ) from exc
 
 from resque import jobs, layout
-from resque.client import check_queue_name
 from resque.errors import NoQueueError, ResqueError
+from resque.layout import check_queue_name
 
 if TYPE_CHECKING:
     from resque.client import Resque

@@ -16,7 +16,7 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 
 from resque import layout
 from resque.admin import Filter, NotAFailureList, WorkerInfo
-from resque.admin.failures import FailureNotFound
+from resque.failure.records import FailureNotFound
 from resque.web import charts
 from resque.web.dashboard import Dashboard, Pager, page_of, url_builder
 

@@ -24,9 +24,6 @@ Bulk verbs run the same script on a chunk of 1,000 entries at a time, so they co
 
 from __future__ import annotations
 
-import datetime as _dt
-import functools
-import hashlib
 import logging
 import re
 import time
@@ -36,27 +33,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from resque import layout
-from resque.client import PUSH_SCRIPT, Resque, check_queue_name
+from resque.client import PUSH_SCRIPT, Resque
 from resque.connection import translate_errors
-from resque.errors import NoQueueError, ResqueError
+from resque.failure.records import (
+    FailureEntry,
+    FailureId,
+    FailureNotFound,
+    NotAFailureList,
+    digest,
+)
 
 log = logging.getLogger("resque.admin")
 
-DIGEST_LENGTH = 12
 CHUNK = 1000  # entries per LRANGE and per script call in scans and bulk verbs
-
-
-class FailureNotFound(ResqueError, LookupError):
-    """No entry has this id any more: someone removed or retried it. List again."""
-
-
-class NotAFailureList(ResqueError, ValueError):
-    """A list name that is neither ``failed`` nor in ``failed_queues``: never touched, since
-    ids may come from URLs and any other list in the namespace (a job queue) is not ours."""
-
-
-class NotRequeueable(ResqueError, ValueError):
-    """The entry has no job to push back (not JSON, no class, no queue); it can be removed."""
 
 
 # KEYS: 1 failure list, 2 queues set, then a queue list and its wake channel per target queue.
@@ -114,211 +103,6 @@ end
 return result
 """
 )
-
-
-def digest(raw: bytes) -> str:
-    """The content half of an entry id."""
-    return hashlib.sha1(raw).hexdigest()[:DIGEST_LENGTH]
-
-
-_ID_RE = re.compile(rf"^(?:(?P<list>.+):)?(?P<index>\d+)-(?P<digest>[0-9a-f]{{{DIGEST_LENGTH}}})$")
-
-
-@dataclass(frozen=True, order=True)
-class FailureId:
-    """Where an entry was seen (list, index) and what it held (digest of its bytes)."""
-
-    list_name: str
-    index: int
-    digest: str
-
-    def __str__(self) -> str:
-        where = "" if self.list_name == layout.FAILED_LIST else f"{self.list_name}:"
-        return f"{where}{self.index}-{self.digest}"
-
-    @classmethod
-    def parse(cls, text: str | FailureId) -> FailureId:
-        """Read ``12-0123456789ab`` or ``low_failed:12-0123456789ab``."""
-        if isinstance(text, FailureId):
-            return text
-        match = _ID_RE.match(text.strip())
-        if not match:
-            raise ValueError(
-                f"{text!r} is not a failure id: expected <index>-<12 hex digits>, e.g. "
-                "'12-0123456789ab', optionally after '<list>:' (as 'resque failed list' shows)"
-            )
-        return cls(match["list"] or layout.FAILED_LIST, int(match["index"]), match["digest"])
-
-
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
-
-
-@dataclass(frozen=True)
-class FailureEntry:
-    """One entry of a failure list, readable or not; ``problems`` says what is wrong with it.
-
-    Records from Ruby, Perl (``backtrace`` null, any key order) and us read alike. A record
-    with problems is still shown, and can always be removed.
-    """
-
-    id: FailureId
-    raw: bytes
-    record: dict[str, Any] | None  # None when the entry is not a JSON object
-    unreadable: str | None = None  # why ``record`` is None
-
-    @classmethod
-    def from_raw(cls, list_name: str, index: int, raw: bytes) -> FailureEntry:
-        fid = FailureId(list_name, index, digest(raw))
-        try:
-            record = layout.decode(raw)
-        except ValueError as exc:
-            return cls(fid, raw, None, f"not JSON ({exc})")
-        if not isinstance(record, dict):
-            return cls(fid, raw, None, f"a JSON {type(record).__name__}, not an object")
-        return cls(fid, raw, record)
-
-    @functools.cached_property
-    def problems(self) -> tuple[str, ...]:
-        """What would make resque-web fail on this entry, or a retry impossible (lazily:
-        listings that do not show it skip the time parsing)."""
-        if self.record is None:
-            return (self.unreadable or "unreadable",)
-        return tuple(_problems(self.record))
-
-    # --- the record's fields, read tolerantly -------------------------------------------
-
-    @property
-    def payload(self) -> dict[str, Any] | None:
-        payload = (self.record or {}).get("payload")
-        return payload if isinstance(payload, dict) else None
-
-    @property
-    def class_name(self) -> str | None:
-        return _text((self.payload or {}).get("class"))
-
-    @property
-    def args(self) -> list[Any] | None:
-        """The job's args (``[]`` when missing, as Ruby and Perl run it); None if unreadable."""
-        if self.payload is None:
-            return None
-        args = self.payload.get("args")
-        if args is None:
-            return []
-        return args if isinstance(args, list) else None
-
-    @property
-    def queue(self) -> str | None:
-        """The queue a retry pushes to: the record's, else that of its ``<q>_failed`` list."""
-        queue = _text((self.record or {}).get("queue"))
-        return queue or layout.queue_of_failure_list(self.id.list_name)
-
-    @property
-    def exception(self) -> str | None:
-        return _text((self.record or {}).get("exception"))
-
-    @property
-    def error(self) -> str | None:
-        error = (self.record or {}).get("error")
-        return error if error is None or isinstance(error, str) else layout.encode(error)
-
-    @property
-    def backtrace(self) -> list[str]:
-        """Perl writes ``null`` for no backtrace; anything not a list reads as empty."""
-        trace = (self.record or {}).get("backtrace")
-        return [str(line) for line in trace] if isinstance(trace, list) else []
-
-    @property
-    def worker(self) -> str | None:
-        return _text((self.record or {}).get("worker"))
-
-    @property
-    def failed_at_text(self) -> str | None:
-        return _text((self.record or {}).get("failed_at"))
-
-    @property
-    def retried_at_text(self) -> str | None:
-        return _text((self.record or {}).get("retried_at"))
-
-    @property
-    def failed_at(self) -> _dt.datetime | None:
-        return layout.parse_time(self.failed_at_text)
-
-    @property
-    def retried_at(self) -> _dt.datetime | None:
-        return layout.parse_time(self.retried_at_text)
-
-    @property
-    def retried(self) -> bool:
-        return bool((self.record or {}).get("retried_at"))
-
-    @property
-    def malformed(self) -> bool:
-        return bool(self.problems)
-
-    def requeue_problem(self) -> str | None:
-        """Why this entry cannot be retried, or None if it can."""
-        if self.record is None:
-            return self.problems[0]
-        if self.class_name is None:
-            return "its payload has no class"
-        if self.args is None:
-            return 'its payload "args" is not an array'
-        if not self.queue:
-            return "it names no queue"
-        try:
-            check_queue_name(self.queue)
-        except NoQueueError as exc:
-            return str(exc)
-        return None
-
-    def job_payload(self) -> str:
-        """What a retry pushes: ``{"class","args"}`` only, as Ruby's retry does."""
-        problem = self.requeue_problem()
-        if problem:
-            raise NotRequeueable(f"failure {self.id} cannot be retried: {problem}")
-        return layout.encode_job(self.class_name or "", self.args or [])
-
-    def to_json(self) -> dict[str, Any]:
-        """A plain dict for ``--json`` and the dashboard (raw text only when unreadable)."""
-        data: dict[str, Any] = {
-            "id": str(self.id),
-            "list": self.id.list_name,
-            "index": self.id.index,
-            "queue": self.queue,
-            "class": self.class_name,
-            "args": self.args,
-            "exception": self.exception,
-            "error": self.error,
-            "backtrace": self.backtrace,
-            "worker": self.worker,
-            "failed_at": self.failed_at_text,
-            "retried_at": self.retried_at_text,
-            "problems": list(self.problems),
-        }
-        if self.record is None:
-            data["raw"] = layout.raw_text(self.raw)
-        return data
-
-
-def _problems(record: dict[str, Any]) -> Iterator[str]:
-    """What would make resque-web fail on this record, or a retry impossible."""
-    payload = record.get("payload")
-    if not isinstance(payload, dict):
-        yield "no payload object"
-    else:
-        if not isinstance(payload.get("class"), str) or not payload["class"]:
-            yield "no payload class"
-        if payload.get("args") is not None and not isinstance(payload.get("args"), list):
-            yield 'payload "args" is not an array'
-    if layout.parse_time(record.get("failed_at")) is None:
-        yield "no readable failed_at"
-    if not isinstance(record.get("queue"), str):
-        yield "no queue"
-    if not isinstance(record.get("worker"), str):
-        yield "no worker"
-    if record.get("backtrace") is not None and not isinstance(record.get("backtrace"), list):
-        yield "backtrace is not an array"
 
 
 @dataclass
