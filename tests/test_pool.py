@@ -21,8 +21,8 @@ import redis
 from workerkit import PYTHON, TESTS, Workers, notes, push, queued, title_of, wait_for
 
 from resque.pool import (
-    Backoff,
     PoolConfigError,
+    RestartPolicy,
     load_config,
     multiply,
     parse_config,
@@ -175,7 +175,7 @@ def test_config_files_are_yaml_or_json(tmp_path: Path) -> None:
 
 
 def test_a_worker_that_keeps_dying_young_is_restarted_later_and_later() -> None:
-    backoff = Backoff(base=1.0, limit=8.0)
+    backoff = RestartPolicy(base=1.0, limit=8.0)
     assert [backoff.delay(n) for n in range(6)] == [0.0, 1.0, 2.0, 4.0, 8.0, 8.0]
 
 

@@ -13,12 +13,10 @@ import redis
 from resque import Registry, Resque, layout
 from resque.scheduler.lock import MasterLock
 from resque.scheduler.process import Scheduler
+from resque.scheduler.recurring import ALREADY, FIRED, Recurring
 from resque.scheduler.schedule import (
-    ALREADY,
-    FIRED,
     Cron,
     Every,
-    Recurring,
     ScheduleError,
     env_matches,
     load_schedule_file,

@@ -13,27 +13,11 @@ from typing import Any
 import click
 
 from resque import __version__
-from resque.client import Resque
+from resque.client import Client
 from resque.errors import ResqueError
+from resque.logs import setup_logging
 
 log = logging.getLogger("resque.cli")
-
-
-def setup_logging(verbosity: int) -> None:
-    """Configure the ``resque`` logger only (never the application's root logger)."""
-    if os.environ.get("VVERBOSE"):
-        verbosity = max(verbosity, 2)
-    elif os.environ.get("VERBOSE") or os.environ.get("LOGGING"):
-        verbosity = max(verbosity, 1)
-    level = {0: logging.WARNING, 1: logging.INFO}.get(verbosity, logging.DEBUG)
-    logger = logging.getLogger("resque")
-    logger.setLevel(level)
-    if not logger.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(
-            logging.Formatter("%(asctime)s %(name)s[%(process)d] %(levelname)s: %(message)s")
-        )
-        logger.addHandler(handler)
 
 
 def import_apps(apps: tuple[str, ...]) -> list[str]:
@@ -49,8 +33,9 @@ def import_apps(apps: tuple[str, ...]) -> list[str]:
     return names
 
 
+# No envvar: RESQUE_REDIS and REDIS_URL are read in one place, resque.connection.
 redis_option = click.option(
-    "--redis", "redis_url", envvar="RESQUE_REDIS",
+    "--redis", "redis_url",
     help="Redis URL or host:port[:db][/namespace] (default: RESQUE_REDIS, REDIS_URL, "
     "localhost:6379).",
 )
@@ -150,7 +135,7 @@ def work(
     from resque.worker import Worker
 
     modules = import_apps(apps)
-    resque = Resque(redis_url, namespace=namespace, allowed_modules=[*modules, *allowed])
+    resque = Client(redis_url, namespace=namespace, allowed_modules=[*modules, *allowed])
     queues = (queue_list or "").split(",") if queue_list else []
     options: dict[str, Any] = {"interval": interval, "max_jobs": max_jobs, "fork": fork,
                                "concurrency": concurrency}
@@ -269,8 +254,8 @@ lazy_command("schedule", "resque.scheduler.cli:schedule")
 # The dashboard (resque/web/cli.py); needs the 'web' extra.
 lazy_command("web", "resque.web.cli:web")
 
-# Several supervised workers from a config (resque/pool.py), like resque-pool.
-lazy_command("pool", "resque.pool:pool")
+# Several supervised workers from a config (resque/pool/cli.py), like resque-pool.
+lazy_command("pool", "resque.pool.cli:pool")
 
 
 if __name__ == "__main__":

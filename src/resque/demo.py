@@ -18,8 +18,8 @@ from pathlib import Path
 import click
 
 import resque
-from resque.client import Resque
 from resque.embedded import EmbeddedRedis
+from resque.facade import Resque
 
 QUEUES = ("demo_high", "demo_low")
 

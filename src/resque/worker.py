@@ -27,7 +27,7 @@ import setproctitle
 
 from resque import child, jobs, layout
 from resque.child import WORKER_HOOKS, worker_hook  # noqa: F401 - resque.worker.worker_hook
-from resque.client import Resque
+from resque.client import Client
 from resque.connection import (
     Backoff,
     Outage,
@@ -90,7 +90,7 @@ class Worker:
         self,
         queues: Sequence[str] | str = (),
         *,
-        resque: Resque | None = None,
+        resque: Client | None = None,
         redis: redis.Redis | str | None = None,
         interval: float = 5.0,
         burst: bool = False,
@@ -111,7 +111,7 @@ class Worker:
         hostname: str | None = None,
         procline_prefix: str = "",
     ) -> None:
-        self.resque = resque or Resque(redis)
+        self.resque = resque or Client(redis)
         self.keys = self.resque.keys
         self.patterns: list[str] = []
         self.skip: list[str] = []

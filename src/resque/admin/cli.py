@@ -20,11 +20,12 @@ import redis
 
 from resque import layout
 from resque.admin.operations import Admin
-from resque.cli import namespace_option, redis_option, setup_logging
+from resque.cli import namespace_option, redis_option
 from resque.connection import wait_until_reachable
 from resque.errors import ResqueError
 from resque.failure.operations import Filter
 from resque.failure.records import FailureEntry, FailureNotFound, NotRequeueable
+from resque.logs import setup_logging
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -16,7 +16,7 @@ from typing import Any
 import redis
 
 from resque import layout
-from resque.client import Resque
+from resque.client import Client
 from resque.connection import translate_errors
 from resque.failure.operations import Failures
 from resque.layout import check_queue_name
@@ -88,12 +88,12 @@ class Admin:
 
     def __init__(
         self,
-        resque: Resque | None = None,
+        resque: Client | None = None,
         *,
         redis: redis.Redis | str | None = None,
         namespace: str | None = None,
     ) -> None:
-        self.resque = resque or Resque(redis, namespace=namespace)
+        self.resque = resque or Client(redis, namespace=namespace)
         self.redis = self.resque.redis
         self.keys = self.resque.keys
         self.failures = Failures(self.resque)
@@ -127,16 +127,12 @@ class Admin:
         self.resque.push(check_queue_name(queue), {"class": class_name, "args": args})
         log.info("enqueued %s to %s", class_name, queue)
 
-    @translate_errors
     def remove_queue(self, queue: str) -> int:
-        """resque-web's "Remove Queue": ``SREM queues`` + ``DEL``; returns the jobs deleted."""
-        with self.redis.pipeline(transaction=True) as pipe:
-            pipe.llen(self.keys.queue(queue))
-            pipe.srem(self.keys.queues, queue)
-            pipe.delete(self.keys.queue(queue))
-            size, _, _ = pipe.execute()
+        """resque-web's "Remove Queue" (the client's ``remove_queue``, transactional);
+        returns the jobs deleted."""
+        size = self.resque.remove_queue(queue)
         log.info("removed queue %s with %d job(s)", queue, size)
-        return int(size)
+        return size
 
     # --- workers ------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ is one atomic script, so there is no half-moved batch) and the lock is released.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import signal
 import threading
@@ -28,74 +29,73 @@ import redis
 import setproctitle
 
 from resque import __version__
-from resque.client import Resque
+from resque.client import Client
 from resque.errors import RedisUnavailable
-from resque.scheduler.delayed import DEFAULT_BATCH_SIZE
-from resque.scheduler.lock import DEFAULT_TIMEOUT, MasterLock
+from resque.scheduler.delayed import Delayed
+from resque.scheduler.lock import MasterLock
+from resque.scheduler.recurring import Recurring
 from resque.scheduler.schedule import (
-    Recurring,
     ScheduleError,
+    Schedules,
     load_schedule_file,
     parse_entry,
     with_class_names,
 )
+from resque.settings import SchedulerSettings
 
 log = logging.getLogger("resque.scheduler")
 
-DEFAULT_INTERVAL = 5.0  # RESQUE_SCHEDULER_INTERVAL, Ruby's default
 _TRANSIENT = (redis.ConnectionError, redis.TimeoutError, RedisUnavailable)
 
 
 class Scheduler:
     """A scheduler process's state: its lock, its schedules, and whether to stop.
 
-    ``schedule`` maps names to configs (from code); ``schedule_file`` is a resque-scheduler
-    YAML file (re-read on USR2). ``dynamic`` follows ``persistent_schedules`` while running.
-    ``catch_up`` bounds how old a missed recurring tick may be and still be enqueued (once)
-    when this process becomes master; by default, a failover's worth (TTL + 2 intervals).
+    Configured by ``SchedulerSettings`` (``settings=``, or its fields as keyword arguments):
+    ``schedule_file`` is a resque-scheduler YAML file (re-read on USR2), ``dynamic`` follows
+    ``persistent_schedules`` while running, ``catch_up`` bounds how old a missed recurring
+    tick may be and still be enqueued (once) when this process becomes master; by default, a
+    failover's worth (TTL + 2 intervals). ``schedule`` maps names to configs, from code.
     """
 
     def __init__(
         self,
-        resque: Resque,
+        resque: Client,
         *,
+        settings: SchedulerSettings | None = None,
         schedule: Mapping[str, Any] | None = None,
-        schedule_file: str | Path | None = None,
-        dynamic: bool = False,
-        interval: float = DEFAULT_INTERVAL,
-        lock_timeout: int = DEFAULT_TIMEOUT,
-        lock_prefix: str = "",
-        batch_size: int = DEFAULT_BATCH_SIZE,
-        env: str | None = None,
-        catch_up: float | None = None,
-        app_name: str | None = None,
         clock: Callable[[], float] = time.time,
+        **options: Any,
     ) -> None:
-        if interval <= 0:
-            raise ValueError(f"the interval must be positive, not {interval}")
-        if interval >= lock_timeout:
+        settings = dataclasses.replace(settings or SchedulerSettings(), **options)
+        if settings.interval >= settings.lock_timeout:
             log.warning("interval %gs >= lock timeout %ds: the master lock will lapse between "
-                        "polls and masters will alternate", interval, lock_timeout)
+                        "polls and masters will alternate", settings.interval,
+                        settings.lock_timeout)
+        self.settings = settings
         self.resque = resque
         self.redis = resque.redis
         self.keys = resque.keys
-        self.schedule_file = Path(schedule_file) if schedule_file else None
+        self.schedule_file = Path(settings.schedule_file) if settings.schedule_file else None
         self.local = with_class_names(schedule or {})
         if self.schedule_file:
             self.local.update(load_schedule_file(self.schedule_file))
-        self.dynamic = dynamic
-        self.interval = float(interval)
-        self.batch_size = batch_size
+        self.dynamic = settings.dynamic
+        self.interval = float(settings.interval)
+        self.batch_size = settings.batch_size
         self.clock = clock
-        self.lock = MasterLock(self.redis, self.keys, timeout=lock_timeout, prefix=lock_prefix)
-        self.delayed = resque.delayed
+        self.lock = MasterLock(self.redis, self.keys, timeout=settings.lock_timeout,
+                               prefix=settings.lock_prefix)
+        self.delayed = Delayed(resque)
         self.delayed.worker_name = f"{self.lock.value}:resque-scheduler"
+        self.schedules = Schedules(resque)
+        catch_up = settings.catch_up
         self.recurring = Recurring(
-            resque, env=env,
-            catch_up=lock_timeout + 2 * self.interval if catch_up is None else catch_up,
-            fence=self.lock, clock=clock,
+            resque, env=settings.env, fence=self.lock, clock=clock, delayed=self.delayed,
+            catch_up=settings.lock_timeout + 2 * self.interval if catch_up is None else catch_up,
         )
-        self.title_suffix = (f"[{app_name}]" if app_name else "") + (f"[{env}]" if env else "")
+        self.title_suffix = ((f"[{settings.app_name}]" if settings.app_name else "")
+                             + (f"[{settings.env}]" if settings.env else ""))
         self.is_master: bool | None = None
         self._stop = threading.Event()
         self._reload = False
@@ -172,7 +172,7 @@ class Scheduler:
                 self.local = {**self.local, **load_schedule_file(self.schedule_file)}
             except ScheduleError as exc:
                 log.error("%s; keeping the schedules loaded before", exc)
-        stored = self.resque.schedules.persistent()
+        stored = self.schedules.persistent()
         self.recurring.load({**self.local, **stored}, now)
         if self.dynamic:
             self.redis.delete(self.keys.schedules_changed)
@@ -189,7 +189,7 @@ class Scheduler:
             if not popped:
                 break
             names.update(name.decode() if isinstance(name, bytes) else name for name in popped)
-        stored = self.resque.schedules.persistent()
+        stored = self.schedules.persistent()
         for name in sorted(names):
             self.recurring.update(name, stored.get(name, self.local.get(name)), now)
         self._title("Schedules Loaded")

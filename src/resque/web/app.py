@@ -26,9 +26,9 @@ from starlette.responses import HTMLResponse, PlainTextResponse, RedirectRespons
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from resque.client import Resque
 from resque.connection import is_transient
 from resque.errors import RedisUnavailable
+from resque.facade import Resque
 from resque.metrics import RECENT
 from resque.web import actions, live, pages
 from resque.web.config import WebConfig

@@ -7,7 +7,8 @@ import logging
 
 import click
 
-from resque.cli import namespace_option, redis_option, setup_logging
+from resque.cli import namespace_option, redis_option
+from resque.logs import setup_logging
 
 log = logging.getLogger("resque.web")
 

@@ -25,9 +25,9 @@ from starlette.responses import HTMLResponse
 
 from resque import __version__, layout
 from resque.admin import Admin
-from resque.client import Resque
 from resque.connection import Outage, describe, is_transient
 from resque.errors import RedisUnavailable, ResqueError
+from resque.facade import Resque
 from resque.metrics import RECENT, record_sample
 from resque.web.config import WebConfig
 
