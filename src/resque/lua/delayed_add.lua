@@ -8,7 +8,7 @@
 --
 -- Ruby sends these three writes as three round trips; in one script the mover can never see
 -- the timestamp scheduled without its item, nor the item without its `timestamps:` entry.
--- A key of the wrong type fails the script at the first write, before anything is written.
+-- A `delayed:<ts>` that is not a list fails the first write: then nothing is written.
 redis.call('RPUSH', KEYS[1], ARGV[1])
 redis.call('SADD', KEYS[2], ARGV[2])
 redis.call('ZADD', KEYS[3], ARGV[3], ARGV[3])

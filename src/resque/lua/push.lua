@@ -3,6 +3,8 @@
 --
 -- KEYS: [1] the `queues` set, [2] the list `queue:<q>`, [3] the queue's wake channel.
 -- ARGV: [1] the queue name, [2..] the job payloads.
--- Returns 1. Refuses nothing itself: a key of the wrong type makes Redis fail the script at
--- the first write (SADD), before anything was written.
+-- Returns 1. Checks nothing itself: a key of the wrong type fails the command that touches
+-- it. A `queues` that is not a set fails the first write, so nothing is written; a
+-- `queue:<q>` that is not a list fails the RPUSH after the SADD, which stays (Redis does not
+-- roll a script back), as after Ruby's own SADD + RPUSH; no job is queued, nobody is woken.
 return push(KEYS, ARGV)
