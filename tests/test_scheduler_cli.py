@@ -72,3 +72,10 @@ def test_the_worker_command_never_imports_the_scheduler() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_bad_scheduler_variable_is_a_usage_error(redis_url: str) -> None:
+    result = CliRunner().invoke(main, ["scheduler", "--redis", redis_url],
+                                env={"LOCK_TIMEOUT": "soon"})
+    assert result.exit_code == 2
+    assert "LOCK_TIMEOUT='soon' is not valid: lock_timeout wants int" in result.output

@@ -76,7 +76,7 @@ def pool(
                                          environment=environment)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
-    load = _loader(settings, inline)
+    load = config_loader(settings, inline)
     try:
         config = load()
     except PoolConfigError as exc:
@@ -109,7 +109,7 @@ def _worker_args(
     return args + ["-v"] * verbose
 
 
-def _loader(settings: PoolSettings, inline: Sequence[str]) -> Callable[[], Config]:
+def config_loader(settings: PoolSettings, inline: Sequence[str]) -> Callable[[], Config]:
     """How to (re)read the config at start and on HUP."""
     count, environment = settings.count, settings.environment
     if inline:
