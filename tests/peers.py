@@ -11,6 +11,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 import urllib.request
 from functools import cache
@@ -20,6 +21,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import redis
+from workerkit import WorkerProcess, Workers
 
 from resque.embedded import free_port
 
@@ -104,6 +106,17 @@ def perl(redis_url: str, *args: str, timeout: float = 60) -> str:
     """Run one command of tests/perl/peers.pl; returns its stdout."""
     lib = require_perl_resque()
     return _run(["perl", "-I", lib, str(PERL_DRIVER), server_address(redis_url), *args], timeout)
+
+
+def python_worker(workers: Workers, queues: str, *args: str) -> WorkerProcess:
+    """Our worker with the peer jobs (tests/peers_app.py), run until the queues are empty."""
+    return workers.run(queues, "--app", "peers_app", *args,
+                       env={"RESQUE_REDIS": workers.redis_url})
+
+
+def resque_cli(redis_url: str, *args: str) -> str:
+    """``python -m resque ARGS --redis URL``; returns its stdout."""
+    return _run([sys.executable, "-m", "resque", *args, "--redis", redis_url], 60)
 
 
 def ran(r: redis.Redis, language: str) -> list[Any]:

@@ -13,11 +13,8 @@ import json
 import random
 import re
 import struct
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import redis
@@ -25,8 +22,10 @@ from peers import (
     EVERY_JSON_TYPE,
     PeerProcesses,
     ResqueWeb,
+    python_worker,
     ran,
     require_ruby_resque,
+    resque_cli,
     ruby,
     typed,
 )
@@ -54,19 +53,6 @@ def processes(tmp_path: Path) -> Iterator[PeerProcesses]:
     started = PeerProcesses(tmp_path)
     yield started
     started.cleanup()
-
-
-def python_worker(workers: Workers, queues: str, *args: str) -> Any:
-    """Our worker with the peer jobs (tests/peers_app.py), run until the queues are empty."""
-    return workers.run(queues, "--app", "peers_app", *args,
-                       env={"RESQUE_REDIS": workers.redis_url})
-
-
-def resque_cli(redis_url: str, *args: str) -> str:
-    done = subprocess.run([sys.executable, "-m", "resque", *args, "--redis", redis_url],
-                          capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    return done.stdout
 
 
 # --- jobs, both ways --------------------------------------------------------------------------
