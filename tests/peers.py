@@ -1,7 +1,12 @@
-"""Where the real peers live: Ruby resque 3.0 (with resque-web), resque-scheduler 5.0 and Perl
-Resque, unmodified, in ``../shared/peers`` beside the project's root (``.ci/run`` installs what
-they need with that folder's ``setup.sh``). Tests that drive them call ``require_*``, which
-skips the test with the reason when a peer cannot run here (a clone outside this workspace).
+"""The real peers, found and driven: Ruby resque 3.0 (with resque-web), resque-scheduler 5.0
+and Perl Resque, unmodified, in ``../shared/peers`` beside the project's root (``.ci/run``
+installs what they need with that folder's ``setup.sh``).
+
+Tests that drive them call ``require_*``, which skips the test with the reason when a peer
+cannot run here (a clone outside this workspace); with ``RESQUE_REQUIRE_PEERS=1`` (set by
+``.ci/run`` where the peers are installed) it fails instead, so a broken install cannot pass
+as a skip. ``ruby``/``perl`` run one command of the drivers in tests/ruby/peers.rb and
+tests/perl/peers.pl; ``ResqueWeb`` and ``ruby_scheduler`` start the long-running ones.
 """
 
 from __future__ import annotations
@@ -44,9 +49,10 @@ def _probe(command: tuple[str, ...]) -> str | None:
 
 
 def _require(folder: Path, command: tuple[str, ...]) -> str:
-    if not folder.is_dir():
-        pytest.skip(f"the real peer is absent: no {folder} (set RESQUE_PEERS to its folder)")
-    reason = _probe(command)
+    reason = (f"the real peer is absent: no {folder} (set RESQUE_PEERS to its folder)"
+              if not folder.is_dir() else _probe(command))
+    if reason and os.environ.get("RESQUE_REQUIRE_PEERS") == "1":
+        pytest.fail(f"RESQUE_REQUIRE_PEERS=1 but {reason}", pytrace=False)
     if reason:
         pytest.skip(reason)
     return str(folder / "lib")
@@ -78,7 +84,6 @@ def require_perl_resque() -> str:
 TESTS = ROOT / "tests"
 RUBY_DRIVER = TESTS / "ruby" / "peers.rb"
 PERL_DRIVER = TESTS / "perl" / "peers.pl"
-PEER_MARKERS = ("ruby", "perl", "scheduler_peer")
 
 
 def server_address(redis_url: str) -> str:

@@ -29,7 +29,7 @@ from peers import (
 from schedulerkit import SchedulerProcess
 from workerkit import Workers, wait_for
 
-from resque import Resque
+from resque import Resque, layout
 
 pytestmark = [pytest.mark.ruby, pytest.mark.scheduler_peer]
 
@@ -69,7 +69,7 @@ def workers(redis_url: str, tmp_path: Path) -> Iterator[Workers]:
 def master_pid(r: redis.Redis) -> int | None:
     """The pid in the master lock's ``host:pid`` value (Ruby's or ours), or None."""
     value = r.get(LOCK)
-    return int(value.rsplit(b":", 1)[1]) if value else None
+    return int(layout.text(value).rsplit(":", 1)[1]) if value else None
 
 
 def role(log: str) -> str:
