@@ -1,12 +1,15 @@
 """Python jobs for the peer tests (``--app peers_app``), under the names the Ruby and Perl
 drivers (tests/ruby/peers.rb, tests/perl/peers.pl) give theirs, so one payload runs in any of
-the three. Each records the args it was given in ``resque:peers:ran:python``, encoded by the
-wire-contract encoder, on the server named by ``RESQUE_REDIS``.
+the three. No name is one of tests/workerapp.py's, which workerkit's workers also load: with
+two jobs of one name, the fork server (modules imported sorted) and an in-process worker
+(``--app`` order) would run different ones. Each job records the args it was given in
+``resque:peers:ran:python``, encoded by the wire contract, on the server ``RESQUE_REDIS`` names.
 """
 
 from __future__ import annotations
 
 import os
+import time
 
 import redis
 
@@ -35,3 +38,9 @@ def flaky(*args: object) -> None:
     if client().incr("resque:peers:tries:python:" + layout.encode(list(args))) == 1:
         raise RuntimeError("flaky: first try")
     client().rpush(RAN, layout.encode(list(args)))
+
+
+@resque.job(name="Doze", queue="peers")
+def doze(seconds: float) -> None:
+    """Keeps a worker busy, for tests that look at a working worker."""
+    time.sleep(seconds)

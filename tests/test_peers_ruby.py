@@ -29,7 +29,7 @@ from peers import (
     ruby,
     typed,
 )
-from workerkit import Workers
+from workerkit import Workers, wait_for
 
 from resque import Resque, layout
 
@@ -168,3 +168,27 @@ def test_a_ruby_failure_retried_by_us_is_performed_by_ruby(r: redis.Redis, redis
     (failure,) = json.loads(ruby(redis_url, "failures"))
     assert layout.parse_time(failure["retried_at"]) is not None
 
+
+
+def test_resque_web_renders_our_busy_workers_in_every_mode(
+    r: redis.Redis, redis_url: str, workers: Workers, processes: PeerProcesses
+) -> None:
+    client = Resque(r)
+    modes = {"fork": (), "nofork": ("--no-fork",), "threads": ("-c", "4")}
+    busy = []
+    for queue, options in modes.items():
+        client.enqueue_to(queue, "Doze", 30)
+        busy.append(workers.start(queue, "--app", "peers_app", *options,
+                                  env={"RESQUE_REDIS": redis_url}))
+    wait_for(lambda: len(client.working()) == 3, what="three busy workers")
+    web = ResqueWeb(processes, redis_url)
+    pages = ["/overview", "/working", "/workers", "/queues", "/queues/fork", "/failed",
+             "/stats/resque", "/stats/redis", "/stats/keys"]
+    for worker in busy:
+        pages += [f"/workers/{worker.id}", f"/working/{worker.id}"]
+    for page in pages:
+        web.get(page)  # a page resque-web cannot render is a 500, and fails here
+    working = web.get("/working")
+    assert sorted(re.findall(r'<td class=\'where\'><a href="/workers/([^"]+)"', working)) == (
+        sorted(worker.id for worker in busy))
+    assert working.count("<code>Doze</code>") == 3
