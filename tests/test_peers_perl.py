@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import redis
 from peers import PERL_EXACT, perl, python_worker, ran, require_perl_resque, resque_cli, typed
-from workerkit import Workers
+from workerkit import Workers, wait_for
 
 from resque import Resque
 
@@ -70,3 +70,24 @@ def test_perl_rewrites_the_numbers_of_a_python_job_it_records_as_failed(
     (record,) = [json.loads(raw) for raw in r.lrange("resque:failed", 0, -1)]
     assert typed(record["payload"]["args"]) == typed(
         [0.3, 1, 0, "18446744073709551617", "-9223372036854775808", 1e-7, 1e15])
+
+
+@pytest.mark.parametrize("mode", [(), ("--no-fork",)], ids=["fork", "nofork"])
+def test_job_of_a_killed_python_worker_pruned_by_perl_is_failed_once_and_not_rerun(
+    mode: tuple[str, ...], r: redis.Redis, redis_url: str, workers: Workers
+) -> None:
+    """Perl's start-up prune fails the job in ``worker:<id>`` ("Dirty exit"); our pruner,
+    finding the dead worker's in-flight list later, must not requeue that job as well."""
+    Resque(r).enqueue_to("slow", "Doze", 30)
+    doomed = workers.start("slow", "--app", "peers_app", *mode, env={"RESQUE_REDIS": redis_url})
+    wait_for(lambda: r.exists(f"resque:worker:{doomed.id}"), what=doomed.output())
+    doomed.kill()  # SIGKILL to its whole session: the worker and any child or fork server
+    perl(redis_url, "work", "slow")  # prunes every dead same-host worker
+    (failure,) = [json.loads(raw) for raw in r.lrange("resque:failed", 0, -1)]
+    assert (failure["error"], failure["worker"]) == ("Dirty exit", doomed.id)
+    assert r.llen(f"resque:inflight:{doomed.id}") == 1  # Perl knows nothing of it
+    r.delete("resque:pruning_dead_workers_in_progress")  # as if the lock had expired
+    survivor = workers.start("other", "--app", "peers_app",
+                             env={"RESQUE_REDIS": redis_url, "RESQUE_PRUNE_INTERVAL": "1"})
+    wait_for(lambda: not r.exists(f"resque:inflight:{doomed.id}"), what=survivor.output())
+    assert (r.llen("resque:queue:slow"), r.llen("resque:failed")) == (0, 1)
