@@ -22,7 +22,7 @@ import urllib.request
 from functools import cache
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import pytest
 import redis
@@ -164,15 +164,21 @@ class PeerProcesses:
 
 
 class ResqueWeb:
-    """Ruby's resque-web (Sinatra on WEBrick) serving one Redis on a free port."""
+    """Ruby's resque-web (Sinatra on WEBrick) serving one Redis on a free port; with
+    ``scheduler``, with resque-scheduler's Schedule and Delayed tabs and the peer job classes
+    of tests/ruby/peers.rb loaded, as an app would set it up."""
 
-    def __init__(self, processes: PeerProcesses, redis_url: str) -> None:
-        lib = require_ruby_resque()
+    def __init__(self, processes: PeerProcesses, redis_url: str, scheduler: bool = False
+                 ) -> None:
+        libs = require_ruby_scheduler() if scheduler else (require_ruby_resque(),)
+        extras = ["-r", "resque/scheduler/server", "-r", str(RUBY_DRIVER)] if scheduler else []
         self.port = free_port()
         app_dir = processes.directory / "resque-web"
         self.process = processes.start("resque-web", [
-            "ruby", "-I", lib, str(RUBY_RESQUE / "bin" / "resque-web"), "-F", "-L",
-            "-s", "webrick", "-p", str(self.port), "-r", redis_url, "--app-dir", str(app_dir)])
+            "ruby", *[part for lib in libs for part in ("-I", lib)], *extras,
+            str(RUBY_RESQUE / "bin" / "resque-web"), "-F", "-L", "-s", "webrick",
+            "-p", str(self.port), "-r", redis_url, "--app-dir", str(app_dir),
+        ], env={"PEERS_REDIS_URL": redis_url})
         deadline = time.monotonic() + 30
         while True:
             try:
@@ -186,9 +192,17 @@ class ResqueWeb:
 
     def get(self, path: str) -> str:
         """GET a page (following redirects, as a browser does) and return its HTML."""
-        url = f"http://127.0.0.1:{self.port}{path}"
-        with urllib.request.urlopen(url, timeout=30) as response:
-            assert response.status == 200, f"{path}: {response.status}"
+        return self._open(urllib.request.Request(f"http://127.0.0.1:{self.port}{path}"))
+
+    def post(self, path: str, **fields: str) -> str:
+        """Submit a form of the page, as its button does; returns the page it leads to."""
+        return self._open(urllib.request.Request(
+            f"http://127.0.0.1:{self.port}{path}", data=urlencode(fields).encode()))
+
+    def _open(self, request: urllib.request.Request) -> str:
+        # A page resque-web cannot render is a 500: urlopen raises, and the test fails.
+        with urllib.request.urlopen(request, timeout=30) as response:
+            assert response.status == 200, f"{request.full_url}: {response.status}"
             body: bytes = response.read()
         return body.decode("utf-8")
 

@@ -8,6 +8,7 @@ skipped with the reason where the peer is absent (tests/peers.py).
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import re
@@ -20,6 +21,7 @@ import pytest
 import redis
 from peers import (
     PeerProcesses,
+    ResqueWeb,
     python_worker,
     ran,
     require_ruby_scheduler,
@@ -177,3 +179,33 @@ def test_we_remove_a_job_ruby_delayed(r: redis.Redis, redis_url: str) -> None:
     ruby(redis_url, "enqueue_at", "peers", "Echo",
          json.dumps([[int(time.time()) + 600, ["later", 1e-7, 2e15]]]), scheduler=True)
     assert Resque(r).remove_delayed_in_queue("Echo", "peers", "later", 1e-7, 2e15) == 1
+
+
+def test_resque_scheduler_web_shows_and_acts_on_our_delayed_jobs_and_schedules(
+    r: redis.Redis, redis_url: str, processes: PeerProcesses
+) -> None:
+    """resque-web with resque-scheduler's tabs: our delayed jobs and stored schedules listed,
+    queued now, cancelled (found by Ruby's re-encoding of their args) and requeued."""
+    client = Resque(r)
+    soon, later = int(time.time()) + 600, int(time.time()) + 1200
+    client.enqueue_at_with_queue("peers", soon, "Echo", "queued now", 1e-7)
+    client.enqueue_at_with_queue("peers", later, "Echo", "cancelled", 2e15)
+    client.schedules.set("hourly", {"every": "1h", "class": "Echo", "queue": "peers",
+                                    "args": ["from the schedule tab"]})
+    web = ResqueWeb(processes, redis_url, scheduler=True)
+    delayed = web.get("/delayed")
+    assert re.findall(r'name="timestamp" value="(\d+)"', delayed) == [str(soon), str(later)]
+    assert "cancelled" in web.get(f"/delayed/{later}")
+    assert "hourly" in web.get("/schedule")
+
+    web.post("/delayed/queue_now", timestamp=str(soon))
+    found = web.post("/delayed/search", search="echo")  # its Cancel Job button's form
+    cancel = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)">',
+                             found.split('action="/delayed/cancel_now"', 1)[1].split("</form>")[0]))
+    web.post("/delayed/cancel_now", **{k: html.unescape(v) for k, v in cancel.items()})
+    web.post("/schedule/requeue", job_name="hourly")
+    assert r.lrange("resque:queue:peers", 0, -1) == [
+        b'{"class":"Echo","args":["queued now",1.0e-07]}',
+        b'{"class":"Echo","args":["from the schedule tab"]}',
+    ]
+    assert client.count_all_scheduled_jobs() == 0

@@ -5,9 +5,11 @@
 require "json"
 require "resque"
 
-# The same job names as tests/peers_app.py (Python) and tests/perl/peers.pl (Perl). Each
-# records the args it was given, re-encoded by this language, in resque:peers:ran:ruby.
+# The same job names and queue as tests/peers_app.py (Python) and tests/perl/peers.pl (Perl).
+# Each records the args it was given, re-encoded by this language, in resque:peers:ran:ruby.
 class Echo
+  @queue = :peers
+
   def self.perform(*args)
     Resque.redis.rpush("peers:ran:ruby", Resque.encode(args))
   end
@@ -15,6 +17,8 @@ end
 
 # Fails the first time it sees a given set of args, then succeeds: a retry is observable.
 class Flaky
+  @queue = :peers
+
   def self.perform(*args)
     tries = Resque.redis.incr("peers:tries:ruby:#{Resque.encode(args)}")
     raise "flaky: first try" if tries == 1
