@@ -3,11 +3,13 @@
 A Ruby worker starting on this host unregisters every same-host worker with its queues whose
 pid shows no ``resque-<digit>`` process title in ``ps``; a Perl worker does the same for any
 same-host worker whose title lacks ``resque``. Each test plants a dead worker beside ours, so
-it also shows that the peer did prune: the dead one goes, ours stays and keeps working.
+it also shows that the peer did prune: the dead one goes, ours stays and keeps working. Ruby
+also prunes, on any host, workers whose heartbeat is older than 5 minutes: it must read ours.
 """
 
 from __future__ import annotations
 
+import json
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -61,3 +63,22 @@ def test_ruby_and_perl_pruning_spare_our_live_worker(
     Resque(r).enqueue_to("high", "Echo", "after both prunes")
     wait_for(lambda: ran(r, "python"), what=f"the job to run:\n{ours.output()}")
     assert ran(r, "python") == [["after both prunes"]]
+
+
+def test_ruby_reads_our_heartbeats_and_prunes_a_silent_worker_on_another_host(
+    r: redis.Redis, redis_url: str
+) -> None:
+    """Ruby's heartbeat pruning (any host, any queues) parses the times we write: a worker
+    silent for 10 minutes is pruned, its job failed; one that beat just now is left alone."""
+    require_ruby_resque()
+    seconds, _ = r.time()
+    client = Resque(r)
+    for worker_id, age in (("elsewhere:4242:mail", 600), ("elsewhere:4343:mail", 0)):
+        r.sadd("resque:workers", worker_id)
+        r.hset("resque:workers:heartbeat", worker_id, layout.heartbeat_at(seconds - age))
+        r.set(f"resque:worker:{worker_id}",
+              layout.working_on("mail", layout.encode_job("Echo", [age])))
+    ruby(redis_url, "work", "other")
+    failures = [json.loads(raw) for raw in r.lrange("resque:failed", 0, -1)]
+    assert (client.workers(), [(f["exception"], f["worker"]) for f in failures]) == (
+        ["elsewhere:4343:mail"], [(layout.PRUNE_DIRTY_EXIT, "elsewhere:4242:mail")])
