@@ -26,13 +26,63 @@ _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan
 _DECODER = json.JSONDecoder()
 
 
+# Ruby's json gem writes a float as ``Float#to_s``: the same shortest digits as Python's repr,
+# but ``1.0e-07`` where Python writes ``1e-07``, and ``1.0e+15`` for a whole number in [1e15,
+# 1e16) where Python writes ``1000000000000000.0``. Output where this regex finds nothing has
+# no such float (a match inside a string only costs the slow path).
+_FLOAT_RUBY_WRITES_OTHERWISE = re.compile(r"[0-9]e[+-]|[0-9]{16}\.0")
+
+
 def encode(value: Any) -> str:
-    """Encode a value the way Ruby's ``Resque.encode`` does (byte-identical for JSON types).
+    """Encode a value the way Ruby's ``Resque.encode`` does (byte-identical for JSON types):
+    Ruby's ``Job.destroy`` and resque-scheduler's ``timestamps:<item>`` find jobs by bytes.
 
     Raises ``TypeError`` for values JSON cannot represent (sets, objects) and ``ValueError``
     for NaN and infinities.
     """
+    text = _ENCODER.encode(value)
+    return _encode_floats_as_ruby(value) if _may_hold_python_only_float(text) else text
+
+
+def _may_hold_python_only_float(text: str) -> bool:
+    # Substring tests first: a regex search costs more than encoding a small job.
+    return ("e+" in text or "e-" in text or ".0" in text) and bool(
+        _FLOAT_RUBY_WRITES_OTHERWISE.search(text))
+
+
+def _encode_floats_as_ruby(value: Any) -> str:
+    """``encode``'s slow path, for the rare value holding a float in exponent notation or a
+    whole one in [1e15, 1e16); everything but floats is left to the C encoder."""
+    if isinstance(value, float):
+        return _ruby_float(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(_encode_floats_as_ruby(item) for item in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ",".join(
+            f"{_ENCODER.encode(_json_key(key))}:{_encode_floats_as_ruby(item)}"
+            for key, item in value.items()
+        ) + "}"
     return _ENCODER.encode(value)
+
+
+def _json_key(key: Any) -> str:
+    """A non-string object key as JSON writes it (``true``, ``5``), floats as Ruby does."""
+    if isinstance(key, str):
+        return key
+    return _ruby_float(key) if isinstance(key, float) else _ENCODER.encode(key)
+
+
+def _ruby_float(value: float) -> str:
+    """``Float#to_s`` of a finite float (``encode`` has refused NaN and infinities already)."""
+    text = float.__repr__(value)
+    if "e" in text:
+        mantissa, exponent = text.split("e")
+        return f"{mantissa if '.' in mantissa else mantissa + '.0'}e{exponent}"
+    if not (1e15 <= abs(value) < 1e16 and text.endswith(".0")):
+        return text
+    sign, digits = ("-", text[1:-2]) if value < 0 else ("", text[:-2])
+    digits = digits.rstrip("0")
+    return f"{sign}{digits[0]}.{digits[1:] or '0'}e+15"
 
 
 def decode(raw: str | bytes) -> Any:
@@ -54,7 +104,7 @@ def encode_job(class_name: str, args: Sequence[Any]) -> str:
     """The queued job payload: ``{"class":"X","args":[...]}``, key order class then args."""
     if not isinstance(args, (list, tuple)):
         raise TypeError(f"job args must be a list, not {type(args).__name__}")
-    payload = _ENCODER.encode({"class": class_name, "args": args})  # one C-encoder pass
+    payload = encode({"class": class_name, "args": args})  # one C-encoder pass, usually
     # Lone surrogates would only fail inside redis-py; refuse them here, before Redis.
     payload.encode("utf-8")
     return payload
@@ -514,7 +564,7 @@ def delayed_item(class_name: str, args: Sequence[Any], queue: str) -> str:
     if not isinstance(args, (list, tuple)):
         raise TypeError(f"job args must be a list, not {type(args).__name__}")
     item = (
-        f'{{"class":{_ENCODER.encode(class_name)},"args":{_ENCODER.encode(args)},'
+        f'{{"class":{_ENCODER.encode(class_name)},"args":{encode(args)},'
         f'"queue":{_ENCODER.encode(queue)}}}'
     )
     item.encode("utf-8")  # refuse lone surrogates before Redis does
