@@ -230,7 +230,8 @@ def web(r: redis.Redis) -> Iterator[Any]:
 
     from resque.web import create_app
 
-    with TestClient(create_app(Resque(r)), follow_redirects=False) as client:
+    with TestClient(create_app(Resque(r)), base_url="http://127.0.0.1",
+                    follow_redirects=False) as client:
         yield client
 
 

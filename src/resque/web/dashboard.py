@@ -201,7 +201,10 @@ class Dashboard:
 
     def sample(self) -> None:
         """Record a metrics sample if this process has not in the last bucket; never raises
-        (a chart with a gap beats a page that fails)."""
+        (a chart with a gap beats a page that fails). Read-only writes nothing, samples
+        included: its charts show what the workers sample."""
+        if self.config.read_only:
+            return
         now = time.monotonic()
         with self._lock:
             if now - self._sampled < RECENT.bucket:
@@ -225,7 +228,8 @@ class Dashboard:
         self, request: Request, template: str, status: int = 200, *, summary: bool = True,
         **context: Any,
     ) -> HTMLResponse:
-        self.sample()
+        if summary:  # an error page reads nothing: Redis may be why it is shown
+            self.sample()
         values = {
             "request": request,
             "u": url_builder(request),
