@@ -25,6 +25,7 @@ from starlette.responses import HTMLResponse
 
 from resque import __version__, layout
 from resque.admin import Admin
+from resque.admin.operations import Totals
 from resque.client import Resque
 from resque.connection import Outage, describe, is_transient
 from resque.errors import RedisUnavailable, ResqueError
@@ -35,6 +36,21 @@ log = logging.getLogger("resque.web")
 
 HERE = Path(__file__).resolve().parent
 STATIC_VERSION = __version__  # cache-busting query on static URLs
+# What a page shows of one value, in characters: a job may carry megabytes (a 5 MB class name,
+# 50 MB of args), and a page that repeats them would weigh as much. The whole value stays
+# one click away as a download (``raw`` links).
+NAME_LIMIT = 200  # a class, queue or worker name
+TEXT_LIMIT = 2_000  # an error message or args in a listing
+DETAIL_LIMIT = 20_000  # a value on a page of its own (one failure, one worker, one key)
+BACKTRACE_LINES = 200
+
+
+def clip(value: Any, limit: int = TEXT_LIMIT) -> str:
+    """``value`` as text cut to ``limit`` characters, saying how long it was."""
+    text = value if isinstance(value, str) else str(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}\u2026 ({len(text):,} characters in all)"
 
 
 def quote_segment(value: str) -> str:
@@ -151,16 +167,17 @@ def pretty_json(value: Any, indent: int | None = None, limit: int | None = None)
     """Args as JSON text (Ruby's page shows YAML; JSON is what is stored)."""
     try:
         text = json.dumps(value, ensure_ascii=False)
-        if indent is not None and len(text) > 80:  # short values read best on one line
+        if indent is not None and 80 < len(text) <= (limit or len(text)):  # short: one line
             text = json.dumps(value, ensure_ascii=False, indent=indent)
     except (TypeError, ValueError):
         text = repr(value)
-    if limit is not None and len(text) > limit:
-        return text[: limit - 1] + "\u2026"
-    return text
+    return text if limit is None else clip(text, limit)
 
 
 def number(value: Any) -> str:
+    """A count with thousands separators; None (a key that could not be read) as a dash."""
+    if value is None:
+        return "\u2014"
     return f"{value:,}" if isinstance(value, int) else str(value)
 
 
@@ -174,9 +191,11 @@ def _environment() -> jinja2.Environment:
     )
     env.filters.update(
         ago=ago, local_time=local_time, parse_time=parse_time, json=pretty_json, num=number,
-        segment=quote_segment,
+        segment=quote_segment, clip=clip,
     )
-    env.globals.update(version=__version__, static_version=STATIC_VERSION)
+    env.globals.update(version=__version__, static_version=STATIC_VERSION,
+                       NAME_LIMIT=NAME_LIMIT, TEXT_LIMIT=TEXT_LIMIT, DETAIL_LIMIT=DETAIL_LIMIT,
+                       BACKTRACE_LINES=BACKTRACE_LINES)
     return env
 
 
@@ -220,9 +239,19 @@ class Dashboard:
         else:
             self.outage.recovered()
 
-    def summary(self) -> dict[str, Any]:
-        """The header's counts: Ruby's ``Resque.info`` plus every failure list and pause."""
-        return self.admin.stats()
+    def totals(self, request: Request) -> Totals:
+        """The farm's counts, read once per request (the header and the page share them),
+        junk in Redis named rather than failing the page."""
+        state = request.scope.setdefault("state", {})
+        if "totals" not in state:
+            state["totals"] = self.admin.totals()
+        found: Totals = state["totals"]
+        return found
+
+    def summary(self, request: Request) -> dict[str, Any]:
+        """The header's counts: Ruby's ``Resque.info`` plus every failure list and pause,
+        and ``problems`` when keys hold junk."""
+        return self.admin.stats(self.totals(request))
 
     def render(
         self, request: Request, template: str, status: int = 200, *, summary: bool = True,
@@ -239,7 +268,7 @@ class Dashboard:
             "poll_interval": self.config.poll_interval,
             "namespace": self.keys.namespace,
             "redis_name": self.redis_name,
-            "summary": self.summary() if summary else None,
+            "summary": self.summary(request) if summary else None,
             "now": time.time(),
             "flash": flash_message(request),
             **context,

@@ -10,12 +10,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import redis
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 
 from resque import layout
-from resque.admin import Filter, NotAFailureList, WorkerInfo
+from resque.admin import Filter, NotAFailureList, Page, WorkerInfo
 from resque.failure.records import FailureNotFound
 from resque.web import charts
 from resque.web.dashboard import Dashboard, Pager, page_of, url_builder
@@ -41,15 +42,20 @@ def _window(request: Request) -> str:
 # --- overview, queues, working ----------------------------------------------------------
 
 
+def _by_size(item: tuple[str, int | None]) -> tuple[int, str]:
+    return -(item[1] or 0), item[0]
+
+
 def overview(request: Request) -> Response:
     board = dashboard_of(request)
-    sizes = board.admin.queues()
-    busiest = sorted(sizes.items(), key=lambda item: (-item[1], item[0]))[:10]
+    totals = board.totals(request)
+    busiest = sorted(totals.queues.items(), key=_by_size)[:10]
     workers = board.admin.workers()
     working = sorted(filter(_busy, workers), key=_run_at)
     return board.render(
-        request, "overview.html", tab="overview", busiest=busiest, queue_count=len(sizes),
-        failure_counts=board.failures.counts(), working=working[:10],
+        request, "overview.html", tab="overview", busiest=busiest,
+        queue_count=len(totals.queues), failure_counts=totals.failure_lists,
+        working=working[:10],
         working_count=len(working), worker_count=len(workers), window=_window(request),
         windows=list(charts.WINDOWS),
     )
@@ -68,27 +74,28 @@ def _run_at(worker: Any) -> str:
 
 def queues(request: Request) -> Response:
     board = dashboard_of(request)
-    sizes = board.admin.queues()
+    totals = board.totals(request)
     order = request.query_params.get("sort", "name")
-    rows = sorted(sizes.items(), key=(lambda item: (-item[1], item[0])) if order == "size"
+    rows = sorted(totals.queues.items(), key=_by_size if order == "size"
                   else (lambda item: item[0]))
     pager = Pager.from_request(request, QUEUES_PER_PAGE, len(rows))
     return board.render(
         request, "queues.html", tab="queues", rows=page_of(rows, pager), pager=pager,
-        order=order, failure_counts=board.failures.counts(),
+        order=order, failure_counts=totals.failure_lists,
     )
 
 
 def queue(request: Request) -> Response:
     board = dashboard_of(request)
     name: str = request.path_params["name"]
-    size = board.resque.size(name)
-    pager = Pager.from_request(request, board.config.page_size, size)
+    known = board.totals(request).queues
+    size = known[name] if name in known else board.admin.size(name)  # None: not a list
+    pager = Pager.from_request(request, board.config.page_size, size or 0)
     items = board.admin.peek(name, pager.start, pager.per_page) if size else []
-    registered = bool(board.resque.redis.sismember(board.keys.queues, name))
     return board.render(
         request, "queue.html", tab="queues", name=name, size=size, items=items, pager=pager,
-        registered=registered,
+        registered=name in known, key=board.keys.queue(name),
+        key_name=board.keys.queue(name)[len(board.keys.prefix):],
     )
 
 
@@ -140,7 +147,8 @@ def failed(request: Request) -> Response:
     class_name = request.query_params.get("class") or None
     queue_name = request.query_params.get("queue") or None
     newest = request.query_params.get("order", "desc") != "asc"
-    counts = board.failures.counts()
+    totals = board.totals(request)
+    counts = totals.failure_lists
     if list_name is not None and list_name not in counts:
         return board.render(request, "missing.html", 404, tab="failed",
                             what="failure list", name=list_name)
@@ -150,17 +158,19 @@ def failed(request: Request) -> Response:
         page = board.failures.page(pager.start, pager.per_page, newest=newest, where=where)
     except NotAFailureList:
         raise HTTPException(404) from None
+    except redis.ResponseError:  # a list of another type: the header names it
+        page = Page([], pager.start, 0, False)
     pager.total, pager.more = page.total, page.more
     if page.total is not None and pager.start >= page.total > 0:
         return RedirectResponse(url_builder(request)(
             "/failed", *([list_name] if list_name else []), class_=class_name,
             queue=queue_name, order=None if newest else "asc"), 303)
-    lists = sorted(counts.items(), key=lambda item: (item[0] != layout.FAILED_LIST, -item[1],
-                                                     item[0]))
+    lists = sorted(counts.items(), key=lambda item: (item[0] != layout.FAILED_LIST,
+                                                     -(item[1] or 0), item[0]))
     return board.render(
         request, "failed.html", tab="failed", entries=page.entries, pager=pager,
         list_name=list_name, class_name=class_name, queue_name=queue_name, newest=newest,
-        lists=lists[:20], list_count=len(lists), total=sum(counts.values()),
+        lists=lists[:20], list_count=len(lists), total=totals.failures,
         filtered=where.by_content,
     )
 
@@ -170,7 +180,7 @@ def failure(request: Request) -> Response:
     failure_id: str = request.path_params["failure_id"]
     try:
         entry = board.failures.get(failure_id)
-    except (FailureNotFound, NotAFailureList, ValueError):
+    except (FailureNotFound, NotAFailureList, ValueError, redis.ResponseError):
         return board.render(request, "missing.html", 404, tab="failed",
                             what="failed job", name=failure_id)
     return board.render(request, "failure.html", tab="failed", entry=entry)
@@ -181,8 +191,9 @@ def failure(request: Request) -> Response:
 
 def stats(request: Request) -> Response:
     board = dashboard_of(request)
-    info = board.resque.info()
-    extra = board.admin.stats()
+    extra = board.summary(request)
+    info = {key: extra[key] for key in ("pending", "processed", "queues", "workers", "working",
+                                        "failed", "servers", "environment")}
     ours = {
         "failed_all_lists": extra["failed_all_lists"], "failed_lists": extra["failed_lists"],
         "failed_stat": extra["failed_stat"], "paused": extra["paused"],
@@ -285,13 +296,14 @@ def stats_key(request: Request) -> Response:
 def stats_txt(request: Request) -> Response:
     """resque-web's ``/stats.txt`` for monitoring scripts, in its exact format."""
     board = dashboard_of(request)
-    info = board.resque.info()
+    info = board.summary(request)
     lines = [
         f"resque.pending={info['pending']}", f"resque.processed+={info['processed']}",
         f"resque.failed+={info['failed']}", f"resque.workers={info['workers']}",
         f"resque.working={info['working']}",
     ]
-    lines += [f"queues.{name}={size}" for name, size in board.admin.queues().items()]
+    lines += [f"queues.{name}={size}" for name, size in board.totals(request).queues.items()
+              if size is not None]
     return PlainTextResponse("\n".join(lines))
 
 
