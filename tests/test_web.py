@@ -420,3 +420,25 @@ def test_an_empty_working_record_is_not_at_work_as_in_ruby(r: redis.Redis, resqu
     assert "data-worker=" not in web.get("/working").text
     assert live_counts(web.get("/").text)["working"] == "0" == str(resque.info()["working"])
     assert 'data-state="working"' in web.get("/workers").text  # Ruby's Worker#state says so
+
+
+def test_names_that_are_not_utf8_link_to_their_own_pages(r: redis.Redis, resque: Resque) -> None:
+    """Another tool's bytes: the link written for a name must lead back to that name (ASGI
+    servers decode paths replacing such bytes, which would name something else)."""
+    r.sadd(resque.keys.workers, b"caf\xe9:1:q\xff")
+    r.set(b"resque:worker:caf\xe9:1:q\xff", layout.working_on("q", '{"class":"A","args":[]}'))
+    r.sadd(resque.keys.queues, b"q\xff")
+    r.rpush(b"resque:queue:q\xff", b'{"class":"Odd","args":[7]}')
+    r.rpush(b"resque:list\xfa", b"item")
+    web = client(resque)
+    assert 'href="/workers/caf%E9%3A1%3Aq%FF"' in web.get("/workers").text
+    worker = web.get("/workers/caf%E9%3A1%3Aq%FF")
+    assert worker.status_code == 200 and "<dt>Pid</dt><dd class=\"mono\">1</dd>" in worker.text
+    assert 'href="/queues/q%FF"' in web.get("/queues").text
+    queue = web.get("/queues/q%FF")
+    assert queue.status_code == 200 and "1</strong> pending job" in queue.text
+    assert 'href="/stats/keys/list%FA"' in web.get("/stats/keys").text
+    key = web.get("/stats/keys/list%FA")
+    assert key.status_code == 200 and '<code class="args wrap">item</code>' in key.text
+    (row,) = web.get("/live.json").json()["working"]
+    assert row["path"] == "caf%E9%3A1%3Aq%FF"  # the script links with it as it is

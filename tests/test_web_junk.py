@@ -133,3 +133,14 @@ def test_resque_stats_prints_one_line_about_the_junk(
     assert "Traceback" not in result.output
     lines = [line for line in result.output.splitlines() if problem in line]
     assert lines == [f"problems:         {problem}"]
+
+
+def test_junk_no_page_expects_is_a_500_saying_what_redis_said_not_an_outage(
+    farm: Resque, r: redis.Redis
+) -> None:
+    r.set("resque:delayed_queue_schedule", "not a sorted set")  # resque-scheduler's key
+    response = client(farm).get("/delayed")
+    assert response.status_code == 500
+    assert "Redis refused a command" in response.text and "WRONGTYPE" in response.text
+    assert "reach Redis" not in response.text
+    assert response.headers["x-frame-options"] == "DENY"

@@ -185,7 +185,8 @@ class Admin:
         """Items ``start`` to ``start + count`` of a queue (one ``LRANGE``); bad items shown."""
         if start < 0 or count < 1:
             raise ValueError("peek needs start >= 0 and count >= 1")
-        raws: list[Any] = self.redis.lrange(self.keys.queue(queue), start, start + count - 1)
+        raws: list[Any] = self.redis.lrange(_raw(self.keys.queue(queue)), start,
+                                            start + count - 1)
         items = []
         for offset, value in enumerate(raws):
             raw = value if isinstance(value, bytes) else str(value).encode()

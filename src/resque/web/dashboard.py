@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, unquote, urlencode
 
 import jinja2
 import redis
@@ -57,6 +57,19 @@ def quote_segment(value: str) -> str:
     """A path segment for a name from Redis: everything but unreserved characters escaped
     (``/`` too), and bytes that are not UTF-8 kept as they were stored."""
     return quote(value.encode("utf-8", "surrogateescape"), safe="")
+
+
+def path_param(request: Request, name: str) -> str:
+    """A name from the URL path as it was written with ``quote_segment``: bytes that are not
+    UTF-8 come back as the surrogates names read from Redis hold. (ASGI servers decode the
+    path replacing them with U+FFFD, which would name another worker, queue or key.)"""
+    value: str = request.path_params[name]
+    raw = request.scope.get("raw_path")
+    if "\ufffd" not in value or not raw:
+        return value
+    path = unquote(raw.decode("latin-1").split("?", 1)[0], errors="surrogateescape")
+    # Every route puts its name last; decoding either way keeps the slashes where they are.
+    return "/".join(path.split("/")[-(value.count("/") + 1):])
 
 
 def url_builder(request: Request) -> Callable[..., str]:

@@ -19,7 +19,7 @@ from resque import layout
 from resque.admin import Filter, NotAFailureList, Page, WorkerInfo
 from resque.failure.records import FailureNotFound
 from resque.web import charts
-from resque.web.dashboard import Dashboard, Pager, page_of, url_builder
+from resque.web.dashboard import Dashboard, Pager, page_of, path_param, url_builder
 
 QUEUES_PER_PAGE = 50
 WORKERS_PER_PAGE = 50
@@ -87,7 +87,7 @@ def queues(request: Request) -> Response:
 
 def queue(request: Request) -> Response:
     board = dashboard_of(request)
-    name: str = request.path_params["name"]
+    name = path_param(request, "name")
     known = board.totals(request).queues
     size = known[name] if name in known else board.admin.size(name)  # None: not a list
     pager = Pager.from_request(request, board.config.page_size, size or 0)
@@ -130,7 +130,7 @@ def workers(request: Request) -> Response:
 
 def worker(request: Request) -> Response:
     board = dashboard_of(request)
-    worker_id: str = request.path_params["worker_id"]
+    worker_id = path_param(request, "worker_id")
     found = next((w for w in board.admin.workers() if w.id == worker_id), None)
     if found is None:
         return board.render(request, "missing.html", 404, tab="workers",
@@ -143,7 +143,7 @@ def worker(request: Request) -> Response:
 
 def failed(request: Request) -> Response:
     board = dashboard_of(request)
-    list_name: str | None = request.path_params.get("list_name")
+    list_name = path_param(request, "list_name") if "list_name" in request.path_params else None
     class_name = request.query_params.get("class") or None
     queue_name = request.query_params.get("queue") or None
     newest = request.query_params.get("order", "desc") != "asc"
@@ -154,12 +154,13 @@ def failed(request: Request) -> Response:
                             what="failure list", name=list_name)
     where = Filter(queue=queue_name, class_name=class_name, list_name=list_name)
     pager = Pager.from_request(request, board.config.page_size)
+    unreadable = None
     try:
         page = board.failures.page(pager.start, pager.per_page, newest=newest, where=where)
     except NotAFailureList:
         raise HTTPException(404) from None
-    except redis.ResponseError:  # a list of another type: the header names it
-        page = Page([], pager.start, 0, False)
+    except (redis.ResponseError, UnicodeEncodeError) as exc:  # junk: the header names it
+        page, unreadable = Page([], pager.start, 0, False), str(exc)
     pager.total, pager.more = page.total, page.more
     if page.total is not None and pager.start >= page.total > 0:
         return RedirectResponse(url_builder(request)(
@@ -171,16 +172,17 @@ def failed(request: Request) -> Response:
         request, "failed.html", tab="failed", entries=page.entries, pager=pager,
         list_name=list_name, class_name=class_name, queue_name=queue_name, newest=newest,
         lists=lists[:20], list_count=len(lists), total=totals.failures,
-        filtered=where.by_content,
+        filtered=where.by_content, unreadable=unreadable,
     )
 
 
 def failure(request: Request) -> Response:
     board = dashboard_of(request)
-    failure_id: str = request.path_params["failure_id"]
+    failure_id = path_param(request, "failure_id")
     try:
         entry = board.failures.get(failure_id)
-    except (FailureNotFound, NotAFailureList, ValueError, redis.ResponseError):
+    except (FailureNotFound, NotAFailureList, ValueError, redis.ResponseError,
+            UnicodeEncodeError):
         return board.render(request, "missing.html", 404, tab="failed",
                             what="failed job", name=failure_id)
     return board.render(request, "failure.html", tab="failed", entry=entry)
@@ -260,9 +262,9 @@ def _describe_keys(board: Dashboard, found: list[bytes]) -> list[dict[str, Any]]
 def stats_key(request: Request) -> Response:
     board = dashboard_of(request)
     client = board.resque.redis
-    name: str = request.path_params["key"]
-    key = board.keys.prefix + name
-    (row,) = _describe_keys(board, [key.encode("utf-8", "surrogateescape")])
+    name = path_param(request, "key")
+    key = (board.keys.prefix + name).encode("utf-8", "surrogateescape")
+    (row,) = _describe_keys(board, [key])
     pager = Pager.from_request(request, VALUES_PER_PAGE, row["size"])
     first, last = pager.start, pager.end - 1
     values: list[Any]
