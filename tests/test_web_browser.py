@@ -129,7 +129,7 @@ def test_each_page_renders_without_script_errors(web: str, farm: Resque, page: P
     for tab, heading in (("Working", "1 of 2 workers working"), ("Queues", "Queues"),
                          ("Failed", "Failed jobs"), ("Workers", "2 workers"),
                          ("Delayed", "Delayed jobs"), ("Schedule", "Recurring schedules"),
-                         ("Stats", "Resque.info"), ("Overview", "Activity")):
+                         ("Stats", "Stats"), ("Overview", "Activity")):
         page.locator("nav.tabs a", has_text=tab).click()
         expect(page.locator("h1, h2").first).to_contain_text(heading)
     page.goto(web + "queues/high")

@@ -31,7 +31,7 @@ from resque.client import Resque
 from resque.connection import is_transient
 from resque.errors import RedisUnavailable
 from resque.metrics import RECENT
-from resque.web import actions, live, pages
+from resque.web import actions, live, pages, stats
 from resque.web.config import WebConfig
 from resque.web.dashboard import HERE, Dashboard
 from resque.web.security import AuthHook, Guard, SecureStarlette
@@ -60,11 +60,12 @@ def _routes(read_only: bool) -> list[BaseRoute]:
         Route("/delayed", pages.delayed),
         Route("/delayed/{timestamp}", pages.delayed_timestamp),
         Route("/schedule", pages.schedule),
-        Route("/stats", pages.stats),
-        Route("/stats/redis", pages.stats_redis),
-        Route("/stats/keys", pages.stats_keys),
-        Route("/stats/keys/{key:path}", pages.stats_key),
-        Route("/stats.txt", pages.stats_txt),
+        Route("/stats", stats.stats),
+        Route("/stats/raw", stats.stats_raw),
+        Route("/stats/redis", stats.stats_redis),
+        Route("/stats/keys", stats.stats_keys),
+        Route("/stats/keys/{key:path}", stats.stats_key),
+        Route("/stats.txt", stats.stats_txt),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
     if read_only:

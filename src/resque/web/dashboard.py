@@ -43,6 +43,7 @@ NAME_LIMIT = 200  # a class, queue or worker name
 TEXT_LIMIT = 2_000  # an error message or args in a listing
 DETAIL_LIMIT = 20_000  # a value on a page of its own (one failure, one worker, one key)
 BACKTRACE_LINES = 200
+ITEM_FORM_LIMIT = 16 * 1024  # a delayed job a form may carry whole (forms take 64 KB at most)
 
 
 def clip(value: Any, limit: int = TEXT_LIMIT) -> str:
@@ -204,11 +205,11 @@ def _environment() -> jinja2.Environment:
     )
     env.filters.update(
         ago=ago, local_time=local_time, parse_time=parse_time, json=pretty_json, num=number,
-        segment=quote_segment, clip=clip,
+        segment=quote_segment, clip=clip, raw_text=layout.raw_text,
     )
     env.globals.update(version=__version__, static_version=STATIC_VERSION,
                        NAME_LIMIT=NAME_LIMIT, TEXT_LIMIT=TEXT_LIMIT, DETAIL_LIMIT=DETAIL_LIMIT,
-                       BACKTRACE_LINES=BACKTRACE_LINES)
+                       BACKTRACE_LINES=BACKTRACE_LINES, ITEM_FORM_LIMIT=ITEM_FORM_LIMIT)
     return env
 
 

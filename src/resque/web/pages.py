@@ -2,7 +2,7 @@
 
 Each handler is a plain function (Starlette runs it in a thread, as redis-py is blocking).
 Costs at scale: counts come from ``LLEN``/``SCARD`` pipelines; listings read one page with
-``LRANGE``; the keys tab walks the namespace with a capped ``SCAN``, never ``KEYS``.
+``LRANGE``. The Stats tab is ``stats.py``.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 import redis
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 
 from resque import layout
 from resque.admin import Filter, NotAFailureList, Page, WorkerInfo
@@ -23,10 +23,6 @@ from resque.web.dashboard import Dashboard, Pager, page_of, path_param, url_buil
 
 QUEUES_PER_PAGE = 50
 WORKERS_PER_PAGE = 50
-KEYS_PER_PAGE = 100
-SCAN_CALLS = 20  # SCAN calls per keys page at most: a page may show fewer keys, never hang
-SCAN_COUNT = 500
-VALUES_PER_PAGE = 20
 
 
 def dashboard_of(request: Request) -> Dashboard:
@@ -88,6 +84,9 @@ def queues(request: Request) -> Response:
 def queue(request: Request) -> Response:
     board = dashboard_of(request)
     name = path_param(request, "name")
+    if "raw" in request.query_params:
+        key = board.keys.queue(name).encode("utf-8", "surrogateescape")
+        return download(board.resque.redis.lindex(key, raw_index(request)), "job.json")
     known = board.totals(request).queues
     size = known[name] if name in known else board.admin.size(name)  # None: not a list
     pager = Pager.from_request(request, board.config.page_size, size or 0)
@@ -108,6 +107,24 @@ def working(request: Request) -> Response:
         request, "working.html", tab="working", working=page_of(busy, pager), pager=pager,
         worker_count=len(workers), working_count=len(busy),
     )
+
+
+def download(raw: Any, filename: str) -> Response:
+    """A stored value as it is, to save rather than show (pages show a bounded part of it);
+    an attachment of no renderable type, so a browser never runs what it holds."""
+    if raw is None:
+        raise HTTPException(404)
+    return Response(raw if isinstance(raw, bytes) else str(raw).encode(),
+                    media_type="application/octet-stream",
+                    headers={"content-disposition": f'attachment; filename="{filename}"'})
+
+
+def raw_index(request: Request) -> int:
+    """The ``?raw=<index>`` of a download link (404 if it is not a number)."""
+    try:
+        return int(request.query_params["raw"])
+    except ValueError:
+        raise HTTPException(404) from None
 
 
 # --- workers ----------------------------------------------------------------------------
@@ -185,128 +202,9 @@ def failure(request: Request) -> Response:
             UnicodeEncodeError):
         return board.render(request, "missing.html", 404, tab="failed",
                             what="failed job", name=failure_id)
+    if "raw" in request.query_params:
+        return download(entry.raw, f"failure-{entry.id.index}.json")
     return board.render(request, "failure.html", tab="failed", entry=entry)
-
-
-# --- stats ------------------------------------------------------------------------------
-
-
-def stats(request: Request) -> Response:
-    board = dashboard_of(request)
-    extra = board.summary(request)
-    info = {key: extra[key] for key in ("pending", "processed", "queues", "workers", "working",
-                                        "failed", "servers", "environment")}
-    ours = {
-        "failed_all_lists": extra["failed_all_lists"], "failed_lists": extra["failed_lists"],
-        "failed_stat": extra["failed_stat"], "paused": extra["paused"],
-    }
-    return board.render(request, "stats.html", tab="stats", sub="resque",
-                        info=sorted(info.items()), ours=sorted(ours.items()))
-
-
-def stats_redis(request: Request) -> Response:
-    board = dashboard_of(request)
-    info: dict[str, Any] = board.resque.redis.info()
-    return board.render(request, "stats.html", tab="stats", sub="redis",
-                        info=sorted(info.items()), ours=[])
-
-
-def stats_keys(request: Request) -> Response:
-    """Keys under the namespace, a page at a time with ``SCAN`` (resque-web runs ``KEYS *``,
-    which blocks Redis on a big database). The cursor is the page's position."""
-    board = dashboard_of(request)
-    client = board.resque.redis
-    try:
-        cursor = max(0, int(request.query_params.get("cursor", "0")))
-    except ValueError:
-        cursor = 0
-    found: list[bytes] = []
-    pattern = layout.scan_pattern(board.keys)
-    for _ in range(SCAN_CALLS):
-        reply: Any = client.scan(cursor, match=pattern, count=SCAN_COUNT)
-        cursor, batch = int(reply[0]), reply[1]
-        found.extend(batch)
-        if cursor == 0 or len(found) >= KEYS_PER_PAGE:
-            break
-    rows = _describe_keys(board, sorted(set(found)))
-    return board.render(request, "keys.html", tab="stats", sub="keys", rows=rows,
-                        next_cursor=cursor, prefix=board.keys.prefix)
-
-
-def _describe_keys(board: Dashboard, found: list[bytes]) -> list[dict[str, Any]]:
-    """Type, size and TTL of each key: two pipelines, whatever the number of keys."""
-    client = board.resque.redis
-    with client.pipeline(transaction=False) as pipe:
-        for key in found:
-            pipe.type(key)
-        types = [layout.text(t) for t in pipe.execute()]
-    size_of = {"string": "strlen", "list": "llen", "set": "scard", "zset": "zcard",
-               "hash": "hlen", "stream": "xlen"}
-    with client.pipeline(transaction=False) as pipe:
-        for key, kind in zip(found, types, strict=True):
-            command = size_of.get(kind)
-            if command:
-                getattr(pipe, command)(key)
-            else:
-                pipe.exists(key)
-            pipe.ttl(key)
-        replies = pipe.execute()
-    prefix = len(board.keys.prefix.encode())
-    return [
-        {"name": layout.text(key[prefix:]), "type": kind,
-         "size": replies[2 * i] if kind in size_of else None, "ttl": replies[2 * i + 1]}
-        for i, (key, kind) in enumerate(zip(found, types, strict=True))
-    ]
-
-
-def stats_key(request: Request) -> Response:
-    board = dashboard_of(request)
-    client = board.resque.redis
-    name = path_param(request, "key")
-    key = (board.keys.prefix + name).encode("utf-8", "surrogateescape")
-    (row,) = _describe_keys(board, [key])
-    pager = Pager.from_request(request, VALUES_PER_PAGE, row["size"])
-    first, last = pager.start, pager.end - 1
-    values: list[Any]
-    kind = row["type"]
-    reply: Any
-    if kind == "list":
-        values = client.lrange(key, first, last)
-    elif kind == "zset":
-        reply = client.zrange(key, first, last, withscores=True)
-        values = [f"{layout.text(member)}  (score {score:g})" for member, score in reply]
-    elif kind == "set":
-        reply = client.sscan(key, 0, count=1000)
-        values = sorted(reply[1])[:VALUES_PER_PAGE]
-        pager.total = min(row["size"], VALUES_PER_PAGE)
-    elif kind == "hash":
-        reply = client.hscan(key, 0, count=1000)
-        values = [f"{layout.text(k)}: {layout.text(v)}"
-                  for k, v in sorted(reply[1].items())[:VALUES_PER_PAGE]]
-        pager.total = min(row["size"], VALUES_PER_PAGE)
-    elif kind == "string":
-        raw = client.getrange(key, 0, 64 * 1024)
-        values = [raw]
-        pager.total = 1
-    else:
-        values = []
-    shown = [layout.raw_text(v) if isinstance(v, bytes) else str(v) for v in values]
-    return board.render(request, "key.html", tab="stats", sub="keys", row=row, values=shown,
-                        pager=pager)
-
-
-def stats_txt(request: Request) -> Response:
-    """resque-web's ``/stats.txt`` for monitoring scripts, in its exact format."""
-    board = dashboard_of(request)
-    info = board.summary(request)
-    lines = [
-        f"resque.pending={info['pending']}", f"resque.processed+={info['processed']}",
-        f"resque.failed+={info['failed']}", f"resque.workers={info['workers']}",
-        f"resque.working={info['working']}",
-    ]
-    lines += [f"queues.{name}={size}" for name, size in board.totals(request).queues.items()
-              if size is not None]
-    return PlainTextResponse("\n".join(lines))
 
 
 # --- delayed and recurring jobs -------------------------------------------------------------
