@@ -326,9 +326,24 @@ def test_the_embedding_application_names_its_hosts_or_allows_any(
     from_env = client(resque)
     assert from_env.get("/", headers={"host": "other.example"}).status_code == 200
     assert from_env.get("/", headers={"host": "localhost"}).status_code == 400
+    slash = anyone.get("/stats/", headers={"host": "evil.example"})
+    assert slash.status_code == 404 and "location" not in slash.headers  # no Host reflected
     empty = client(resque, allowed_hosts=())  # empty: the default, never "nobody" or "any"
     assert empty.get("/", headers={"host": "localhost"}).status_code == 200
     assert empty.get("/", headers={"host": "ops.example"}).status_code == 400
+
+
+def test_resque_web_also_answers_to_the_address_it_listens_on() -> None:
+    from resque.web.config import LOOPBACK_NAMES, WebConfig
+    from resque.web.server import answering_to
+
+    assert answering_to(WebConfig(), "10.0.0.5").allowed_hosts == (*LOOPBACK_NAMES, "10.0.0.5")
+    assert answering_to(WebConfig(), "127.0.0.2").allowed_hosts == (*LOOPBACK_NAMES,
+                                                                    "127.0.0.2")
+    assert answering_to(WebConfig(), "0.0.0.0").allowed_hosts == LOOPBACK_NAMES
+    assert answering_to(WebConfig(), "::").allowed_hosts == LOOPBACK_NAMES
+    assert answering_to(WebConfig(), "::1").allowed_hosts == LOOPBACK_NAMES
+    assert answering_to(WebConfig(allowed_hosts=("*",)), "10.0.0.5").allowed_hosts == ("*",)
 
 
 # --- read-only ----------------------------------------------------------------------------
