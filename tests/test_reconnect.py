@@ -230,7 +230,7 @@ def test_everything_waits_out_a_long_outage_and_resumes_without_a_restart(
     farm = Workers(server.url, tmp_path)
     env = {"WORKERAPP_REDIS": redis_url, "RESQUE_HEARTBEAT_INTERVAL": "0.3",
            "RESQUE_PRUNE_INTERVAL": "1"}
-    web = TestClient(create_app(server.url))
+    web = TestClient(create_app(server.url), base_url="http://127.0.0.1")
     try:
         running = [farm.start("low", mode, env=env, interval=60) for mode in ("--fork",
                                                                                "--no-fork")]
@@ -318,7 +318,8 @@ def test_the_dashboard_logs_one_line_per_outage_not_one_per_request(
     from resque.embedded import free_port
     from resque.web import create_app
 
-    with TestClient(create_app(f"redis://127.0.0.1:{free_port()}/0")) as web:
+    with TestClient(create_app(f"redis://127.0.0.1:{free_port()}/0"),
+                    base_url="http://127.0.0.1") as web:
         for _ in range(5):
             assert web.get("/live.json").status_code == 503
     assert caplog.text.count("127.0.0.1") <= 2, caplog.text
