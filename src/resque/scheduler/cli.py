@@ -17,9 +17,9 @@ from resque.cli import import_apps, namespace_option, redis_option
 from resque.errors import ResqueError
 from resque.facade import Resque
 from resque.logs import setup_logging
+from resque.scheduler.process import Scheduler
+from resque.scheduler.schedule import ScheduleError, load_schedule_file
 from resque.settings import SchedulerSettings
-
-EXTRA_HINT = "recurring schedules need croniter and PyYAML: pip install 'resque[scheduler]'"
 
 
 def _client(redis_url: str | None, namespace: str | None, apps: tuple[str, ...] = ()) -> Resque:
@@ -40,14 +40,6 @@ def _json_args(values: tuple[str, ...]) -> list[Any]:
         except ValueError:
             parsed.append(value)
     return parsed
-
-
-def _schedule_module() -> Any:
-    try:
-        from resque.scheduler import schedule
-    except ImportError as exc:
-        raise click.UsageError(f"{EXTRA_HINT} ({exc})") from exc
-    return schedule
 
 
 app_option = click.option(
@@ -101,11 +93,6 @@ def scheduler(
 
     Every option falls back to the environment variable in brackets (resque-scheduler's)."""
     setup_logging(max(verbose, 1))
-    try:
-        from resque.scheduler.process import Scheduler
-        from resque.scheduler.schedule import ScheduleError
-    except ImportError as exc:
-        raise click.UsageError(f"{EXTRA_HINT} ({exc})") from exc
     try:
         settings = SchedulerSettings.from_env(env=env_name, **options)
     except ValueError as exc:
@@ -228,9 +215,11 @@ def schedule_list(
     namespace: str | None,
 ) -> None:
     """Schedules with their last and next run, and the current master."""
-    module = _schedule_module()
     resque = _client(redis_url, namespace, apps)
-    local = module.load_schedule_file(schedule_file) if schedule_file else {}
+    try:
+        local = load_schedule_file(schedule_file) if schedule_file else {}
+    except ScheduleError as exc:
+        raise click.UsageError(str(exc)) from exc
     click.echo(f"current master: {resque.schedules.master() or 'none'}")
     for row in resque.schedules.status(local, time.time()):
         where = "redis" if row.persistent else "file"
@@ -272,7 +261,6 @@ def schedule_set(
     namespace: str | None,
 ) -> None:
     """Store (or replace) schedule NAME in Redis; a --dynamic master picks it up."""
-    module = _schedule_module()
     config: dict[str, Any] = {}
     try:
         if config_json:
@@ -295,7 +283,7 @@ def schedule_set(
     resque = _client(redis_url, namespace, apps)
     try:
         resque.schedules.set(name, config)
-    except module.ScheduleError as exc:
+    except ScheduleError as exc:
         raise click.UsageError(str(exc)) from exc
     click.echo(f"schedule {name} set: {layout.encode(config)}")
 
@@ -306,8 +294,8 @@ def schedule_set(
 @namespace_option
 def schedule_remove(name: str, redis_url: str | None, namespace: str | None) -> None:
     """Delete schedule NAME from Redis."""
-    _schedule_module()
-    if _client(redis_url, namespace).schedules.remove(name):
+    resque = _client(redis_url, namespace)
+    if resque.schedules.remove(name):
         click.echo(f"schedule {name} removed")
     else:
         click.echo(f"no stored schedule {name}", err=True)

@@ -28,24 +28,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-try:
-    import yaml
-except ImportError as exc:  # pragma: no cover - depends on the install
-    raise ImportError(
-        f"recurring schedules need croniter and PyYAML: pip install 'resque[scheduler]' ({exc})"
-    ) from exc
-
 from resque import jobs, layout
 from resque.errors import NoQueueError, ResqueError
 from resque.layout import check_queue_name
-from resque.scheduler.triggers import Cron, Every, parse_duration
+from resque.scheduler.triggers import EXTRA, Cron, Every, MissingExtra, parse_duration
 
 if TYPE_CHECKING:
     from resque.client import Client
 
 __all__ = [  # parse_duration, Cron and Every are triggers.py's, kept importable from here
-    "Cron", "Entry", "Every", "ScheduleError", "ScheduleStatus", "Schedules", "env_matches",
-    "last_run", "load_schedule_file", "parse_duration", "parse_entry", "with_class_names",
+    "Cron", "Entry", "Every", "NeedsExtra", "ScheduleError", "ScheduleStatus", "Schedules",
+    "env_matches", "last_run", "load_schedule_file", "parse_duration", "parse_entry",
+    "with_class_names",
 ]
 
 log = logging.getLogger("resque.scheduler")
@@ -53,6 +47,11 @@ log = logging.getLogger("resque.scheduler")
 
 class ScheduleError(ResqueError, ValueError):
     """A schedule that cannot run: the message names the schedule and what to fix."""
+
+
+class NeedsExtra(ScheduleError):
+    """A schedule (a cron expression) or a schedule file that this install cannot read: it
+    needs the ``scheduler`` extra. Everything else keeps running."""
 
 
 # --- schedule entries -------------------------------------------------------------------------
@@ -95,6 +94,8 @@ def parse_entry(name: str, config: Any, registry: jobs.Registry) -> Entry:
             trigger = Every(config["every"])
         else:
             raise ValueError("no cron / every found")
+    except MissingExtra as exc:
+        raise NeedsExtra(f"schedule {name!r}: {exc}") from None
     except ValueError as exc:
         raise ScheduleError(f"schedule {name!r}: {exc}") from None
     target = registry.get(class_name)
@@ -134,6 +135,10 @@ def with_class_names(schedules: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
 
 def load_schedule_file(path: str | Path) -> dict[str, dict[str, Any]]:
     """Read a resque-scheduler YAML schedule file (a mapping of name to config)."""
+    try:
+        import yaml
+    except ImportError:
+        raise NeedsExtra(f"schedule file {path}: YAML files need PyYAML: {EXTRA}") from None
     try:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:

@@ -18,6 +18,7 @@ from starlette.responses import RedirectResponse, Response
 from resque import layout
 from resque.admin import Filter, NotAFailureList, Page, WorkerInfo
 from resque.failure.records import FailureNotFound
+from resque.scheduler.schedule import ScheduleError, Schedules, load_schedule_file
 from resque.web import charts
 from resque.web.dashboard import Dashboard, Pager, page_of, path_param, url_builder
 
@@ -245,11 +246,6 @@ def delayed_timestamp(request: Request) -> Response:
 
 def schedule(request: Request) -> Response:
     board = dashboard_of(request)
-    try:
-        from resque.scheduler.schedule import ScheduleError, Schedules, load_schedule_file
-    except ImportError as exc:
-        return board.render(request, "schedule.html", tab="schedule", rows=[], master=None,
-                            missing=str(exc), file_error=None)
     schedules = Schedules(board.resque)
     local: dict[str, Any] = {}
     file_error = None
@@ -260,4 +256,4 @@ def schedule(request: Request) -> Response:
             file_error = str(exc)
     rows = schedules.status(local=local, now=time.time())
     return board.render(request, "schedule.html", tab="schedule", rows=rows,
-                        master=schedules.master(), missing=None, file_error=file_error)
+                        master=schedules.master(), file_error=file_error)
