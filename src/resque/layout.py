@@ -496,6 +496,13 @@ class Keys:
         """Hash: schedule name -> the Unix second of the last tick enqueued (our de-dup)."""
         return self.prefix + "scheduler:last_tick"
 
+    def scheduler_master(self, lock_prefix: str = "") -> str:
+        """String: what our master scheduler says of itself (``{"lock":"<host>:<pid>",
+        "dynamic":..}`` JSON), true only while ``lock`` is the master lock's value. One per
+        lock prefix: ``resque:scheduler:master`` (``MyApp``: ``resque:scheduler:MyApp:master``)."""
+        middle = f"{lock_prefix}:" if lock_prefix else ""
+        return f"{self.prefix}scheduler:{middle}master"
+
 
 # --- Failure administration (additions for resque.failure and resque.admin) -------------------
 

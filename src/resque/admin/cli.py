@@ -25,6 +25,7 @@ from resque.cli import namespace_option, redis_option
 from resque.connection import wait_until_reachable
 from resque.errors import ResqueError
 from resque.logs import setup_logging
+from resque.scheduler.state import lock_prefix_from_env, read_state
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -258,15 +259,20 @@ def prune(
 @click.command()
 @farm_options
 def stats(redis_url: str | None, namespace: str | None, as_json: bool) -> None:
-    """Totals, as Ruby's Resque.info and resque-web's Stats tab show them."""
-    info = admin_for(redis_url, namespace).stats()
+    """Totals, as Ruby's Resque.info and resque-web's Stats tab show them; on stderr, a
+    warning when delayed jobs are overdue because no scheduler runs."""
+    admin = admin_for(redis_url, namespace)
+    info = admin.stats()
     if as_json:
         emit_json(info)
-        return
-    width = max(len(name) for name in info) + 1
-    for name, value in info.items():
-        shown = ", ".join(value) if isinstance(value, list) else value
-        echo(f"{name + ':':<{width}} {shown}")
+    else:
+        width = max(len(name) for name in info) + 1
+        for name, value in info.items():
+            shown = ", ".join(value) if isinstance(value, list) else value
+            echo(f"{name + ':':<{width}} {shown}")
+    overdue = read_state(admin.resque, lock_prefix_from_env()).overdue_warning()
+    if overdue:
+        echo(f"warning: {overdue}", err=True)
 
 
 @click.command()

@@ -7,6 +7,8 @@
 * ``schedule``  — schedule configs: checking them, YAML files, dynamic schedules stored in
   Redis. Everything imports on the core install; a cron expression needs croniter and a YAML
   file PyYAML (``pip install resque[scheduler]``), and only they ask for it.
+* ``state``     — is a master running, is it dynamic, are due jobs late: what the verbs and
+  the dashboard warn about.
 * ``recurring`` — the master's side: each schedule's next tick, fired at most once.
 * ``process``   — the ``resque scheduler`` loop: lock, move, fire, sleep
   (``settings.SchedulerSettings``).

@@ -19,6 +19,7 @@ from resque.facade import Resque
 from resque.logs import setup_logging
 from resque.scheduler.process import Scheduler
 from resque.scheduler.schedule import ScheduleError, load_schedule_file
+from resque.scheduler.state import lock_prefix_from_env, read_state
 from resque.settings import SchedulerSettings
 
 
@@ -29,6 +30,19 @@ def _client(redis_url: str | None, namespace: str | None, apps: tuple[str, ...] 
 
 def _when(timestamp: float) -> str:
     return f"{layout.started_at(timestamp)} ({int(timestamp)})"
+
+
+def warn_if_overdue(resque: Resque) -> None:
+    """On stderr: due delayed jobs that no scheduler will move (none is master)."""
+    warning = read_state(resque, lock_prefix_from_env()).overdue_warning()
+    if warning:
+        click.echo(f"warning: {warning}", err=True)
+
+
+def _note_schedule_change(resque: Resque) -> None:
+    """Who picks a stored schedule's change up: a warning when nobody will soon."""
+    warning, text = read_state(resque, lock_prefix_from_env()).schedule_change_note()
+    click.echo(f"{'warning' if warning else 'note'}: {text}", err=True)
 
 
 def _json_args(values: tuple[str, ...]) -> list[Any]:
@@ -146,6 +160,7 @@ def delayed_list(
         if items and row.size:
             for item in resque.delayed.delayed_timestamp_peek(row.timestamp, 0, 100):
                 click.echo(f"    {layout.encode(item)}")
+    warn_if_overdue(resque)
 
 
 @delayed.command("remove")
@@ -220,7 +235,8 @@ def schedule_list(
         local = load_schedule_file(schedule_file) if schedule_file else {}
     except ScheduleError as exc:
         raise click.UsageError(str(exc)) from exc
-    click.echo(f"current master: {resque.schedules.master() or 'none'}")
+    state = read_state(resque, lock_prefix_from_env())
+    click.echo(f"current master: {state.describe_master()}")
     for row in resque.schedules.status(local, time.time()):
         where = "redis" if row.persistent else "file"
         if row.error:
@@ -286,6 +302,7 @@ def schedule_set(
     except ScheduleError as exc:
         raise click.UsageError(str(exc)) from exc
     click.echo(f"schedule {name} set: {layout.encode(config)}")
+    _note_schedule_change(resque)
 
 
 @schedule.command("remove")
@@ -297,6 +314,7 @@ def schedule_remove(name: str, redis_url: str | None, namespace: str | None) -> 
     resque = _client(redis_url, namespace)
     if resque.schedules.remove(name):
         click.echo(f"schedule {name} removed")
+        _note_schedule_change(resque)
     else:
         click.echo(f"no stored schedule {name}", err=True)
         sys.exit(1)

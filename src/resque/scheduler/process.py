@@ -3,7 +3,8 @@
 Each pass (every ``interval`` seconds, sooner when a recurring tick is due):
 
 1. take or renew the master lock (one round trip; contract §5);
-2. on becoming master, load the schedules (the YAML file or code, plus ``persistent_schedules``);
+2. on becoming master, say so in ``scheduler:master`` (whether it is dynamic; ``state.py``) and
+   load the schedules (the YAML file or code, plus ``persistent_schedules``);
 3. as master: move the due delayed jobs (one round trip per batch), pick up changed dynamic
    schedules, enqueue the due recurring ticks;
 4. sleep until the next pass; TERM, INT and QUIT end the sleep at once.
@@ -42,6 +43,7 @@ from resque.scheduler.schedule import (
     parse_entry,
     with_class_names,
 )
+from resque.scheduler.state import record_master
 from resque.settings import SchedulerSettings
 
 log = logging.getLogger("resque.scheduler")
@@ -156,12 +158,14 @@ class Scheduler:
             self.is_master = None  # lost the lock between two scripts; re-checked next pass
 
     def _become(self, master: bool, now: float) -> None:
-        """Master: load the schedules. Standby: fire nothing, but report bad local schedules
-        once."""
+        """Master: say so in ``scheduler:master`` (state.py) and load the schedules.
+        Standby: fire nothing, but report bad local schedules once."""
         self._title("Master scheduler" if master else "Child scheduler")
         first = self.is_master is None
         self.is_master = master
         if master:
+            record_master(self.resque, self.lock, dynamic=self.dynamic,
+                          interval=self.interval, lock_prefix=self.settings.lock_prefix)
             self.load_schedules(now)
         else:
             self.recurring.clear()
