@@ -86,18 +86,7 @@ def parse_entry(name: str, config: Any, registry: jobs.Registry) -> Entry:
     class_name = config.get("class")
     if not isinstance(class_name, str) or not class_name:
         raise ScheduleError(f"schedule {name!r}: no 'class' (the job class name to enqueue)")
-    try:
-        trigger: Cron | Every
-        if config.get("cron"):
-            trigger = Cron(config["cron"])
-        elif config.get("every"):
-            trigger = Every(config["every"])
-        else:
-            raise ValueError("no cron / every found")
-    except MissingExtra as exc:
-        raise NeedsExtra(f"schedule {name!r}: {exc}") from None
-    except ValueError as exc:
-        raise ScheduleError(f"schedule {name!r}: {exc}") from None
+    trigger = _trigger(name, config)
     target = registry.get(class_name)
     queue = config.get("queue")
     if not queue and target is not None:
@@ -120,6 +109,20 @@ def parse_entry(name: str, config: Any, registry: jobs.Registry) -> Entry:
     except (TypeError, ValueError) as exc:
         raise ScheduleError(f"schedule {name!r}: {exc}") from None
     return Entry(name, dict(config), class_name, queue, args, payload, trigger, target)
+
+
+def _trigger(name: str, config: Mapping[str, Any]) -> Cron | Every:
+    """When the schedule fires: ``cron`` wins over ``every``, as in resque-scheduler."""
+    try:
+        if config.get("cron"):
+            return Cron(config["cron"])
+        if config.get("every"):
+            return Every(config["every"])
+        raise ValueError("no cron / every found")
+    except MissingExtra as exc:
+        raise NeedsExtra(f"schedule {name!r}: {exc}") from None
+    except ValueError as exc:
+        raise ScheduleError(f"schedule {name!r}: {exc}") from None
 
 
 def with_class_names(schedules: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
