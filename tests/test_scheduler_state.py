@@ -14,7 +14,7 @@ from click.testing import CliRunner, Result
 from peers import PeerProcesses, require_ruby_scheduler, ruby_scheduler
 from schedulerkit import SchedulerProcess, wait_for
 
-from resque import Resque
+from resque import Resque, layout
 from resque.cli import main
 from resque.scheduler.delayed import Delayed
 from resque.scheduler.state import read_state
@@ -63,7 +63,7 @@ def delay_overdue(r: redis.Redis) -> None:
 def master_value(r: redis.Redis) -> str:
     value = r.get(LOCK)
     assert value is not None
-    return value.decode()
+    return layout.text(value)
 
 
 # --- who is master, and is it dynamic ----------------------------------------------------------
