@@ -211,26 +211,31 @@ def _daemonize() -> None:
 @click.option("--workers", default=2, show_default=True, help="Worker processes to run.")
 @click.option("--fork/--no-fork", default=True, help="A child per job, or in-process.")
 @click.option("--data-dir", type=click.Path(file_okay=False),
-              help="Where the embedded Redis keeps its append-only file "
-              "(default: ~/.local/share/resque-demo).")
+              help="Where the demo's redis-server keeps its append-only file, and the demo its "
+              "logs (default: ~/.local/share/resque-demo).")
 @click.option("--linger", type=float, default=None,
               help="Keep the dashboard up this many seconds after the jobs drain "
               "(default: until Ctrl-C on a terminal, not at all otherwise).")
-@redis_option
+@click.option("--continue", "keep", is_flag=True,
+              help="Keep the last run's jobs, failures and counters (default: start clean).")
+@click.option("--redis", "redis_url",
+              help="Use this Redis (in the namespace resque-demo) instead of the demo's own "
+              "redis-server; RESQUE_REDIS and REDIS_URL are never used.")
 def demo(
     job_count: int,
     workers: int,
     fork: bool,
     data_dir: str | None,
     linger: float | None,
+    keep: bool,
     redis_url: str | None,
 ) -> None:
-    """Enqueue demo jobs on an embedded Redis, run workers, show them drain."""
-    from resque.demo import run_demo
+    """Enqueue demo jobs on a redis-server of its own, run workers, show them drain."""
+    from resque.demo import DemoOptions, run_demo
 
     if linger is None:
         linger = float("inf") if sys.stdin.isatty() and sys.stdout.isatty() else 0.0
-    sys.exit(run_demo(job_count, workers, fork, data_dir, redis_url, linger))
+    sys.exit(run_demo(DemoOptions(job_count, workers, fork, data_dir, redis_url, linger, keep)))
 
 
 # Admin verbs (resque/admin/cli.py), imported only when one of them runs.
