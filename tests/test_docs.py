@@ -16,14 +16,16 @@ How a page's fenced blocks are treated (write new examples to these rules):
 * **Shell blocks** (``bash``, ``sh``, ``shell``) run with ``bash -e`` and must exit 0.
 * **Console blocks** are transcripts: each ``$ command`` runs in turn, must exit 0, and its
   output (stdout and stderr together) must equal the lines shown under it once volatile parts
-  are normalised (times, pids, host names, ports, durations, failure ids; runs of spaces).
+  are normalised (times, pids, host names, ports, durations, failure ids; runs of spaces). A
+  command meant to fail shows ``[exit status N]`` as its last output line.
   ``RESQUE_DOCS_UPDATE=1 python -m pytest tests/test_docs.py`` rewrites the shown output
   from a fresh run instead of comparing (review the diff before committing it).
 * **pip** is a stand-in that installs nothing: ``pip install`` checks that every requirement
   named (``.`` and ``resque`` mean this project, with its extras) is installed here and that
   each extra exists, and fails otherwise.
-* **pytest** in a block runs with ``--collect-only -q`` (``PYTEST_ADDOPTS``): the suite would
-  otherwise run inside itself.
+* **pytest** in an ``in-clone`` block runs with ``--collect-only -q`` (``PYTEST_ADDOPTS``):
+  the project's suite would otherwise run inside itself. Elsewhere (a page's own example
+  tests) it runs for real.
 
 Markers, an HTML comment on the line just before a block's fence:
 
@@ -33,8 +35,11 @@ Markers, an HTML comment on the line just before a block's fence:
   worker without ``--burst``, the dashboard, the scheduler, a pool). The test waits until the
   probe sees it come up, sends TERM to the processes the block started, and expects the block
   to exit 0 (``status=N``: N; a server that re-raises TERM after a clean stop ends as 143).
-  Probes: ``workers:N`` (N workers registered), ``key:NAME`` (the key exists), ``http://...``
+  Probes: ``workers:N`` (N more workers registered), ``key:NAME`` (the key exists), ``http://...``
   (the address answers 200).
+* ``<!-- docs-test: ci -->``: a command that ``.ci/run`` runs (the static checks, the docs
+  build): each of its lines must appear in ``.ci/run`` character for character, instead of
+  running twice.
 * ``<!-- docs-test: skip REASON -->``: not run (a benchmark that takes minutes); the reason is
   the skip message. Keep these rare.
 """
@@ -64,7 +69,7 @@ from resque.embedded import EmbeddedRedis
 ROOT = Path(__file__).resolve().parent.parent
 RUN = ("python", "console", "bash", "sh", "shell")
 FENCE = re.compile(r"^(\s*)```(\w*)\s*$")
-MARKER = re.compile(r"^<!-- docs-test: (in-clone|serves|skip)\b\s*(.*?)\s*-->$")
+MARKER = re.compile(r"^<!-- docs-test: (in-clone|serves|ci|skip)\b\s*(.*?)\s*-->$")
 FILE_HEADER = re.compile(r"^(?:#|//|;)\s*([\w./-]+\.\w+)\s*$")
 UPDATE = os.environ.get("RESQUE_DOCS_UPDATE") == "1"
 TIMEOUT = 180.0
@@ -114,9 +119,10 @@ def parse_page(page: Path) -> list[Block]:
 
 
 def pages() -> list[Path]:
-    """README.md, then the site's pages in the order of its navigation, then any others."""
+    """README.md, CONTRIBUTING.md, then the site's pages in the order of its navigation, then
+    any others."""
     config = yaml.safe_load((ROOT / "mkdocs.yml").read_text())
-    ordered = [ROOT / "README.md"]
+    ordered = [ROOT / "README.md", ROOT / "CONTRIBUTING.md"]
 
     def walk(entry: object) -> Iterator[str]:
         if isinstance(entry, str):
@@ -224,11 +230,11 @@ class PageRun:
             XDG_DATA_HOME=str(self.folder / "home" / "data"), PYTHONPATH=str(self.folder),
             PATH=f"{self.folder / 'bin'}{os.pathsep}{Path(sys.executable).parent}"
                  f"{os.pathsep}{env.get('PATH', '')}",
-            PYTEST_ADDOPTS="--collect-only -q -p no:cacheprovider", PYTHONUNBUFFERED="1",
-            COLUMNS="100", TERM="dumb", NO_COLOR="1",
+            PYTHONUNBUFFERED="1", COLUMNS="100", TERM="dumb", NO_COLOR="1",
         )
         if block.marker == "in-clone":  # a fresh clone: no Redis configured
             del env["RESQUE_REDIS"]
+            env["PYTEST_ADDOPTS"] = "--collect-only -q -p no:cacheprovider"
         return env
 
     def cwd(self, block: Block) -> Path:
@@ -278,11 +284,14 @@ def run_block(run: PageRun, block: Block) -> None:
         check(run, block, ["bash", "-e", str(script)])
 
 
-def check(run: PageRun, block: Block, command: list[str]) -> str:
-    done = subprocess.run(command, cwd=run.cwd(block), env=run.env(block), stdin=subprocess.DEVNULL,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                          timeout=TIMEOUT)
-    assert done.returncode == 0, f"{block.id} exited {done.returncode}:\n{done.stdout}"
+def check(run: PageRun, block: Block, command: list[str], status: int = 0) -> str:
+    done = subprocess.run(command, cwd=run.cwd(block), env=run.env(block),
+                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, timeout=TIMEOUT)
+    if not UPDATE or block.lang != "console":
+        assert done.returncode == status, f"{block.id} exited {done.returncode}:\n{done.stdout}"
+    if done.returncode:
+        return f"{done.stdout}[exit status {done.returncode}]\n"
     return done.stdout
 
 
@@ -296,6 +305,15 @@ def run_python(run: PageRun, block: Block) -> None:
     script = run.folder / f"_block_{block.line}.py"
     script.write_text(block.text + "\n")
     check(run, block, [sys.executable, str(script)])
+
+
+EXIT_STATUS = re.compile(r"^\[exit status (\d+)\]$")
+
+
+def expected_status(shown: list[str]) -> int:
+    """A transcript's last line ``[exit status N]`` says the command fails, and how."""
+    last = EXIT_STATUS.match(shown[-1]) if shown else None
+    return int(last.group(1)) if last else 0
 
 
 def transcript(text: str) -> list[tuple[str, list[str]]]:
@@ -314,7 +332,7 @@ def transcript(text: str) -> list[tuple[str, list[str]]]:
 def run_console(run: PageRun, block: Block) -> None:
     fresh: list[str] = []
     for command, shown in transcript(block.text):
-        output = check(run, block, ["bash", "-c", command])
+        output = check(run, block, ["bash", "-c", command], expected_status(shown))
         fresh += [f"$ {command}", *output.rstrip("\n").split("\n")] if output.strip() else \
             [f"$ {command}"]
         if not UPDATE:
@@ -354,21 +372,22 @@ def run_serving(run: PageRun, block: Block) -> None:
 def wait_until_up(process: subprocess.Popen[bytes], probe: str, run: PageRun,
                   log: Path) -> None:
     client = redis.Redis.from_url(run.redis_url)
+    before = int(client.scard("resque:workers"))
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise AssertionError(f"exited {process.returncode} before it came up "
                                  f"({probe}):\n{log.read_text()}")
-        if is_up(probe, client):
+        if is_up(probe, client, before):
             return
         time.sleep(0.2)
     raise AssertionError(f"did not come up within 60 s ({probe}):\n{log.read_text()}")
 
 
-def is_up(probe: str, client: redis.Redis) -> bool:
+def is_up(probe: str, client: redis.Redis, workers_before: int) -> bool:
     kind, _, value = probe.partition(":")
     if kind == "workers":
-        return int(client.scard("resque:workers")) >= int(value)
+        return int(client.scard("resque:workers")) >= workers_before + int(value)
     if kind == "key":
         return bool(client.exists(value))
     if kind in ("http", "https"):
@@ -403,6 +422,10 @@ def docs_folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 def test_example_runs(block: Block, redis_server: EmbeddedRedis, docs_folder: Path) -> None:
     if block.marker == "skip":
         pytest.skip(block.argument or "marked skip without a reason")
+    if block.marker == "ci":
+        assert commands(block) and set(commands(block)) <= ci_lines(), \
+            f"{block.id}: .ci/run does not run {sorted(set(commands(block)) - ci_lines())}"
+        return
     run = page_run(block.page, redis_server, docs_folder)
     index = ALL_BLOCKS.index(block)
     for earlier in ALL_BLOCKS[:index]:  # what the page built before this block
@@ -412,19 +435,27 @@ def test_example_runs(block: Block, redis_server: EmbeddedRedis, docs_folder: Pa
         run.done.add(position)
         if earlier.file_name:
             write_file(run, earlier)
-        if earlier.lang in RUN and earlier.marker != "skip":
+        if earlier.lang in RUN and earlier.marker not in ("skip", "ci"):
             run_block(run, earlier)
     run.done.add(index)
     run_block(run, block)
 
 
+def commands(block: Block) -> list[str]:
+    """A shell block's commands, without comments."""
+    lines = (line.split(" #")[0].strip() for line in block.text.split("\n"))
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def ci_lines() -> set[str]:
+    return {line.strip() for line in (ROOT / ".ci" / "run").read_text().split("\n")}
+
+
 def test_ci_runs_the_readmes_test_command() -> None:
     """.ci/run runs the README's test command character for character."""
     first = next(b for b in ALL_BLOCKS if b.page.name == "README.md" and b.lang in RUN)
-    command = next(line.split("#")[0].strip() for line in first.text.split("\n")
-                   if "pytest" in line)
-    ci_lines = [line.strip() for line in (ROOT / ".ci" / "run").read_text().split("\n")]
-    assert command in ci_lines
+    command = next(line for line in commands(first) if "pytest" in line)
+    assert command in ci_lines()
 
 
 def test_every_skip_gives_a_reason() -> None:

@@ -120,5 +120,8 @@ def _value(kind: str, value: Any) -> str:
 
 
 def _cell(text: str, limit: int) -> str:
-    text = text if len(text) <= limit else text[: limit - 1] + "…"
+    """Escaped for a table cell; a long value keeps its head and its tail (where Ruby appends
+    ``retried_at``)."""
+    if len(text) > limit:
+        text = text[: limit // 2] + " … " + text[-(limit // 2 - 3):]
     return text.replace("|", "\\|").replace("`", "'").replace("\n", " ")
