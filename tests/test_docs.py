@@ -458,6 +458,19 @@ def test_ci_runs_the_readmes_test_command() -> None:
     assert command in ci_lines()
 
 
+LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
+
+
+def test_links_of_the_repository_pages_resolve() -> None:
+    """The site's own links are checked by ``mkdocs build --strict``; README, CONTRIBUTING
+    and CHANGELOG are not in it, so their relative links are checked here."""
+    pages = ("README.md", "CONTRIBUTING.md", "CHANGELOG.md")
+    targets = [t for page in pages for t in LINK.findall((ROOT / page).read_text())
+               if "://" not in t]
+    missing = [t for t in targets if not (ROOT / t).exists()]
+    assert len(targets) > 10 and missing == []
+
+
 def test_every_skip_gives_a_reason() -> None:
     reasonless = [b.id for b in ALL_BLOCKS if b.marker == "skip" and not b.argument]
     assert reasonless == []
