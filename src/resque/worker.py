@@ -48,11 +48,10 @@ from resque.store import (
     ACK_OK,
     ACK_REQUEUE,
     NOT_NOW,
-    NOT_RUN,
-    PAUSED,
     Ack,
     Acks,
     Reserved,
+    Step,
     WorkerStore,
 )
 
@@ -346,13 +345,13 @@ class Worker:
                 self.set_title(layout.TITLE_PAUSED)  # USR2 may have come while forking
                 self._wait(self.interval or 1.0)
                 continue
-            batch = self._step(acks, self._batch_size())
+            step = self._step(acks, self._batch_size())
             acks = Acks()
-            if batch is PAUSED:
+            if step.paused:
                 self.set_title(layout.TITLE_PAUSED)
                 self._wait(self.interval or 1.0)
                 continue
-            assert isinstance(batch, list)
+            batch = step.jobs
             if not batch:
                 self._become_idle()  # Ruby runs queue_empty before a burst worker exits too
                 if self.burst:
@@ -401,7 +400,7 @@ class Worker:
             self._step(acks, 0)
         return Acks()
 
-    def _step(self, acks: Acks, reserve: int) -> list[Reserved] | object:
+    def _step(self, acks: Acks, reserve: int) -> Step:
         """One ``STEP`` (acknowledge, then reserve) that survives a Redis outage.
 
         On a connection error it retries with backoff and jitter until Redis answers, logging
@@ -416,10 +415,10 @@ class Worker:
         while True:
             try:
                 result = (
-                    NOT_RUN if failed_at is None
+                    None if failed_at is None
                     else self.store.step_outcome(token, acks.last_token)
                 )
-                if result is NOT_RUN:
+                if result is None:
                     queues = self.queues() if reserve else []
                     result = self.store.step(acks, queues, reserve, time.time(), token)
             except redis.RedisError as exc:
