@@ -12,7 +12,10 @@ import dataclasses
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from resque.failure import FailureBackend
 
 S = TypeVar("S")
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
@@ -100,6 +103,16 @@ def build(cls: type[S], environ: Mapping[str, str] | None = None, **overrides: A
     return cls(**values)
 
 
+def field_help(cls: type, name: str) -> str:
+    """A command-line option's help, from the field: what it does, its variable, its default."""
+    spec = next(spec for spec in fields(cls) if spec.name == name)
+    notes = [", ".join(spec.metadata.get("env", ()))]
+    if spec.default not in (None, (), "", dataclasses.MISSING):
+        notes.append(f"default {spec.default}")
+    shown = "; ".join(note for note in notes if note)
+    return str(spec.metadata["doc"]) + (f" ({shown})" if shown else "")
+
+
 def settings_table(cls: type) -> str:
     """A Markdown table of a settings class: field, default, variable, Ruby's name, meaning."""
     rows = ["| setting | default | environment | Ruby | what it does |",
@@ -134,7 +147,8 @@ class WorkerSettings:
         False, doc="Exit when the queues are empty (as `interval=0`).")
     fork: bool = setting(
         True, env="FORK_PER_JOB", ruby="FORK_PER_JOB", parse=parse_on_unless_false,
-        doc="A child process per job; `false` performs jobs in the worker process.")
+        doc="A child process per job; off (`FORK_PER_JOB=false`), jobs run in the worker "
+            "process.")
     fork_server: bool = setting(
         True, env="RESQUE_FORK_SERVER", parse=parse_on_unless_false,
         doc="Fork job children from a small server process that loads only the job code "
@@ -170,10 +184,10 @@ class WorkerSettings:
     requeue_limit: int = setting(
         2, env="RESQUE_REQUEUE_LIMIT",
         doc="A job whose workers died under it this many times is failed, not requeued.")
-    failure_backend: str | None = setting(
+    failure_backend: str | FailureBackend | None = setting(
         None, env="FAILURE_BACKEND", ruby="FAILURE_BACKEND",
         doc="Where failures go: `redis`, `redis_multi_queue`, `log`, `none`, "
-            "`multiple:a,b` or `module:Factory`.")
+            "`multiple:a,b`, `module:Factory`, or (from code) a backend object.")
     procline_prefix: str = setting(
         "", env="RESQUE_PROCLINE_PREFIX", ruby="RESQUE_PROCLINE_PREFIX",
         doc="Text put before `resque-<version>: ...` in the process title.")

@@ -1,0 +1,107 @@
+"""The worker's background thread: a heartbeat every ``heartbeat_interval``, and a look for
+dead workers every ``prune_interval`` (``recovery.Pruner`` decides who is dead and recovers).
+
+Nothing it meets stops the worker. Redis being away is the worker's one outage (one log line
+for all its threads: ``connection.Outage``); any other error is the task's own, logged when it
+starts or changes and when it clears (``TaskReports``), so a bad key is reported once, not
+at every beat.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from resque import layout
+from resque.connection import Outage, is_transient, refresh_master
+from resque.metrics import record_sample
+from resque.recovery import Pruner
+from resque.store import WorkerStore
+
+log = logging.getLogger("resque.worker")
+
+
+class TaskReports:
+    """What failed last, per task: one log line when a task's error starts or changes, one
+    when it works again."""
+
+    def __init__(self) -> None:
+        self._last: dict[str, str] = {}
+
+    def report(self, task: str, exc: BaseException | None) -> None:
+        message = "" if exc is None else str(exc)
+        if self._last.get(task, "") == message:
+            return
+        self._last[task] = message
+        if exc is None:
+            log.warning("%s works again", task)
+        else:
+            log.error("%s failed: %s (the worker goes on; retried every few seconds)", task,
+                      message)
+
+
+class Heartbeat:
+    """The heartbeat thread of one worker."""
+
+    def __init__(self, store: WorkerStore, pruner: Pruner, outage: Outage,
+                 reports: TaskReports, interval: float, prune_interval: float) -> None:
+        self.store = store
+        self.pruner = pruner
+        self.outage = outage
+        self.reports = reports
+        self.interval = interval
+        self.prune_interval = prune_interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="resque-heartbeat", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        next_beat = time.monotonic() + self.interval
+        next_prune = time.monotonic() + self.prune_interval
+        while not self._stop.wait(max(0.05, min(next_beat, next_prune) - time.monotonic())):
+            now = time.monotonic()
+            if now >= next_beat:
+                next_beat = now + self.interval
+                self.background("heartbeat", self.beat)
+            if now >= next_prune:
+                next_prune = now + self.prune_interval
+                self.prune()
+
+    def beat(self) -> None:
+        """Write the heartbeat (Redis time), register again if someone unregistered us, and
+        take the dashboard's sample."""
+        client = self.store.redis
+        refresh_master(client)
+        self.store.heartbeat()
+        if not self.store.is_registered():
+            log.warning("%s was unregistered by someone else; registering again",
+                        self.store.worker_id)
+            self.store.register(layout.started_at())
+        record_sample(client, self.store.keys)
+
+    def prune(self) -> None:
+        self.background("pruning dead workers", self.pruner.prune)
+
+    def background(self, task: str, action: Callable[[], Any]) -> None:
+        """Run a task; Redis being away is the outage, any other error the task's own."""
+        try:
+            action()
+        except Exception as exc:  # noqa: BLE001 - the heartbeat thread must never die
+            if is_transient(exc):
+                self.outage.failed(exc)
+            else:
+                self.reports.report(task, exc)
+        else:
+            self.outage.recovered()
+            self.reports.report(task, None)
