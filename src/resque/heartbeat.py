@@ -1,10 +1,8 @@
 """The worker's background thread: a heartbeat every ``heartbeat_interval``, and a look for
 dead workers every ``prune_interval`` (``recovery.Pruner`` decides who is dead and recovers).
 
-Nothing it meets stops the worker. Redis being away is the worker's one outage (one log line
-for all its threads: ``connection.Outage``); any other error is the task's own, logged when it
-starts or changes and when it clears (``TaskReports``), so a bad key is reported once, not
-at every beat.
+Nothing it meets stops the worker: Redis being away is the worker's one outage, any other
+error is reported once per change (``outages.Retries.background``).
 """
 
 from __future__ import annotations
@@ -12,46 +10,25 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
-from typing import Any
 
 from resque import layout
-from resque.connection import Outage, is_transient, refresh_master
+from resque.connection import refresh_master
 from resque.metrics import record_sample
+from resque.outages import Retries
 from resque.recovery import Pruner
 from resque.store import WorkerStore
 
 log = logging.getLogger("resque.worker")
 
 
-class TaskReports:
-    """What failed last, per task: one log line when a task's error starts or changes, one
-    when it works again."""
-
-    def __init__(self) -> None:
-        self._last: dict[str, str] = {}
-
-    def report(self, task: str, exc: BaseException | None) -> None:
-        message = "" if exc is None else str(exc)
-        if self._last.get(task, "") == message:
-            return
-        self._last[task] = message
-        if exc is None:
-            log.warning("%s works again", task)
-        else:
-            log.error("%s failed: %s (the worker goes on; retried every few seconds)", task,
-                      message)
-
-
 class Heartbeat:
     """The heartbeat thread of one worker."""
 
-    def __init__(self, store: WorkerStore, pruner: Pruner, outage: Outage,
-                 reports: TaskReports, interval: float, prune_interval: float) -> None:
+    def __init__(self, store: WorkerStore, pruner: Pruner, retries: Retries, interval: float,
+                 prune_interval: float) -> None:
         self.store = store
         self.pruner = pruner
-        self.outage = outage
-        self.reports = reports
+        self.retries = retries
         self.interval = interval
         self.prune_interval = prune_interval
         self._stop = threading.Event()
@@ -73,7 +50,7 @@ class Heartbeat:
             now = time.monotonic()
             if now >= next_beat:
                 next_beat = now + self.interval
-                self.background("heartbeat", self.beat)
+                self.retries.background("heartbeat", self.beat)
             if now >= next_prune:
                 next_prune = now + self.prune_interval
                 self.prune()
@@ -91,17 +68,4 @@ class Heartbeat:
         record_sample(client, self.store.keys)
 
     def prune(self) -> None:
-        self.background("pruning dead workers", self.pruner.prune)
-
-    def background(self, task: str, action: Callable[[], Any]) -> None:
-        """Run a task; Redis being away is the outage, any other error the task's own."""
-        try:
-            action()
-        except Exception as exc:  # noqa: BLE001 - the heartbeat thread must never die
-            if is_transient(exc):
-                self.outage.failed(exc)
-            else:
-                self.reports.report(task, exc)
-        else:
-            self.outage.recovered()
-            self.reports.report(task, None)
+        self.retries.background("pruning dead workers", self.pruner.prune)

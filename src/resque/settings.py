@@ -152,7 +152,8 @@ class WorkerSettings:
     fork_server: bool = setting(
         True, env="RESQUE_FORK_SERVER", parse=parse_on_unless_false,
         doc="Fork job children from a small server process that loads only the job code "
-            "(cheaper forks); off forks them from the worker itself.")
+            "(cheaper forks); off, or when the worker has its own `after_fork` hooks or a "
+            "failure backend object, the worker forks them itself.")
     concurrency: int = setting(
         1, env="RESQUE_CONCURRENCY",
         doc="Perform up to N jobs at once on threads in one process (`async def` jobs share "
@@ -168,7 +169,9 @@ class WorkerSettings:
         doc="Seconds a stopping worker gives the running job before it is killed.")
     term_child: bool = setting(
         False, env="TERM_CHILD", ruby="TERM_CHILD",
-        doc="On TERM, send the child TERM first (then KILL after `term_timeout`), not KILL.")
+        doc="On TERM, stop the job at once with TERM (in process: `TermException`), then KILL "
+            "a child still there after `term_timeout`; off, the job first gets "
+            "`term_timeout` to finish.")
     graceful_term: bool = setting(
         False, env="GRACEFUL_TERM", ruby="GRACEFUL_TERM",
         doc="TERM acts as QUIT: finish the current job, then exit.")

@@ -15,7 +15,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import redis
@@ -23,27 +23,21 @@ import setproctitle
 
 from resque import __version__, layout
 from resque.client import Resque
-from resque.connection import (
-    Backoff,
-    Outage,
-    after_refusal,
-    describe,
-    is_transient,
-    unavailable_error,
-)
+from resque.connection import Outage, describe
 from resque.errors import NoQueueError
 from resque.execution.base import Executor, Stop
 from resque.execution.fork import ForkExecutor
 from resque.execution.inline import InlineExecutor
 from resque.execution.threads import ThreadExecutor
 from resque.failure import backend_from_name
-from resque.heartbeat import Heartbeat, TaskReports
+from resque.heartbeat import Heartbeat
 from resque.hooks import WORKER_HOOKS, Hook, no_hooks, run_hooks, worker_hook
+from resque.outages import Retries
 from resque.queues import QueueList
 from resque.recovery import Pruner
 from resque.settings import WorkerSettings
 from resque.signals import Intent, SignalHandlers
-from resque.store import NOT_NOW, Acks, Reserved, Step, WorkerStore
+from resque.store import Acks, Reserved, Step, WorkerStore
 from resque.wakeup import Wakeup
 
 __all__ = ["WORKER_HOOKS", "Worker", "work", "worker_hook"]
@@ -78,11 +72,12 @@ class Worker:
         self.jobs_processed = 0
         self._paused = self._idle = False
         self._steps = 0  # step tokens, so that a step sent again is never run twice
-        # One log line when Redis stops answering and one when it is back, whoever sees it.
-        self.outage = Outage(describe(self.resque.redis), log)
-        self.reports = TaskReports()
         self.store = WorkerStore(self.resque.redis, self.keys, self.id)
         self.wakeup = Wakeup(self.resque.redis, self.keys, self.queue_list)
+        # One log line when Redis stops answering and one when it is back, whoever sees it.
+        self.outage = Outage(describe(self.resque.redis), log)
+        self.retries = Retries(self.resque.redis, self.outage, self.wakeup.sleep,
+                               lambda: self.stop.requested)
         self.signals = SignalHandlers(settings.graceful_term)
         self.executor = self._executor()
         self.heartbeat: Heartbeat | None = None  # started with the worker
@@ -149,22 +144,29 @@ class Worker:
         does. Jobs left in flight under this very id (a dead worker whose pid we reuse, as
         in a restarted container) are requeued first: no pruner would ever act for them.
         """
-        self._until_answered(self._requeue_leftovers, "requeueing jobs left in flight")
-        self._until_answered(lambda: self.store.heartbeat(clear=True), "heartbeat")
+        self.retries.until_answered("requeueing jobs left in flight", self._requeue_leftovers)
+        self.retries.until_answered("heartbeat", lambda: self.store.heartbeat(clear=True))
         settings = self.settings
         pruner = Pruner(self.store, self.hostname, settings.heartbeat_expiry,
                         int(settings.prune_interval), self.failure, settings.requeue_limit)
-        self.heartbeat = Heartbeat(self.store, pruner, self.outage, self.reports,
+        self.heartbeat = Heartbeat(self.store, pruner, self.retries,
                                    settings.heartbeat_interval, settings.prune_interval)
         self.heartbeat.prune()
         self.run_hooks("before_first_fork")
-        self._until_answered(lambda: self.store.register(layout.started_at()), "registering")
+        self.retries.until_answered("registering",
+                                    lambda: self.store.register(layout.started_at()))
         if self.stop.requested:
             return
         self.wakeup.subscribe()
         self.executor.start()
         self.heartbeat.start()
         log.info("worker %s started (%s)", self.id, "fork per job" if self.fork else "no fork")
+
+    def _requeue_leftovers(self) -> None:
+        requeued = self.store.unregister()
+        if requeued:
+            log.warning("requeued %d job(s) left in flight by an earlier worker with this id "
+                        "(%s)", requeued, self.id)
 
     def loop(self) -> None:
         """Take jobs in strict priority order until told to stop: one round trip per batch.
@@ -202,7 +204,8 @@ class Worker:
         started = time.monotonic()
         ran = self.executor.run(batch)
         acks = Acks()
-        for job, ack in zip(batch, ran, strict=False):  # after a stop, the rest stay queued
+        # After a stop the rest are not run: they stay in flight until unregister requeues them.
+        for job, ack in zip(batch, ran, strict=False):
             acks.add(ack, job)
         self.jobs_processed += len(ran)
         self.executor.ran(len(batch), time.monotonic() - started)
@@ -219,77 +222,22 @@ class Worker:
         return Acks()
 
     def _step(self, acks: Acks, reserve: int) -> Step:
-        """One step (acknowledge, then reserve) that survives a Redis outage.
+        """One step, one round trip: acknowledge ``acks``, reserve up to ``reserve`` jobs.
 
-        On a connection error it retries with backoff and jitter until Redis answers, logging
-        one line when the outage starts and one when it ends. A step whose reply was lost is
-        never run twice: its token is in the in-flight list if it ran (``step_outcome``), so a
-        job finished during the outage is acknowledged exactly once when Redis returns.
-        """
+        It survives a Redis outage and never runs twice: after a lost reply, the step's token
+        in the in-flight list tells whether it ran (``step_outcome``), so a job finished
+        during the outage is acknowledged exactly once when Redis returns."""
         self._steps += 1
         token = str(self._steps)
-        failed_at: float | None = None
-        backoff = Backoff()
-        while True:
-            try:
-                step = self._try_step(acks, reserve, token, retry=failed_at is not None)
-            except redis.RedisError as exc:
-                failed_at = self._step_failed(exc, failed_at)
-                self.wakeup.sleep(backoff.next())
-                continue
-            self.outage.recovered()
-            self.reports.report(ACKNOWLEDGING, None)
-            return step
 
-    def _try_step(self, acks: Acks, reserve: int, token: str, retry: bool) -> Step:
-        outcome = self.store.step_outcome(token, acks.last_token) if retry else None
-        if outcome is not None:  # it ran, and only its reply was lost
-            return outcome
-        queues = self.queues() if reserve else []
-        return self.store.step(acks, queues, reserve, time.time(), token)
+        def attempt(maybe_ran: bool) -> Step:
+            outcome = self.store.step_outcome(token, acks.last_token) if maybe_ran else None
+            if outcome is not None:  # it ran; only its reply was lost
+                return outcome
+            queues = self.queues() if reserve else []
+            return self.store.step(acks, queues, reserve, time.time(), token)
 
-    def _step_failed(self, exc: redis.RedisError, failed_at: float | None) -> float | None:
-        """Report a failed step; returns when the outage began, or raises to give up."""
-        if str(exc).startswith(NOT_NOW):  # refused before writing anything: send it again
-            self.reports.report(ACKNOWLEDGING, exc)
-            return failed_at
-        if not is_transient(exc):
-            raise exc
-        self.outage.failed(exc)
-        after_refusal(self.resque.redis, exc)
-        if failed_at is None:
-            return time.monotonic()
-        if self.stop.requested and time.monotonic() - failed_at > self.settings.term_timeout:
-            raise exc  # stopping: the jobs stay in flight and a pruner requeues them
-        return failed_at
-
-    def _until_answered(self, action: Callable[[], Any], task: str) -> None:
-        """Run a startup step, retrying with backoff while Redis is away (not once stopped).
-        A refused password is not an outage: it ends the worker with a clear error. A key of
-        the wrong type (another tool's bug) is reported and the worker starts anyway."""
-        backoff = Backoff()
-        while not self.stop.requested:
-            try:
-                action()
-            except redis.AuthenticationError as exc:
-                raise unavailable_error(self.resque.redis, exc) from exc
-            except redis.RedisError as exc:
-                if not is_transient(exc):
-                    self.reports.report(task, exc)
-                    return
-                self.outage.failed(exc)
-                after_refusal(self.resque.redis, exc)
-                self.wakeup.sleep(backoff.next())
-                continue
-            self.outage.recovered()
-            self.reports.report(task, None)
-            return
-
-    def _requeue_leftovers(self) -> None:
-        requeued = self.store.unregister()
-        if requeued:
-            log.warning("requeued %d job(s) left in flight by an earlier worker with this id "
-                        "(%s)", requeued, self.id)
+        return self.retries.until_done(ACKNOWLEDGING, attempt, self.settings.term_timeout)
 
     def _rest(self) -> None:
         """Paused: say so (USR2 may have come while forking), and wait."""
