@@ -87,18 +87,21 @@ def main() -> None:
     """Resque for Python: background jobs on Redis, compatible with Ruby and Perl Resque."""
 
 
+def _help(name: str) -> str:
+    """An option's help from its WorkerSettings field: one text, one default."""
+    from resque.settings import WorkerSettings, field_help
+
+    return field_help(WorkerSettings, name)
+
+
 @main.command()
-@click.option("-q", "--queues", "queue_list", help="Comma-separated queues in priority order "
-              "(* and globs allowed, !name excludes). Default: QUEUES or QUEUE.")
-@click.option("--interval", type=float, help="Seconds between polls for jobs pushed by Ruby/Perl "
-              "(INTERVAL, default 5). 0 exits when the queues are empty.")
-@click.option("--burst", is_flag=True, help="Exit when the queues are empty.")
-@click.option("--fork/--no-fork", default=None,
-              help="A child process per job (default) or in-process (FORK_PER_JOB=false).")
-@click.option("--max-jobs", type=click.IntRange(min=1), help="Exit after this many jobs.")
+@click.option("-q", "--queues", "queue_list", help=_help("queues"))
+@click.option("--interval", type=float, help=_help("interval"))
+@click.option("--burst", is_flag=True, default=None, help=_help("burst"))
+@click.option("--fork/--no-fork", default=None, help=_help("fork"))
+@click.option("--max-jobs", type=click.IntRange(min=1), help=_help("max_jobs"))
 @click.option("-c", "--concurrency", type=click.IntRange(min=1), default=None,
-              help="Perform up to N jobs at once in this process, on threads (async def "
-              "jobs share one event loop); implies --no-fork (RESQUE_CONCURRENCY).")
+              help=_help("concurrency"))
 @click.option("--pidfile", envvar="PIDFILE", help="Write the worker's pid here.")
 @click.option("--background", is_flag=True, envvar="BACKGROUND",
               help="Detach from the terminal (BACKGROUND).")
@@ -115,7 +118,7 @@ def main() -> None:
 def work(
     queue_list: str | None,
     interval: float | None,
-    burst: bool,
+    burst: bool | None,
     fork: bool | None,
     max_jobs: int | None,
     concurrency: int | None,
@@ -132,17 +135,16 @@ def work(
     setup_logging(verbose)
     if count > 1:
         sys.exit(_run_several(count, redis_url))
+    from resque.settings import WorkerSettings
     from resque.worker import Worker
 
     modules = import_apps(apps)
     resque = Client(redis_url, namespace=namespace, allowed_modules=[*modules, *allowed])
-    queues = (queue_list or "").split(",") if queue_list else []
-    options: dict[str, Any] = {"interval": interval, "max_jobs": max_jobs, "fork": fork,
-                               "concurrency": concurrency}
-    if burst:
-        options["burst"] = True
-    try:
-        worker = Worker.from_env(queues, resque=resque, **options)
+    try:  # the environment (Ruby's variables), then the options given
+        settings = WorkerSettings.from_env(
+            None, queues=queue_list or None, interval=interval, burst=burst, fork=fork,
+            max_jobs=max_jobs, concurrency=concurrency)
+        worker = Worker(resque=resque, settings=settings)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
     if not worker.patterns:

@@ -12,7 +12,10 @@ import dataclasses
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+if TYPE_CHECKING:
+    from resque.failure import FailureBackend
 
 S = TypeVar("S")
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
@@ -100,6 +103,16 @@ def build(cls: type[S], environ: Mapping[str, str] | None = None, **overrides: A
     return cls(**values)
 
 
+def field_help(cls: type, name: str) -> str:
+    """A command-line option's help, from the field: what it does, its variable, its default."""
+    spec = next(spec for spec in fields(cls) if spec.name == name)
+    notes = [", ".join(spec.metadata.get("env", ()))]
+    if spec.default not in (None, (), "", dataclasses.MISSING):
+        notes.append(f"default {spec.default}")
+    shown = "; ".join(note for note in notes if note)
+    return str(spec.metadata["doc"]) + (f" ({shown})" if shown else "")
+
+
 def settings_table(cls: type) -> str:
     """A Markdown table of a settings class: field, default, variable, Ruby's name, meaning."""
     rows = ["| setting | default | environment | Ruby | what it does |",
@@ -134,11 +147,13 @@ class WorkerSettings:
         False, doc="Exit when the queues are empty (as `interval=0`).")
     fork: bool = setting(
         True, env="FORK_PER_JOB", ruby="FORK_PER_JOB", parse=parse_on_unless_false,
-        doc="A child process per job; `false` performs jobs in the worker process.")
+        doc="A child process per job; off (`FORK_PER_JOB=false`), jobs run in the worker "
+            "process.")
     fork_server: bool = setting(
         True, env="RESQUE_FORK_SERVER", parse=parse_on_unless_false,
         doc="Fork job children from a small server process that loads only the job code "
-            "(cheaper forks); off forks them from the worker itself.")
+            "(cheaper forks); off, or when the worker has its own `after_fork` hooks or a "
+            "failure backend object, the worker forks them itself.")
     concurrency: int = setting(
         1, env="RESQUE_CONCURRENCY",
         doc="Perform up to N jobs at once on threads in one process (`async def` jobs share "
@@ -154,7 +169,9 @@ class WorkerSettings:
         doc="Seconds a stopping worker gives the running job before it is killed.")
     term_child: bool = setting(
         False, env="TERM_CHILD", ruby="TERM_CHILD",
-        doc="On TERM, send the child TERM first (then KILL after `term_timeout`), not KILL.")
+        doc="On TERM, stop the job at once with TERM (in process: `TermException`), then KILL "
+            "a child still there after `term_timeout`; off, the job first gets "
+            "`term_timeout` to finish.")
     graceful_term: bool = setting(
         False, env="GRACEFUL_TERM", ruby="GRACEFUL_TERM",
         doc="TERM acts as QUIT: finish the current job, then exit.")
@@ -170,10 +187,10 @@ class WorkerSettings:
     requeue_limit: int = setting(
         2, env="RESQUE_REQUEUE_LIMIT",
         doc="A job whose workers died under it this many times is failed, not requeued.")
-    failure_backend: str | None = setting(
+    failure_backend: str | FailureBackend | None = setting(
         None, env="FAILURE_BACKEND", ruby="FAILURE_BACKEND",
         doc="Where failures go: `redis`, `redis_multi_queue`, `log`, `none`, "
-            "`multiple:a,b` or `module:Factory`.")
+            "`multiple:a,b`, `module:Factory`, or (from code) a backend object.")
     procline_prefix: str = setting(
         "", env="RESQUE_PROCLINE_PREFIX", ruby="RESQUE_PROCLINE_PREFIX",
         doc="Text put before `resque-<version>: ...` in the process title.")
