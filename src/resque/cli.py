@@ -64,7 +64,7 @@ class LazyGroup(click.Group):
 
 def _missing_extra(name: str, exc: ImportError) -> click.Command:
     """A verb whose extra is missing: listed, and explains itself instead of a traceback."""
-    extra = "web" if name == "web" else "scheduler"
+    extra = {"web": "web", "metrics": "prometheus"}.get(name, "scheduler")
     message = (f"resque {name} needs the '{extra}' extra ({exc}): "
                f"pip install 'resque[{extra}]'")
 
@@ -109,6 +109,9 @@ def main() -> None:
               "under them are allowed.")
 @click.option("--allow", "allowed", multiple=True, help="Extra module prefix whose dotted job "
               "paths may be imported (also RESQUE_JOB_MODULES).")
+@click.option("--job-metrics", is_flag=True, default=None,
+              help="Time each job into the farm's duration histograms, for /metrics "
+              "(RESQUE_JOB_METRICS).")
 @click.option("-v", "--verbose", count=True, help="-v info, -vv debug (VERBOSE, VVERBOSE).")
 @redis_option
 @namespace_option
@@ -124,6 +127,7 @@ def work(
     count: int,
     apps: tuple[str, ...],
     allowed: tuple[str, ...],
+    job_metrics: bool | None,
     verbose: int,
     redis_url: str | None,
     namespace: str | None,
@@ -138,7 +142,7 @@ def work(
     resque = Client(redis_url, namespace=namespace, allowed_modules=[*modules, *allowed])
     queues = (queue_list or "").split(",") if queue_list else []
     options: dict[str, Any] = {"interval": interval, "max_jobs": max_jobs, "fork": fork,
-                               "concurrency": concurrency}
+                               "concurrency": concurrency, "job_metrics": job_metrics}
     if burst:
         options["burst"] = True
     try:
@@ -256,6 +260,9 @@ lazy_command("web", "resque.web.cli:web")
 
 # Several supervised workers from a config (resque/pool/cli.py), like resque-pool.
 lazy_command("pool", "resque.pool.cli:pool")
+
+# The farm's Prometheus metrics (resque/prometheus/cli.py); needs the 'prometheus' extra.
+lazy_command("metrics", "resque.prometheus.cli:metrics")
 
 
 if __name__ == "__main__":

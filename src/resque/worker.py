@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 import setproctitle
@@ -56,6 +56,9 @@ from resque.store import (
     WorkerStore,
 )
 
+if TYPE_CHECKING:
+    from resque.durations import DurationRecorder
+
 log = logging.getLogger("resque.worker")
 
 _WILDCARDS = set("*?[]{}")
@@ -83,7 +86,8 @@ class Worker:
     Options match the CLI: ``interval`` (seconds between polls for jobs pushed by others; 0
     exits when the queues are empty, as does ``burst``), ``fork`` (a child per job),
     ``max_jobs``, ``term_timeout``/``term_child``/``graceful_term`` (shutdown), and the
-    recovery settings ``heartbeat_interval``, ``heartbeat_expiry`` and ``prune_interval``.
+    recovery settings ``heartbeat_interval``, ``heartbeat_expiry`` and ``prune_interval``;
+    ``job_metrics`` times each job into the farm's histograms (``resque.durations``).
     """
 
     def __init__(
@@ -110,6 +114,7 @@ class Worker:
         failure_backend: str | FailureBackend | None = None,
         hostname: str | None = None,
         procline_prefix: str = "",
+        job_metrics: bool = False,
     ) -> None:
         self.resque = resque or Client(redis)
         self.keys = self.resque.keys
@@ -169,6 +174,11 @@ class Worker:
         # One log line when Redis stops answering and one when it is back, whoever sees it.
         self.outage = Outage(describe(self.resque.redis), log)
         self.store = WorkerStore(self.resque.redis, self.keys, self.id)
+        self.durations: DurationRecorder | None = None
+        if job_metrics:  # imported only when asked for: no cost at all otherwise
+            from resque.durations import DurationRecorder
+
+            self.durations = DurationRecorder(self.resque.redis, self.keys)
 
     @classmethod
     def from_env(cls, queues: Sequence[str] = (), **options: Any) -> Worker:
@@ -188,6 +198,7 @@ class Worker:
             "fork_server": os.environ.get("RESQUE_FORK_SERVER", "1").strip().lower()
             not in ("0", "false", "no"),
             "procline_prefix": os.environ.get("RESQUE_PROCLINE_PREFIX", ""),
+            "job_metrics": _env_flag("RESQUE_JOB_METRICS"),
         }
         if os.environ.get("FORK_PER_JOB", "").strip().lower() == "false":
             settings["fork"] = False
@@ -301,6 +312,8 @@ class Worker:
         self._beat_thread = threading.Thread(target=self._beat, name="resque-heartbeat")
         self._beat_thread.daemon = True
         self._beat_thread.start()
+        if self.durations is not None:
+            self.durations.start()
         log.info("worker %s started (%s)", self.id, "fork per job" if self.fork else "no fork")
 
     def _requeue_leftovers(self) -> None:
@@ -453,6 +466,8 @@ class Worker:
         self._beat_stop.set()
         if self._beat_thread is not None:
             self._beat_thread.join(timeout=5)
+        if self.durations is not None:
+            self.durations.close()
         if self._fork_server is not None:
             self._fork_server.close()
             self._fork_server = None
@@ -489,9 +504,15 @@ class Worker:
             target = self.resque.registry.resolve(name, self.resque.allowed_modules)
         except Exception as exc:  # not found, forbidden, or an allowed module failed to import
             return self._failure(ACK_FAILED, reserved, payload, exc)
+        started = time.perf_counter()
         if self.fork:
-            return self._perform_in_child(reserved, payload, target)
-        return self._perform_here(reserved, payload, target)
+            ack = self._perform_in_child(reserved, payload, target)
+        else:
+            ack = self._perform_here(reserved, payload, target)
+        if self.durations is not None and ack.mode != ACK_REQUEUE:  # requeued: it runs again
+            self.durations.observe(reserved.queue, name, time.perf_counter() - started,
+                                   ack.mode != ACK_OK)
+        return ack
 
     def _perform_here(self, reserved: Reserved, payload: dict[str, Any], target: Any) -> Ack:
         if self._threads is not None:
