@@ -231,3 +231,43 @@ def test_without_job_metrics_a_worker_records_no_durations(
     push(r, "high", "Record", "x")
     workers.run("high")
     assert not r.exists(layout.job_durations_key(resque.keys))
+
+
+# --- optional, and only where used ----------------------------------------------------------------
+
+
+def test_a_worker_without_job_metrics_loads_none_of_it() -> None:
+    code = ("import json, sys, resque.worker\n"
+            "resque.worker.Worker(['q'], redis='localhost:1')\n"
+            "print(json.dumps(sorted(sys.modules)))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, check=True)
+    loaded = json.loads(done.stdout)
+    assert [m for m in loaded if m.split(".")[0] in ("prometheus_client", "flask",
+                                                     "sentry_sdk")
+            or m.startswith(("resque.durations", "resque.prometheus", "resque.contrib"))] == []
+
+
+def test_resque_metrics_without_the_extra_says_which_to_install() -> None:
+    code = ("import sys; sys.modules['prometheus_client'] = None\n"
+            "from resque.cli import main\n"
+            "main(['metrics'])")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 1
+    assert "pip install 'resque[prometheus]'" in done.stderr
+
+
+def test_the_grafana_dashboard_asks_only_for_metrics_we_export(
+    r: redis.Redis, resque: Resque, redis_url: str, workers: Workers
+) -> None:
+    push(r, "high", "Fail")
+    workers.run("high", "--job-metrics")
+    a_busy_farm(r, resque)
+    exported = {name for name, _ in parse(scrape_dashboard(resque))}
+    board = json.loads((Path(__file__).resolve().parent.parent / "docs" / "grafana"
+                        / "resque.json").read_text())
+    asked = {name for panel in board["panels"] for target in panel["targets"]
+             for name in re.findall(r"\bresque_[a-z_]+", target["expr"])}
+    assert len(asked) == 11
+    assert asked - exported == set()
