@@ -7,15 +7,17 @@
 -- at or before t, and every job ahead of it earlier still; so while a marked job is in the
 -- queue, the head is at least (now - t) old. The age returned is that of the oldest mark
 -- still in the queue: a lower bound, within about one scrape interval of the truth. Marks
--- are found again with LPOS, searching no further than where the mark was last seen (plus
--- `slack` jobs pushed back at the head by stopped workers); a mark whose job is gone, or that
--- now matches two items (a job enqueued twice with the same arguments), is dropped, so
--- copies make the age read younger, never older. With no mark left the head is marked "now".
+-- are found again by their bytes (see `locate` and `markable`); a mark whose job is gone is
+-- dropped. With no mark left the head is marked "now". A job enqueued again with the same
+-- bytes after a marked copy was taken can pass for it, making the age read older until that
+-- copy is taken too.
 --
--- KEYS: [1] the hash `metrics:queue_marks` (queue name -> JSON [[seen, item, position], ...]).
+-- KEYS: [1] the hash `metrics:queue_marks` (queue name -> JSON [[seen, item, position,
+--       queue length then], ...]; position and length as of the last scrape that found it).
 -- ARGV: [1] the queue key prefix, [2] the most marks kept per queue, [3] the largest item
 --       marked (bytes), [4] '1' to save the marks ('0': a read-only dashboard, nothing is
---       written), [5] slack, [6..] queue names.
+--       written), [5] slack, [6] the window in which a marked item must be unique,
+--       [7..] queue names.
 -- Marks of queues not named are deleted; the hash expires a day after the last scrape.
 -- Returns one string per queue: its age in seconds ('0.000' when empty, or when its jobs are
 -- too large to mark), or '' when its key is not a list.
@@ -24,8 +26,8 @@
 -- scrapers (a dashboard and `resque metrics`) take turns on the same marks.
 local now = redis.call('TIME')
 now = tonumber(now[1]) + tonumber(now[2]) / 1000000
-local limit, largest, save, slack = tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4] == '1',
-  tonumber(ARGV[5])
+local limit, largest, save, slack, window = tonumber(ARGV[2]), tonumber(ARGV[3]),
+  ARGV[4] == '1', tonumber(ARGV[5]), tonumber(ARGV[6])
 
 local function read_marks(queue)
   local raw = redis.call('HGET', KEYS[1], queue)
@@ -34,24 +36,41 @@ local function read_marks(queue)
   local valid = {}
   for _, mark in ipairs(marks) do
     if type(mark) == 'table' and type(mark[1]) == 'number' and type(mark[2]) == 'string'
-        and type(mark[3]) == 'number' then
+        and type(mark[3]) == 'number' and type(mark[4]) == 'number' then
       valid[#valid + 1] = mark
     end
   end
   return valid
 end
 
-local function drop_gone(key, marks)
+-- Where a mark's job is now, or nil. From whichever end it was nearer when last seen: pops
+-- only bring it nearer the head, pushes only take it further from the tail, so finding a
+-- mark costs about its distance from that end, not the queue's length. From the head it is
+-- sought no further than where it was (plus `slack`): a copy further on was pushed later.
+local function locate(key, mark, length)
+  local position = math.floor(mark[3])
+  if math.floor(mark[4]) - 1 - position < position then
+    return redis.call('LPOS', key, mark[2], 'RANK', -1, 'MAXLEN', length)
+  end
+  return redis.call('LPOS', key, mark[2], 'MAXLEN', position + 1 + slack)
+end
+
+local function drop_gone(key, marks, length)
   while #marks > 0 do
-    local mark = marks[1]
-    local found = redis.call('LPOS', key, mark[2], 'COUNT', 2,
-      'MAXLEN', math.floor(mark[3]) + 1 + slack)
-    if #found == 1 then
-      mark[3] = found[1]
+    local position = locate(key, marks[1], length)
+    if position then
+      marks[1][3], marks[1][4] = position, length
       return
     end
     table.remove(marks, 1)
   end
+end
+
+-- An item is marked only if no copy of it lies among the `window` items at that end: queues
+-- of identical jobs are not marked at all (their age reads 0), rather than read too old.
+local function markable(key, item, rank)
+  if not item or #item > largest then return false end
+  return #redis.call('LPOS', key, item, 'RANK', rank, 'COUNT', 2, 'MAXLEN', window) == 1
 end
 
 -- Keep `limit` marks spread over time: drop the one whose neighbours are closest together.
@@ -75,14 +94,14 @@ local function age_of(queue)
     return '0.000'
   end
   local marks = read_marks(queue)
-  drop_gone(key, marks)
+  drop_gone(key, marks, length)
   if #marks == 0 then
     local head = redis.call('LINDEX', key, 0)
-    if head and #head <= largest then marks[1] = {now, head, 0} end
+    if markable(key, head, 1) then marks[1] = {now, head, 0, length} end
   end
   local tail = redis.call('LINDEX', key, -1)
-  if tail and #tail <= largest and (#marks == 0 or marks[#marks][2] ~= tail) then
-    marks[#marks + 1] = {now, tail, length - 1}
+  if (#marks == 0 or marks[#marks][2] ~= tail) and markable(key, tail, -1) then
+    marks[#marks + 1] = {now, tail, length - 1, length}
   end
   thin(marks)
   if save then
@@ -94,7 +113,7 @@ local function age_of(queue)
 end
 
 local ages, asked = {}, {}
-for i = 6, #ARGV do
+for i = 7, #ARGV do
   ages[#ages + 1] = age_of(ARGV[i])
   asked[ARGV[i]] = true
 end

@@ -3,8 +3,7 @@
 Resque's payload has no enqueue time, and adding one would change the bytes Ruby's
 ``Resque.dequeue`` compares; so the age is measured from outside, by the scrapes themselves.
 ``resque/lua/queue_marks.lua`` explains how, and why the estimate is a lower bound within
-about one scrape interval (and reads younger, never older, when jobs are enqueued several
-times with identical arguments).
+about one scrape interval, and what identical payloads do to it.
 """
 
 from __future__ import annotations
@@ -20,6 +19,7 @@ MARKS_SCRIPT = scripts.source("queue_marks")
 MARKS_PER_QUEUE = 16  # the age's resolution is about (age / this), or one scrape interval
 LARGEST_MARKED = 4096  # bytes: a larger tail item is not kept (the next one may be)
 SLACK = 64  # jobs a stopped worker may push back at a queue's head between two scrapes
+WINDOW = 1000  # a marked item has no copy among this many items at its end of the queue
 
 
 def queue_ages(client: redis.Redis, keys: layout.Keys, queues: Sequence[str],
@@ -34,5 +34,6 @@ def queue_ages(client: redis.Redis, keys: layout.Keys, queues: Sequence[str],
         return {}
     script = client.register_script(MARKS_SCRIPT)  # EVALSHA, loading it once per server
     found: Any = script(keys=[layout.queue_marks_key(keys)], args=[
-        keys.queue(""), MARKS_PER_QUEUE, LARGEST_MARKED, "1" if save else "0", SLACK, *queues])
+        keys.queue(""), MARKS_PER_QUEUE, LARGEST_MARKED, "1" if save else "0", SLACK, WINDOW,
+        *queues])
     return {queue: float(age) for queue, age in zip(queues, found, strict=True) if age}

@@ -83,7 +83,8 @@ def _queues(snapshot: FarmSnapshot) -> Iterator[Metric]:
                                labels=["queue"])
     age = GaugeMetricFamily(
         "resque_queue_oldest_job_age_seconds", "Seconds since the queue's oldest job was "
-        "first seen by a scrape (a lower bound; 0 when the queue is empty).", labels=["queue"])
+        "first seen by a scrape: at least this old (0: empty, or not measurable).",
+        labels=["queue"])
     for name, size in sizes.items():
         length.add_metric([_label(name)], size)
         if name in snapshot.queue_ages:
