@@ -122,3 +122,9 @@ def test_a_job_run_outside_any_app_says_how_to_fix_it() -> None:
 
     with pytest.raises(RuntimeError, match="init_app"):
         orphan()
+
+
+def test_flask_resque_work_refuses_count(redis_url: str, tmp_path: Path) -> None:
+    done = flask_resque(redis_url, tmp_path, "work", "-q", "mail", "--count", "2")
+    assert done.returncode == 2
+    assert "flask resque work runs one worker" in done.stderr

@@ -28,6 +28,15 @@ class Verbs(click.Group):
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         return resque_main.get_command(ctx, cmd_name)
 
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> tuple[
+            str | None, click.Command | None, list[str]]:
+        name, command, rest = super().resolve_command(ctx, args)
+        if name == "work" and any(arg.startswith("--count") for arg in rest):
+            # --count starts `python -m resque` processes, which would not load the app.
+            raise click.UsageError("flask resque work runs one worker: start several, or "
+                                   "use resque pool")
+        return name, command, rest
+
 
 @click.group(cls=Verbs)
 @with_appcontext
