@@ -64,7 +64,7 @@ class LazyGroup(click.Group):
 
 def _missing_extra(name: str, exc: ImportError) -> click.Command:
     """A verb whose extra is missing: listed, and explains itself instead of a traceback."""
-    extra = "web" if name == "web" else "scheduler"
+    extra = {"web": "web", "metrics": "prometheus"}.get(name, "scheduler")
     message = (f"resque {name} needs the '{extra}' extra ({exc}): "
                f"pip install 'resque[{extra}]'")
 
@@ -112,6 +112,7 @@ def _help(name: str) -> str:
               "under them are allowed.")
 @click.option("--allow", "allowed", multiple=True, help="Extra module prefix whose dotted job "
               "paths may be imported (also RESQUE_JOB_MODULES).")
+@click.option("--job-metrics", is_flag=True, default=None, help=_help("job_metrics"))
 @click.option("-v", "--verbose", count=True, help="-v info, -vv debug (VERBOSE, VVERBOSE).")
 @redis_option
 @namespace_option
@@ -127,6 +128,7 @@ def work(
     count: int,
     apps: tuple[str, ...],
     allowed: tuple[str, ...],
+    job_metrics: bool | None,
     verbose: int,
     redis_url: str | None,
     namespace: str | None,
@@ -143,7 +145,7 @@ def work(
     try:  # the environment (Ruby's variables), then the options given
         settings = WorkerSettings.from_env(
             None, queues=queue_list or None, interval=interval, burst=burst, fork=fork,
-            max_jobs=max_jobs, concurrency=concurrency)
+            max_jobs=max_jobs, concurrency=concurrency, job_metrics=job_metrics)
         worker = Worker(resque=resque, settings=settings)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
@@ -263,6 +265,9 @@ lazy_command("web", "resque.web.cli:web")
 
 # Several supervised workers from a config (resque/pool/cli.py), like resque-pool.
 lazy_command("pool", "resque.pool.cli:pool")
+
+# The farm's Prometheus metrics (resque/prometheus/cli.py); needs the 'prometheus' extra.
+lazy_command("metrics", "resque.prometheus.cli:metrics")
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from resque.store import ACK_FAILED, ACK_OK, ACK_REQUEUE, Ack, Reserved
 
 if TYPE_CHECKING:
     from resque.client import Client
+    from resque.durations import DurationRecorder
     from resque.settings import WorkerSettings
 
 
@@ -41,6 +42,7 @@ class Host(Protocol):
     failure: FailureBackend
     hooks: dict[str, list[Hook]]
     stop: Stop
+    durations: DurationRecorder | None  # the farm's job-duration histograms, when asked for
 
     @property
     def id(self) -> str: ...
@@ -93,7 +95,14 @@ class Executor:
             target = resque.registry.resolve(payload["class"], resque.allowed_modules)
         except Exception as exc:  # not found, forbidden, or an allowed module failed to import
             return self.failure(ACK_FAILED, job, payload, exc)
-        return self.perform_job(job, payload, target)
+        if self.host.durations is None:
+            return self.perform_job(job, payload, target)
+        started = time.perf_counter()
+        ack = self.perform_job(job, payload, target)
+        if ack.mode != ACK_REQUEUE:  # a requeued job runs again: time it then
+            self.host.durations.observe(job.queue, payload["class"],
+                                        time.perf_counter() - started, ack.mode != ACK_OK)
+        return ack
 
     def perform_job(self, job: Reserved, payload: dict[str, Any], target: Any) -> Ack:
         """Perform a decoded job wherever this mode runs jobs, and say how it ended."""

@@ -31,7 +31,7 @@ from resque.connection import is_transient
 from resque.errors import RedisUnavailable
 from resque.facade import Resque
 from resque.metrics import RECENT
-from resque.web import actions, live, pages, stats
+from resque.web import actions, live, pages, scrape, stats
 from resque.web.config import WebConfig
 from resque.web.dashboard import HERE, Dashboard
 from resque.web.security import AuthHook, Guard, SecureStarlette
@@ -66,6 +66,7 @@ def _routes(read_only: bool) -> list[BaseRoute]:
         Route("/stats/keys", stats.stats_keys),
         Route("/stats/keys/{key:path}", stats.stats_key),
         Route("/stats.txt", stats.stats_txt),
+        Route("/metrics", scrape.metrics),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
     if read_only:
