@@ -93,7 +93,7 @@ class SchedulerProcess:
         core: bool = False,
     ) -> None:
         self.log_path = log_path
-        self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self._log = open(log_path, "wb")  # closed in stop()
         entry = [CORE_INSTALL] if core else ["-m", "resque"]
         command = [sys.executable, *entry, "scheduler", "--redis", redis_url, *args]
         self.proc = subprocess.Popen(

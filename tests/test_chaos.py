@@ -223,22 +223,27 @@ def test_chaos_every_job_runs_at_least_once_and_only_jobs_in_flight_at_a_kill_ru
         assert sum(runs.values()) == JOBS + duplicates
         assert queues.get("resque:stat:failed") is None
         assert queues.llen("resque:failed") == 0
-        # Nothing left behind: dead workers unregistered, the requeue memory expires.
-        live_ids = {w.id for w, _ in chaos.live}
-        wait_for(lambda: {k.decode() for k in queues.smembers("resque:workers")} == live_ids,
-                 timeout=10, what="only live workers registered")
-        assert {k.decode() for k in queues.smembers("resque:inflight")} <= live_ids
-        assert {k.decode() for k in queues.hkeys("resque:workers:heartbeat")} <= live_ids
-        if chaos.counts["kills"]:
-            assert 0 < queues.ttl("resque:recovered") <= 7 * 24 * 3600
-        for worker, _ in chaos.live:
-            assert worker.alive(), worker.output()
-        for worker in farm.started:
-            log = worker.output()
-            if worker.alive():  # a killed worker's fork server may die noisily; live ones never
-                assert "Traceback" not in log, log
-            # One line per outage, never one per attempt.
-            assert log.count("is unreachable") <= chaos.counts["restarts"] + chaos.counts[
-                "client_kills"], log
+        assert_nothing_left_behind(chaos, farm)
     finally:
         farm.cleanup()
+
+
+def assert_nothing_left_behind(chaos: Chaos, farm: Workers) -> None:
+    """Dead workers unregistered, the requeue memory expiring, live workers quiet."""
+    queues = chaos.admin
+    live_ids = {w.id for w, _ in chaos.live}
+    wait_for(lambda: {k.decode() for k in queues.smembers("resque:workers")} == live_ids,
+             timeout=10, what="only live workers registered")
+    assert {k.decode() for k in queues.smembers("resque:inflight")} <= live_ids
+    assert {k.decode() for k in queues.hkeys("resque:workers:heartbeat")} <= live_ids
+    if chaos.counts["kills"]:
+        assert 0 < queues.ttl("resque:recovered") <= 7 * 24 * 3600
+    for worker, _ in chaos.live:
+        assert worker.alive(), worker.output()
+    for worker in farm.started:
+        log = worker.output()
+        if worker.alive():  # a killed worker's fork server may die noisily; live ones never
+            assert "Traceback" not in log, log
+        # One line per outage, never one per attempt.
+        assert log.count("is unreachable") <= chaos.counts["restarts"] + chaos.counts[
+            "client_kills"], log

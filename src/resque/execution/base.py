@@ -93,7 +93,7 @@ class Executor:
         resque = self.host.resque
         try:
             target = resque.registry.resolve(payload["class"], resque.allowed_modules)
-        except Exception as exc:  # not found, forbidden, or an allowed module failed to import
+        except Exception as exc:  # noqa: BLE001 - not found, forbidden, or an import failed
             return self.failure(ACK_FAILED, job, payload, exc)
         if self.host.durations is None:
             return self.perform_job(job, payload, target)
@@ -121,7 +121,7 @@ class Executor:
         try:
             jobs.run(target, payload["args"], payload["class"])
             return Ack(ACK_OK)
-        except BaseException as exc:  # a job may raise anything, SystemExit included
+        except BaseException as exc:  # noqa: BLE001 - a job may raise anything, SystemExit too
             if self.host.stop.interrupt and isinstance(exc, TermException):
                 return Ack(ACK_REQUEUE)  # stopped by a shutdown: it runs again elsewhere
             return self.failure(ACK_FAILED, job, payload, exc)

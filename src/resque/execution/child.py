@@ -88,7 +88,7 @@ def _perform(queue: str, raw: bytes, payload: dict[str, Any], target: Any, worke
     """Run the job; the report: empty, or a marker and the failure record."""
     try:
         jobs.run(target, payload["args"], payload["class"])
-    except BaseException as exc:  # the child reports everything, then exits
+    except BaseException as exc:  # noqa: BLE001 - the child reports everything, then exits
         record = from_exception(payload, exc, worker, queue, raw)
         if failure.saves:  # a non-Redis backend gets the live exception here
             save_quietly(failure, Failure(record, queue, payload, exc))
