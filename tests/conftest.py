@@ -61,15 +61,26 @@ def _no_env_redis(monkeypatch: pytest.MonkeyPatch) -> None:
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
 
 
-# --- the peer tests' line at the end of the session -------------------------------------------
+# --- per-test timeouts, and the peer tests' line at the end of the session -----------------
 
+# Seconds for a test marked slow or chaos (the others get pyproject's `timeout`): the largest
+# runs their docstrings describe (RESQUE_CHAOS_JOBS=20000, RESQUE_SOAK_JOBS=1000000) take
+# about five minutes on two cores.
+LONG_TIMEOUT = 1200.0
+LONG_MARKERS = ("slow", "chaos")
 PEER_MARKERS = ("ruby", "perl", "scheduler_peer")
 _peer_tests: set[str] = set()
 
 
+def _marked(item: pytest.Item, names: tuple[str, ...]) -> bool:
+    return any(item.get_closest_marker(name) for name in names)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    _peer_tests.update(item.nodeid for item in items
-                       if any(item.get_closest_marker(name) for name in PEER_MARKERS))
+    for item in items:
+        if _marked(item, LONG_MARKERS) and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(LONG_TIMEOUT))
+    _peer_tests.update(item.nodeid for item in items if _marked(item, PEER_MARKERS))
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

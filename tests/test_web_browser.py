@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 import redis
-from webkit import add_failure, add_worker, wait_until_up
+from webkit import add_failure, add_worker, stop_server, wait_until_up
 
 from resque import Resque, layout
 from resque.embedded import EmbeddedRedis, free_port
@@ -60,16 +60,14 @@ def start_web(redis_url: str, **env: str) -> tuple[str, subprocess.Popen[str]]:
 def web(redis_server: EmbeddedRedis) -> Iterator[str]:
     url, process = start_web(redis_server.url)
     yield url
-    process.terminate()
-    process.wait(10)
+    stop_server(process)
 
 
 @pytest.fixture(scope="module")
 def locked_web(redis_server: EmbeddedRedis) -> Iterator[str]:
     url, process = start_web(redis_server.url, RESQUE_WEB_PASSWORD=PASSWORD)
     yield url
-    process.terminate()
-    process.wait(10)
+    stop_server(process)
 
 
 @pytest.fixture(scope="module")
