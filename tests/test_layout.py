@@ -168,6 +168,24 @@ def test_decode_job_rejects_non_jobs_with_bad_payload_naming_the_queue(
     assert caught.value.raw == raw
 
 
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b'{"class":"Hello","args":[NaN]}', "NaN is not a JSON number"),
+        (b'{"class":"Hello","args":[-Infinity]}', "-Infinity is not a JSON number"),
+        (b'{"class":"Hello","args":[1e400]}', "number 1e400 is too large for a float"),
+        (b'{"class":"Hello","args":["\xff\xfe"]}', "'utf-8' codec can't decode byte 0xff"),
+        (b'{"class":"Hello","args":["\\ud800"]}', "a \\u escape names half a surrogate pair"),
+        (b'{"class":"Hello","args":[' + b"[" * 50_000 + b"]" * 50_000 + b"]}",
+         "JSON nested too deeply to decode"),
+    ],
+)
+def test_decode_job_refuses_values_no_job_may_run_with(raw: bytes, reason: str) -> None:
+    with pytest.raises(BadPayload) as caught:
+        layout.decode_job(raw, "mail-queue")
+    assert f"bad item in queue 'mail-queue': not valid JSON ({reason}" in str(caught.value)
+
+
 def test_bad_payload_is_a_value_error_and_shortens_huge_items() -> None:
     with pytest.raises(ValueError) as caught:
         layout.decode_job("x" * 10_000, "q")

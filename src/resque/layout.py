@@ -17,32 +17,14 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from resque import rubyjson
 from resque.errors import BadPayload, NoQueueError
 
 # --- JSON -------------------------------------------------------------------------------------
+# Spelled as Ruby's MultiJson/json gem spells it, floats included (resque.rubyjson).
 
-# MultiJson/Oj output: compact, insertion order, raw UTF-8, "/" unescaped, no NaN.
-_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-_DECODER = json.JSONDecoder()
-
-
-def encode(value: Any) -> str:
-    """Encode a value the way Ruby's ``Resque.encode`` does (byte-identical for JSON types).
-
-    Raises ``TypeError`` for values JSON cannot represent (sets, objects) and ``ValueError``
-    for NaN and infinities.
-    """
-    return _ENCODER.encode(value)
-
-
-def decode(raw: str | bytes) -> Any:
-    """Decode JSON written by Ruby, Perl or us."""
-    if isinstance(raw, bytes):
-        raw = raw.decode("utf-8", errors="surrogateescape")
-    try:
-        return _DECODER.decode(raw)
-    except RecursionError:  # deeper than the interpreter's stack: bad data, not a crash
-        raise ValueError("JSON nested too deeply to decode") from None
+encode = rubyjson.encode
+decode = rubyjson.decode
 
 
 def canonical(value: Any) -> str:
@@ -54,22 +36,23 @@ def encode_job(class_name: str, args: Sequence[Any]) -> str:
     """The queued job payload: ``{"class":"X","args":[...]}``, key order class then args."""
     if not isinstance(args, (list, tuple)):
         raise TypeError(f"job args must be a list, not {type(args).__name__}")
-    payload = _ENCODER.encode({"class": class_name, "args": args})  # one C-encoder pass
+    payload = encode({"class": class_name, "args": args})  # one C-encoder pass
     # Lone surrogates would only fail inside redis-py; refuse them here, before Redis.
     payload.encode("utf-8")
     return payload
 
 
 def decode_job(raw: str | bytes | None, queue: str) -> dict[str, Any]:
-    """Read a queued payload tolerantly: any key order, a missing ``args`` means ``[]``.
+    """Read a queued payload: any key order, a missing ``args`` means ``[]``; every value
+    strict (no NaN, infinity, invalid UTF-8 or lone surrogate reaches a job).
 
-    Raises ``BadPayload`` (naming the queue) when the item is not a JSON object with a string
-    ``class`` and an array ``args``; the raw item is kept on the exception.
+    Raises ``BadPayload`` (naming the queue) when the item is not such a JSON object with a
+    string ``class`` and an array ``args``; the raw item is kept on the exception.
     """
     if raw is None:
         raise BadPayload(queue, raw, "empty item")
     try:
-        job = decode(raw)
+        job = rubyjson.decode_strict(raw)
     except ValueError as exc:
         raise BadPayload(queue, raw, f"not valid JSON ({exc})") from None
     if not isinstance(job, dict):
@@ -513,10 +496,7 @@ def delayed_item(class_name: str, args: Sequence[Any], queue: str) -> str:
     """A delayed item: ``{"class":..,"args":[..],"queue":..}``, in exactly that key order."""
     if not isinstance(args, (list, tuple)):
         raise TypeError(f"job args must be a list, not {type(args).__name__}")
-    item = (
-        f'{{"class":{_ENCODER.encode(class_name)},"args":{_ENCODER.encode(args)},'
-        f'"queue":{_ENCODER.encode(queue)}}}'
-    )
+    item = f'{{"class":{encode(class_name)},"args":{encode(args)},"queue":{encode(queue)}}}'
     item.encode("utf-8")  # refuse lone surrogates before Redis does
     return item
 
@@ -556,11 +536,10 @@ def decode_delayed_item(raw: str | bytes) -> DelayedItem:
     numbers Ruby wrote (``1.0e+20``) reach the queue exactly as Ruby would push them.
     """
     where = "delayed"
-    try:  # strict UTF-8: the payload is re-sent to Redis, where lone surrogates cannot go
+    try:  # strict: the payload is re-sent to Redis, where lone surrogates cannot go
         source = raw.decode("utf-8") if isinstance(raw, bytes) else raw
-        source.encode("utf-8")
-        item = _DECODER.decode(source)
-    except (ValueError, UnicodeError) as exc:
+        item = rubyjson.decode_strict(source)
+    except ValueError as exc:
         raise BadPayload(where, raw, f"not valid JSON ({exc})") from None
     if not isinstance(item, dict):
         raise BadPayload(where, raw, f"a JSON {type(item).__name__}, not an object")
@@ -585,8 +564,8 @@ def decode_delayed_item(raw: str | bytes) -> DelayedItem:
 @functools.lru_cache(maxsize=1024)
 def _item_frame(class_name: str, queue: str | None) -> tuple[str, str]:
     """The text around the args of a canonical item (and of its job payload's head)."""
-    head = f'{{"class":{_ENCODER.encode(class_name)},"args":'
-    return head, f',"queue":{_ENCODER.encode(queue)}}}'
+    head = f'{{"class":{encode(class_name)},"args":'
+    return head, f',"queue":{encode(queue)}}}'
 
 
 def last_enqueued_at(now: float | None = None) -> str:
