@@ -11,11 +11,15 @@ import json
 import random
 import struct
 import subprocess
+from pathlib import Path
 
 import pytest
+import redis
 from peers import require_ruby_resque
 
-from resque import rubyjson
+from resque import Resque, layout, rubyjson
+
+HARNESS = Path(__file__).parent / "ruby" / "harness.rb"
 
 # --- floats as Ruby spells them ---------------------------------------------------------------
 
@@ -57,6 +61,27 @@ def test_a_job_payload_with_exponent_floats_is_byte_identical_to_rubys() -> None
     assert rubyjson.encode({"class": "Physics", "args": [1e20, {"g": 6.674e-11}, 3]}) == (
         '{"class":"Physics","args":[1.0e+20,{"g":6.674e-11},3]}'
     )
+
+
+def test_a_delayed_item_with_exponent_floats_is_byte_identical_to_resque_schedulers() -> None:
+    # Its bytes are part of the timestamps:<item> key resque-scheduler looks up.
+    assert layout.delayed_item("Physics", [1e20, 2e-7], "q") == (
+        '{"class":"Physics","args":[1.0e+20,2.0e-07],"queue":"q"}'
+    )
+
+
+def test_ruby_dequeues_a_python_job_holding_exponent_floats(
+    r: redis.Redis, redis_url: str
+) -> None:
+    lib = require_ruby_resque()
+    Resque(r).enqueue_to("high", "Physics", 1e20, 1e-05, 1e15, {"c": 2.99792458e8})
+    done = subprocess.run(
+        ["ruby", "-I", lib, str(HARNESS), redis_url, "dequeue", "Physics",
+         '[1.0e+20, 1.0e-05, 1.0e+15, {"c": 299792458.0}]'],
+        capture_output=True, text=True, timeout=30, check=True,
+    )
+    assert done.stdout.strip() == "1"
+    assert r.llen("resque:queue:high") == 0
 
 
 @pytest.mark.parametrize(
