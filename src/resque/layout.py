@@ -83,17 +83,37 @@ def raw_text(raw: str | bytes | None) -> str:
 
 # --- Queue names -----------------------------------------------------------------------------
 
-_BAD_QUEUE = re.compile(r"\s")
+# A worker's -q (and Ruby's QUEUES) splits on commas, strips whitespace, reads "!" first as an
+# exclusion and these characters as a pattern: a name holding any of them no worker can select.
+_GLOB_CHARACTERS = "*?[]{}"
+_UNSELECTABLE = re.compile(r"[\s,*?\[\]{}]")
+_SELECTABLE: set[str] = set()  # names accepted already: the per-enqueue check is one lookup
 
 
 def check_queue_name(queue: Any) -> str:
-    """Refuse queue names Resque cannot use: empty, not a string, or with whitespace."""
+    """Refuse a queue name no worker could take jobs from: empty, not a string, or a name a
+    worker's ``-q`` reads as something else (a pattern, an exclusion, two names)."""
+    if type(queue) is str and queue in _SELECTABLE:
+        return queue
     if not isinstance(queue, str) or not queue:
         raise NoQueueError(f"a queue name must be a non-empty string, not {queue!r}")
-    if _BAD_QUEUE.search(queue):
-        raise NoQueueError(f"queue name {queue!r} contains whitespace")
+    found = _UNSELECTABLE.search(queue)
+    if found or queue.startswith("!"):
+        raise NoQueueError(f"queue name {queue!r} {_unselectable_because(found)}")
+    if len(_SELECTABLE) < 10_000:
+        _SELECTABLE.add(queue)
     return queue
 
+
+def _unselectable_because(found: re.Match[str] | None) -> str:
+    if found is None:
+        return "starts with '!', which makes a worker's -q exclude the name instead"
+    if found.group() == ",":
+        return "contains a comma, which separates queue names in a worker's -q"
+    if found.group() in _GLOB_CHARACTERS:
+        return (f"contains {found.group()!r}, which makes a worker's -q read it as a pattern "
+                "matching other queues")
+    return "contains whitespace, which a worker's -q strips or splits on"
 
 
 # --- Time formats -----------------------------------------------------------------------------
