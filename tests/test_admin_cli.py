@@ -358,3 +358,17 @@ def test_entries_resque_web_cannot_show_can_be_removed_from_the_command_line(
     assert run("failed", "remove", "--malformed", "-y").stdout.strip() == (
         f"removed {len(MALFORMED)} failure(s)")  # including the one without failed_at
     assert failed(r) == [our_record().encode()]
+
+
+@pytest.mark.parametrize("when", ["2026/12/01 00:01:30 +04", "2026/12/01 00:01:30 +11",
+                                  "2026/12/01 00:01:30 +0530", "2026/12/01 00:01:30 -03",
+                                  "2026/12/01 15:01:31 CST", "2026/12/01 15:01:31 XYZ"])
+def test_a_ruby_failure_in_any_zone_is_not_malformed_and_survives_remove_malformed(
+    run, r: redis.Redis, golden_dir: Path, when: str
+):
+    record = json.loads(ruby_record(golden_dir))
+    record["failed_at"] = when
+    kept = json.dumps(record, separators=(",", ":"))
+    r.rpush("resque:failed", kept, json.dumps({**record, "failed_at": "yesterday"}))
+    assert run("failed", "remove", "--malformed", "-y").stdout.strip() == "removed 1 failure(s)"
+    assert failed(r) == [kept.encode()]

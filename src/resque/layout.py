@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from resque import rubyjson
+from resque import rubyjson, rubytime
 from resque.errors import BadPayload, NoQueueError
 
 # --- JSON -------------------------------------------------------------------------------------
@@ -145,52 +145,11 @@ def retried_at_multi_queue(now: float | None = None) -> str:
     return time.strftime("%Y/%m/%d %H:%M:%S", time.localtime(now))
 
 
-_ZONES = {"UTC": "+0000", "GMT": "+0000", "Z": "+0000"}
-_TIME_RE = re.compile(
-    r"^\s*(\d{4})[-/](\d{1,2})[-/](\d{1,2})[T ](\d{1,2}):(\d{2}):(\d{2})(\.\d+)?\s*"
-    r"(Z|[+-]\d{2}:?\d{2}|[A-Za-z]{1,5})?\s*$",
-    re.ASCII,
-)
-
-
-def _from_epoch(seconds: float) -> _dt.datetime | None:
-    try:
-        return _dt.datetime.fromtimestamp(seconds, _dt.timezone.utc)
-    except (OverflowError, OSError, ValueError):  # NaN, infinity, out of time_t range
-        return None
-
-
-def parse_time(value: Any) -> _dt.datetime | None:
-    """Parse any time format Ruby, Perl or older tools wrote; ``None`` if it cannot be read.
-
-    Accepts iso8601 (``Z`` or an offset), ``2026/11/27 23:46:22 UTC``, the zone-less
-    multi-queue form, ``2026-11-27 23:46:22 +0000`` and epoch seconds (pyres). A missing or
-    unknown zone abbreviation is read as local time.
-    """
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return _from_epoch(value)
-    if not isinstance(value, str):
-        return None
-    if re.fullmatch(r"\s*\d+(\.\d+)?\s*", value, re.ASCII):  # not "٠" (an Arabic zero)
-        return _from_epoch(float(value))
-    match = _TIME_RE.match(value)
-    if not match:
-        return None
-    year, month, day, hour, minute, second, fraction, zone = match.groups()
-    try:
-        moment = _dt.datetime(
-            int(year), int(month), int(day), int(hour), int(minute), int(second),
-            int(float(fraction) * 1_000_000) if fraction else 0,
-        )
-    except ValueError:
-        return None
-    offset = _ZONES.get(zone.upper(), zone) if zone else None
-    if offset and offset[0] in "+-":
-        digits = offset.replace(":", "")
-        delta = _dt.timedelta(hours=int(digits[1:3]), minutes=int(digits[3:5]))
-        tz = _dt.timezone(delta if digits[0] == "+" else -delta)
-        return moment.replace(tzinfo=tz)
-    return moment.astimezone()
+# Reading them back (any zone Ruby or Perl writes, and pyres's epoch seconds) is
+# resque.rubytime's job: ``parse_time`` gives the instant, ``is_time`` says whether a text
+# is a time at all (one whose zone cannot be placed is shown as recorded).
+parse_time = rubytime.parse_time
+is_time = rubytime.is_time
 
 
 # --- Worker ids and process titles ------------------------------------------------------------
