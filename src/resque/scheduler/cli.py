@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import time
@@ -11,16 +12,20 @@ from typing import Any
 import click
 
 from resque import layout
-from resque.cli import import_apps, namespace_option, redis_option, setup_logging
+from resque.cli import import_apps, namespace_option, redis_option, redis_wait, setup_logging
 from resque.client import Resque
+from resque.connection import check_credentials, wait_until_reachable
 from resque.errors import ResqueError
 
 EXTRA_HINT = "recurring schedules need croniter and PyYAML: pip install 'resque[scheduler]'"
 
 
 def _client(redis_url: str | None, namespace: str | None, apps: tuple[str, ...] = ()) -> Resque:
+    """The farm, once Redis answers (as the admin verbs: up to ``RESQUE_REDIS_WAIT``)."""
     modules = import_apps(apps)
-    return Resque(redis_url, namespace=namespace, allowed_modules=modules)
+    resque = Resque(redis_url, namespace=namespace, allowed_modules=modules)
+    wait_until_reachable(resque.redis, redis_wait(), logging.getLogger("resque.scheduler"))
+    return resque
 
 
 def _when(timestamp: float) -> str:
@@ -105,7 +110,8 @@ def scheduler(
         from resque.scheduler.schedule import ScheduleError
     except ImportError as exc:
         raise click.UsageError(f"{EXTRA_HINT} ({exc})") from exc
-    resque = _client(redis_url, namespace, apps)
+    resque = Resque(redis_url, namespace=namespace, allowed_modules=import_apps(apps))
+    check_credentials(resque.redis)  # a refused password is fatal now; an outage is waited out
     try:
         process = Scheduler(
             resque, schedule_file=schedule_file, dynamic=dynamic, interval=interval,

@@ -8,6 +8,8 @@ import logging
 import click
 
 from resque.cli import namespace_option, redis_option, setup_logging
+from resque.client import Resque
+from resque.connection import check_credentials
 
 log = logging.getLogger("resque.web")
 
@@ -72,7 +74,9 @@ def web(
     if not _is_loopback(host) and config.password is None:
         log.warning("listening on %s without a password: anyone who can reach it can retry, "
                     "remove and clear jobs; set RESQUE_WEB_PASSWORD or --read-only", host)
-    app = with_prefix(create_app(redis_url, namespace=namespace, config=config), prefix)
+    resque = Resque(redis_url, namespace=namespace)
+    check_credentials(resque.redis)  # a refused password is fatal now; an outage is waited out
+    app = with_prefix(create_app(resque, config=config), prefix)
     shown = f"[{host}]" if ":" in host else host
     path = "/" + prefix.strip("/") + ("/" if prefix.strip("/") else "")
     click.echo(f"resque web: http://{shown}:{port}{path}"
