@@ -10,8 +10,8 @@ import redis
 import resque
 from resque import Resque
 from resque.connection import connect, describe
-from resque.errors import BadRedisURL
 from resque.embedded import EmbeddedRedis, free_port
+from resque.errors import BadRedisURL
 
 
 @pytest.fixture
