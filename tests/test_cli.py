@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import click
 import pytest
 import redis
 from click.testing import CliRunner, Result
@@ -229,3 +230,15 @@ def test_a_long_running_verb_never_shows_the_password_in_its_title(
         [sys.executable, "-m", "resque", *verb, "--redis", url], start_new_session=True,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     assert PASSWORD not in settled_title(started[-1])
+
+
+def test_an_error_no_verb_expected_is_still_one_line_with_exit_status_1(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def broken() -> None:
+        raise RuntimeError("kaput")
+
+    monkeypatch.setitem(main.commands, "broken", click.Command("broken", callback=broken))
+    result = invoke("broken")
+    assert (result.exit_code, last_line(result)) == (
+        1, "Error: RuntimeError: kaput (VVERBOSE=1 shows where)")

@@ -137,6 +137,7 @@ def as_click_error(exc: Exception) -> click.ClickException:
         return click.ClickException(f"cannot reach Redis: {exc}")
     if isinstance(exc, redis.RedisError):
         return click.ClickException(f"Redis refused: {exc}")
+    setup_logging(0)  # VVERBOSE=1 turns on debug, with the traceback
     log.debug("unexpected error", exc_info=exc)
     return click.ClickException(f"{type(exc).__name__}: {exc} (VVERBOSE=1 shows where)")
 
