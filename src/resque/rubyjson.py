@@ -90,17 +90,13 @@ def encode(value: Any) -> str:
         text = _ENCODER.encode(value)
     except RecursionError:
         raise ValueError("value nested too deeply to encode as JSON") from None
-    if _may_hold_float_to_respell(text) and _holds_float_to_respell(value):
+    # Inline, not a helper: this runs for every job enqueued. "+" is rare in payloads, and
+    # a positive exponent always has one.
+    if ("+" in text or ("-" in text and _NEGATIVE_EXPONENT.search(text))
+            or ("." in text and _SIXTEEN_DIGITS.search(text))) \
+            and _holds_float_to_respell(value):
         return _TOKEN.sub(_respell, text)
     return text
-
-
-def _may_hold_float_to_respell(text: str) -> bool:
-    if "+" in text:  # rare in payloads, and a positive exponent always has one
-        return True
-    if "-" in text and _NEGATIVE_EXPONENT.search(text):
-        return True
-    return "." in text and _SIXTEEN_DIGITS.search(text) is not None
 
 
 # --- reading ---------------------------------------------------------------------------------
