@@ -1,7 +1,9 @@
-"""Bad input at the edges, end to end: payloads no job may run with reach a real worker."""
+"""Bad input at the edges, end to end: payloads no job may run with reach a real worker, and
+queue names no worker could select never get a job."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,7 +11,7 @@ import pytest
 import redis
 from workerkit import Workers, failures, notes
 
-from resque import layout
+from resque import NoQueueError, Resque, layout
 
 MODES = [pytest.param("--fork", id="fork"), pytest.param("--no-fork", id="no-fork")]
 
@@ -46,3 +48,16 @@ def test_payloads_with_nan_infinity_or_broken_text_fail_as_bad_payloads_and_neve
     for record, (raw, error) in zip(records, STRICT_ITEMS, strict=True):
         assert error in record["error"], record["error"]
         assert record["payload"] == layout.unreadable_payload(raw)
+
+
+@pytest.mark.parametrize("queue", ["*", "!x", "a,b", "q?", "mail[1]", "{a}", "two words"])
+def test_no_job_is_queued_where_no_worker_could_take_it(
+    r: redis.Redis, resque: Resque, queue: str
+) -> None:
+    with pytest.raises(NoQueueError, match=f"^queue name {re.escape(repr(queue))} "):
+        resque.enqueue_to(queue, "Hello", 1)
+    with pytest.raises(NoQueueError):
+        resque.enqueue_many("Hello", [[1]], queue=queue)
+    with pytest.raises(NoQueueError):
+        resque.enqueue_at_with_queue(queue, 4102444800, "Hello", 1)
+    assert r.keys("*") == []
