@@ -1,6 +1,6 @@
 """The worker benchmark: every target of the Performance issue, ours against RQ in the same run.
 
-    python bench/worker.py [--quick] [--repeat K] [--only 1,4] [--json FILE]
+    python bench/worker.py [--quick] [--repeat K] [--only 1,4] [--json FILE] [--markdown FILE]
 
 Starts its own redis-server (resque.embedded) on loopback, then runs each scenario for this
 project and for RQ, interleaved (the order alternates each round) and repeated K times
@@ -26,12 +26,17 @@ against a raw redis-py RPUSH loop, and bulk (bench/enqueue.py's measurements, RQ
 6 peak RSS (VmHWM) of an idle in-process worker after a few jobs, and the modules it imported;
 7 scaling over 1, 2, 4 and 8 in-process worker processes (1 is scenario 1's run).
 
+``--markdown FILE`` also writes the table as a Markdown page fragment, with the date, the
+command and the machine (CPU, cores, Python, Redis), for the docs to include
+(``docs/reports/performance-table.md``): the published table is always a generated one.
+
 Not a test; never run in CI. Needs ``pip install -e '.[bench]'`` (RQ).
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import math
 import os
@@ -477,6 +482,13 @@ class Table:
         self.misses += sum(not ok for _, ok in targets)
         self.rows.append((measure, spread(ours, unit), spread(rq, unit), ratio, target, verdict))
 
+    def markdown(self) -> str:
+        head = ("measure", "ours: median [min-max]", "RQ: median [min-max]", "vs RQ",
+                "target", "result")
+        rows = [head, ("---",) * len(head), *self.rows]
+        return "\n".join("| " + " | ".join(cell.replace("|", "\\|") or " " for cell in row)
+                         + " |" for row in rows)
+
     def print(self) -> None:
         head = ("measure", "ours: median [min-max]", "RQ: median [min-max]", "vs RQ",
                 "target", "result")
@@ -495,20 +507,49 @@ def median(values: Sequence[float]) -> float:
 # --- main -----------------------------------------------------------------------------------
 
 
-def machine() -> str:
-    import rq
-
-    model = "?"
+def cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
+                return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return (f"{model}, {os.cpu_count()} CPUs; Linux {platform.release()}; python "
-            f"{platform.python_version()}, redis-py {redis.__version__} (hiredis: "
+    return platform.processor() or "?"
+
+
+def machine() -> str:
+    import rq
+
+    return (f"{cpu_model()}, {os.cpu_count()} CPUs; {platform.system()} {platform.release()}; "
+            f"python {platform.python_version()}, redis-py {redis.__version__} (hiredis: "
             f"{'yes' if redis.utils.HIREDIS_AVAILABLE else 'no'}), RQ {rq.__version__}")
+
+
+def write_markdown(path: str, table: Table, command: str, redis_version: str, minutes: float,
+                   sizes: Sizes, load: tuple[float, float]) -> None:
+    """The table as a page fragment for the docs: when, how and on what it was measured."""
+    import rq
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    facts = [
+        ("date", now.strftime("%Y-%m-%d %H:%M UTC")),
+        ("command", f"`{command}` ({minutes:.1f} min)"),
+        ("CPU", f"{cpu_model()}, {os.cpu_count()} cores"),
+        ("system", f"{platform.system()} {platform.release()}, load average "
+                   f"{load[0]:.1f} at the start, {load[1]:.1f} at the end"),
+        ("Python", f"{platform.python_implementation()} {platform.python_version()}"),
+        ("Redis", f"redis-server {redis_version} on loopback TCP; redis-py {redis.__version__}"
+                  f" (hiredis: {'yes' if redis.utils.HIREDIS_AVAILABLE else 'no'})"),
+        ("compared with", f"RQ {rq.__version__}: SimpleWorker in-process, Worker forking"),
+        ("jobs per run", f"ours {sizes.ours_inproc:,}+ in-process and {sizes.ours_fork:,}+ "
+                         f"forking (sized to about {sizes.seconds:.0f} s after the first run); "
+                         f"RQ {sizes.rq_inproc:,} and {sizes.rq_fork:,}"),
+    ]
+    lines = [f"<!-- Written by `{command}`; do not edit by hand. -->", "",
+             "| | |", "|---|---|", *(f"| {name} | {value} |" for name, value in facts), "",
+             "'vs RQ' is how many times better ours is; each target is PASS or MISS.", "",
+             table.markdown(), ""]
+    Path(path).write_text("\n".join(lines))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -517,6 +558,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, help="interleaved rounds (default 3; quick 1)")
     parser.add_argument("--only", help="comma-separated scenario numbers, e.g. 1,4")
     parser.add_argument("--json", help="also write every sample to this file")
+    parser.add_argument("--markdown", help="also write the table, date and machine as Markdown "
+                        "(docs/reports/performance-table.md)")
     options = parser.parse_args(argv)
     sizes = QUICK if options.quick else FULL
     repeat = options.repeat or (1 if options.quick else 3)
@@ -539,6 +582,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {name}: {shown}", file=sys.stderr, flush=True)
 
     started = time.monotonic()
+    load_at_start = os.getloadavg()[0]
     logdir = Path(tempfile.mkdtemp(prefix="resque-bench-"))
     modules: list[str] = []
     with EmbeddedRedis() as server:
@@ -675,6 +719,10 @@ def main(argv: list[str] | None = None) -> int:
         heavy = [m for m in modules if m.startswith(("resque.web", "resque.scheduler"))]
         if heavy:
             print(f"\nthe worker imported: {', '.join(heavy)}")
+    if options.markdown:
+        command = "python bench/worker.py " + " ".join(argv if argv is not None else sys.argv[1:])
+        write_markdown(options.markdown, table, command.strip(), version, minutes, sizes,
+                       (load_at_start, os.getloadavg()[0]))
     if options.json:
         with open(options.json, "w") as handle:
             json.dump({k: [v.__dict__ if hasattr(v, "__dict__") else v for v in vs]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -58,3 +59,38 @@ def _no_env_redis(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("REDIS_URL", "RESQUE_REDIS", "RESQUE_JOB_MODULES", "QUEUE", "QUEUES"):
         monkeypatch.delenv(name, raising=False)
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
+
+
+# --- the peer tests' line at the end of the session -------------------------------------------
+
+PEER_MARKERS = ("ruby", "perl", "scheduler_peer")
+_peer_tests: set[str] = set()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    _peer_tests.update(item.nodeid for item in items
+                       if any(item.get_closest_marker(name) for name in PEER_MARKERS))
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """One line saying how many tests against the real Ruby/Perl peers ran, passed and were
+    skipped (with why), so that CI shows when the peers silently stopped being tested."""
+    outcomes: dict[str, str] = {}
+    reasons: Counter[str] = Counter()
+    for outcome in ("passed", "failed", "error", "skipped"):
+        for report in terminalreporter.stats.get(outcome, []):
+            nodeid = getattr(report, "nodeid", None)
+            if nodeid not in _peer_tests or outcomes.get(nodeid) in ("failed", "error"):
+                continue
+            outcomes[nodeid] = outcome
+            if outcome == "skipped" and isinstance(report.longrepr, tuple):
+                reasons[str(report.longrepr[2]).removeprefix("Skipped: ")] += 1
+    if not _peer_tests:
+        return
+    counts = Counter(outcomes.values())
+    ran = len(outcomes) - counts["skipped"]
+    terminalreporter.write_line(
+        f"peer tests (ruby, perl, scheduler_peer): {ran} ran, {counts['passed']} passed, "
+        f"{counts['failed'] + counts['error']} failed, {counts['skipped']} skipped")
+    for reason, count in reasons.most_common():
+        terminalreporter.write_line(f"  skipped {count}: {reason}")

@@ -429,11 +429,23 @@ def test_queues_are_sorted_and_kept_after_they_drain_like_ruby(q: Resque) -> Non
 
 def test_remove_queue_forgets_the_queue_and_deletes_its_jobs(q: Resque, r: redis.Redis) -> None:
     q.enqueue_to("high", "Hello")
+    q.enqueue_to("high", "Hello", 2)
     q.enqueue_to("low", "Hello")
-    q.remove_queue("high")
+    assert q.remove_queue("high") == 2
     assert q.queues() == ["low"]
     assert not r.exists("resque:queue:high")
     assert q.size("low") == 1
+
+
+def test_remove_queue_of_an_unknown_queue_deletes_nothing(q: Resque) -> None:
+    assert q.remove_queue("nothing-here") == 0
+
+
+def test_the_core_client_has_no_scheduler_or_worker_methods(r: redis.Redis) -> None:
+    client = resque.Client(r)
+    assert client.enqueue_to("high", "Hello") is True
+    assert not hasattr(client, "enqueue_at") and not hasattr(client, "worker")
+    assert isinstance(Resque(r), resque.Client)
 
 
 # --- dequeue ----------------------------------------------------------------------------------

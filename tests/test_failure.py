@@ -31,7 +31,7 @@ from resque.failure import (
     backend_from_name,
     save_quietly,
 )
-from resque.store import ACK_FAILED, Ack, Acks, Reserved, WorkerStore
+from resque.store import ACK_FAILED, Ack, Acks, WorkerStore
 
 KEYS = layout.Keys()
 
@@ -208,8 +208,7 @@ def test_a_failure_acknowledged_by_the_worker_script_lands_in_the_backends_list(
     target = backend.redis_target(KEYS, "low")
     assert target is not None
     store.failure_target = backend.redis_target
-    [reserved] = store.step(None, ["low"])
-    assert isinstance(reserved, Reserved)
+    [reserved] = store.step(None, ["low"]).jobs
     record = our_record("Job", [7], "low")
     acks = Acks()
     acks.add(Ack(ACK_FAILED, record, "low"), reserved)

@@ -239,7 +239,8 @@ def test_a_name_check_queue_name_accepts_is_selected_by_a_workers_q_as_itself(
 ) -> None:
     assert layout.check_queue_name(queue) == queue
     worker = Worker([queue], redis=redis_url, fork=False, burst=True)
-    assert (worker.patterns, worker.skip, worker.dynamic) == ([queue], [], False)
+    queues = worker.queue_list
+    assert (queues.patterns, queues.skip, queues.dynamic) == ([queue], [], False)
 
 
 # --- time formats -----------------------------------------------------------------------------

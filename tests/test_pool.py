@@ -21,13 +21,15 @@ import redis
 from workerkit import PYTHON, TESTS, Workers, notes, push, queued, title_of, wait_for
 
 from resque.pool import (
-    Backoff,
     PoolConfigError,
+    RestartPolicy,
     load_config,
     multiply,
     parse_config,
     parse_inline,
 )
+from resque.pool.cli import config_loader
+from resque.settings import PoolSettings
 
 pytestmark = pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc")
 
@@ -175,8 +177,38 @@ def test_config_files_are_yaml_or_json(tmp_path: Path) -> None:
 
 
 def test_a_worker_that_keeps_dying_young_is_restarted_later_and_later() -> None:
-    backoff = Backoff(base=1.0, limit=8.0)
+    backoff = RestartPolicy(base=1.0, limit=8.0)
     assert [backoff.delay(n) for n in range(6)] == [0.0, 1.0, 2.0, 4.0, 8.0, 8.0]
+
+
+def test_pool_settings_read_resque_pools_variables() -> None:
+    settings = PoolSettings.from_env({"RESQUE_POOL_CONFIG": "pool.yml", "RAILS_ENV": "prod",
+                                      "RACK_ENV": "staging", "COUNT": "3", "QUEUE": "a, b"})
+    assert (settings.config, settings.environment, settings.count, settings.queues) == (
+        "pool.yml", "staging", 3, ("a", "b"))
+    assert RestartPolicy.from_settings(settings) == RestartPolicy(1.0, 60.0, 5.0)
+
+
+def test_the_config_file_comes_from_resque_pool_config(tmp_path: Path) -> None:
+    (tmp_path / "pool.yml").write_text('"high,low": 2\nproduction:\n  high,low: 3\n')
+    settings = PoolSettings.from_env({"RESQUE_POOL_CONFIG": str(tmp_path / "pool.yml"),
+                                      "RESQUE_ENV": "production", "COUNT": "2"})
+    assert config_loader(settings, ())() == {"high,low": 6}
+
+
+def test_without_a_file_the_pool_runs_one_worker_on_queues(tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert config_loader(PoolSettings.from_env({"QUEUES": "high, low"}), ())() == {"high,low": 1}
+
+
+def test_minus_c_is_the_workers_concurrency_so_the_pool_config_is_minus_f(
+    tmp_path: Path
+) -> None:
+    done = subprocess.run([PYTHON, "-m", "resque", "pool", "-c", "pool.yml"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2
+    assert "No such option '-c'" in done.stderr
 
 
 def test_the_pool_without_a_config_says_how_to_give_one(tmp_path: Path) -> None:
@@ -188,6 +220,16 @@ def test_the_pool_without_a_config_says_how_to_give_one(tmp_path: Path) -> None:
 
 
 # --- supervising real workers ---------------------------------------------------------------
+
+
+def test_the_pool_reads_the_config_file_given_with_minus_f(
+    r: redis.Redis, pools: list[PoolProcess], redis_url: str, tmp_path: Path
+) -> None:
+    (tmp_path / "pool.yml").write_text("mail: 1\n")
+    pool = start_pool(pools, redis_url, tmp_path, "-f", "pool.yml")
+    pool.wait_workers(r, {"mail": 1})
+    pool.signal(signal.SIGTERM)
+    assert pool.wait() == 0
 
 
 def test_the_pool_starts_the_configured_workers_and_term_unregisters_them_all(

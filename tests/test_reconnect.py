@@ -29,7 +29,6 @@ from workerkit import Workers, failures, notes, wait_for
 from resque import Resque, Worker, layout
 from resque.embedded import EmbeddedRedis
 from resque.errors import RedisUnavailable
-from resque.store import ACK_OK, Ack, Acks, WorkerStore
 
 SECRET = "pw-Zq81-never-shown"
 
@@ -53,91 +52,7 @@ def in_process(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[None
     setproctitle.setproctitle(title)
 
 
-# --- a step that reaches Redis twice acts once -----------------------------------------------
-
-
-def test_a_step_run_twice_acknowledges_once_and_reserves_once(r: redis.Redis) -> None:
-    keys = layout.Keys()
-    for i in range(4):
-        r.rpush(keys.queue("q"), layout.encode_job("Record", [f"j{i}"]))
-    store = WorkerStore(r, keys, "host:1:q")
-    [first] = store.step(None, ["q"], 1, time.time(), "1")  # type: ignore[misc]
-    acks = Acks()
-    acks.add(Ack(ACK_OK), first)
-    second = store.step(acks, ["q"], 2, time.time(), "2")
-    again = store.step(acks, ["q"], 2, time.time(), "2")  # the same step, delivered twice
-    assert again == second and len(second) == 2  # type: ignore[arg-type]
-    assert r.get(keys.stat("processed")) == b"1"
-    assert r.llen(keys.inflight("host:1:q")) == 2
-    assert r.llen(keys.queue("q")) == 1
-
-    later = Acks()
-    for job in second:  # type: ignore[attr-defined]
-        later.add(Ack(ACK_OK), job)
-    assert store.step(later, ["q"], 1, time.time(), "3")  # acks j1, j2; reserves j3
-    assert store.step(acks, ["q"], 2, time.time(), "2") == []  # a late copy of step 2
-    assert r.get(keys.stat("processed")) == b"3"
-    assert r.llen(keys.inflight("host:1:q")) == 1
-    assert r.llen(keys.queue("q")) == 0
-
-
-def acks_for(*jobs: object) -> Acks:
-    acks = Acks()
-    for job in jobs:
-        acks.add(Ack(ACK_OK), job)  # type: ignore[arg-type]
-    return acks
-
-
-def test_after_redis_lost_an_acknowledgement_the_worker_goes_on_and_loses_nothing(
-    r: redis.Redis,
-) -> None:
-    """A failover or a crash can lose the last writes: here, the step that acknowledged j0
-    and reserved j1. The worker goes on with j1; the next step finds the in-flight list
-    not as it left it and settles by token: j0 and j1 go back to the queue (they run again:
-    at least once), and the worker acknowledges its later jobs as usual."""
-    keys = layout.Keys()
-    worker, queue = "host:1:q", keys.queue("q")
-    for i in range(5):
-        r.rpush(queue, layout.encode_job("Record", [f"j{i}"]))
-    store = WorkerStore(r, keys, worker)
-    [j0] = store.step(None, ["q"], 1, time.time(), "1")  # type: ignore[misc]
-    entries_before = r.lrange(keys.inflight(worker), 0, -1)
-    [j1] = store.step(acks_for(j0), ["q"], 1, time.time(), "2")  # type: ignore[misc]
-    r.delete(keys.inflight(worker))  # Redis loses step 2: j0 in flight again, j1 queued
-    r.rpush(keys.inflight(worker), *entries_before)
-    r.lpush(queue, j1.raw)
-    r.decr(keys.stat("processed"))
-
-    [j2] = store.step(acks_for(j1), ["q"], 1, time.time(), "3")  # type: ignore[misc]
-    assert [layout.decode(e)[2] for e in r.lrange(keys.inflight(worker), 0, -1)] == ["3:1"]
-    assert j2.raw == j0.raw  # j0 went back to the head of the queue, and is taken again
-    assert r.lrange(queue, 0, 0) == [j1.raw]  # then j1, in order
-    assert store.step(acks_for(j2), ["q"], 0, time.time(), "4") == []  # the usual path again
-    assert not r.exists(keys.inflight(worker))
-    assert r.get(keys.stat("processed")) == b"1"
-
-
-def test_a_late_copy_of_an_old_step_cannot_make_a_job_disappear(r: redis.Redis) -> None:
-    keys = layout.Keys()
-    worker, queue = "host:1:q", keys.queue("q")
-    store = WorkerStore(r, keys, worker)
-    r.rpush(queue, layout.encode_job("Record", ["a"]))
-    [a] = store.step(None, ["q"], 1, time.time(), "5")  # type: ignore[misc]
-    assert store.step(acks_for(a), ["q"], 1, time.time(), "6") == []
-    r.rpush(queue, layout.encode_job("Record", ["b"]), layout.encode_job("Record", ["c"]))
-    # Step 5 again, delivered late: its acknowledgement is spent, and it reserves b under
-    # its own token, a job the worker never hears of.
-    assert r.get(keys.stat("processed")) == b"1"
-    store.step(acks_for(a), ["q"], 1, time.time(), "5")
-    assert r.get(keys.stat("processed")) == b"1"
-    # The worker's next reserving step finds b in flight under an older step: back it goes,
-    # to the head of its queue, and it is the job reserved.
-    [b] = store.step(None, ["q"], 1, time.time(), "7")  # type: ignore[misc]
-    assert b.raw == layout.encode_job("Record", ["b"]).encode()
-    store.step(acks_for(b), ["q"], 0, time.time(), "8")
-    assert r.lrange(queue, 0, -1) == [layout.encode_job("Record", ["c"]).encode()]
-    assert not r.exists(keys.inflight(worker))
-    assert r.get(keys.stat("processed")) == b"2"
+# --- a step whose reply is lost acts once (the script itself: test_scripts_worker.py) ----------
 
 
 def test_the_client_never_sends_again_a_command_whose_reply_was_lost(
@@ -230,7 +145,7 @@ def test_everything_waits_out_a_long_outage_and_resumes_without_a_restart(
     farm = Workers(server.url, tmp_path)
     env = {"WORKERAPP_REDIS": redis_url, "RESQUE_HEARTBEAT_INTERVAL": "0.3",
            "RESQUE_PRUNE_INTERVAL": "1"}
-    web = TestClient(create_app(server.url))
+    web = TestClient(create_app(server.url), base_url="http://127.0.0.1")
     try:
         running = [farm.start("low", mode, env=env, interval=60) for mode in ("--fork",
                                                                                "--no-fork")]
@@ -318,7 +233,8 @@ def test_the_dashboard_logs_one_line_per_outage_not_one_per_request(
     from resque.embedded import free_port
     from resque.web import create_app
 
-    with TestClient(create_app(f"redis://127.0.0.1:{free_port()}/0")) as web:
+    with TestClient(create_app(f"redis://127.0.0.1:{free_port()}/0"),
+                    base_url="http://127.0.0.1") as web:
         for _ in range(5):
             assert web.get("/live.json").status_code == 503
     assert caplog.text.count("127.0.0.1") <= 2, caplog.text

@@ -59,7 +59,7 @@ def test_schedule_set_list_remove(r: redis.Redis, redis_url: str) -> None:
     assert "nightly [redis]  cron: 0 3 * * * UTC  Cleanup [\"deep\"] on low  last: never" in out
 
     code, out = run(redis_url, "schedule", "remove", "nightly")
-    assert (code, out.strip()) == (0, "schedule nightly removed")
+    assert (code, out.splitlines()[0]) == (0, "schedule nightly removed")
     code, _ = run(redis_url, "schedule", "remove", "nightly")
     assert code == 1
 
@@ -72,3 +72,10 @@ def test_the_worker_command_never_imports_the_scheduler() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_bad_scheduler_variable_is_a_usage_error(redis_url: str) -> None:
+    result = CliRunner().invoke(main, ["scheduler", "--redis", redis_url],
+                                env={"LOCK_TIMEOUT": "soon"})
+    assert result.exit_code == 2
+    assert "LOCK_TIMEOUT='soon' is not valid: lock_timeout wants int" in result.output

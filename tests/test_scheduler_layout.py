@@ -15,7 +15,7 @@ from schedulerkit import dump, golden, phase, restore
 from resque import Registry, Resque, layout
 from resque.scheduler.delayed import Delayed
 from resque.scheduler.lock import MasterLock
-from resque.scheduler.schedule import Recurring
+from resque.scheduler.recurring import Recurring
 
 T0 = 1795825795  # the capture's t0: enqueue_at times are t0 + n
 

@@ -13,18 +13,17 @@ import redis
 from resque import Registry, Resque, layout
 from resque.scheduler.lock import MasterLock
 from resque.scheduler.process import Scheduler
+from resque.scheduler.recurring import ALREADY, FIRED, Recurring
 from resque.scheduler.schedule import (
-    ALREADY,
-    FIRED,
     Cron,
     Every,
-    Recurring,
     ScheduleError,
     env_matches,
     load_schedule_file,
     parse_duration,
     parse_entry,
 )
+from resque.settings import SchedulerSettings
 
 UTC = dt.timezone.utc
 T = dt.datetime(2026, 11, 28, 10, 0, 0, tzinfo=UTC).timestamp()  # a Saturday, 10:00 UTC
@@ -336,3 +335,40 @@ def test_a_standby_fires_nothing_and_reports_bad_local_schedules(
         scheduler.run_once(T + 5)
     assert scheduler.is_master is False and noop_queue(r) == []
     assert "schedule 'bad': cron 'nope'" in caplog.text
+
+
+# --- settings -----------------------------------------------------------------------------------
+
+
+def test_the_scheduler_reads_resque_schedulers_variables(r: redis.Redis, client: Resque) -> None:
+    settings = SchedulerSettings.from_env({
+        "LOCK_TIMEOUT": "30", "RESQUE_SCHEDULER_INTERVAL": "2", "DYNAMIC_SCHEDULE": "true",
+        "RESQUE_SCHEDULER_MASTER_LOCK_PREFIX": "shop", "DELAYED_REQUEUE_BATCH_SIZE": "7",
+        "RAILS_ENV": "production", "APP_NAME": "shop",
+    })
+    scheduler = Scheduler(client, settings=settings, clock=lambda: T)
+    assert scheduler.run_once() == T + 2
+    assert r.ttl("resque:resque:shop:resque_scheduler_master_lock") == 30
+    assert (scheduler.dynamic, scheduler.batch_size, scheduler.recurring.env) == (
+        True, 7, "production")
+    assert scheduler.recurring.catch_up == 30 + 2 * 2
+    assert scheduler.title_suffix == "[shop][production]"
+
+
+def test_keyword_arguments_override_the_settings(client: Resque) -> None:
+    settings = SchedulerSettings.from_env({"RESQUE_SCHEDULER_INTERVAL": "2"})
+    assert Scheduler(client, settings=settings, interval=0.5).interval == 0.5
+
+
+@pytest.mark.parametrize(("variable", "value", "message"), [
+    ("LOCK_TIMEOUT", "soon", "LOCK_TIMEOUT='soon' is not valid: lock_timeout wants int"),
+    ("LOCK_TIMEOUT", "0", "the lock timeout must be at least 1 second, not 0"),
+    ("RESQUE_SCHEDULER_INTERVAL", "-1", "the interval must be positive, not -1.0"),
+    ("DELAYED_REQUEUE_BATCH_SIZE", "5001", "the batch size must be within 1..5000, not 5001"),
+])
+def test_a_bad_scheduler_variable_is_refused_saying_why(
+    variable: str, value: str, message: str
+) -> None:
+    with pytest.raises(ValueError) as refused:
+        SchedulerSettings.from_env({variable: value})
+    assert str(refused.value) == message

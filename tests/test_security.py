@@ -180,14 +180,14 @@ def test_the_dashboard_never_shows_the_password(locked_redis: RedisServer) -> No
 
     url = f"redis://:{SECRET}@127.0.0.1:{locked_redis.port}/0"
     Resque(url).enqueue_to("low", "Hello", 1)
-    with TestClient(create_app(url)) as web:
+    with TestClient(create_app(url), base_url="http://127.0.0.1") as web:
         for path in ("/", "/stats", "/stats/redis", "/stats.txt", "/queues", "/workers",
                      "/live.json", "/stats/keys"):
             response = web.get(path)
             assert response.status_code == 200, path
             assert SECRET not in response.text, path
     locked_redis.stop()
-    with TestClient(create_app(url)) as web:
+    with TestClient(create_app(url), base_url="http://127.0.0.1") as web:
         down = web.get("/")
         assert down.status_code == 503 and SECRET not in down.text
 

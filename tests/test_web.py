@@ -188,11 +188,12 @@ def farm_failures(resque: Resque) -> list[str]:
 
 def test_stats_pages(farm: Resque, r: redis.Redis) -> None:
     web = client(farm)
-    page = web.get("/stats").text
+    raw = web.get("/stats/raw").text
     for key, value in farm.info().items():
         if not isinstance(value, list):
-            assert re.search(rf"<th>{key}</th><td class=\"mono\">{value}</td>", page), key
-    assert "redis_version" in web.get("/stats/redis").text
+            assert f'<th>{key}</th><td class="mono">{value}</td>' in raw, key
+    for key, value in (("failed_all_lists", "2"), ("failed_stat", "0"), ("paused", "false")):
+        assert f'<th>{key}</th><td class="mono">{value}</td>' in raw, key  # JSON, not Python
     keys_page = web.get("/stats/keys").text
     for name in ("queues", "queue:high", "failed", "workers", "stat:processed"):
         assert f'href="/stats/keys/{name.replace(":", "%3A")}"' in keys_page
@@ -420,3 +421,61 @@ def test_an_empty_working_record_is_not_at_work_as_in_ruby(r: redis.Redis, resqu
     assert "data-worker=" not in web.get("/working").text
     assert live_counts(web.get("/").text)["working"] == "0" == str(resque.info()["working"])
     assert 'data-state="working"' in web.get("/workers").text  # Ruby's Worker#state says so
+
+
+def test_names_that_are_not_utf8_link_to_their_own_pages(r: redis.Redis, resque: Resque) -> None:
+    """Another tool's bytes: the link written for a name must lead back to that name (ASGI
+    servers decode paths replacing such bytes, which would name something else)."""
+    r.sadd(resque.keys.workers, b"caf\xe9:1:q\xff")
+    r.set(b"resque:worker:caf\xe9:1:q\xff", layout.working_on("q", '{"class":"A","args":[]}'))
+    r.sadd(resque.keys.queues, b"q\xff")
+    r.rpush(b"resque:queue:q\xff", b'{"class":"Odd","args":[7]}')
+    r.rpush(b"resque:list\xfa", b"item")
+    web = client(resque)
+    assert 'href="/workers/caf%E9%3A1%3Aq%FF"' in web.get("/workers").text
+    worker = web.get("/workers/caf%E9%3A1%3Aq%FF")
+    assert worker.status_code == 200 and "<dt>Pid</dt><dd class=\"mono\">1</dd>" in worker.text
+    assert 'href="/queues/q%FF"' in web.get("/queues").text
+    queue = web.get("/queues/q%FF")
+    assert queue.status_code == 200 and "1</strong> pending job" in queue.text
+    assert 'href="/stats/keys/list%FA"' in web.get("/stats/keys").text
+    key = web.get("/stats/keys/list%FA")
+    assert key.status_code == 200 and '<code class="args wrap">item</code>' in key.text
+    (row,) = web.get("/live.json").json()["working"]
+    assert row["path"] == "caf%E9%3A1%3Aq%FF"  # the script links with it as it is
+
+
+def test_the_stats_page_explains_each_number(farm: Resque, r: redis.Redis) -> None:
+    r.set(farm.keys.stat("failed"), 9)
+    page = client(farm).get("/stats").text
+    figures = dict(re.findall(
+        r'<th>([A-Za-z ]+)</th><td class="num value">([^<]*)</td><td class="meaning">', page))
+    version = r.info("server")["redis_version"]
+    assert list(figures) == ["Processed", "Failed", "Failed now", "Pending", "Queues",
+                             "Workers", "Paused", "Redis version", "Memory", "Clients",
+                             "Uptime", "Hit rate"]
+    assert {k: figures[k] for k in list(figures)[:8]} == {
+        "Processed": "120", "Failed": "9", "Failed now": "2", "Pending": "26", "Queues": "2",
+        "Workers": "3", "Paused": "no", "Redis version": version}
+    assert re.fullmatch(r"\d+", figures["Clients"])
+    assert re.fullmatch(r"[\d.,]+ (bytes|KB|MB|GB)", figures["Memory"])
+    assert re.fullmatch(r"\d+ (min \d+ s|h \d+ min|d \d+ h)", figures["Uptime"])
+    assert re.fullmatch(r"\d+%", figures["Hit rate"])
+    meanings = re.findall(r'<td class="meaning">([^<]+)</td>', page)
+    assert len(meanings) == 12 and all(len(m) > 30 for m in meanings)
+    assert "1 of them running a job now" in page
+    assert "False" not in page and "failed_stat" not in page  # no raw dump here
+    assert 'href="/stats/raw"' in page
+
+
+def test_the_redis_tab_groups_info_by_section_in_redis_order(farm: Resque,
+                                                               r: redis.Redis) -> None:
+    page = client(farm).get("/stats/redis").text
+    shown = re.findall(r'<h2 id="info-[a-z]+">([A-Za-z]+)</h2>', page)
+    plain = redis.Redis(connection_pool=r.connection_pool)
+    plain.response_callbacks.pop("INFO", None)
+    told = [line[2:] for line in plain.info().decode().splitlines() if line.startswith("# ")]
+    assert shown == told and shown[:3] == ["Server", "Clients", "Memory"]
+    server = page.split('<h2 id="info-server">')[1].split("</table>")[0]
+    assert server.index("redis_version") < server.index("uptime_in_seconds")  # Redis's order
+    assert "connected_clients" not in server

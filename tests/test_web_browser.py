@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import http.server
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -129,7 +130,7 @@ def test_each_page_renders_without_script_errors(web: str, farm: Resque, page: P
     for tab, heading in (("Working", "1 of 2 workers working"), ("Queues", "Queues"),
                          ("Failed", "Failed jobs"), ("Workers", "2 workers"),
                          ("Delayed", "Delayed jobs"), ("Schedule", "Recurring schedules"),
-                         ("Stats", "Resque.info"), ("Overview", "Activity")):
+                         ("Stats", "Stats"), ("Overview", "Activity")):
         page.locator("nav.tabs a", has_text=tab).click()
         expect(page.locator("h1, h2").first).to_contain_text(heading)
     page.goto(web + "queues/high")
@@ -342,3 +343,34 @@ def test_auth_on_asks_for_the_password(locked_web: str, farm: Resque,
 def test_auth_off_lets_anyone_on_loopback_in(web: str, farm: Resque, page: Page) -> None:
     assert page.goto(web).status == 200
     assert page.goto(web + "failed").status == 200
+
+
+def test_live_view_links_a_worker_whose_host_is_not_utf8(web: str, r: redis.Redis,
+                                                         resque: Resque, page: Page) -> None:
+    watch = Watch(page)
+    r.sadd(resque.keys.workers, b"caf\xe9:1:q")
+    r.set(b"resque:worker:caf\xe9:1:q", layout.working_on("q", '{"class":"Odd","args":[]}'))
+    page.goto(web)
+    page.evaluate("window.__still_here = 1")
+    link = page.locator("tbody[data-live-working] a.mono")
+    expect(link).to_have_count(1)
+    page.wait_for_timeout(1000)  # a few live refreshes rebuild the table from live.json
+    expect(page.locator("#live-time")).to_contain_text("updated")  # not "cannot refresh"
+    expect(page.locator("#live-toggle")).not_to_have_class(re.compile(r"\berror\b"))
+    assert page.evaluate("window.__still_here") == 1
+    assert link.get_attribute("href") == "/workers/caf%E9%3A1%3Aq"
+    link.click()
+    expect(page.locator("h1")).to_contain_text("Worker caf")
+    assert watch.errors == []
+
+
+def test_stats_pages_explain_and_group(web: str, farm: Resque, page: Page) -> None:
+    watch = Watch(page)
+    page.goto(web + "stats")
+    expect(page.locator("table.explained tr")).to_have_count(12)
+    expect(page.locator("table.explained tr", has_text="Pending")).to_contain_text("31")
+    page.get_by_role("link", name="raw", exact=True).first.click()
+    expect(page.locator("h1")).to_have_text("Stats, raw")
+    page.locator("nav.subtabs a", has_text="redis").click()
+    expect(page.locator("h2").first).to_have_text("Server")
+    assert watch.errors == [] and watch.dialogs == []

@@ -20,10 +20,12 @@ import pytest
 import redis
 from click.testing import CliRunner
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.responses import PlainTextResponse
 from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
-from webkit import add_failure, add_worker, wait_until_up
+from webkit import BASE_URL, add_failure, add_worker, cookie_name, hidden, wait_until_up
 
 from resque import Resque
 from resque.cli import main
@@ -60,16 +62,18 @@ def test_mounted_in_an_asgi_host_every_link_follows_the_mount(farm: Resque,
                                                                r: redis.Redis) -> None:
     host = Starlette(routes=[
         Route("/", lambda request: PlainTextResponse("the host app")),
-        Mount("/admin/resque", app=create_app(farm)),
-    ])
+        # The host checks hosts itself (TrustedHostMiddleware), so the dashboard allows any.
+        Mount("/admin/resque", app=create_app(farm, allowed_hosts=("*",))),
+    ], middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=["testserver"])])
     web = TestClient(host, follow_redirects=False)
     assert web.get("/").text == "the host app"
     assert "Path=/admin/resque;" in web.get("/admin/resque/").headers["set-cookie"]
+    assert web.get("/admin/resque/", headers={"host": "evil.example"}).status_code == 400
     for page in PAGES:
         response = web.get(f"/admin/resque/{page}")
         assert response.status_code == 200, page
         assert_links_under("/admin/resque", response.text)
-    token = web.cookies.get(CSRF_COOKIE)
+    token = web.cookies.get(str(cookie_name(web)))
     response = web.post("/admin/resque/actions/queues/remove",
                         data={"csrf_token": token, "queue": "high", "next": "/admin/resque/"})
     assert response.headers["location"].startswith("/admin/resque/queues?done=queue_removed")
@@ -80,11 +84,30 @@ def test_mounted_in_an_asgi_host_every_link_follows_the_mount(farm: Resque,
 
 
 def test_resque_web_prefix_redirects_the_root_and_serves_below_it(farm: Resque) -> None:
-    web = TestClient(with_prefix(create_app(farm), "/resque/"), follow_redirects=False)
+    web = TestClient(with_prefix(create_app(farm), "/resque/"), base_url=BASE_URL,
+                     follow_redirects=False)
     assert web.get("/").headers["location"] == "/resque/"
     for page in PAGES:
         assert_links_under("/resque", web.get(f"/resque/{page}").text)
     assert with_prefix(app := create_app(farm), "/") is app
+
+
+def test_the_prefix_app_checks_hosts_sets_headers_and_never_reflects_the_host(
+    farm: Resque,
+) -> None:
+    web = TestClient(with_prefix(create_app(farm), "/resque"), base_url=BASE_URL,
+                     follow_redirects=False)
+    for path in ("/", "/resque", "/elsewhere"):
+        refused = web.get(path, headers={"host": "evil.example"})
+        assert refused.status_code == 400, path
+        assert refused.headers["x-frame-options"] == "DENY", path
+    for path, status in (("/", 302), ("/resque", 302), ("/elsewhere", 404)):
+        response = web.get(path)
+        assert response.status_code == status, path
+        assert "frame-ancestors 'none'" in response.headers["content-security-policy"], path
+        assert response.headers["x-content-type-options"] == "nosniff", path
+        if status == 302:
+            assert response.headers["location"] == "/resque/", path
 
 
 class _Quiet(WSGIRequestHandler):
@@ -120,7 +143,7 @@ def test_mounted_in_a_wsgi_host_through_a2wsgi(farm: Resque) -> None:
         for page in PAGES:
             assert_links_under("/ops/resque", opener.open(f"{base}/ops/resque/{page}").read()
                                .decode())
-        token = next(cookie.value for cookie in jar if cookie.name == CSRF_COOKIE)
+        token = next(cookie.value for cookie in jar if cookie.name.startswith(CSRF_COOKIE))
         form = urllib.parse.urlencode({"csrf_token": token, "next": "/ops/resque/failed"})
         with pytest.raises(urllib.error.HTTPError) as redirect:
             opener.open(base + "/ops/resque/actions/pause", data=form.encode())
@@ -146,6 +169,28 @@ def test_start_dashboard_serves_from_a_thread_and_stops(farm: Resque, redis_url:
     assert not dashboard.thread.is_alive()
     with pytest.raises(urllib.error.URLError):
         urllib.request.urlopen(dashboard.url, timeout=2)
+
+
+def test_two_dashboards_on_one_host_keep_their_own_csrf_cookies(
+    farm: Resque, redis_url: str
+) -> None:
+    """Browsers keep cookies per host name, not per port: one cookie name for both would
+    let each dashboard overwrite the other's token and break its forms."""
+    first, second = start_dashboard(redis_url), start_dashboard(redis_url)
+    jar = http.cookiejar.CookieJar()  # one browser for both
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar), _NoRedirect)
+    try:
+        forms = [hidden(opener.open(d.url).read().decode(), "csrf_token")[0]
+                 for d in (first, second)]
+        assert len({cookie.name for cookie in jar}) == 2
+        for dashboard, token in zip((first, second), forms, strict=True):
+            form = urllib.parse.urlencode({"csrf_token": token, "next": "/"}).encode()
+            with pytest.raises(urllib.error.HTTPError) as redirect:
+                opener.open(dashboard.url + "actions/pause", data=form)
+            assert redirect.value.code == 303, dashboard.url
+    finally:
+        first.stop()
+        second.stop()
 
 
 def test_resque_web_help_lists_its_options() -> None:
@@ -181,7 +226,7 @@ def test_resque_web_process_on_loopback_with_prefix_read_only(
     assert 'data-poll="1.0"' in page and "read-only" in page and 'method="post"' not in page
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(url + "actions/pause", data=b"x=1")
-    assert refused.value.code in (404, 405)
+    assert refused.value.code == 405
     host = url.split("/")[2].split(":")[0]
     assert host == "127.0.0.1"
     rebound = urllib.request.Request(url, headers={"Host": "evil.example"})
@@ -191,6 +236,29 @@ def test_resque_web_process_on_loopback_with_prefix_read_only(
     localhost = url.replace("127.0.0.1", "localhost")
     assert urllib.request.urlopen(localhost).status == 200
     process.terminate()
-    assert process.wait(10) in (0, -15)  # uvicorn re-raises SIGTERM after a clean shutdown
+    assert process.wait(10) == -15  # uvicorn re-raises SIGTERM after a clean shutdown
     output = process.stderr.read() if process.stderr else ""
     assert f"resque web: {url} (read-only)" in output and "Traceback" not in output
+
+
+def test_uvicorn_factory_standalone_refuses_a_rebound_host(farm: Resque, redis_url: str) -> None:
+    """The documented recipe, ``uvicorn --factory resque.web:create_app``: no ``resque web``
+    around it, and still only loopback names are answered."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "--factory", "resque.web:create_app",
+         "--port", str(port), "--log-level", "warning"],
+        stderr=subprocess.PIPE, text=True, env={**os.environ, "RESQUE_REDIS": redis_url},
+    )
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        wait_until_up(url, process)
+        rebound = urllib.request.Request(url + "queues", headers={"Host": "evil.example"})
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(rebound)
+        assert refused.value.code == 400
+        assert "set-cookie" not in refused.value.headers  # no CSRF token to steal
+        assert "/queues/high" in urllib.request.urlopen(url + "queues").read().decode()
+    finally:
+        process.terminate()
+        process.wait(10)

@@ -111,10 +111,15 @@ def test_dashboard_matches_resque_web(
         assert number(counts[field]) == info[field], field
     assert (info["pending"], info["workers"], info["working"]) == (6, 3, 1)
     stats = dict(re.findall(r'<th>(\w+)</th><td class="mono">([^<]*)</td>',
-                            web.get("/stats").text))
+                            web.get("/stats/raw").text))
     for field in ("pending", "processed", "queues", "workers", "working", "failed"):
         assert int(stats[field]) == info[field], field
     assert info["failed"] == 2  # Ruby's info counts the failed list only
+    figures = dict(re.findall(r'<th>([A-Za-z ]+)</th><td class="num value">([^<]*)</td>',
+                              web.get("/stats").text))
+    for label, field in (("Pending", "pending"), ("Processed", "processed"),
+                         ("Queues", "queues"), ("Workers", "workers")):
+        assert number(figures[label]) == info[field], label
 
     # Queues: every queue and its size.
     assert queue_sizes(web.get("/queues").text) == dict(ruby_view["queues"])

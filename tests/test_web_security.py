@@ -15,7 +15,18 @@ import pytest
 import redis
 from starlette.requests import Request
 from starlette.routing import Route
-from webkit import HOSTILE, HOSTILE_NAME, add_failure, add_worker, client, post, token
+from starlette.testclient import TestClient
+from webkit import (
+    BASE_URL,
+    HOSTILE,
+    HOSTILE_NAME,
+    add_failure,
+    add_worker,
+    client,
+    cookie_name,
+    post,
+    token,
+)
 
 from resque import Resque, layout
 from resque.web import create_app
@@ -65,11 +76,12 @@ def test_every_page_escapes_what_redis_holds(hostile: Resque, r: redis.Redis) ->
         f"/failed?class={quoted[HOSTILE]}", "/stats", "/stats/redis", "/stats/keys",
         f"/stats/keys/{quoted[HOSTILE]}", f"/stats/keys/queue%3A{quoted[EVIL_QUEUE]}",
         "/delayed", f"/delayed/{due}", "/schedule",
-        f"/nothing/{quoted[HOSTILE]}",
     ]
-    for path in pages:
+    missing = [f"/nothing/{quoted[HOSTILE]}", f"/workers/{quoted[HOSTILE]}",
+               f"/failed/{quoted[HOSTILE]}", f"/failures/{quoted[HOSTILE]}"]
+    for path, status in [*((p, 200) for p in pages), *((p, 404) for p in missing)]:
         response = web.get(path)
-        assert response.status_code in (200, 404), (path, response.status_code)
+        assert response.status_code == status, path
         body = response.text
         assert "<script>" not in body and "<img src=x" not in body, path
         assert re.search(r"<script(?! src=)", body) is None, path
@@ -127,6 +139,7 @@ def test_every_post_route_refuses_a_missing_or_wrong_token(r: redis.Redis, resqu
     assert len(routes) == 14
     web = client(resque)
     good = token(web)
+    name = str(cookie_name(web))
     wrong = new_token("not our secret")
     forged = good.split(".")[0] + ".AAAA"
     for path in routes:
@@ -134,9 +147,9 @@ def test_every_post_route_refuses_a_missing_or_wrong_token(r: redis.Redis, resqu
         assert web.post(path, data={"csrf_token": wrong}).status_code == 403, path
         assert web.post(path, data={"csrf_token": good + "x"}).status_code == 403, path
         # a cookie planted by someone else (not signed by us) with a matching form value
-        web.cookies.set(CSRF_COOKIE, forged)
+        web.cookies.set(name, forged)
         assert web.post(path, data={"csrf_token": forged}).status_code == 403, path
-        web.cookies.set(CSRF_COOKIE, good)
+        web.cookies.set(name, good)
     assert r.get(resque.keys.pause) == b"true"  # nothing ran
 
 
@@ -146,7 +159,7 @@ def test_the_token_is_in_every_form_and_matches_the_cookie(resque: Resque) -> No
     forms = re.findall(r'<form method="post".*?</form>', page, re.S)
     assert forms
     for form in forms:
-        assert f'name="csrf_token" value="{web.cookies.get(CSRF_COOKIE)}"' in form
+        assert f'name="csrf_token" value="{web.cookies.get(str(cookie_name(web)))}"' in form
 
 
 def test_a_cross_site_post_is_refused_even_with_a_valid_token(r: redis.Redis, resque: Resque
@@ -155,12 +168,14 @@ def test_a_cross_site_post_is_refused_even_with_a_valid_token(r: redis.Redis, re
     fields = {"csrf_token": token(web), "next": "/"}
     for headers in ({"origin": "http://evil.example"}, {"origin": "null"},
                     {"referer": "http://evil.example/page"},
-                    {"origin": "http://testserver.evil.example"}):
+                    {"origin": "http://127.0.0.1:5678.evil.example"},
+                    {"origin": "http://127.0.0.1:5679"}):
         assert web.post("/actions/pause", data=fields, headers=headers).status_code == 403
     assert not r.exists(resque.keys.pause)
-    ok = web.post("/actions/pause", data=fields, headers={"origin": "http://testserver"})
+    ok = web.post("/actions/pause", data=fields, headers={"origin": "http://127.0.0.1:5678"})
     assert ok.status_code == 303 and r.exists(resque.keys.pause)
-    ok = web.post("/actions/resume", data=fields, headers={"referer": "http://testserver/x"})
+    ok = web.post("/actions/resume", data=fields,
+                  headers={"referer": "http://127.0.0.1:5678/x"})
     assert ok.status_code == 303
 
 
@@ -181,7 +196,7 @@ def test_only_urlencoded_forms_are_accepted(resque: Resque) -> None:
 
 def test_the_csrf_cookie_is_strict_and_http_only(resque: Resque) -> None:
     cookie = client(resque).get("/").headers["set-cookie"]
-    assert cookie.startswith(f"{CSRF_COOKIE}=")
+    assert re.match(rf"{CSRF_COOKIE}_[0-9a-f]{{12}}=", cookie)
     for part in ("HttpOnly", "SameSite=Strict", "Path=/"):
         assert part in cookie
 
@@ -189,11 +204,13 @@ def test_the_csrf_cookie_is_strict_and_http_only(resque: Resque) -> None:
 def test_one_secret_lets_several_processes_share_tokens(resque: Resque) -> None:
     first = client(resque, secret="shared")
     second = client(resque, secret="shared")
-    second.cookies.set(CSRF_COOKIE, token(first))
+    shared = token(first)
+    name = str(cookie_name(first))
+    second.cookies.set(name, shared)
     assert post(second, "/actions/pause").status_code == 303
     third = client(resque)  # its own random secret: the token is not its own
-    third.cookies.set(CSRF_COOKIE, token(first))
-    assert third.post("/actions/pause", data={"csrf_token": token(first)}).status_code == 403
+    third.cookies.set(name, shared)
+    assert third.post("/actions/pause", data={"csrf_token": shared}).status_code == 403
 
 
 def test_security_headers_on_every_response(resque: Resque) -> None:
@@ -206,6 +223,22 @@ def test_security_headers_on_every_response(resque: Resque) -> None:
         assert headers["x-frame-options"] == "DENY"
         assert headers["cache-control"] == ("private, max-age=86400" if "static" in path
                                             else "no-store")
+
+
+def test_a_server_error_page_carries_the_security_headers_and_no_traceback(
+    resque: Resque,
+) -> None:
+    def broken_hook(request: Request) -> bool:
+        raise RuntimeError("the host application's hook has a bug")
+
+    web = TestClient(create_app(resque, auth=broken_hook), base_url=BASE_URL,
+                     raise_server_exceptions=False)
+    response = web.get("/")
+    assert response.status_code == 500
+    assert "Something went wrong" in response.text and "RuntimeError" not in response.text
+    assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["x-frame-options"] == "DENY"
 
 
 def test_templates_hold_no_inline_script_or_handler() -> None:
@@ -269,15 +302,50 @@ def test_the_host_applications_hook_decides(resque: Resque) -> None:
     assert web.get("/?key=k").status_code == 200
 
 
-def test_only_allowed_host_names_are_answered(resque: Resque) -> None:
-    """DNS rebinding: evil.example resolving to 127.0.0.1 must not reach the dashboard."""
-    web = client(resque, allowed_hosts=("127.0.0.1", "localhost", "::1"))
-    assert web.get("/").status_code == 400  # Host: testserver
-    for host in ("evil.example", "evil.example:5678", "127.0.0.1.evil.example"):
-        assert web.get("/", headers={"host": host}).status_code == 400, host
+def test_by_default_only_loopback_host_names_are_answered(resque: Resque) -> None:
+    """DNS rebinding: evil.example resolving to 127.0.0.1 must not reach the dashboard,
+    however the app is started (here create_app alone, as uvicorn --factory runs it)."""
+    web = client(resque)
+    for host in ("testserver", "evil.example", "evil.example:5678", "127.0.0.1.evil.example",
+                 "localhost.evil.example", ""):
+        refused = web.get("/", headers={"host": host})
+        assert refused.status_code == 400, host
+        assert "RESQUE_WEB_ALLOWED_HOSTS" in refused.text
+        assert "set-cookie" not in refused.headers  # no token for a rebound page
     for host in ("127.0.0.1:5678", "localhost", "[::1]:5678", "LOCALHOST:1"):
         assert web.get("/", headers={"host": host}).status_code == 200, host
-    assert client(resque).get("/", headers={"host": "any.example"}).status_code == 200
+
+
+def test_the_embedding_application_names_its_hosts_or_allows_any(
+    resque: Resque, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    named = client(resque, allowed_hosts=("Resque.Example.com",))
+    assert named.get("/", headers={"host": "resque.example.com:443"}).status_code == 200
+    assert named.get("/", headers={"host": "127.0.0.1"}).status_code == 400
+    anyone = client(resque, allowed_hosts=("*",))  # its own host checking runs before ours
+    assert anyone.get("/", headers={"host": "any.example"}).status_code == 200
+    monkeypatch.setenv("RESQUE_WEB_ALLOWED_HOSTS", "ops.example, other.example")
+    from_env = client(resque)
+    assert from_env.get("/", headers={"host": "other.example"}).status_code == 200
+    assert from_env.get("/", headers={"host": "localhost"}).status_code == 400
+    slash = anyone.get("/stats/", headers={"host": "evil.example"})
+    assert slash.status_code == 404 and "location" not in slash.headers  # no Host reflected
+    empty = client(resque, allowed_hosts=())  # empty: the default, never "nobody" or "any"
+    assert empty.get("/", headers={"host": "localhost"}).status_code == 200
+    assert empty.get("/", headers={"host": "ops.example"}).status_code == 400
+
+
+def test_resque_web_also_answers_to_the_address_it_listens_on() -> None:
+    from resque.web.config import LOOPBACK_NAMES, WebConfig
+    from resque.web.server import answering_to
+
+    assert answering_to(WebConfig(), "10.0.0.5").allowed_hosts == (*LOOPBACK_NAMES, "10.0.0.5")
+    assert answering_to(WebConfig(), "127.0.0.2").allowed_hosts == (*LOOPBACK_NAMES,
+                                                                    "127.0.0.2")
+    assert answering_to(WebConfig(), "0.0.0.0").allowed_hosts == LOOPBACK_NAMES
+    assert answering_to(WebConfig(), "::").allowed_hosts == LOOPBACK_NAMES
+    assert answering_to(WebConfig(), "::1").allowed_hosts == LOOPBACK_NAMES
+    assert answering_to(WebConfig(allowed_hosts=("*",)), "10.0.0.5").allowed_hosts == ("*",)
 
 
 # --- read-only ----------------------------------------------------------------------------
@@ -295,14 +363,42 @@ def test_read_only_has_no_post_route_and_no_button(
         assert 'method="post"' not in page and "data-confirm" not in page, path
         assert ">Retry<" not in page and ">Remove" not in page, path
         assert "read-only" in page
+
+
+def test_read_only_answers_405_to_every_other_method(
+    hostile: Resque, r: redis.Redis
+) -> None:
+    web = client(hostile, read_only=True)
     fid = str(_failures(hostile)[0].id)
     before = r.llen(hostile.keys.failed)
-    for path in post_routes():
+    for path in [*post_routes(), "/", "/queues", "/nothing/here"]:
         response = web.post(path, data={"csrf_token": token(web), "id": fid,
                                         "queue": EVIL_QUEUE})
-        assert response.status_code in (404, 405), path
+        assert response.status_code == 405, path
+        assert response.headers["allow"] == "GET, HEAD"
+        assert "read-only" in response.text
+    for method in ("PUT", "DELETE", "PATCH"):
+        assert web.request(method, "/actions/pause").status_code == 405, method
     assert r.llen(hostile.keys.failed) == before and hostile.size(EVIL_QUEUE) == 1
-    assert web.post("/", data={}).status_code == 405
+
+
+def test_read_only_writes_nothing_on_get_not_even_chart_samples(
+    hostile: Resque, r: redis.Redis
+) -> None:
+    before = _snapshot(r)
+    with client(hostile, read_only=True) as web:  # the lifespan's sampler runs too
+        for path in ("/", "/queues", "/failed", "/workers", "/stats", "/live.json",
+                     "/charts/throughput.svg", "/charts/depth.svg"):
+            assert web.get(path).status_code == 200, path
+    assert _snapshot(r) == before
+    assert not r.exists(layout.metrics_key(hostile.keys, "recent"))
+    with client(hostile) as web:  # the same pages of a dashboard that may act: a sample
+        assert web.get("/").status_code == 200
+    assert r.exists(layout.metrics_key(hostile.keys, "recent"))
+
+
+def _snapshot(r: redis.Redis) -> dict[bytes, bytes | None]:
+    return {key: r.dump(key) for key in r.scan_iter()}
 
 
 # --- never KEYS ---------------------------------------------------------------------------

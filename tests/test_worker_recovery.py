@@ -1,4 +1,4 @@
-"""Dead workers and their jobs (resque/recovery.py, the RECOVER script in resque/store.py).
+"""Dead workers and their jobs (resque/recovery.py, resque/lua/recover.lua).
 
 A worker killed mid-job is found by a live worker's periodic prune: on the same host by its
 pid, on any host by an expired heartbeat. Our workers' jobs go back to their queues exactly

@@ -1,4 +1,5 @@
-"""Signals to a worker process (resque/worker.py), each sent to a real worker on a Sleep job.
+"""Signals to a worker process (resque/signals.py, resque/worker.py), each sent to a real worker
+on a Sleep job.
 
 Where we differ from Ruby on purpose: a job stopped by a shutdown (``TERM``/``INT``) is
 requeued at the head of its queue instead of recorded as a DirtyExit failure.

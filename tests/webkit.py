@@ -22,18 +22,27 @@ HOSTILE = '<script>alert("x")</script>'
 HOSTILE_NAME = '"><img src=x onerror=alert(1)>'
 
 
+BASE_URL = "http://127.0.0.1:5678"  # a loopback name: the only kind answered by default
+
+
 def client(resque: Resque, **settings: Any) -> TestClient:
     """A test client of a fresh app on this farm (settings as for ``create_app``)."""
-    return TestClient(create_app(resque, **settings), follow_redirects=False)
+    return TestClient(create_app(resque, **settings), base_url=BASE_URL, follow_redirects=False)
+
+
+def cookie_name(web: TestClient) -> str | None:
+    """The name of the CSRF cookie this client holds (one name per dashboard address)."""
+    return next((name for name in web.cookies if name.startswith(CSRF_COOKIE + "_")), None)
 
 
 def token(web: TestClient, path: str = "/") -> str:
     """The CSRF token the dashboard gave this client (a GET first, if it has none)."""
-    found = web.cookies.get(CSRF_COOKIE)
-    if found is None:
+    if cookie_name(web) is None:
         assert web.get(path).status_code == 200
-        found = web.cookies.get(CSRF_COOKIE)
-    assert found, "the dashboard set no CSRF cookie"
+    name = cookie_name(web)
+    assert name, "the dashboard set no CSRF cookie"
+    found = web.cookies.get(name)
+    assert found, "the dashboard set an empty CSRF cookie"
     return found
 
 

@@ -1,6 +1,7 @@
 """Resque for Python: Redis-backed background jobs, wire-compatible with Ruby and Perl Resque.
 
-Start with ``Resque`` (the client), ``@resque.job`` (registering jobs) and ``Worker``.
+Start with ``Resque`` (the client: enqueue, delayed jobs, schedules), ``@resque.job``
+(registering jobs) and ``Worker``. ``Client`` is the core client that ``Resque`` extends.
 """
 
 from __future__ import annotations
@@ -21,13 +22,15 @@ from resque.errors import (
 from resque.jobs import JobFunction, Registry, job, registry
 
 if TYPE_CHECKING:
-    from resque.client import Resque
+    from resque.client import Client
+    from resque.facade import Resque
     from resque.worker import Worker
 
 __version__ = "0.1.0"
 
 __all__ = [
     "BadPayload",
+    "Client",
     "DirtyExit",
     "DontPerform",
     "JobForbidden",
@@ -48,7 +51,7 @@ __all__ = [
 
 # Imported on first use, so that a module that only defines jobs (``import resque`` and
 # ``@resque.job``) does not load redis-py, and clients never load the worker.
-_LAZY = {"Resque": "resque.client", "Worker": "resque.worker"}
+_LAZY = {"Client": "resque.client", "Resque": "resque.facade", "Worker": "resque.worker"}
 
 
 def __getattr__(name: str) -> Any:

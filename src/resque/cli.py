@@ -15,27 +15,11 @@ import click
 import redis
 
 from resque import __version__
-from resque.client import Resque
+from resque.client import Client
 from resque.errors import BadRedisURL, NoQueueError, ResqueError
+from resque.logs import setup_logging
 
 log = logging.getLogger("resque.cli")
-
-
-def setup_logging(verbosity: int) -> None:
-    """Configure the ``resque`` logger only (never the application's root logger)."""
-    if os.environ.get("VVERBOSE"):
-        verbosity = max(verbosity, 2)
-    elif os.environ.get("VERBOSE") or os.environ.get("LOGGING"):
-        verbosity = max(verbosity, 1)
-    level = {0: logging.WARNING, 1: logging.INFO}.get(verbosity, logging.DEBUG)
-    logger = logging.getLogger("resque")
-    logger.setLevel(level)
-    if not logger.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(
-            logging.Formatter("%(asctime)s %(name)s[%(process)d] %(levelname)s: %(message)s")
-        )
-        logger.addHandler(handler)
 
 
 def import_apps(apps: tuple[str, ...]) -> list[str]:
@@ -71,8 +55,9 @@ def redis_wait() -> float:
     return max(0.0, seconds)
 
 
+# No envvar: RESQUE_REDIS and REDIS_URL are read in one place, resque.connection.
 redis_option = click.option(
-    "--redis", "redis_url", envvar="RESQUE_REDIS",
+    "--redis", "redis_url",
     help="Redis URL or host:port[:db][/namespace] (default: RESQUE_REDIS, REDIS_URL, "
     "localhost:6379).",
 )
@@ -111,7 +96,7 @@ class LazyGroup(click.Group):
 
 def _missing_extra(name: str, exc: ImportError) -> click.Command:
     """A verb whose extra is missing: listed, and explains itself instead of a traceback."""
-    extra = "web" if name == "web" else "scheduler"
+    extra = {"web": "web", "metrics": "prometheus"}.get(name, "scheduler")
     message = (f"resque {name} needs the '{extra}' extra ({exc}): "
                f"pip install 'resque[{extra}]'")
 
@@ -164,18 +149,21 @@ def hide_command_line(verb: str | None) -> None:
     setproctitle.setproctitle(f"resque {verb}" if verb else "resque")
 
 
+def _help(name: str) -> str:
+    """An option's help from its WorkerSettings field: one text, one default."""
+    from resque.settings import WorkerSettings, field_help
+
+    return field_help(WorkerSettings, name)
+
+
 @main.command()
-@click.option("-q", "--queues", "queue_list", help="Comma-separated queues in priority order "
-              "(* and globs allowed, !name excludes). Default: QUEUES or QUEUE.")
-@click.option("--interval", type=float, help="Seconds between polls for jobs pushed by Ruby/Perl "
-              "(INTERVAL, default 5). 0 exits when the queues are empty.")
-@click.option("--burst", is_flag=True, help="Exit when the queues are empty.")
-@click.option("--fork/--no-fork", default=None,
-              help="A child process per job (default) or in-process (FORK_PER_JOB=false).")
-@click.option("--max-jobs", type=click.IntRange(min=1), help="Exit after this many jobs.")
+@click.option("-q", "--queues", "queue_list", help=_help("queues"))
+@click.option("--interval", type=float, help=_help("interval"))
+@click.option("--burst", is_flag=True, default=None, help=_help("burst"))
+@click.option("--fork/--no-fork", default=None, help=_help("fork"))
+@click.option("--max-jobs", type=click.IntRange(min=1), help=_help("max_jobs"))
 @click.option("-c", "--concurrency", type=click.IntRange(min=1), default=None,
-              help="Perform up to N jobs at once in this process, on threads (async def "
-              "jobs share one event loop); implies --no-fork (RESQUE_CONCURRENCY).")
+              help=_help("concurrency"))
 @click.option("--pidfile", envvar="PIDFILE", help="Write the worker's pid here.")
 @click.option("--background", is_flag=True, envvar="BACKGROUND",
               help="Detach from the terminal (BACKGROUND).")
@@ -186,13 +174,14 @@ def hide_command_line(verb: str | None) -> None:
               "under them are allowed.")
 @click.option("--allow", "allowed", multiple=True, help="Extra module prefix whose dotted job "
               "paths may be imported (also RESQUE_JOB_MODULES).")
+@click.option("--job-metrics", is_flag=True, default=None, help=_help("job_metrics"))
 @click.option("-v", "--verbose", count=True, help="-v info, -vv debug (VERBOSE, VVERBOSE).")
 @redis_option
 @namespace_option
 def work(
     queue_list: str | None,
     interval: float | None,
-    burst: bool,
+    burst: bool | None,
     fork: bool | None,
     max_jobs: int | None,
     concurrency: int | None,
@@ -201,6 +190,7 @@ def work(
     count: int,
     apps: tuple[str, ...],
     allowed: tuple[str, ...],
+    job_metrics: bool | None,
     verbose: int,
     redis_url: str | None,
     namespace: str | None,
@@ -209,17 +199,16 @@ def work(
     setup_logging(verbose)
     if count > 1:
         sys.exit(_run_several(count, redis_url))
+    from resque.settings import WorkerSettings
     from resque.worker import Worker
 
     modules = import_apps(apps)
-    resque = Resque(redis_url, namespace=namespace, allowed_modules=[*modules, *allowed])
-    queues = (queue_list or "").split(",") if queue_list else []
-    options: dict[str, Any] = {"interval": interval, "max_jobs": max_jobs, "fork": fork,
-                               "concurrency": concurrency}
-    if burst:
-        options["burst"] = True
-    try:
-        worker = Worker.from_env(queues, resque=resque, **options)
+    resque = Client(redis_url, namespace=namespace, allowed_modules=[*modules, *allowed])
+    try:  # the environment (Ruby's variables), then the options given
+        settings = WorkerSettings.from_env(
+            None, queues=queue_list or None, interval=interval, burst=burst, fork=fork,
+            max_jobs=max_jobs, concurrency=concurrency, job_metrics=job_metrics)
+        worker = Worker(resque=resque, settings=settings)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
     if not worker.patterns:
@@ -288,26 +277,31 @@ def _daemonize() -> None:
 @click.option("--workers", default=2, show_default=True, help="Worker processes to run.")
 @click.option("--fork/--no-fork", default=True, help="A child per job, or in-process.")
 @click.option("--data-dir", type=click.Path(file_okay=False),
-              help="Where the embedded Redis keeps its append-only file "
-              "(default: ~/.local/share/resque-demo).")
+              help="Where the demo's redis-server keeps its append-only file, and the demo its "
+              "logs (default: ~/.local/share/resque-demo).")
 @click.option("--linger", type=float, default=None,
               help="Keep the dashboard up this many seconds after the jobs drain "
               "(default: until Ctrl-C on a terminal, not at all otherwise).")
-@redis_option
+@click.option("--continue", "keep", is_flag=True,
+              help="Keep the last run's jobs, failures and counters (default: start clean).")
+@click.option("--redis", "redis_url",
+              help="Use this Redis (in the namespace resque-demo) instead of the demo's own "
+              "redis-server; RESQUE_REDIS and REDIS_URL are never used.")
 def demo(
     job_count: int,
     workers: int,
     fork: bool,
     data_dir: str | None,
     linger: float | None,
+    keep: bool,
     redis_url: str | None,
 ) -> None:
-    """Enqueue demo jobs on an embedded Redis, run workers, show them drain."""
-    from resque.demo import run_demo
+    """Enqueue demo jobs on a redis-server of its own, run workers, show them drain."""
+    from resque.demo import DemoOptions, run_demo
 
     if linger is None:
         linger = float("inf") if sys.stdin.isatty() and sys.stdout.isatty() else 0.0
-    sys.exit(run_demo(job_count, workers, fork, data_dir, redis_url, linger))
+    sys.exit(run_demo(DemoOptions(job_count, workers, fork, data_dir, redis_url, linger, keep)))
 
 
 # Admin verbs (resque/admin/cli.py), imported only when one of them runs.
@@ -315,7 +309,7 @@ lazy_command("queues", "resque.admin.cli:queues")
 lazy_command("peek", "resque.admin.cli:peek")
 lazy_command("enqueue", "resque.admin.cli:enqueue")
 lazy_command("remove-queue", "resque.admin.cli:remove_queue")
-lazy_command("failed", "resque.admin.cli:failed")
+lazy_command("failed", "resque.failure.cli:failed")
 lazy_command("workers", "resque.admin.cli:workers")
 lazy_command("prune", "resque.admin.cli:prune")
 lazy_command("stats", "resque.admin.cli:stats")
@@ -331,8 +325,11 @@ lazy_command("schedule", "resque.scheduler.cli:schedule")
 # The dashboard (resque/web/cli.py); needs the 'web' extra.
 lazy_command("web", "resque.web.cli:web")
 
-# Several supervised workers from a config (resque/pool.py), like resque-pool.
-lazy_command("pool", "resque.pool:pool")
+# Several supervised workers from a config (resque/pool/cli.py), like resque-pool.
+lazy_command("pool", "resque.pool.cli:pool")
+
+# The farm's Prometheus metrics (resque/prometheus/cli.py); needs the 'prometheus' extra.
+lazy_command("metrics", "resque.prometheus.cli:metrics")
 
 
 if __name__ == "__main__":

@@ -1,45 +1,32 @@
-"""The client API: enqueue, push, pop, peek, size, queues, dequeue, info.
+"""The core client: enqueue, push, pop, peek, size, queues, dequeue, workers, info.
 
 Every Redis command the client sends is here or in ``layout.Keys``'s names; enqueueing is one
-round trip (a Lua script doing Ruby's ``SADD queues`` + ``RPUSH queue:<q>`` and a wake-up
-``PUBLISH`` for idle workers).
+round trip (``lua/push.lua``: Ruby's ``SADD queues`` + ``RPUSH queue:<q>`` and a wake-up
+``PUBLISH`` for idle workers). It imports neither the worker nor the scheduler, which both
+build on it; ``resque.Resque`` (``facade.py``) adds delayed and recurring jobs and ``worker()``.
 """
 
 from __future__ import annotations
 
-import datetime
-import functools
 import logging
-import os
-from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import redis
 
-from resque import jobs, layout
+from resque import jobs, layout, scripts
 from resque.connection import connect, describe, translate_errors
 from resque.layout import check_queue_name
-
-if TYPE_CHECKING:
-    from resque.scheduler.delayed import Delayed, When
-    from resque.scheduler.schedule import Schedules
-    from resque.worker import Worker
+from resque.settings import ClientSettings
 
 log = logging.getLogger("resque.client")
 
-# KEYS: queues set, queue list, wake channel. ARGV: queue name, payloads...
-# The PUBLISH wakes idle workers subscribed to this queue; Ruby and Perl ignore it.
-PUSH_SCRIPT = """
-redis.call('SADD', KEYS[1], ARGV[1])
-redis.call('RPUSH', KEYS[2], unpack(ARGV, 2))
-redis.call('PUBLISH', KEYS[3], '')
-return 1
-"""
+PUSH_SCRIPT = scripts.compose("push_lib", "push")  # see resque/lua/push_lib.lua
 
 BULK_CHUNK = 2000  # payloads per RPUSH in enqueue_many: big enough to amortise, small for Lua
 
 
-class Resque:
+class Client:
     """A connection to one Resque farm: a Redis plus a namespace.
 
     ``redis`` takes a client, a URL, Resque's ``host:port[:db][/namespace]`` or nothing (the
@@ -61,9 +48,7 @@ class Resque:
         self.redis, namespace = connect(redis, namespace)
         self.keys = layout.Keys(namespace)
         self.registry = registry or jobs.registry
-        env_modules = os.environ.get("RESQUE_JOB_MODULES", "")
-        self.allowed_modules = [m.strip() for m in env_modules.split(",") if m.strip()]
-        self.allowed_modules += list(allowed_modules)
+        self.allowed_modules = [*ClientSettings.from_env().job_modules, *allowed_modules]
         self.inline = inline
         self._push = self.redis.register_script(PUSH_SCRIPT)
         self._queue_keys: dict[str, list[str]] = {}
@@ -73,7 +58,7 @@ class Resque:
         return self.keys.namespace
 
     def __repr__(self) -> str:
-        return f"<Resque {describe(self.redis)} namespace={self.namespace!r}>"
+        return f"<{type(self).__name__} {describe(self.redis)} namespace={self.namespace!r}>"
 
     # --- enqueueing ---------------------------------------------------------------------
 
@@ -203,12 +188,18 @@ class Resque:
         return dict(zip(names, (int(s) for s in sizes), strict=True))
 
     @translate_errors
-    def remove_queue(self, queue: str) -> None:
-        """Forget a queue and delete its jobs (``SREM queues`` + ``DEL queue:<q>``)."""
-        with self.redis.pipeline(transaction=False) as pipe:
+    def remove_queue(self, queue: str) -> int:
+        """Forget a queue and delete its jobs; returns how many jobs were deleted.
+
+        One round trip: ``LLEN`` + ``SREM queues`` + ``DEL queue:<q>`` in a ``MULTI``, so
+        the count is exactly what was deleted, even while others push to the queue.
+        """
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.llen(self.keys.queue(queue))
             pipe.srem(self.keys.queues, queue)
             pipe.delete(self.keys.queue(queue))
-            pipe.execute()
+            size, _, _ = pipe.execute()
+        return int(size)
 
     @translate_errors
     def dequeue(self, job: Any, *args: Any, queue: str | None = None) -> int | None:
@@ -295,85 +286,5 @@ class Resque:
             "working": len(self.working()),
             "failed": int(self.redis.llen(self.keys.failed)),
             "servers": [describe(self.redis)],
-            "environment": os.environ.get("RAILS_ENV") or os.environ.get("RACK_ENV")
-            or "development",
+            "environment": ClientSettings.from_env().environment,
         }
-
-    def worker(self, queues: Sequence[str] = (), **options: Any) -> Worker:
-        """A worker on this connection (Perl's ``$resque->worker``); add queues, then work()."""
-        from resque.worker import Worker
-
-        return Worker(list(queues), resque=self, **options)
-
-    # --- delayed and recurring jobs (resque-scheduler's layout; see resque.scheduler) ------
-    # Thin: each call is the same-named method of ``self.delayed`` (resque/scheduler/delayed.py).
-
-    @functools.cached_property
-    def delayed(self) -> Delayed:
-        """The delayed-job API: ``enqueue_at``, ``move_due``, the dashboard's ``page``..."""
-        from resque.scheduler.delayed import Delayed
-
-        return Delayed(self)
-
-    @functools.cached_property
-    def schedules(self) -> Schedules:
-        """Recurring schedules stored in Redis (needs ``pip install resque[scheduler]``)."""
-        from resque.scheduler.schedule import Schedules
-
-        return Schedules(self)
-
-    @translate_errors
-    def enqueue_at(self, when: When, job: Any, *args: Any) -> bool:
-        """Enqueue ``job(*args)`` on its queue at ``when`` (a datetime or epoch seconds)."""
-        return self.delayed.enqueue_at(when, job, *args)
-
-    @translate_errors
-    def enqueue_at_with_queue(self, queue: str, when: When, job: Any, *args: Any) -> bool:
-        return self.delayed.enqueue_at_with_queue(queue, when, job, *args)
-
-    @translate_errors
-    def enqueue_in(self, seconds: float | datetime.timedelta, job: Any, *args: Any) -> bool:
-        """Enqueue ``job(*args)`` on its queue ``seconds`` from now."""
-        return self.delayed.enqueue_in(seconds, job, *args)
-
-    @translate_errors
-    def enqueue_in_with_queue(
-        self, queue: str, seconds: float | datetime.timedelta, job: Any, *args: Any
-    ) -> bool:
-        return self.delayed.enqueue_in_with_queue(queue, seconds, job, *args)
-
-    @translate_errors
-    def remove_delayed(self, job: Any, *args: Any) -> int:
-        """Remove every delayed ``job(*args)`` (on the job's queue); returns how many."""
-        return self.delayed.remove_delayed(job, *args)
-
-    @translate_errors
-    def remove_delayed_in_queue(self, job: Any, queue: str, *args: Any) -> int:
-        return self.delayed.remove_delayed_in_queue(job, queue, *args)
-
-    @translate_errors
-    def remove_delayed_selection(
-        self, predicate: Callable[[list[Any]], bool], job: Any = None
-    ) -> int:
-        """Remove delayed jobs (of ``job``, or any class) whose args satisfy ``predicate``."""
-        return self.delayed.remove_delayed_selection(predicate, job)
-
-    @translate_errors
-    def delayed_queue_peek(self, start: int, count: int) -> list[int]:
-        return self.delayed.delayed_queue_peek(start, count)
-
-    @translate_errors
-    def delayed_queue_schedule_size(self) -> int:
-        return self.delayed.delayed_queue_schedule_size()
-
-    @translate_errors
-    def delayed_timestamp_size(self, when: When) -> int:
-        return self.delayed.delayed_timestamp_size(when)
-
-    @translate_errors
-    def scheduled_at(self, job: Any, *args: Any) -> list[int]:
-        return self.delayed.scheduled_at(job, *args)
-
-    @translate_errors
-    def count_all_scheduled_jobs(self) -> int:
-        return self.delayed.count_all_scheduled_jobs()

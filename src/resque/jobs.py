@@ -22,6 +22,8 @@ from typing import Any, TypeVar, overload
 
 from resque.errors import DontPerform, JobForbidden, JobNotFound, NoQueueError
 
+QUOTE_LIMIT = 2048  # characters of a job's input an error message quotes
+
 log = logging.getLogger("resque.jobs")
 
 HOOK_KINDS = (
@@ -299,7 +301,11 @@ def check_arguments(func: Callable[..., Any], args: list[Any], name: str) -> Non
     try:
         signature.bind(*args)
     except TypeError as exc:
-        raise TypeError(f"args {args!r} do not fit {name}.perform{signature}: {exc}") from None
+        from resque.failure.records import clipped
+
+        # The message is stored in the failure record: quote the input, not megabytes of it.
+        raise TypeError(f"args {clipped(repr(args), QUOTE_LIMIT)} do not fit "
+                        f"{clipped(name, QUOTE_LIMIT)}.perform{signature}: {exc}") from None
 
 
 def warm(target: Any) -> None:

@@ -408,6 +408,13 @@ class Keys:
         """Hash: schedule name -> the Unix second of the last tick enqueued (our de-dup)."""
         return self.prefix + "scheduler:last_tick"
 
+    def scheduler_master(self, lock_prefix: str = "") -> str:
+        """String: what our master scheduler says of itself (``{"lock":"<host>:<pid>",
+        "dynamic":..}`` JSON), true only while ``lock`` is the master lock's value. One per
+        lock prefix: ``resque:scheduler:master`` (``MyApp``: ``resque:scheduler:MyApp:master``)."""
+        middle = f"{lock_prefix}:" if lock_prefix else ""
+        return f"{self.prefix}scheduler:{middle}master"
+
 
 # --- Failure administration (additions for resque.failure and resque.admin) -------------------
 
@@ -606,3 +613,44 @@ def decode_metrics_sample(raw: str | bytes) -> dict[str, Any] | None:
 def scan_pattern(keys: Keys) -> str:
     """A ``SCAN MATCH`` pattern for every key under the namespace (glob characters escaped)."""
     return re.sub(r"([*?\[\]\\])", r"\\\1", keys.prefix) + "*"
+
+
+# --- Job durations and queue marks (resque.durations, resque.prometheus): ours only -------------
+# ``metrics:durations`` is a hash of cumulative counters, one field per (slot, queue, class):
+# the field is ``<slot> <JSON [queue, class]>``; a slot is ``b:<le>`` (jobs whose duration was
+# at most ``le`` seconds and more than the bound below it, Prometheus's ``le`` text: ``0.005``,
+# ``+Inf``), ``sum_us`` (their total duration in microseconds, an integer so HINCRBY never
+# rounds) or ``failed`` (how many of them failed). Workers only ever add to it.
+# ``metrics:queue_marks`` is a hash: queue name -> JSON array of ``[seen, item, position]``
+# marks, the jobs a scrape saw at the tail (or head) of that queue, oldest first.
+
+DURATION_SLOT_PREFIX = "b:"
+DURATION_SUM = "sum_us"
+DURATION_FAILED = "failed"
+
+
+def job_durations_key(keys: Keys) -> str:
+    """The hash of job duration histograms by queue and class."""
+    return f"{keys.prefix}metrics:durations"
+
+
+def queue_marks_key(keys: Keys) -> str:
+    """The hash of each queue's marks, from which the age of its oldest job is estimated."""
+    return f"{keys.prefix}metrics:queue_marks"
+
+
+def duration_field(slot: str, queue: str, class_name: str) -> str:
+    """A field of ``metrics:durations``: ``b:0.25 ["mail","Mailer::Welcome"]``."""
+    return f"{slot} {encode([queue, class_name])}"
+
+
+def parse_duration_field(field: str | bytes) -> tuple[str, str, str] | None:
+    """``(slot, queue, class)`` of a ``metrics:durations`` field; None if it is not one."""
+    slot, _, series = text(field).partition(" ")
+    try:
+        names = decode(series)
+    except ValueError:
+        return None
+    if not (isinstance(names, list) and len(names) == 2 and all(isinstance(n, str) for n in names)):
+        return None
+    return slot, names[0], names[1]

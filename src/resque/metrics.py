@@ -22,7 +22,7 @@ from typing import Any
 
 import redis
 
-from resque import layout
+from resque import layout, scripts
 
 log = logging.getLogger("resque.metrics")
 
@@ -41,60 +41,7 @@ HISTORY = Tier("history", 60, 2 * 86400)
 TIERS = (RECENT, HISTORY)
 TOP_QUEUES = 10  # queue lengths kept per sample: the longest ones (a farm may have thousands)
 
-# KEYS: recent set, history set, stat:processed, stat:failed, queues, workers, failed,
-#       failed_queues.
-# ARGV: now ('' = Redis TIME), queue key prefix, worker key prefix, failure list prefix,
-#       then bucket and retention of each tier, TOP_QUEUES, the sample template.
-# Returns the number of tiers written (0 when every tier already has this bucket's sample).
-# Queue, worker and failure-list keys are built from prefixes given by layout.Keys.
-SAMPLE_SCRIPT = """
-local now = tonumber(ARGV[1])
-if not now then now = tonumber(redis.call('TIME')[1]) end
-now = math.floor(now)
-local due = {}
-for i = 0, 1 do
-  local key, bucket, keep = KEYS[1 + i], tonumber(ARGV[5 + 2 * i]), tonumber(ARGV[6 + 2 * i])
-  local start = now - (now % bucket)
-  if redis.call('ZCOUNT', key, start, start) == 0 then
-    due[#due + 1] = {key, start, keep}
-  end
-end
-if #due == 0 then return 0 end
-local function number(value)
-  return math.floor(tonumber(value or '0') or 0)
-end
-local processed, failed = number(redis.call('GET', KEYS[3])), number(redis.call('GET', KEYS[4]))
-local pending, lengths = 0, {}
-for _, queue in ipairs(redis.call('SMEMBERS', KEYS[5])) do
-  local length = redis.call('LLEN', ARGV[2] .. queue)
-  pending = pending + length
-  if length > 0 then lengths[#lengths + 1] = {queue, length} end
-end
-table.sort(lengths, function(a, b) return a[2] > b[2] end)
-local top = {}
-for i = 1, math.min(#lengths, tonumber(ARGV[9])) do top[i] = cjson.encode(lengths[i]) end
-local workers = redis.call('SMEMBERS', KEYS[6])
-local working = 0
-for first = 1, #workers, 500 do
-  local names = {}
-  for i = first, math.min(first + 499, #workers) do names[#names + 1] = ARGV[3] .. workers[i] end
-  for _, value in ipairs(redis.call('MGET', unpack(names))) do
-    if value and value ~= '' then working = working + 1 end
-  end
-end
-local failures = redis.call('LLEN', KEYS[7])
-for _, name in ipairs(redis.call('SMEMBERS', KEYS[8])) do
-  if ARGV[4] .. name ~= KEYS[7] then failures = failures + redis.call('LLEN', ARGV[4] .. name) end
-end
-local sample = string.format(ARGV[10], now, processed, failed, failures, pending, #workers,
-  working, '[' .. table.concat(top, ',') .. ']')
-for _, tier in ipairs(due) do
-  redis.call('ZADD', tier[1], tier[2], sample)
-  redis.call('ZREMRANGEBYSCORE', tier[1], '-inf', '(' .. (now - tier[3]))
-  redis.call('EXPIRE', tier[1], tier[3])
-end
-return #due
-"""
+SAMPLE_SCRIPT = scripts.source("sample")  # KEYS, ARGV and the return: in the file
 _SCRIPT_SHA = hashlib.sha1(SAMPLE_SCRIPT.encode()).hexdigest()
 
 

@@ -9,7 +9,7 @@ host and its pid is not a live process whose command line mentions resque.
 What happens to the job a dead worker was running:
 
 * our worker (it has an in-flight list): the job goes back to the head of its queue, once,
-  atomically with the unregistration (``RECOVER_SCRIPT``);
+  atomically with the unregistration (``lua/recover.lua``);
 * a Ruby or Perl worker (no in-flight list): the job is recorded as failed, as Ruby does,
   because we cannot know how far it got;
 * our worker already unregistered by a Ruby or Perl pruner: that pruner recorded the running

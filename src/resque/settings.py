@@ -12,7 +12,10 @@ import dataclasses
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+if TYPE_CHECKING:
+    from resque.failure import FailureBackend
 
 S = TypeVar("S")
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
@@ -100,6 +103,16 @@ def build(cls: type[S], environ: Mapping[str, str] | None = None, **overrides: A
     return cls(**values)
 
 
+def field_help(cls: type, name: str) -> str:
+    """A command-line option's help, from the field: what it does, its variable, its default."""
+    spec = next(spec for spec in fields(cls) if spec.name == name)
+    notes = [", ".join(spec.metadata.get("env", ()))]
+    if spec.default not in (None, (), "", dataclasses.MISSING):
+        notes.append(f"default {spec.default}")
+    shown = "; ".join(note for note in notes if note)
+    return str(spec.metadata["doc"]) + (f" ({shown})" if shown else "")
+
+
 def settings_table(cls: type) -> str:
     """A Markdown table of a settings class: field, default, variable, Ruby's name, meaning."""
     rows = ["| setting | default | environment | Ruby | what it does |",
@@ -134,11 +147,13 @@ class WorkerSettings:
         False, doc="Exit when the queues are empty (as `interval=0`).")
     fork: bool = setting(
         True, env="FORK_PER_JOB", ruby="FORK_PER_JOB", parse=parse_on_unless_false,
-        doc="A child process per job; `false` performs jobs in the worker process.")
+        doc="A child process per job; off (`FORK_PER_JOB=false`), jobs run in the worker "
+            "process.")
     fork_server: bool = setting(
         True, env="RESQUE_FORK_SERVER", parse=parse_on_unless_false,
         doc="Fork job children from a small server process that loads only the job code "
-            "(cheaper forks); off forks them from the worker itself.")
+            "(cheaper forks); off, or when the worker has its own `after_fork` hooks or a "
+            "failure backend object, the worker forks them itself.")
     concurrency: int = setting(
         1, env="RESQUE_CONCURRENCY",
         doc="Perform up to N jobs at once on threads in one process (`async def` jobs share "
@@ -154,7 +169,9 @@ class WorkerSettings:
         doc="Seconds a stopping worker gives the running job before it is killed.")
     term_child: bool = setting(
         False, env="TERM_CHILD", ruby="TERM_CHILD",
-        doc="On TERM, send the child TERM first (then KILL after `term_timeout`), not KILL.")
+        doc="On TERM, stop the job at once with TERM (in process: `TermException`), then KILL "
+            "a child still there after `term_timeout`; off, the job first gets "
+            "`term_timeout` to finish.")
     graceful_term: bool = setting(
         False, env="GRACEFUL_TERM", ruby="GRACEFUL_TERM",
         doc="TERM acts as QUIT: finish the current job, then exit.")
@@ -170,10 +187,10 @@ class WorkerSettings:
     requeue_limit: int = setting(
         2, env="RESQUE_REQUEUE_LIMIT",
         doc="A job whose workers died under it this many times is failed, not requeued.")
-    failure_backend: str | None = setting(
+    failure_backend: str | FailureBackend | None = setting(
         None, env="FAILURE_BACKEND", ruby="FAILURE_BACKEND",
         doc="Where failures go: `redis`, `redis_multi_queue`, `log`, `none`, "
-            "`multiple:a,b` or `module:Factory`.")
+            "`multiple:a,b`, `module:Factory`, or (from code) a backend object.")
     procline_prefix: str = setting(
         "", env="RESQUE_PROCLINE_PREFIX", ruby="RESQUE_PROCLINE_PREFIX",
         doc="Text put before `resque-<version>: ...` in the process title.")
@@ -182,6 +199,10 @@ class WorkerSettings:
     preload: tuple[str, ...] = setting(
         (), parse=parse_names,
         doc="Modules the fork server imports before forking, besides those of registered jobs.")
+    job_metrics: bool = setting(
+        False, env="RESQUE_JOB_METRICS",
+        doc="Time each job into the farm's duration histograms by queue and class (Redis "
+            "hash `metrics:durations`, added to every 5 s), for `/metrics`.")
 
     def __post_init__(self) -> None:
         for name in ("queues", "preload"):  # a string or any sequence, kept as a tuple
@@ -203,3 +224,124 @@ class WorkerSettings:
 
     def replace(self, **changes: Any) -> WorkerSettings:
         return dataclasses.replace(self, **changes)
+
+
+# --- the client ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    """What every client reads from the environment (``resque.client.Client``)."""
+
+    job_modules: tuple[str, ...] = setting(
+        (), env="RESQUE_JOB_MODULES", parse=parse_names,
+        doc="Module prefixes whose dotted job paths workers may import, besides the "
+            "`allowed_modules` given in code and the `--app`/`--allow` modules.")
+    environment: str = setting(
+        "development", env=("RAILS_ENV", "RACK_ENV"), ruby="RAILS_ENV, RACK_ENV",
+        doc="The `environment` that `info()` (and the Stats tab) reports, as Ruby's "
+            "`Resque.info`.")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None,
+                 **overrides: Any) -> ClientSettings:
+        return build(cls, environ, **overrides)
+
+
+# --- the scheduler ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SchedulerSettings:
+    """What a ``resque scheduler`` process can be told, with resque-scheduler's variable names.
+    ``Scheduler(client, **fields)`` or ``Scheduler(client, settings=...)``."""
+
+    MAX_BATCH_SIZE: ClassVar[int] = 5000  # keeps one script call short: Redis never blocks long
+
+    schedule_file: str | None = setting(
+        None, env="RESQUE_SCHEDULE",
+        doc="A resque-scheduler YAML schedule file, re-read on USR2.")
+    dynamic: bool = setting(
+        False, env="DYNAMIC_SCHEDULE", ruby="DYNAMIC_SCHEDULE",
+        doc="Follow the schedules stored in Redis (`persistent_schedules`) while running.")
+    interval: float = setting(
+        5.0, env="RESQUE_SCHEDULER_INTERVAL", ruby="RESQUE_SCHEDULER_INTERVAL",
+        doc="Seconds between passes (sooner when a recurring tick is due).")
+    lock_timeout: int = setting(
+        180, env="LOCK_TIMEOUT", ruby="LOCK_TIMEOUT",
+        doc="TTL in seconds of the master lock; a standby takes over within it.")
+    lock_prefix: str = setting(
+        "", env="RESQUE_SCHEDULER_MASTER_LOCK_PREFIX",
+        ruby="RESQUE_SCHEDULER_MASTER_LOCK_PREFIX",
+        doc="Prefix of the master lock's key, for several scheduler groups on one Redis.")
+    batch_size: int = setting(
+        100, env="DELAYED_REQUEUE_BATCH_SIZE", ruby="DELAYED_REQUEUE_BATCH_SIZE",
+        doc="Delayed jobs moved per atomic batch (at most 5000).")
+    env: str | None = setting(
+        None, env="RAILS_ENV", ruby="RAILS_ENV",
+        doc="The environment: a schedule with `rails_env`/`env` loads only if it lists it.")
+    catch_up: float | None = setting(
+        None, doc="Enqueue (once) a recurring tick missed up to this many seconds ago when "
+                  "becoming master; default: lock timeout + 2 intervals; 0 never, as Ruby.")
+    app_name: str | None = setting(
+        None, env="APP_NAME", ruby="APP_NAME", doc="Shown in the process title.")
+    pidfile: str | None = setting(
+        None, env="PIDFILE", ruby="PIDFILE", doc="Where `resque scheduler` writes its pid.")
+
+    def __post_init__(self) -> None:
+        if not self.interval > 0:
+            raise ValueError(f"the interval must be positive, not {self.interval}")
+        if self.lock_timeout < 1:
+            raise ValueError(f"the lock timeout must be at least 1 second, not "
+                             f"{self.lock_timeout}")
+        if not 1 <= self.batch_size <= self.MAX_BATCH_SIZE:
+            raise ValueError(f"the batch size must be within 1..{self.MAX_BATCH_SIZE}, not "
+                             f"{self.batch_size}")
+        if self.catch_up is not None and self.catch_up < 0:
+            raise ValueError(f"catch_up must be >= 0, not {self.catch_up}")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None,
+                 **overrides: Any) -> SchedulerSettings:
+        """Defaults, then resque-scheduler's variables, then ``overrides`` not None."""
+        return build(cls, environ, **overrides)
+
+
+# --- the pool -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PoolSettings:
+    """What ``resque pool`` can be told, with resque-pool's variable names where it has one."""
+
+    config: str | None = setting(
+        None, env="RESQUE_POOL_CONFIG", ruby="RESQUE_POOL_CONFIG",
+        doc="The YAML (or JSON) file of queue lists and counts; default `resque-pool.yml`, "
+            "then `config/resque-pool.yml`.")
+    environment: str | None = setting(
+        None, env=("RESQUE_ENV", "RACK_ENV", "RAILS_ENV"), ruby="RESQUE_ENV, RACK_ENV, RAILS_ENV",
+        doc="The config section merged over the top level.")
+    count: int = setting(
+        1, env="COUNT", ruby="COUNT", doc="Multiplies every entry's number of workers.")
+    queues: tuple[str, ...] = setting(
+        (), env=("QUEUES", "QUEUE"), ruby="QUEUES, QUEUE", parse=parse_names,
+        doc="Without a config file: one worker on these queues.")
+    restart_delay: float = setting(
+        1.0, doc="Seconds before restarting a worker that died young; doubles with each "
+                 "death in a row.")
+    restart_delay_limit: float = setting(
+        60.0, doc="The longest wait before restarting a worker.")
+    min_uptime: float = setting(
+        5.0, doc="A worker that lived this many seconds is restarted at once.")
+
+    def __post_init__(self) -> None:
+        if isinstance(self.queues, str):
+            object.__setattr__(self, "queues", parse_names(self.queues))
+        if self.count < 1:
+            raise ValueError(f"the count must be at least 1, not {self.count}")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None,
+                 **overrides: Any) -> PoolSettings:
+        """Defaults, then resque-pool's variables, then ``overrides`` not None."""
+        return build(cls, environ, **overrides)

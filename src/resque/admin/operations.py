@@ -16,8 +16,8 @@ from typing import Any
 import redis
 
 from resque import layout
-from resque.client import Resque
-from resque.connection import translate_errors
+from resque.client import Client
+from resque.connection import describe, translate_errors
 from resque.failure.operations import Failures
 from resque.layout import check_queue_name
 
@@ -83,33 +83,110 @@ class PruneResult:
         return {"pruned": self.pruned, "lock_holder": self.lock_holder, "lock_ttl": self.lock_ttl}
 
 
+@dataclass(frozen=True)
+class Totals:
+    """The farm's counts, read so that junk cannot stop them: a key holding another type than
+    Ruby's layout says (another tool's, or a mistake) counts as empty and is named in
+    ``problems``, as the worker reports such keys and goes on."""
+
+    queues: dict[str, int | None]  # every member of ``queues``, by name; None: not a list
+    failure_lists: dict[str, int | None]  # ``failed`` first, then ``failed_queues``'s members
+    workers: int
+    working: int  # workers with a non-empty ``worker:<id>``, as Ruby's ``working`` counts
+    processed: int
+    failed: int  # the ``stat:failed`` counter; ``failure_lists`` are what is kept
+    paused: bool
+    problems: tuple[str, ...] = ()
+
+    @property
+    def pending(self) -> int:
+        return sum(size or 0 for size in self.queues.values())
+
+    @property
+    def failures(self) -> int:
+        """Entries in every failure list."""
+        return sum(length or 0 for length in self.failure_lists.values())
+
+
+class _Reads:
+    """Pipelined reads that survive keys of another type: a command Redis refuses reads as
+    None and its key is kept, to be named by ``problems`` (one ``TYPE`` pipeline, only when
+    there is junk)."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.client = client
+        self.bad: dict[str, str] = {}  # key -> what it should hold
+        self.odd: dict[str, str] = {}  # key -> why its value is unusable
+
+    def run(self, calls: list[tuple[str, str, str]]) -> list[Any]:
+        """``(command, key, expected type)`` each, in one round trip."""
+        if not calls:
+            return []
+        with self.client.pipeline(transaction=False) as pipe:
+            for command, key, _ in calls:
+                getattr(pipe, command)(_raw(key))
+            replies = pipe.execute(raise_on_error=False)
+        for (_, key, expected), reply in zip(calls, replies, strict=True):
+            if isinstance(reply, redis.ResponseError):
+                self.bad[key] = expected
+        return [None if isinstance(r, redis.ResponseError) else r for r in replies]
+
+    def counter(self, key: str, value: Any) -> int:
+        """A counter's value; one that is not a whole number reads as 0 (and is named)."""
+        try:
+            return int(value or 0)
+        except ValueError:
+            self.odd[key] = f"holds {layout.raw_text(value)[:40]!r}, not a whole number"
+            return 0
+
+    def problems(self) -> tuple[str, ...]:
+        found = [f"{key} {why}" for key, why in self.odd.items()]
+        if self.bad:
+            with self.client.pipeline(transaction=False) as pipe:
+                for key in self.bad:
+                    pipe.type(_raw(key))
+                kinds = [layout.text(kind) for kind in pipe.execute()]
+            found += [f"{key} holds a {kind}, not a {expected}"
+                      for (key, expected), kind in zip(self.bad.items(), kinds, strict=True)
+                      if kind != "none"]  # gone meanwhile: nothing to report
+        return tuple(sorted(layout.raw_text(_raw(problem)) for problem in found))
+
+
 class Admin:
     """Operations on one farm. ``Admin(Resque(...))`` or ``Admin(redis=url, namespace=ns)``."""
 
     def __init__(
         self,
-        resque: Resque | None = None,
+        resque: Client | None = None,
         *,
         redis: redis.Redis | str | None = None,
         namespace: str | None = None,
     ) -> None:
-        self.resque = resque or Resque(redis, namespace=namespace)
+        self.resque = resque or Client(redis, namespace=namespace)
         self.redis = self.resque.redis
         self.keys = self.resque.keys
         self.failures = Failures(self.resque)
 
     # --- queues -------------------------------------------------------------------------
 
+    @translate_errors
     def queues(self) -> dict[str, int]:
-        """Queue name to size, sorted by name: ``SMEMBERS`` plus one ``LLEN`` pipeline."""
-        return self.resque.queue_sizes()
+        """Queue name to size, sorted by name: ``SMEMBERS`` plus one ``LLEN`` pipeline. A
+        queue whose key holds another type is left out (``stats`` names it)."""
+        reads = _Reads(self.redis)
+        (members,) = reads.run([("smembers", self.keys.queues, "set")])
+        names = sorted(layout.text(m) for m in members or ())
+        sizes = reads.run([("llen", self.keys.queue(name), "list") for name in names])
+        return {name: int(size) for name, size in zip(names, sizes, strict=True)
+                if size is not None}
 
     @translate_errors
     def peek(self, queue: str, start: int = 0, count: int = 10) -> list[QueuedItem]:
         """Items ``start`` to ``start + count`` of a queue (one ``LRANGE``); bad items shown."""
         if start < 0 or count < 1:
             raise ValueError("peek needs start >= 0 and count >= 1")
-        raws: list[Any] = self.redis.lrange(self.keys.queue(queue), start, start + count - 1)
+        raws: list[Any] = self.redis.lrange(_raw(self.keys.queue(queue)), start,
+                                            start + count - 1)
         items = []
         for offset, value in enumerate(raws):
             raw = value if isinstance(value, bytes) else str(value).encode()
@@ -128,22 +205,28 @@ class Admin:
         log.info("enqueued %s to %s", class_name, queue)
 
     @translate_errors
+    def size(self, queue: str) -> int | None:
+        """A queue's length (``LLEN``); None if its key holds another type."""
+        (length,) = _Reads(self.redis).run([("llen", self.keys.queue(queue), "list")])
+        return None if length is None else int(length)
+
+    @translate_errors
     def remove_queue(self, queue: str) -> int:
-        """resque-web's "Remove Queue": ``SREM queues`` + ``DEL``; returns the jobs deleted."""
-        with self.redis.pipeline(transaction=True) as pipe:
-            pipe.llen(self.keys.queue(queue))
-            pipe.srem(self.keys.queues, queue)
-            pipe.delete(self.keys.queue(queue))
-            size, _, _ = pipe.execute()
+        """resque-web's "Remove Queue" (the client's ``remove_queue``, transactional);
+        returns the jobs deleted."""
+        size = self.resque.remove_queue(queue)
         log.info("removed queue %s with %d job(s)", queue, size)
-        return int(size)
+        return size
 
     # --- workers ------------------------------------------------------------------------
 
     @translate_errors
     def workers(self) -> list[WorkerInfo]:
-        """Every registered worker: ``SMEMBERS`` plus one pipeline of ``MGET``s and ``TIME``."""
-        ids = sorted(layout.text(w) for w in self.redis.smembers(self.keys.workers))
+        """Every registered worker: ``SMEMBERS`` plus one pipeline of ``MGET``s and ``TIME``.
+        Junk (a ``workers`` or heartbeat key of another type) reads as no workers or no
+        heartbeats; ``stats`` names it."""
+        (members,) = _Reads(self.redis).run([("smembers", self.keys.workers, "set")])
+        ids = sorted(layout.text(w) for w in members or ())
         if not ids:
             return []
         with self.redis.pipeline(transaction=False) as pipe:
@@ -154,7 +237,10 @@ class Admin:
             pipe.mget([_raw(self.keys.worker_stat("processed", w)) for w in ids])
             pipe.mget([_raw(self.keys.worker_stat("failed", w)) for w in ids])
             pipe.time()
-            records, started, beats, processed, failed, (seconds, micros) = pipe.execute()
+            replies = pipe.execute(raise_on_error=False)
+        records, started, beats, processed, failed, (seconds, micros) = replies
+        if isinstance(beats, redis.ResponseError):  # a heartbeat key of another type
+            beats = [None] * len(ids)
         now = seconds + micros / 1e6
         found = []
         for i, worker in enumerate(ids):
@@ -201,16 +287,62 @@ class Admin:
     # --- stats and pausing --------------------------------------------------------------
 
     @translate_errors
-    def stats(self) -> dict[str, Any]:
+    def stats(self, totals: Totals | None = None) -> dict[str, Any]:
         """Ruby's ``Resque.info`` (``failed`` is ``LLEN failed``, as there), plus the failures
-        in every list, the ``stat:failed`` counter and whether workers are paused."""
-        info = self.resque.info()
-        failed_lists = self.failures.counts()
-        info["failed_all_lists"] = sum(failed_lists.values())
-        info["failed_lists"] = len(failed_lists)
-        info["failed_stat"] = self.resque.stat("failed")
-        info["paused"] = self.paused()
+        in every list, the ``stat:failed`` counter and whether workers are paused; and
+        ``problems``, naming each key that holds junk, when there is any (see ``totals``).
+        Given ``totals`` already read, nothing is read again."""
+        totals = totals or self.totals()
+        info: dict[str, Any] = {
+            "pending": totals.pending,
+            "processed": totals.processed,
+            "queues": len(totals.queues),
+            "workers": totals.workers,
+            "working": totals.working,
+            "failed": totals.failure_lists.get(layout.FAILED_LIST) or 0,
+            "servers": [describe(self.redis)],
+            # as Resque.info (and Ruby's) names it
+            "environment": os.environ.get("RAILS_ENV") or os.environ.get("RACK_ENV")
+            or "development",
+            "failed_all_lists": totals.failures,
+            "failed_lists": len(totals.failure_lists),
+            "failed_stat": totals.failed,
+            "paused": totals.paused,
+        }
+        if totals.problems:
+            info["problems"] = list(totals.problems)
         return info
+
+    @translate_errors
+    def totals(self) -> Totals:
+        """Every count the overview shows, whatever junk is in Redis. Two round trips: the
+        sets and counters; then the lengths and the working records (a third, ``TYPE``,
+        only to name keys of the wrong type)."""
+        keys = self.keys
+        reads = _Reads(self.redis)
+        queues, workers, lists, processed, failed, pause, _ = reads.run([
+            ("smembers", keys.queues, "set"), ("smembers", keys.workers, "set"),
+            ("smembers", keys.failed_queues, "set"), ("get", keys.stat("processed"), "string"),
+            ("get", keys.stat("failed"), "string"), ("get", keys.pause, "string"),
+            ("hlen", keys.heartbeat, "hash"),  # read only to name it if it is junk
+        ])
+        queue_names = sorted(layout.text(q) for q in queues or ())
+        list_names = [layout.FAILED_LIST,
+                      *sorted({layout.text(m) for m in lists or ()} - {layout.FAILED_LIST})]
+        worker_keys = [_raw(keys.worker(layout.text(w))) for w in workers or ()]
+        lengths = reads.run([("llen", keys.queue(q), "list") for q in queue_names]
+                            + [("llen", keys.failure_list(n), "list") for n in list_names])
+        records = self.redis.mget(worker_keys) if worker_keys else []  # junk reads as nil
+        return Totals(
+            queues=dict(zip(queue_names, lengths[:len(queue_names)], strict=True)),
+            failure_lists=dict(zip(list_names, lengths[len(queue_names):], strict=True)),
+            workers=len(worker_keys),
+            working=sum(1 for record in records if record),
+            processed=reads.counter(keys.stat("processed"), processed),
+            failed=reads.counter(keys.stat("failed"), failed),
+            paused=pause is not None and layout.text(pause).strip().lower() == layout.PAUSE_VALUE,
+            problems=reads.problems(),
+        )
 
     @translate_errors
     def pause(self) -> None:
@@ -225,7 +357,9 @@ class Admin:
 
     @translate_errors
     def paused(self) -> bool:
-        value = self.redis.get(self.keys.pause)
+        """Whether ``pause-all-workers`` pauses Ruby's workers (a key of another type does
+        not: they could not read it)."""
+        (value,) = _Reads(self.redis).run([("get", self.keys.pause, "string")])
         return value is not None and layout.text(value).strip().lower() == layout.PAUSE_VALUE
 
 

@@ -11,12 +11,12 @@ hex digits of the SHA-1 of the entry's raw bytes. Acting on an id takes two roun
 1. resolve: ``LINDEX index``; if the digest differs, the list moved under us, and we look for
    the digest in chunks, backwards from ``index`` first (appends go to the tail and removals
    only shift entries left), then forwards. Not found: ``FailureNotFound``.
-2. act, in one Lua script given the raw bytes: it acts at ``index`` if that still holds exactly
-   those bytes, else at ``LPOS`` of them (entries with identical bytes are interchangeable), else
-   reports the entry gone. Requeue is ``LSET`` of the record with ``retried_at`` plus the push
-   of ``{"class","args"}`` (the client's own push script, so idle workers wake); removal is
-   ``LSET`` to a unique sentinel then one ``LREM`` of it. Both happen inside the script, so
-   nobody ever sees the sentinel or a half-done retry.
+2. act, in one Lua script (``lua/act.lua``) given the raw bytes: it acts at ``index`` if that
+   still holds exactly those bytes, else at ``LPOS`` of them (entries with identical bytes are
+   interchangeable), else reports the entry gone. Requeue is ``LSET`` of the record with
+   ``retried_at`` plus the push of ``{"class","args"}`` (the client's own push code, so idle
+   workers wake); removal is ``LSET`` to a unique sentinel then one ``LREM`` of it. Both
+   happen inside the script, so nobody ever sees the sentinel or a half-done retry.
 
 Bulk verbs run the same script on a chunk of 1,000 entries at a time, so they cost one
 ``LRANGE`` and one script call per chunk.
@@ -32,8 +32,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from resque import layout
-from resque.client import PUSH_SCRIPT, Resque
+from resque import layout, scripts
+from resque.client import Client
 from resque.connection import translate_errors
 from resque.failure.records import (
     FailureEntry,
@@ -48,61 +48,8 @@ log = logging.getLogger("resque.admin")
 CHUNK = 1000  # entries per LRANGE and per script call in scans and bulk verbs
 
 
-# KEYS: 1 failure list, 2 queues set, then a queue list and its wake channel per target queue.
-# ARGV: 1 sentinel, then 7 per entry: hint index, raw bytes, new record ('' = leave as is),
-#       remove ('1'/'0'), queue name ('' = no push), job payload, KEYS index of the queue list.
-# Returns {removed, position or -1 per entry}. Removal marks entries with the sentinel and
-# removes them with one LREM at the end, from whichever end of the list is nearer, so
-# positions do not shift while the batch runs.
-ACT_SCRIPT = (
-    "local function push(KEYS, ARGV)\n"  # the client's push script, verbatim, as a function
-    + PUSH_SCRIPT
-    + """
-end
-local sentinel = ARGV[1]
-local result = {0}
-local length = redis.call('LLEN', KEYS[1])
-local marked, lowest, highest = 0, nil, nil
-for i = 2, #ARGV, 7 do
-  local hint, raw = tonumber(ARGV[i]), ARGV[i + 1]
-  -- at: the index we access by; negative counts from the tail, so LINDEX and LSET walk the
-  -- list from its nearer end. pos: the same place counted from the head.
-  local at = false
-  if hint >= 0 and hint < length then
-    if hint > length / 2 then at = hint - length else at = hint end
-    if redis.call('LINDEX', KEYS[1], at) ~= raw then at = false end
-  end
-  if not at then
-    at = redis.call('LPOS', KEYS[1], raw)
-    if at and at > length / 2 then at = at - length end
-  end
-  if at then
-    local pos = at
-    if pos < 0 then pos = pos + length end
-    if ARGV[i + 3] == '1' then
-      redis.call('LSET', KEYS[1], at, sentinel)
-      marked = marked + 1
-      if lowest == nil or pos < lowest then lowest = pos end
-      if highest == nil or pos > highest then highest = pos end
-    elseif ARGV[i + 2] ~= '' then
-      redis.call('LSET', KEYS[1], at, ARGV[i + 2])
-    end
-    if ARGV[i + 4] ~= '' then
-      local k = tonumber(ARGV[i + 6])
-      push({KEYS[2], KEYS[k], KEYS[k + 1]}, {ARGV[i + 4], ARGV[i + 5]})
-    end
-    result[#result + 1] = pos
-  else
-    result[#result + 1] = -1
-  end
-end
-if marked > 0 then
-  if length - lowest < highest then marked = -marked end
-  result[1] = math.abs(redis.call('LREM', KEYS[1], marked, sentinel))
-end
-return result
-"""
-)
+# Retry and remove in one script; a retry composes the client's push (lua/push_lib.lua).
+ACT_SCRIPT = scripts.compose("push_lib", "act")
 
 
 @dataclass
@@ -178,7 +125,7 @@ class _Applied:
 class Failures:
     """Every failure list of one Resque farm. Safe to share between threads."""
 
-    def __init__(self, resque: Resque) -> None:
+    def __init__(self, resque: Client) -> None:
         self.resque = resque
         self.redis = resque.redis
         self.keys = resque.keys

@@ -27,6 +27,7 @@ from resque.errors import NoQueueError, ResqueError
 log = logging.getLogger("resque.failure")
 
 DIGEST_LENGTH = 12
+ERROR_LIMIT = 8 * 1024  # characters of an exception's message a record keeps
 _PACKAGE_DIR = str(Path(__file__).resolve().parent.parent)
 
 
@@ -50,9 +51,10 @@ def from_exception(payload: Any, exc: BaseException, worker: str, queue: str, ra
     A payload JSON cannot carry back (NaN, lone surrogates, nesting too deep for the encoder)
     is recorded as its queued bytes ``raw`` instead, as for an item that is not JSON.
     """
-    error = error_text(exc)
-    log.warning("job from %s failed: %s: %s", queue, exception_name(exc),
-                error if len(error) <= 500 else error[:500] + "...")
+    # Bounded: a message may quote the job's input (a 5 MB class name, 50 MB of args), and the
+    # record already holds that input once, in its payload.
+    error = clipped(error_text(exc), ERROR_LIMIT)
+    log.warning("job from %s failed: %s: %s", queue, exception_name(exc), clipped(error, 500))
     fields: dict[str, Any] = {
         "exception": exception_name(exc),
         "error": error,
@@ -70,6 +72,13 @@ def from_exception(payload: Any, exc: BaseException, worker: str, queue: str, ra
         fields["backtrace"] = [_utf8(line) for line in fields["backtrace"]]
         record = layout.failure_record(payload=payload, **fields)
     return record
+
+
+def clipped(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, followed by ``... (N bytes)``, N its whole size."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text.encode('utf-8', 'surrogatepass')):,} bytes)"
 
 
 def _utf8(text: str) -> str:

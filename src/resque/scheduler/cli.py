@@ -1,5 +1,6 @@
 """``resque scheduler``, ``resque delayed`` and ``resque schedule``. Thin: each verb calls
-``resque.scheduler``. Options read the environment variables Ruby's resque-scheduler reads."""
+``resque.scheduler``. The scheduler's options fall back to the environment variables Ruby's
+resque-scheduler reads, through ``resque.settings.SchedulerSettings``."""
 
 from __future__ import annotations
 
@@ -7,17 +8,21 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 import click
 
 from resque import layout
-from resque.cli import import_apps, namespace_option, redis_option, redis_wait, setup_logging
-from resque.client import Resque
+from resque.cli import import_apps, namespace_option, redis_option, redis_wait
 from resque.connection import check_credentials, wait_until_reachable
 from resque.errors import ResqueError
-
-EXTRA_HINT = "recurring schedules need croniter and PyYAML: pip install 'resque[scheduler]'"
+from resque.facade import Resque
+from resque.logs import setup_logging
+from resque.scheduler.process import Scheduler
+from resque.scheduler.schedule import ScheduleError, load_schedule_file
+from resque.scheduler.state import lock_prefix_from_env, read_state
+from resque.settings import SchedulerSettings
 
 
 def _client(redis_url: str | None, namespace: str | None, apps: tuple[str, ...] = ()) -> Resque:
@@ -32,6 +37,19 @@ def _when(timestamp: float) -> str:
     return f"{layout.started_at(timestamp)} ({int(timestamp)})"
 
 
+def warn_if_overdue(resque: Resque) -> None:
+    """On stderr: due delayed jobs that no scheduler will move (none is master)."""
+    warning = read_state(resque, lock_prefix_from_env()).overdue_warning()
+    if warning:
+        click.echo(f"warning: {warning}", err=True)
+
+
+def _note_schedule_change(resque: Resque) -> None:
+    """Who picks a stored schedule's change up: a warning when nobody will soon."""
+    warning, text = read_state(resque, lock_prefix_from_env()).schedule_change_note()
+    click.echo(f"{'warning' if warning else 'note'}: {text}", err=True)
+
+
 def _json_args(values: tuple[str, ...]) -> list[Any]:
     """Each argument as JSON (``1``, ``"a"``, ``{"k":2}``); what is not JSON is a string."""
     parsed: list[Any] = []
@@ -43,14 +61,6 @@ def _json_args(values: tuple[str, ...]) -> list[Any]:
     return parsed
 
 
-def _schedule_module() -> Any:
-    try:
-        from resque.scheduler import schedule
-    except ImportError as exc:
-        raise click.UsageError(f"{EXTRA_HINT} ({exc})") from exc
-    return schedule
-
-
 app_option = click.option(
     "--app", "apps", multiple=True,
     help="Module(s) that register your jobs (for their queues and hooks); imported first.",
@@ -60,71 +70,67 @@ app_option = click.option(
 # --- resque scheduler -------------------------------------------------------------------------
 
 
+def _default(name: str) -> str:
+    """A setting's default, for --help (the value is written once, in SchedulerSettings)."""
+    return f"default {getattr(SchedulerSettings, name)!r}"
+
+
 @click.command()
-@click.option("-s", "--schedule", "schedule_file", envvar="RESQUE_SCHEDULE",
-              type=click.Path(exists=True, dir_okay=False),
+@click.option("-s", "--schedule", "schedule_file", type=click.Path(exists=True, dir_okay=False),
               help="A resque-scheduler YAML schedule file (RESQUE_SCHEDULE).")
-@click.option("-D", "--dynamic", is_flag=True, envvar="DYNAMIC_SCHEDULE",
+@click.option("-D", "--dynamic", is_flag=True, default=None,
               help="Follow schedules stored in Redis while running (DYNAMIC_SCHEDULE).")
-@click.option("-i", "--interval", type=click.FloatRange(min=0.01), default=5.0,
-              envvar="RESQUE_SCHEDULER_INTERVAL", show_default=True,
-              help="Seconds between polls (RESQUE_SCHEDULER_INTERVAL).")
-@click.option("--lock-timeout", type=click.IntRange(min=1), default=180, envvar="LOCK_TIMEOUT",
-              show_default=True, help="Master lock TTL in seconds (LOCK_TIMEOUT).")
-@click.option("--lock-prefix", default="", envvar="RESQUE_SCHEDULER_MASTER_LOCK_PREFIX",
-              help="Master lock prefix (RESQUE_SCHEDULER_MASTER_LOCK_PREFIX).")
-@click.option("--batch-size", type=click.IntRange(min=1, max=5000), default=100,
-              envvar="DELAYED_REQUEUE_BATCH_SIZE", show_default=True,
-              help="Delayed jobs moved per atomic batch (DELAYED_REQUEUE_BATCH_SIZE).")
-@click.option("-E", "--env", "env_name", envvar="RAILS_ENV",
-              help="Environment: schedules with rails_env/env load only if it is listed.")
+@click.option("-i", "--interval", type=click.FloatRange(min=0.01),
+              help=f"Seconds between polls (RESQUE_SCHEDULER_INTERVAL, {_default('interval')}).")
+@click.option("--lock-timeout", type=click.IntRange(min=1),
+              help=f"Master lock TTL in seconds (LOCK_TIMEOUT, {_default('lock_timeout')}).")
+@click.option("--lock-prefix", help="Master lock prefix (RESQUE_SCHEDULER_MASTER_LOCK_PREFIX).")
+@click.option("--batch-size", type=click.IntRange(min=1, max=SchedulerSettings.MAX_BATCH_SIZE),
+              help="Delayed jobs moved per atomic batch (DELAYED_REQUEUE_BATCH_SIZE, "
+              f"{_default('batch_size')}).")
+@click.option("-E", "--env", "env_name",
+              help="Environment: schedules with rails_env/env load only if it is listed "
+              "(RAILS_ENV).")
 @click.option("--catch-up", type=click.FloatRange(min=0),
               help="Enqueue (once) a recurring tick missed up to this many seconds ago when "
               "becoming master. Default: lock timeout + 2 intervals; 0 = never, as Ruby.")
-@click.option("-n", "--app-name", envvar="APP_NAME", help="Shown in the process title.")
-@click.option("-P", "--pidfile", envvar="PIDFILE", help="Write the pid here.")
+@click.option("-n", "--app-name", help="Shown in the process title (APP_NAME).")
+@click.option("-P", "--pidfile", help="Write the pid here (PIDFILE).")
 @app_option
 @click.option("-v", "--verbose", count=True, help="-v info, -vv debug (VERBOSE, VVERBOSE).")
 @redis_option
 @namespace_option
 def scheduler(
-    schedule_file: str | None,
-    dynamic: bool,
-    interval: float,
-    lock_timeout: int,
-    lock_prefix: str,
-    batch_size: int,
-    env_name: str | None,
-    catch_up: float | None,
-    app_name: str | None,
-    pidfile: str | None,
     apps: tuple[str, ...],
     verbose: int,
     redis_url: str | None,
     namespace: str | None,
+    env_name: str | None,
+    **options: Any,
 ) -> None:
-    """Move due delayed jobs and enqueue recurring ones (resque-scheduler's master/standby)."""
+    """Move due delayed jobs and enqueue recurring ones (resque-scheduler's master/standby).
+
+    Every option falls back to the environment variable in brackets (resque-scheduler's)."""
     setup_logging(max(verbose, 1))
     try:
-        from resque.scheduler.process import Scheduler
-        from resque.scheduler.schedule import ScheduleError
-    except ImportError as exc:
-        raise click.UsageError(f"{EXTRA_HINT} ({exc})") from exc
+        settings = SchedulerSettings.from_env(env=env_name, **options)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
     resque = Resque(redis_url, namespace=namespace, allowed_modules=import_apps(apps))
     check_credentials(resque.redis)  # a refused password is fatal now; an outage is waited out
     try:
-        process = Scheduler(
-            resque, schedule_file=schedule_file, dynamic=dynamic, interval=interval,
-            lock_timeout=lock_timeout, lock_prefix=lock_prefix, batch_size=batch_size,
-            env=env_name, catch_up=catch_up, app_name=app_name,
-        )
+        process = Scheduler(resque, settings=settings)
     except ScheduleError as exc:
         raise click.UsageError(str(exc)) from exc
+    _run_with_pidfile(process.run, settings.pidfile)
+
+
+def _run_with_pidfile(run: Callable[[], None], pidfile: str | None) -> None:
     if pidfile:
         with open(pidfile, "w") as handle:
             handle.write(str(os.getpid()))
     try:
-        process.run()
+        run()
     finally:
         if pidfile and os.path.exists(pidfile):
             os.unlink(pidfile)
@@ -160,6 +166,7 @@ def delayed_list(
         if items and row.size:
             for item in resque.delayed.delayed_timestamp_peek(row.timestamp, 0, 100):
                 click.echo(f"    {layout.encode(item)}")
+    warn_if_overdue(resque)
 
 
 @delayed.command("remove")
@@ -229,10 +236,13 @@ def schedule_list(
     namespace: str | None,
 ) -> None:
     """Schedules with their last and next run, and the current master."""
-    module = _schedule_module()
     resque = _client(redis_url, namespace, apps)
-    local = module.load_schedule_file(schedule_file) if schedule_file else {}
-    click.echo(f"current master: {resque.schedules.master() or 'none'}")
+    try:
+        local = load_schedule_file(schedule_file) if schedule_file else {}
+    except ScheduleError as exc:
+        raise click.UsageError(str(exc)) from exc
+    state = read_state(resque, lock_prefix_from_env())
+    click.echo(f"current master: {state.describe_master()}")
     for row in resque.schedules.status(local, time.time()):
         where = "redis" if row.persistent else "file"
         if row.error:
@@ -273,7 +283,6 @@ def schedule_set(
     namespace: str | None,
 ) -> None:
     """Store (or replace) schedule NAME in Redis; a --dynamic master picks it up."""
-    module = _schedule_module()
     config: dict[str, Any] = {}
     try:
         if config_json:
@@ -296,9 +305,10 @@ def schedule_set(
     resque = _client(redis_url, namespace, apps)
     try:
         resque.schedules.set(name, config)
-    except module.ScheduleError as exc:
+    except ScheduleError as exc:
         raise click.UsageError(str(exc)) from exc
     click.echo(f"schedule {name} set: {layout.encode(config)}")
+    _note_schedule_change(resque)
 
 
 @schedule.command("remove")
@@ -307,9 +317,10 @@ def schedule_set(
 @namespace_option
 def schedule_remove(name: str, redis_url: str | None, namespace: str | None) -> None:
     """Delete schedule NAME from Redis."""
-    _schedule_module()
-    if _client(redis_url, namespace).schedules.remove(name):
+    resque = _client(redis_url, namespace)
+    if resque.schedules.remove(name):
         click.echo(f"schedule {name} removed")
+        _note_schedule_change(resque)
     else:
         click.echo(f"no stored schedule {name}", err=True)
         sys.exit(1)

@@ -6,12 +6,11 @@ second ``ts`` is an item ``{"class":..,"args":..,"queue":..}`` in the list ``del
 ``ts`` is in the zset ``delayed_queue_schedule``; the set ``timestamps:<item>`` lists where
 the item waits. So jobs delayed by Ruby are moved by us, and the reverse.
 
-The move (``move_due``) is the hot path. Each batch is one Lua script that (1) checks the
-master lock, (2) checks that the head of ``delayed:<ts>`` still holds exactly the items we
-read, (3) pushes them to their queues, trims them off and cleans up an empty timestamp, then
-(4) reads the next batch. A batch is thus moved entirely or not at all, and an item can only
-leave its list once: a second mover (Ruby's WATCH/MULTI or ours) that read the same items
-finds the list changed and moves nothing. Python decodes the items between two calls, since
+The move (``move_due``) is the hot path. Each batch is one Lua script (``lua/delayed_move.lua``)
+that (1) checks the master lock, (2) checks that the head of ``delayed:<ts>`` still holds
+exactly the items we read, (3) pushes them to their queues, trims them off and cleans up an
+empty timestamp, then (4) reads the next batch. A batch is thus moved entirely or not at all,
+and an item can only leave its list once. Python decodes the items between two calls, since
 the JSON must be re-encoded byte for byte as Ruby does, which Lua's cjson cannot.
 
 No third-party dependency: delayed jobs work with the core install.
@@ -26,142 +25,27 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from resque import jobs, layout
+from resque import jobs, layout, scripts
 from resque.errors import BadPayload, NoQueueError
 from resque.layout import check_queue_name
+from resque.settings import SchedulerSettings
 
 if TYPE_CHECKING:
-    from resque.client import Resque
+    from resque.client import Client
     from resque.scheduler.lock import MasterLock
 
 log = logging.getLogger("resque.scheduler")
 
-DEFAULT_BATCH_SIZE = 100  # DELAYED_REQUEUE_BATCH_SIZE, Ruby's default
-MAX_BATCH_SIZE = 5000  # keeps one script call short, so Redis never blocks for long
+DEFAULT_BATCH_SIZE = SchedulerSettings.batch_size
+MAX_BATCH_SIZE = SchedulerSettings.MAX_BATCH_SIZE
 
-# KEYS: delayed:<ts>, timestamps:<item>, delayed_queue_schedule. ARGV: item, member, ts.
-# Ruby sends these as three round trips; one script makes the write atomic as well.
-DELAY_SCRIPT = """
-redis.call('RPUSH', KEYS[1], ARGV[1])
-redis.call('SADD', KEYS[2], ARGV[2])
-redis.call('ZADD', KEYS[3], ARGV[3], ARGV[3])
-return 1
-"""
-
-# KEYS[1]: timestamps:<item>. ARGV: item, the namespace prefix that turns a member into its
-# list key. Like Ruby, leaves the zset member: the mover drops it when it falls due.
-REMOVE_SCRIPT = """
-local removed = 0
-for _, member in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  removed = removed + redis.call('LREM', ARGV[2] .. member, 0, ARGV[1])
-  redis.call('SREM', KEYS[1], member)
-end
-return removed
-"""
-
-# KEYS: delayed:<ts>, timestamps:<item>, delayed_queue_schedule. ARGV: item, member, ts.
-# Removes one item from one timestamp, and the timestamp too once it is empty.
-REMOVE_AT_SCRIPT = """
-redis.call('SREM', KEYS[2], ARGV[2])
-local removed = redis.call('LREM', KEYS[1], 0, ARGV[1])
-if redis.call('LLEN', KEYS[1]) == 0 then
-  redis.call('DEL', KEYS[1])
-  redis.call('ZREM', KEYS[3], ARGV[3])
-end
-return removed
-"""
-
-# KEYS: delayed_queue_schedule, queues, failed, master lock.
-# ARGV[1..2]: lock value ('' = no fence), lock TTL.
-# ARGV[3..5]: now (largest due score), how many items to read next (0 = none), only this ts.
-# ARGV[6..10]: prefixes of delayed:<ts> keys, delayed:<ts> members, timestamps:<item> keys,
-#              queue:<q> keys, wake channels.
-# ARGV[11..12]: the ts read last time ('' = nothing to commit), n; then n triples
-#              (item, queue, payload): queue '' and payload '' drops the item (a hook said
-#              no); queue '' and a payload pushes that failure record to `failed`.
-# Returns {status} or {status, next ts, next items}; status = items moved, -1 when the list
-# head changed (nothing moved), -2 when we are not the master (nothing moved or read).
-MOVE_SCRIPT = """
-if ARGV[1] ~= '' then
-  if redis.call('GET', KEYS[4]) ~= ARGV[1] then return {-2} end
-  redis.call('EXPIRE', KEYS[4], ARGV[2])
-end
-local status = 0
-local ts = ARGV[11]
-if ts ~= '' then
-  local list = ARGV[6] .. ts
-  local member = ARGV[7] .. ts
-  local n = tonumber(ARGV[12])
-  local same = true
-  if n > 0 then
-    local head = redis.call('LRANGE', list, 0, n - 1)
-    if #head ~= n then same = false end
-    for i = 1, #head do
-      if head[i] ~= ARGV[10 + 3 * i] then same = false break end
-    end
-  end
-  if not same then
-    status = -1
-  else
-    local by_queue, order = {}, {}
-    for i = 1, n do
-      local item, queue, payload = ARGV[10 + 3 * i], ARGV[11 + 3 * i], ARGV[12 + 3 * i]
-      redis.call('SREM', ARGV[8] .. item, member)
-      if queue ~= '' then
-        if not by_queue[queue] then by_queue[queue] = {} table.insert(order, queue) end
-        table.insert(by_queue[queue], payload)
-      elseif payload ~= '' then
-        redis.call('RPUSH', KEYS[3], payload)
-      end
-    end
-    -- one SADD, RPUSH and PUBLISH per queue; items keep their order within a queue
-    for _, queue in ipairs(order) do
-      local payloads = by_queue[queue]
-      redis.call('SADD', KEYS[2], queue)
-      for first = 1, #payloads, 1000 do
-        local last = math.min(first + 999, #payloads)
-        redis.call('RPUSH', ARGV[9] .. queue, unpack(payloads, first, last))
-      end
-      redis.call('PUBLISH', ARGV[10] .. queue, '')
-    end
-    if n > 0 then redis.call('LTRIM', list, n, -1) end
-    if redis.call('LLEN', list) == 0 then
-      redis.call('DEL', list)
-      redis.call('ZREM', KEYS[1], ts)
-    end
-    status = n
-  end
-end
-local fetch = tonumber(ARGV[4])
-if fetch == 0 then return {status} end
-local next_ts
-if ARGV[5] ~= '' then
-  if redis.call('EXISTS', ARGV[6] .. ARGV[5]) == 1 or redis.call('ZSCORE', KEYS[1], ARGV[5]) then
-    next_ts = ARGV[5]
-  end
-else
-  next_ts = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[3], 'LIMIT', 0, 1)[1]
-end
-if not next_ts then return {status} end
-return {status, next_ts, redis.call('LRANGE', ARGV[6] .. next_ts, 0, fetch - 1)}
-"""
-
-# KEYS: delayed:<ts>, timestamps:<item>, delayed_queue_schedule, queues, target list.
-# ARGV: item, member, ts, payload, queue ('' = the target is `failed`), wake channel.
-# Moves every copy of one item at one timestamp now (the dashboard's per-item queue-now).
-ITEM_NOW_SCRIPT = """
-local n = redis.call('LREM', KEYS[1], 0, ARGV[1])
-if n == 0 then return 0 end
-redis.call('SREM', KEYS[2], ARGV[2])
-if ARGV[5] ~= '' then redis.call('SADD', KEYS[4], ARGV[5]) end
-for i = 1, n do redis.call('RPUSH', KEYS[5], ARGV[4]) end
-if ARGV[5] ~= '' then redis.call('PUBLISH', ARGV[6], '') end
-if redis.call('LLEN', KEYS[1]) == 0 then
-  redis.call('DEL', KEYS[1])
-  redis.call('ZREM', KEYS[3], ARGV[3])
-end
-return n
-"""
+# The scripts, one file each in resque/lua/, whose headers give KEYS, ARGV, the reply and
+# why each is atomic.
+DELAY_SCRIPT = scripts.source("delayed_add")
+REMOVE_SCRIPT = scripts.source("delayed_remove")
+REMOVE_AT_SCRIPT = scripts.source("delayed_remove_at")
+MOVE_SCRIPT = scripts.source("delayed_move")
+ITEM_NOW_SCRIPT = scripts.compose("push_lib", "delayed_item_now")
 
 NOT_MASTER = -2
 CONFLICT = -1
@@ -221,10 +105,10 @@ class _Batch:
 
 
 class Delayed:
-    """The delayed-job API of one ``Resque`` connection (also reachable as thin methods on
-    ``Resque``: ``enqueue_at``, ``enqueue_in``, ``remove_delayed``...)."""
+    """The delayed-job API of one client (also reachable as thin methods on ``resque.Resque``:
+    ``enqueue_at``, ``enqueue_in``, ``remove_delayed``...)."""
 
-    def __init__(self, resque: Resque, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, resque: Client, *, clock: Callable[[], float] = time.time) -> None:
         self.resque = resque
         self.redis = resque.redis
         self.keys = resque.keys

@@ -2,8 +2,9 @@
 
 One master among any mix of Ruby and Python schedulers: the key, the ``<host>:<pid>`` value
 and the TTL (``LOCK_TIMEOUT``, 180 s) are Ruby's. Ruby sends two scripts per poll (SETNX +
-EXPIRE, then GET + EXPIRE); ours does the same in one script, so it is one round trip. Release
-is compare-and-delete, so a standby never deletes the master's lock.
+EXPIRE, then GET + EXPIRE); ours does the same in one (``lua/master_lock_acquire.lua``), so it
+is one round trip. Release is compare-and-delete (``lua/master_lock_release.lua``), so a
+standby never deletes the master's lock.
 """
 
 from __future__ import annotations
@@ -14,27 +15,14 @@ import socket
 
 import redis
 
-from resque import layout
+from resque import layout, scripts
+from resque.settings import SchedulerSettings
 
 log = logging.getLogger("resque.scheduler")
 
-DEFAULT_TIMEOUT = 180
-
-# KEYS[1] lock. ARGV: our value, TTL seconds. 1 = we are master (lock taken or renewed).
-ACQUIRE_SCRIPT = """
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then return 1 end
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('EXPIRE', KEYS[1], ARGV[2])
-  return 1
-end
-return 0
-"""
-
-# KEYS[1] lock. ARGV: our value. Deletes the lock only if it is ours.
-RELEASE_SCRIPT = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
+DEFAULT_TIMEOUT = SchedulerSettings.lock_timeout
+ACQUIRE_SCRIPT = scripts.source("master_lock_acquire")
+RELEASE_SCRIPT = scripts.source("master_lock_release")
 
 
 def lock_hostname() -> str:

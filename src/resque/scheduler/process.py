@@ -3,7 +3,8 @@
 Each pass (every ``interval`` seconds, sooner when a recurring tick is due):
 
 1. take or renew the master lock (one round trip; contract §5);
-2. on becoming master, load the schedules (the YAML file or code, plus ``persistent_schedules``);
+2. on becoming master, say so in ``scheduler:master`` (whether it is dynamic; ``state.py``) and
+   load the schedules (the YAML file or code, plus ``persistent_schedules``);
 3. as master: move the due delayed jobs (one round trip per batch), pick up changed dynamic
    schedules, enqueue the due recurring ticks;
 4. sleep until the next pass; TERM, INT and QUIT end the sleep at once.
@@ -15,6 +16,7 @@ is one atomic script, so there is no half-moved batch) and the lock is released.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import signal
 import threading
@@ -28,74 +30,75 @@ import redis
 import setproctitle
 
 from resque import __version__
-from resque.client import Resque
+from resque.client import Client
 from resque.errors import RedisUnavailable
-from resque.scheduler.delayed import DEFAULT_BATCH_SIZE
-from resque.scheduler.lock import DEFAULT_TIMEOUT, MasterLock
+from resque.scheduler.delayed import Delayed
+from resque.scheduler.lock import MasterLock
+from resque.scheduler.recurring import Recurring, log_needs_extra
 from resque.scheduler.schedule import (
-    Recurring,
+    NeedsExtra,
     ScheduleError,
+    Schedules,
     load_schedule_file,
     parse_entry,
     with_class_names,
 )
+from resque.scheduler.state import record_master
+from resque.settings import SchedulerSettings
 
 log = logging.getLogger("resque.scheduler")
 
-DEFAULT_INTERVAL = 5.0  # RESQUE_SCHEDULER_INTERVAL, Ruby's default
 _TRANSIENT = (redis.ConnectionError, redis.TimeoutError, RedisUnavailable)
 
 
 class Scheduler:
     """A scheduler process's state: its lock, its schedules, and whether to stop.
 
-    ``schedule`` maps names to configs (from code); ``schedule_file`` is a resque-scheduler
-    YAML file (re-read on USR2). ``dynamic`` follows ``persistent_schedules`` while running.
-    ``catch_up`` bounds how old a missed recurring tick may be and still be enqueued (once)
-    when this process becomes master; by default, a failover's worth (TTL + 2 intervals).
+    Configured by ``SchedulerSettings`` (``settings=``, or its fields as keyword arguments):
+    ``schedule_file`` is a resque-scheduler YAML file (re-read on USR2), ``dynamic`` follows
+    ``persistent_schedules`` while running, ``catch_up`` bounds how old a missed recurring
+    tick may be and still be enqueued (once) when this process becomes master; by default, a
+    failover's worth (TTL + 2 intervals). ``schedule`` maps names to configs, from code.
     """
 
     def __init__(
         self,
-        resque: Resque,
+        resque: Client,
         *,
+        settings: SchedulerSettings | None = None,
         schedule: Mapping[str, Any] | None = None,
-        schedule_file: str | Path | None = None,
-        dynamic: bool = False,
-        interval: float = DEFAULT_INTERVAL,
-        lock_timeout: int = DEFAULT_TIMEOUT,
-        lock_prefix: str = "",
-        batch_size: int = DEFAULT_BATCH_SIZE,
-        env: str | None = None,
-        catch_up: float | None = None,
-        app_name: str | None = None,
         clock: Callable[[], float] = time.time,
+        **options: Any,
     ) -> None:
-        if interval <= 0:
-            raise ValueError(f"the interval must be positive, not {interval}")
-        if interval >= lock_timeout:
+        settings = dataclasses.replace(settings or SchedulerSettings(), **options)
+        if settings.interval >= settings.lock_timeout:
             log.warning("interval %gs >= lock timeout %ds: the master lock will lapse between "
-                        "polls and masters will alternate", interval, lock_timeout)
+                        "polls and masters will alternate", settings.interval,
+                        settings.lock_timeout)
+        self.settings = settings
         self.resque = resque
         self.redis = resque.redis
         self.keys = resque.keys
-        self.schedule_file = Path(schedule_file) if schedule_file else None
+        self.schedule_file = Path(settings.schedule_file) if settings.schedule_file else None
         self.local = with_class_names(schedule or {})
         if self.schedule_file:
             self.local.update(load_schedule_file(self.schedule_file))
-        self.dynamic = dynamic
-        self.interval = float(interval)
-        self.batch_size = batch_size
+        self.dynamic = settings.dynamic
+        self.interval = float(settings.interval)
+        self.batch_size = settings.batch_size
         self.clock = clock
-        self.lock = MasterLock(self.redis, self.keys, timeout=lock_timeout, prefix=lock_prefix)
-        self.delayed = resque.delayed
+        self.lock = MasterLock(self.redis, self.keys, timeout=settings.lock_timeout,
+                               prefix=settings.lock_prefix)
+        self.delayed = Delayed(resque)
         self.delayed.worker_name = f"{self.lock.value}:resque-scheduler"
+        self.schedules = Schedules(resque)
+        catch_up = settings.catch_up
         self.recurring = Recurring(
-            resque, env=env,
-            catch_up=lock_timeout + 2 * self.interval if catch_up is None else catch_up,
-            fence=self.lock, clock=clock,
+            resque, env=settings.env, fence=self.lock, clock=clock, delayed=self.delayed,
+            catch_up=settings.lock_timeout + 2 * self.interval if catch_up is None else catch_up,
         )
-        self.title_suffix = (f"[{app_name}]" if app_name else "") + (f"[{env}]" if env else "")
+        self.title_suffix = ((f"[{settings.app_name}]" if settings.app_name else "")
+                             + (f"[{settings.env}]" if settings.env else ""))
         self.is_master: bool | None = None
         self._stop = threading.Event()
         self._reload = False
@@ -139,15 +142,7 @@ class Scheduler:
         master = self.lock.acquire()
         if master != self.is_master or self._reload:
             self._reload = False
-            self._title("Master scheduler" if master else "Child scheduler")
-            first = self.is_master is None
-            self.is_master = master
-            if master:
-                self.load_schedules(now)
-            else:
-                self.recurring.clear()
-                if first:
-                    self._check_local_schedules()
+            self._become(master, now)
         if not master:
             return
         moved = self.delayed.move_due(
@@ -162,6 +157,21 @@ class Scheduler:
         if not self.recurring.fire_due(now):
             self.is_master = None  # lost the lock between two scripts; re-checked next pass
 
+    def _become(self, master: bool, now: float) -> None:
+        """Master: say so in ``scheduler:master`` (state.py) and load the schedules.
+        Standby: fire nothing, but report bad local schedules once."""
+        self._title("Master scheduler" if master else "Child scheduler")
+        first = self.is_master is None
+        self.is_master = master
+        if master:
+            record_master(self.resque, self.lock, dynamic=self.dynamic,
+                          interval=self.interval, lock_prefix=self.settings.lock_prefix)
+            self.load_schedules(now)
+        else:
+            self.recurring.clear()
+            if first:
+                self._check_local_schedules()
+
     # --- schedules ----------------------------------------------------------------------
 
     def load_schedules(self, now: float | None = None) -> None:
@@ -172,7 +182,7 @@ class Scheduler:
                 self.local = {**self.local, **load_schedule_file(self.schedule_file)}
             except ScheduleError as exc:
                 log.error("%s; keeping the schedules loaded before", exc)
-        stored = self.resque.schedules.persistent()
+        stored = self.schedules.persistent()
         self.recurring.load({**self.local, **stored}, now)
         if self.dynamic:
             self.redis.delete(self.keys.schedules_changed)
@@ -189,18 +199,22 @@ class Scheduler:
             if not popped:
                 break
             names.update(name.decode() if isinstance(name, bytes) else name for name in popped)
-        stored = self.resque.schedules.persistent()
+        stored = self.schedules.persistent()
         for name in sorted(names):
             self.recurring.update(name, stored.get(name, self.local.get(name)), now)
         self._title("Schedules Loaded")
 
     def _check_local_schedules(self) -> None:
         """Report bad local schedules on a standby too (a master reports them as it loads)."""
+        unreadable = []
         for name, config in self.local.items():
             try:
                 parse_entry(name, config, self.resque.registry)
+            except NeedsExtra:
+                unreadable.append(name)
             except ScheduleError as exc:
                 log.error("%s; it will be skipped", exc)
+        log_needs_extra(unreadable)
 
     # --- signals and titles -------------------------------------------------------------
 

@@ -4,10 +4,10 @@ and recurring jobs; secure by default and mountable in any ASGI or WSGI applicat
 Needs ``pip install 'resque[web]'``. Workers never import this package.
 
 * ``app``       — ``create_app`` (ASGI) and ``wsgi_app``; the routes.
-* ``pages``     — the pages, read through ``resque.admin``; ``live`` — the polled JSON
-  and the chart images; ``charts`` — SVG drawn on the server.
+* ``pages``     — the pages, read through ``resque.admin``; ``stats`` — the Stats tab;
+  ``live`` — the polled JSON and the chart images; ``charts`` — SVG drawn on the server.
 * ``actions``   — every state change, each a CSRF-checked POST.
-* ``security``  — authentication, CSRF, origin checks, security headers.
+* ``security``  — allowed hosts, authentication, CSRF, origin checks, security headers.
 * ``server``    — ``resque web`` (uvicorn) and ``start_dashboard`` for the demo.
 """
 

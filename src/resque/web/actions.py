@@ -20,7 +20,7 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from resque.admin import FailureNotFound, Filter, NotAFailureList, NotRequeueable
 from resque.errors import NoQueueError
 from resque.web.dashboard import Dashboard
-from resque.web.security import CSRF_COOKIE, CSRF_FIELD, csrf_ok, origin_ok
+from resque.web.security import CSRF_FIELD, csrf_cookie_name, csrf_ok, origin_ok
 
 log = logging.getLogger("resque.web")
 
@@ -80,7 +80,8 @@ async def _refusal(request: Request, board: Dashboard) -> Response | Form:
         log.warning("refused %s from origin %s", request.url.path,
                     request.headers.get("origin") or request.headers.get("referer"))
         return PlainTextResponse("Forbidden: cross-site request refused.", 403)
-    if not csrf_ok(board.config.secret, request.cookies.get(CSRF_COOKIE), form.get(CSRF_FIELD)):
+    cookie = request.cookies.get(csrf_cookie_name(request))
+    if not csrf_ok(board.config.secret, cookie, form.get(CSRF_FIELD)):
         log.warning("refused %s: missing or wrong CSRF token", request.url.path)
         return PlainTextResponse(
             "Forbidden: the form's security token is missing or stale. Reload the page and "

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import html
 import logging
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import redis
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.convertors import PathConvertor, register_url_convertor
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -26,17 +28,26 @@ from starlette.responses import HTMLResponse, PlainTextResponse, RedirectRespons
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from resque.client import Resque
 from resque.connection import is_transient
 from resque.errors import RedisUnavailable
+from resque.facade import Resque
 from resque.metrics import RECENT
-from resque.web import actions, live, pages
+from resque.web import actions, live, pages, scrape, stats
 from resque.web.config import WebConfig
 from resque.web.dashboard import HERE, Dashboard
-from resque.web.security import AuthHook, Guard
+from resque.web.security import AuthHook, Guard, SecureStarlette
 
 if TYPE_CHECKING:
     from a2wsgi.wsgi_typing import WSGIApp
+
+class NameConvertor(PathConvertor):
+    """A name from Redis as the last path segment(s): any character at all, newlines
+    included (Starlette's ``path`` stops at one, and a worker id may hold one)."""
+
+    regex = r"[\s\S]*"
+
+
+register_url_convertor("resque_name", NameConvertor())
 
 log = logging.getLogger("resque.web")
 
@@ -49,21 +60,23 @@ def _routes(read_only: bool) -> list[BaseRoute]:
         Route("/live.json", live.live),
         Route("/charts/{kind}.svg", live.chart),
         Route("/queues", pages.queues),
-        Route("/queues/{name:path}", pages.queue),
+        Route("/queues/{name:resque_name}", pages.queue),
         Route("/working", pages.working),
         Route("/workers", pages.workers),
-        Route("/workers/{worker_id:path}", pages.worker),
+        Route("/workers/{worker_id:resque_name}", pages.worker),
         Route("/failed", pages.failed),
-        Route("/failed/{list_name:path}", pages.failed),
-        Route("/failures/{failure_id:path}", pages.failure),
+        Route("/failed/{list_name:resque_name}", pages.failed),
+        Route("/failures/{failure_id:resque_name}", pages.failure),
         Route("/delayed", pages.delayed),
         Route("/delayed/{timestamp}", pages.delayed_timestamp),
         Route("/schedule", pages.schedule),
-        Route("/stats", pages.stats),
-        Route("/stats/redis", pages.stats_redis),
-        Route("/stats/keys", pages.stats_keys),
-        Route("/stats/keys/{key:path}", pages.stats_key),
-        Route("/stats.txt", pages.stats_txt),
+        Route("/stats", stats.stats),
+        Route("/stats/raw", stats.stats_raw),
+        Route("/stats/redis", stats.stats_redis),
+        Route("/stats/keys", stats.stats_keys),
+        Route("/stats/keys/{key:resque_name}", stats.stats_key),
+        Route("/stats.txt", stats.stats_txt),
+        Route("/metrics", scrape.metrics),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
     if read_only:
@@ -99,31 +112,35 @@ def _error_page(request: Request, status: int, title: str, detail: str) -> Respo
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code == 405:
-        return PlainTextResponse("Method not allowed" + (
-            ": this dashboard is read-only." if request.method == "POST" else "."), 405,
-            headers=dict(exc.headers or {}))
+        return PlainTextResponse("Method not allowed.", 405, headers=dict(exc.headers or {}))
     title = "Not found" if exc.status_code == 404 else f"Error {exc.status_code}"
     return await run_in_threadpool(_error_page, request, exc.status_code, title,
                                    str(exc.detail))
 
 
 async def _redis_error(request: Request, exc: Exception) -> Response:
+    """Redis away: a 503 until it answers. Redis refusing a command (a key of another type
+    no page expected): a 500 saying what Redis said, not that it cannot be reached."""
     board: Dashboard = request.app.state.dashboard
     if isinstance(exc, RedisUnavailable) or is_transient(exc):
         board.outage.failed(exc)  # one line per outage, not one per request
-    else:
-        log.error("Redis error on %s: %s", request.url.path, exc)
-    detail = str(exc) if isinstance(exc, RedisUnavailable) else f"Redis said: {exc}"
+        return HTMLResponse(
+            "<!doctype html><meta charset=utf-8><title>Redis unavailable</title>"
+            "<h1>Can't reach Redis</h1><p>The page will work again once Redis answers.</p>"
+            f"<pre>{html.escape(str(exc))}</pre>", 503)
+    log.error("Redis refused a command on %s: %s", request.url.path, exc)
+    return await run_in_threadpool(
+        _error_page, request, 500, "Redis refused a command",
+        f"Redis said: {exc}. Some key holds data of another type than this page expects "
+        "(written by another tool?); the Keys tab under Stats shows each key's type.")
+
+
+def _server_error(request: Request, exc: Exception) -> Response:
+    """A bug of ours: a plain page (the traceback goes to the log, not to the browser)."""
     return HTMLResponse(
-        "<!doctype html><meta charset=utf-8><title>Redis unavailable</title>"
-        "<h1>Can't reach Redis</h1><p>The page will work again once Redis answers.</p>"
-        f"<pre>{_escape(detail)}</pre>", 503)
-
-
-def _escape(text: str) -> str:
-    import html
-
-    return html.escape(text)
+        "<!doctype html><meta charset=utf-8><title>Server error</title>"
+        "<h1>Something went wrong</h1><p>The dashboard hit an error; its log has the "
+        "details.</p>", 500)
 
 
 def create_app(
@@ -141,6 +158,9 @@ def create_app(
     application's own check, ``callable(request) -> bool`` (or awaitable); when given it
     decides alone. Other settings are ``WebConfig`` fields (``read_only=True``,
     ``password=...``) and default to the ``RESQUE_WEB_*`` environment variables.
+
+    It answers only to loopback host names unless ``allowed_hosts`` lists others, or is
+    ``("*",)`` for an application that checks hosts itself: safe however it is started.
     """
     resque = redis_client if isinstance(redis_client, Resque) else Resque(
         redis_client, namespace=namespace)
@@ -151,19 +171,20 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         # Served on its own (``resque web``), sample on a timer; mounted in a host that
         # skips sub-app lifespans, pages and polls take the samples instead.
-        task = asyncio.ensure_future(_sample_forever(board))
+        task = asyncio.ensure_future(_sample_forever(board))  # read-only: a no-op
         try:
             yield
         finally:
             task.cancel()
 
-    app = Starlette(
+    app = SecureStarlette(
         routes=_routes(config.read_only),
         middleware=[Middleware(Guard, config=config, auth=auth)],
         exception_handlers={
             HTTPException: _http_error,
             redis.RedisError: _redis_error,
             RedisUnavailable: _redis_error,
+            500: _server_error,
         },
         lifespan=lifespan,
     )

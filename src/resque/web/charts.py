@@ -12,7 +12,7 @@ import html
 import math
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from resque.metrics import TOP_QUEUES, Sample
@@ -153,18 +153,8 @@ def render(title: str, series: Sequence[Series], start: float, end: float,
         f'<rect x="0" y="0" width="{WIDTH}" height="{HEIGHT}" fill="#ffffff"/>',
         f'<text x="{LEFT}" y="16" font-size="13" font-weight="600" fill="{TEXT}">'
         f"{xml(title)}</text>",
+        *_legend(series),
     ]
-    legend_x = float(LEFT)
-    for item in series:
-        last = item.last
-        label = f"{item.name} {_number(last)}" if last is not None else item.name
-        label = label if len(label) <= 40 else label[:39] + "\u2026"
-        out.append(f'<rect x="{legend_x:.0f}" y="24" width="10" height="10" rx="2" '
-                   f'fill="{item.color}"/>')
-        out.append(f'<text x="{legend_x + 14:.0f}" y="33" fill="{MUTED}">{xml(label)}</text>')
-        legend_x += 24 + 6.2 * len(label)
-        if legend_x > WIDTH - 80:
-            break
     for i in range(5):
         value = step * i
         at = y(value)
@@ -181,25 +171,49 @@ def render(title: str, series: Sequence[Series], start: float, end: float,
     out.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{TOP + plot_h}" '
                f'y2="{TOP + plot_h}" stroke="{AXIS}"/>')
     for item in reversed(series):  # the first series is drawn last, on top
-        for segment in _segments(item.points, start):
-            coords = " ".join(f"{x(t):.1f},{y(v):.1f}" for t, v in segment)
-            if item.area and len(segment) > 1:
-                base = TOP + plot_h
-                out.append(f'<polygon points="{x(segment[0][0]):.1f},{base} {coords} '
-                           f'{x(segment[-1][0]):.1f},{base}" fill="{item.color}" '
-                           f'fill-opacity="0.12"/>')
-            if len(segment) == 1:
-                t, v = segment[0]
-                out.append(f'<circle cx="{x(t):.1f}" cy="{y(v):.1f}" r="2" '
-                           f'fill="{item.color}"/>')
-            else:
-                out.append(f'<polyline points="{coords}" fill="none" stroke="{item.color}" '
-                           f'stroke-width="2" stroke-linejoin="round"/>')
+        out += _lines(item, start, x, y)
     if not values:
         out.append(f'<text x="{LEFT + plot_w / 2}" y="{TOP + plot_h / 2}" text-anchor="middle" '
                    f'fill="{MUTED}">{xml(empty)}</text>')
     out.append("</svg>")
     return "\n".join(out)
+
+
+def _legend(series: Sequence[Series]) -> list[str]:
+    out = []
+    legend_x = float(LEFT)
+    for item in series:
+        last = item.last
+        label = f"{item.name} {_number(last)}" if last is not None else item.name
+        label = label if len(label) <= 40 else label[:39] + "\u2026"
+        out.append(f'<rect x="{legend_x:.0f}" y="24" width="10" height="10" rx="2" '
+                   f'fill="{item.color}"/>')
+        out.append(f'<text x="{legend_x + 14:.0f}" y="33" fill="{MUTED}">{xml(label)}</text>')
+        legend_x += 24 + 6.2 * len(label)
+        if legend_x > WIDTH - 80:
+            break
+    return out
+
+
+def _lines(item: Series, start: float, x: Callable[[float], float],
+           y: Callable[[float], float]) -> list[str]:
+    """One series: a polyline per unbroken segment (a dot for a lone point), filled below
+    when it is an area."""
+    out = []
+    base = HEIGHT - BOTTOM
+    for segment in _segments(item.points, start):
+        coords = " ".join(f"{x(t):.1f},{y(v):.1f}" for t, v in segment)
+        if item.area and len(segment) > 1:
+            out.append(f'<polygon points="{x(segment[0][0]):.1f},{base} {coords} '
+                       f'{x(segment[-1][0]):.1f},{base}" fill="{item.color}" '
+                       f'fill-opacity="0.12"/>')
+        if len(segment) == 1:
+            t, v = segment[0]
+            out.append(f'<circle cx="{x(t):.1f}" cy="{y(v):.1f}" r="2" fill="{item.color}"/>')
+        else:
+            out.append(f'<polyline points="{coords}" fill="none" stroke="{item.color}" '
+                       f'stroke-width="2" stroke-linejoin="round"/>')
+    return out
 
 
 def _segments(points: Sequence[Point], start: float) -> list[list[tuple[float, float]]]:

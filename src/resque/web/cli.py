@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+from typing import TYPE_CHECKING
 
 import click
 
-from resque.cli import namespace_option, redis_option, setup_logging
-from resque.client import Resque
+from resque.cli import namespace_option, redis_option
 from resque.connection import check_credentials
+from resque.facade import Resque
+from resque.logs import setup_logging
+
+if TYPE_CHECKING:
+    from resque.web.config import WebConfig
 
 log = logging.getLogger("resque.web")
 
@@ -21,6 +26,15 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def _warn_exposed(host: str, config: WebConfig) -> None:
+    if config.password is None:
+        log.warning("listening on %s without a password: anyone who can reach it can retry, "
+                    "remove and clear jobs; set RESQUE_WEB_PASSWORD or --read-only", host)
+    if not config.any_host:
+        log.warning("answering only to the host names %s; list the names it is reached by "
+                    "in RESQUE_WEB_ALLOWED_HOSTS", ", ".join(config.allowed_hosts))
 
 
 @click.command()
@@ -54,13 +68,14 @@ def web(
     """Serve the web dashboard (Ruby's resque-web), on http://127.0.0.1:5678/ by default.
 
     Authentication: set RESQUE_WEB_PASSWORD (user RESQUE_WEB_USER, default admin) for HTTP
-    basic auth. Several processes behind one address need one RESQUE_WEB_SECRET.
+    basic auth. Several processes behind one address need one RESQUE_WEB_SECRET. It answers
+    to loopback names and --host; list other names in RESQUE_WEB_ALLOWED_HOSTS.
     """
     setup_logging(max(verbose, 1))
     try:
         from resque.web.app import create_app
         from resque.web.config import WebConfig
-        from resque.web.server import loopback_only, serve, with_prefix
+        from resque.web.server import answering_to, serve, with_prefix
     except ImportError as exc:
         raise click.ClickException(
             f"the dashboard needs its extra: pip install 'resque[web]' ({exc})") from exc
@@ -69,11 +84,9 @@ def web(
                                     schedule_file=schedule_file)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
-    if _is_loopback(host):
-        config = loopback_only(config, host)
-    if not _is_loopback(host) and config.password is None:
-        log.warning("listening on %s without a password: anyone who can reach it can retry, "
-                    "remove and clear jobs; set RESQUE_WEB_PASSWORD or --read-only", host)
+    config = answering_to(config, host)
+    if not _is_loopback(host):
+        _warn_exposed(host, config)
     resque = Resque(redis_url, namespace=namespace)
     check_credentials(resque.redis)  # a refused password is fatal now; an outage is waited out
     app = with_prefix(create_app(resque, config=config), prefix)

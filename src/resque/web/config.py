@@ -10,6 +10,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
+ANY_HOST = "*"
 
 
 def _flag(value: str | None) -> bool:
@@ -28,10 +30,14 @@ class WebConfig:
     cookie: give every process of one deployment the same secret (``RESQUE_WEB_SECRET``), or
     tokens issued by one process are refused by another; by default each process makes its own.
     ``trusted_origins`` are extra ``scheme://host[:port]`` origins whose POSTs are accepted
-    besides the dashboard's own (behind a proxy that rewrites ``Host``). ``allowed_hosts``,
-    when not empty, are the only host names the ``Host`` header may carry: ``resque web`` on
-    loopback allows only loopback names, so a web page whose domain the attacker points at
-    127.0.0.1 (DNS rebinding) cannot read or drive the dashboard.
+    besides the dashboard's own (behind a proxy that rewrites ``Host``).
+
+    ``allowed_hosts`` are the only host names the ``Host`` header may carry; by default (or
+    when empty) the loopback names, however the app is started, so a web page whose domain
+    the attacker points at 127.0.0.1 (DNS rebinding) can neither read nor drive the dashboard.
+    Served under a name, list it (``RESQUE_WEB_ALLOWED_HOSTS=resque.example.com``); mounted
+    in an application that checks hosts itself (Django's ``ALLOWED_HOSTS``, Starlette's
+    ``TrustedHostMiddleware``), ``("*",)`` leaves the decision to it.
     """
 
     read_only: bool = False
@@ -40,7 +46,7 @@ class WebConfig:
     secret: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
     poll_interval: float = 3.0
     trusted_origins: tuple[str, ...] = ()
-    allowed_hosts: tuple[str, ...] = ()  # empty: any Host (the embedding application decides)
+    allowed_hosts: tuple[str, ...] = LOOPBACK_NAMES  # ("*",): any (the host app decides)
     page_size: int = 20
     schedule_file: str | None = None  # a YAML schedule to show next to those stored in Redis
 
@@ -63,7 +69,7 @@ class WebConfig:
                 for origin in env.get("RESQUE_WEB_TRUSTED_ORIGINS", "").split(",")
                 if origin.strip()
             ),
-            "allowed_hosts": _names(env.get("RESQUE_WEB_ALLOWED_HOSTS", "")),
+            "allowed_hosts": _names(env.get("RESQUE_WEB_ALLOWED_HOSTS", "")) or None,
             "schedule_file": env.get("RESQUE_WEB_SCHEDULE") or None,
         }
         if env.get("RESQUE_WEB_SECRET"):
@@ -76,7 +82,17 @@ class WebConfig:
                     f"RESQUE_WEB_POLL must be a number of seconds, not {env['RESQUE_WEB_POLL']!r}"
                 ) from None
         values.update({name: value for name, value in overrides.items() if value is not None})
-        config = cls(**values)
+        config = cls(**{name: value for name, value in values.items() if value is not None})
         if config.poll_interval < 0.2:
             config = replace(config, poll_interval=0.2)  # keep a dashboard from hammering Redis
         return config
+
+    def __post_init__(self) -> None:
+        given: Any = self.allowed_hosts
+        names = _names(given if isinstance(given, str) else ",".join(given))
+        object.__setattr__(self, "allowed_hosts", names or LOOPBACK_NAMES)
+
+    @property
+    def any_host(self) -> bool:
+        """Whether every ``Host`` is answered (the embedding application checks them)."""
+        return ANY_HOST in self.allowed_hosts

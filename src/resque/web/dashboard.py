@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, unquote, urlencode
 
 import jinja2
 import redis
@@ -25,9 +25,10 @@ from starlette.responses import HTMLResponse
 
 from resque import __version__, layout
 from resque.admin import Admin
-from resque.client import Resque
+from resque.admin.operations import Totals
 from resque.connection import Outage, describe, is_transient
 from resque.errors import RedisUnavailable, ResqueError
+from resque.facade import Resque
 from resque.metrics import RECENT, record_sample
 from resque.web.config import WebConfig
 
@@ -35,12 +36,41 @@ log = logging.getLogger("resque.web")
 
 HERE = Path(__file__).resolve().parent
 STATIC_VERSION = __version__  # cache-busting query on static URLs
+# What a page shows of one value, in characters: a job may carry megabytes (a 5 MB class name,
+# 50 MB of args), and a page that repeats them would weigh as much. The whole value stays
+# one click away as a download (``raw`` links).
+NAME_LIMIT = 200  # a class, queue or worker name
+TEXT_LIMIT = 2_000  # an error message or args in a listing
+DETAIL_LIMIT = 20_000  # a value on a page of its own (one failure, one worker, one key)
+BACKTRACE_LINES = 200
+ITEM_FORM_LIMIT = 16 * 1024  # a delayed job a form may carry whole (forms take 64 KB at most)
+
+
+def clip(value: Any, limit: int = TEXT_LIMIT) -> str:
+    """``value`` as text cut to ``limit`` characters, saying how long it was."""
+    text = value if isinstance(value, str) else str(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}\u2026 ({len(text):,} characters in all)"
 
 
 def quote_segment(value: str) -> str:
     """A path segment for a name from Redis: everything but unreserved characters escaped
     (``/`` too), and bytes that are not UTF-8 kept as they were stored."""
     return quote(value.encode("utf-8", "surrogateescape"), safe="")
+
+
+def path_param(request: Request, name: str) -> str:
+    """A name from the URL path as it was written with ``quote_segment``: bytes that are not
+    UTF-8 come back as the surrogates names read from Redis hold. (ASGI servers decode the
+    path replacing them with U+FFFD, which would name another worker, queue or key.)"""
+    value: str = request.path_params[name]
+    raw = request.scope.get("raw_path")
+    if "\ufffd" not in value or not raw:
+        return value
+    path = unquote(raw.decode("latin-1").split("?", 1)[0], errors="surrogateescape")
+    # Every route puts its name last; decoding either way keeps the slashes where they are.
+    return "/".join(path.split("/")[-(value.count("/") + 1):])
 
 
 def url_builder(request: Request) -> Callable[..., str]:
@@ -151,16 +181,17 @@ def pretty_json(value: Any, indent: int | None = None, limit: int | None = None)
     """Args as JSON text (Ruby's page shows YAML; JSON is what is stored)."""
     try:
         text = json.dumps(value, ensure_ascii=False)
-        if indent is not None and len(text) > 80:  # short values read best on one line
+        if indent is not None and 80 < len(text) <= (limit or len(text)):  # short: one line
             text = json.dumps(value, ensure_ascii=False, indent=indent)
     except (TypeError, ValueError):
         text = repr(value)
-    if limit is not None and len(text) > limit:
-        return text[: limit - 1] + "\u2026"
-    return text
+    return text if limit is None else clip(text, limit)
 
 
 def number(value: Any) -> str:
+    """A count with thousands separators; None (a key that could not be read) as a dash."""
+    if value is None:
+        return "\u2014"
     return f"{value:,}" if isinstance(value, int) else str(value)
 
 
@@ -174,9 +205,11 @@ def _environment() -> jinja2.Environment:
     )
     env.filters.update(
         ago=ago, local_time=local_time, parse_time=parse_time, json=pretty_json, num=number,
-        segment=quote_segment,
+        segment=quote_segment, clip=clip, raw_text=layout.raw_text,
     )
-    env.globals.update(version=__version__, static_version=STATIC_VERSION)
+    env.globals.update(version=__version__, static_version=STATIC_VERSION,
+                       NAME_LIMIT=NAME_LIMIT, TEXT_LIMIT=TEXT_LIMIT, DETAIL_LIMIT=DETAIL_LIMIT,
+                       BACKTRACE_LINES=BACKTRACE_LINES, ITEM_FORM_LIMIT=ITEM_FORM_LIMIT)
     return env
 
 
@@ -201,7 +234,10 @@ class Dashboard:
 
     def sample(self) -> None:
         """Record a metrics sample if this process has not in the last bucket; never raises
-        (a chart with a gap beats a page that fails)."""
+        (a chart with a gap beats a page that fails). Read-only writes nothing, samples
+        included: its charts show what the workers sample."""
+        if self.config.read_only:
+            return
         now = time.monotonic()
         with self._lock:
             if now - self._sampled < RECENT.bucket:
@@ -217,15 +253,26 @@ class Dashboard:
         else:
             self.outage.recovered()
 
-    def summary(self) -> dict[str, Any]:
-        """The header's counts: Ruby's ``Resque.info`` plus every failure list and pause."""
-        return self.admin.stats()
+    def totals(self, request: Request) -> Totals:
+        """The farm's counts, read once per request (the header and the page share them),
+        junk in Redis named rather than failing the page."""
+        state = request.scope.setdefault("state", {})
+        if "totals" not in state:
+            state["totals"] = self.admin.totals()
+        found: Totals = state["totals"]
+        return found
+
+    def summary(self, request: Request) -> dict[str, Any]:
+        """The header's counts: Ruby's ``Resque.info`` plus every failure list and pause,
+        and ``problems`` when keys hold junk."""
+        return self.admin.stats(self.totals(request))
 
     def render(
         self, request: Request, template: str, status: int = 200, *, summary: bool = True,
         **context: Any,
     ) -> HTMLResponse:
-        self.sample()
+        if summary:  # an error page reads nothing: Redis may be why it is shown
+            self.sample()
         values = {
             "request": request,
             "u": url_builder(request),
@@ -235,7 +282,7 @@ class Dashboard:
             "poll_interval": self.config.poll_interval,
             "namespace": self.keys.namespace,
             "redis_name": self.redis_name,
-            "summary": self.summary() if summary else None,
+            "summary": self.summary(request) if summary else None,
             "now": time.time(),
             "flash": flash_message(request),
             **context,

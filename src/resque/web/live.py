@@ -8,6 +8,7 @@ import json
 import time
 from typing import Any
 
+import redis
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -15,6 +16,7 @@ from starlette.responses import Response
 from resque import layout
 from resque.metrics import read_samples, tier_for
 from resque.web import charts
+from resque.web.dashboard import NAME_LIMIT, clip, quote_segment
 from resque.web.pages import _window, dashboard_of
 
 MAX_QUEUES = 200  # queue sizes one poll may ask for (a page shows at most 50)
@@ -40,31 +42,43 @@ def live(request: Request) -> Response:
     failure lists), plus the sizes of the queues the page shows and the working workers."""
     board = dashboard_of(request)
     board.sample()
-    stats = board.admin.stats()
+    stats = board.summary(request)
     names = request.query_params.getlist("q")[:MAX_QUEUES]
     with board.resque.redis.pipeline(transaction=False) as pipe:
         for name in names:
             pipe.llen(board.keys.queue(name))
-        sizes = [int(n) for n in pipe.execute()] if names else []
-    working = []
-    for worker_id, record in sorted(board.resque.working().items(),
-                                    key=lambda item: str(item[1].get("run_at") or "")):
-        host, pid, _ = layout.parse_worker_id(worker_id)
-        payload = record.get("payload") if isinstance(record.get("payload"), dict) else {}
-        working.append({
-            "id": worker_id, "where": f"{host}:{pid}", "queue": str(record.get("queue") or ""),
-            "class": str((payload or {}).get("class") or ""),
-            "run_at": str(record.get("run_at") or ""),
-        })
+        sizes = pipe.execute(raise_on_error=False) if names else []
+    try:
+        records = board.resque.working()  # one MGET: lighter than Admin.workers
+    except redis.ResponseError:  # ``workers`` of another type: the pages name it
+        records = {}
+    working = [_working(worker_id, record) for worker_id, record in sorted(
+        records.items(), key=lambda item: str(item[1].get("run_at") or ""))]
     return AsciiJSON({
         "time": time.strftime("%H:%M:%S"),
         "counts": {key: stats[key] for key in ("pending", "processed", "workers", "working",
                                                "failed_all_lists", "queues")},
         "paused": stats["paused"],
-        "queues": dict(zip(names, sizes, strict=True)),
+        "queues": {name: size for name, size in zip(names, sizes, strict=True)
+                   if isinstance(size, int)},  # a key of another type: left as shown
         "working": working[:MAX_WORKING],
         "working_total": len(working),
     })
+
+
+def _working(worker_id: str, record: dict[str, Any]) -> dict[str, str]:
+    """One row of the working table; paths already escaped, as a name that is not UTF-8
+    would make the script's ``encodeURIComponent`` throw."""
+    host, pid, _ = layout.parse_worker_id(worker_id)
+    payload = record.get("payload") if isinstance(record.get("payload"), dict) else {}
+    queue = str(record.get("queue") or "")
+    return {
+        "id": worker_id, "path": quote_segment(worker_id),
+        "where": clip(f"{host}:{pid}", NAME_LIMIT),
+        "queue": clip(queue, NAME_LIMIT), "queue_path": quote_segment(queue),
+        "class": clip(str((payload or {}).get("class") or ""), NAME_LIMIT),
+        "run_at": str(record.get("run_at") or ""),
+    }
 
 
 def chart(request: Request) -> Response:

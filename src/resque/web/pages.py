@@ -2,7 +2,7 @@
 
 Each handler is a plain function (Starlette runs it in a thread, as redis-py is blocking).
 Costs at scale: counts come from ``LLEN``/``SCARD`` pipelines; listings read one page with
-``LRANGE``; the keys tab walks the namespace with a capped ``SCAN``, never ``KEYS``.
+``LRANGE``. The Stats tab is ``stats.py``.
 """
 
 from __future__ import annotations
@@ -10,22 +10,21 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import redis
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 
 from resque import layout
-from resque.admin import Filter, NotAFailureList, WorkerInfo
+from resque.admin import Filter, NotAFailureList, Page, WorkerInfo
 from resque.failure.records import FailureNotFound
+from resque.scheduler.schedule import ScheduleError, Schedules, load_schedule_file
+from resque.scheduler.state import SchedulerState, lock_prefix_from_env, read_state
 from resque.web import charts
-from resque.web.dashboard import Dashboard, Pager, page_of, url_builder
+from resque.web.dashboard import Dashboard, Pager, page_of, path_param, url_builder
 
 QUEUES_PER_PAGE = 50
 WORKERS_PER_PAGE = 50
-KEYS_PER_PAGE = 100
-SCAN_CALLS = 20  # SCAN calls per keys page at most: a page may show fewer keys, never hang
-SCAN_COUNT = 500
-VALUES_PER_PAGE = 20
 
 
 def dashboard_of(request: Request) -> Dashboard:
@@ -41,17 +40,22 @@ def _window(request: Request) -> str:
 # --- overview, queues, working ----------------------------------------------------------
 
 
+def _by_size(item: tuple[str, int | None]) -> tuple[int, str]:
+    return -(item[1] or 0), item[0]
+
+
 def overview(request: Request) -> Response:
     board = dashboard_of(request)
-    sizes = board.admin.queues()
-    busiest = sorted(sizes.items(), key=lambda item: (-item[1], item[0]))[:10]
+    totals = board.totals(request)
+    busiest = sorted(totals.queues.items(), key=_by_size)[:10]
     workers = board.admin.workers()
     working = sorted(filter(_busy, workers), key=_run_at)
     return board.render(
-        request, "overview.html", tab="overview", busiest=busiest, queue_count=len(sizes),
-        failure_counts=board.failures.counts(), working=working[:10],
+        request, "overview.html", tab="overview", busiest=busiest,
+        queue_count=len(totals.queues), failure_counts=totals.failure_lists,
+        working=working[:10],
         working_count=len(working), worker_count=len(workers), window=_window(request),
-        windows=list(charts.WINDOWS),
+        windows=list(charts.WINDOWS), scheduler=scheduler_state(board),
     )
 
 
@@ -68,27 +72,31 @@ def _run_at(worker: Any) -> str:
 
 def queues(request: Request) -> Response:
     board = dashboard_of(request)
-    sizes = board.admin.queues()
+    totals = board.totals(request)
     order = request.query_params.get("sort", "name")
-    rows = sorted(sizes.items(), key=(lambda item: (-item[1], item[0])) if order == "size"
+    rows = sorted(totals.queues.items(), key=_by_size if order == "size"
                   else (lambda item: item[0]))
     pager = Pager.from_request(request, QUEUES_PER_PAGE, len(rows))
     return board.render(
         request, "queues.html", tab="queues", rows=page_of(rows, pager), pager=pager,
-        order=order, failure_counts=board.failures.counts(),
+        order=order, failure_counts=totals.failure_lists,
     )
 
 
 def queue(request: Request) -> Response:
     board = dashboard_of(request)
-    name: str = request.path_params["name"]
-    size = board.resque.size(name)
-    pager = Pager.from_request(request, board.config.page_size, size)
+    name = path_param(request, "name")
+    if "raw" in request.query_params:
+        key = board.keys.queue(name).encode("utf-8", "surrogateescape")
+        return download(board.resque.redis.lindex(key, raw_index(request)), "job.json")
+    known = board.totals(request).queues
+    size = known[name] if name in known else board.admin.size(name)  # None: not a list
+    pager = Pager.from_request(request, board.config.page_size, size or 0)
     items = board.admin.peek(name, pager.start, pager.per_page) if size else []
-    registered = bool(board.resque.redis.sismember(board.keys.queues, name))
     return board.render(
         request, "queue.html", tab="queues", name=name, size=size, items=items, pager=pager,
-        registered=registered,
+        registered=name in known, key=board.keys.queue(name),
+        key_name=board.keys.queue(name)[len(board.keys.prefix):],
     )
 
 
@@ -101,6 +109,24 @@ def working(request: Request) -> Response:
         request, "working.html", tab="working", working=page_of(busy, pager), pager=pager,
         worker_count=len(workers), working_count=len(busy),
     )
+
+
+def download(raw: Any, filename: str) -> Response:
+    """A stored value as it is, to save rather than show (pages show a bounded part of it);
+    an attachment of no renderable type, so a browser never runs what it holds."""
+    if raw is None:
+        raise HTTPException(404)
+    return Response(raw if isinstance(raw, bytes) else str(raw).encode(),
+                    media_type="application/octet-stream",
+                    headers={"content-disposition": f'attachment; filename="{filename}"'})
+
+
+def raw_index(request: Request) -> int:
+    """The ``?raw=<index>`` of a download link (404 if it is not a number)."""
+    try:
+        return int(request.query_params["raw"])
+    except ValueError:
+        raise HTTPException(404) from None
 
 
 # --- workers ----------------------------------------------------------------------------
@@ -123,7 +149,7 @@ def workers(request: Request) -> Response:
 
 def worker(request: Request) -> Response:
     board = dashboard_of(request)
-    worker_id: str = request.path_params["worker_id"]
+    worker_id = path_param(request, "worker_id")
     found = next((w for w in board.admin.workers() if w.id == worker_id), None)
     if found is None:
         return board.render(request, "missing.html", 404, tab="workers",
@@ -136,166 +162,60 @@ def worker(request: Request) -> Response:
 
 def failed(request: Request) -> Response:
     board = dashboard_of(request)
-    list_name: str | None = request.path_params.get("list_name")
+    list_name = path_param(request, "list_name") if "list_name" in request.path_params else None
     class_name = request.query_params.get("class") or None
     queue_name = request.query_params.get("queue") or None
     newest = request.query_params.get("order", "desc") != "asc"
-    counts = board.failures.counts()
+    totals = board.totals(request)
+    counts = totals.failure_lists
     if list_name is not None and list_name not in counts:
         return board.render(request, "missing.html", 404, tab="failed",
                             what="failure list", name=list_name)
     where = Filter(queue=queue_name, class_name=class_name, list_name=list_name)
     pager = Pager.from_request(request, board.config.page_size)
+    unreadable = None
     try:
         page = board.failures.page(pager.start, pager.per_page, newest=newest, where=where)
     except NotAFailureList:
         raise HTTPException(404) from None
+    except (redis.ResponseError, UnicodeEncodeError) as exc:  # junk: the header names it
+        page, unreadable = Page([], pager.start, 0, False), str(exc)
     pager.total, pager.more = page.total, page.more
     if page.total is not None and pager.start >= page.total > 0:
         return RedirectResponse(url_builder(request)(
             "/failed", *([list_name] if list_name else []), class_=class_name,
             queue=queue_name, order=None if newest else "asc"), 303)
-    lists = sorted(counts.items(), key=lambda item: (item[0] != layout.FAILED_LIST, -item[1],
-                                                     item[0]))
+    lists = sorted(counts.items(), key=lambda item: (item[0] != layout.FAILED_LIST,
+                                                     -(item[1] or 0), item[0]))
     return board.render(
         request, "failed.html", tab="failed", entries=page.entries, pager=pager,
         list_name=list_name, class_name=class_name, queue_name=queue_name, newest=newest,
-        lists=lists[:20], list_count=len(lists), total=sum(counts.values()),
-        filtered=where.by_content,
+        lists=lists[:20], list_count=len(lists), total=totals.failures,
+        filtered=where.by_content, unreadable=unreadable,
     )
 
 
 def failure(request: Request) -> Response:
     board = dashboard_of(request)
-    failure_id: str = request.path_params["failure_id"]
+    failure_id = path_param(request, "failure_id")
     try:
         entry = board.failures.get(failure_id)
-    except (FailureNotFound, NotAFailureList, ValueError):
+    except (FailureNotFound, NotAFailureList, ValueError, redis.ResponseError,
+            UnicodeEncodeError):
         return board.render(request, "missing.html", 404, tab="failed",
                             what="failed job", name=failure_id)
+    if "raw" in request.query_params:
+        return download(entry.raw, f"failure-{entry.id.index}.json")
     return board.render(request, "failure.html", tab="failed", entry=entry)
 
 
-# --- stats ------------------------------------------------------------------------------
-
-
-def stats(request: Request) -> Response:
-    board = dashboard_of(request)
-    info = board.resque.info()
-    extra = board.admin.stats()
-    ours = {
-        "failed_all_lists": extra["failed_all_lists"], "failed_lists": extra["failed_lists"],
-        "failed_stat": extra["failed_stat"], "paused": extra["paused"],
-    }
-    return board.render(request, "stats.html", tab="stats", sub="resque",
-                        info=sorted(info.items()), ours=sorted(ours.items()))
-
-
-def stats_redis(request: Request) -> Response:
-    board = dashboard_of(request)
-    info: dict[str, Any] = board.resque.redis.info()
-    return board.render(request, "stats.html", tab="stats", sub="redis",
-                        info=sorted(info.items()), ours=[])
-
-
-def stats_keys(request: Request) -> Response:
-    """Keys under the namespace, a page at a time with ``SCAN`` (resque-web runs ``KEYS *``,
-    which blocks Redis on a big database). The cursor is the page's position."""
-    board = dashboard_of(request)
-    client = board.resque.redis
-    try:
-        cursor = max(0, int(request.query_params.get("cursor", "0")))
-    except ValueError:
-        cursor = 0
-    found: list[bytes] = []
-    pattern = layout.scan_pattern(board.keys)
-    for _ in range(SCAN_CALLS):
-        reply: Any = client.scan(cursor, match=pattern, count=SCAN_COUNT)
-        cursor, batch = int(reply[0]), reply[1]
-        found.extend(batch)
-        if cursor == 0 or len(found) >= KEYS_PER_PAGE:
-            break
-    rows = _describe_keys(board, sorted(set(found)))
-    return board.render(request, "keys.html", tab="stats", sub="keys", rows=rows,
-                        next_cursor=cursor, prefix=board.keys.prefix)
-
-
-def _describe_keys(board: Dashboard, found: list[bytes]) -> list[dict[str, Any]]:
-    """Type, size and TTL of each key: two pipelines, whatever the number of keys."""
-    client = board.resque.redis
-    with client.pipeline(transaction=False) as pipe:
-        for key in found:
-            pipe.type(key)
-        types = [layout.text(t) for t in pipe.execute()]
-    size_of = {"string": "strlen", "list": "llen", "set": "scard", "zset": "zcard",
-               "hash": "hlen", "stream": "xlen"}
-    with client.pipeline(transaction=False) as pipe:
-        for key, kind in zip(found, types, strict=True):
-            command = size_of.get(kind)
-            if command:
-                getattr(pipe, command)(key)
-            else:
-                pipe.exists(key)
-            pipe.ttl(key)
-        replies = pipe.execute()
-    prefix = len(board.keys.prefix.encode())
-    return [
-        {"name": layout.text(key[prefix:]), "type": kind,
-         "size": replies[2 * i] if kind in size_of else None, "ttl": replies[2 * i + 1]}
-        for i, (key, kind) in enumerate(zip(found, types, strict=True))
-    ]
-
-
-def stats_key(request: Request) -> Response:
-    board = dashboard_of(request)
-    client = board.resque.redis
-    name: str = request.path_params["key"]
-    key = board.keys.prefix + name
-    (row,) = _describe_keys(board, [key.encode("utf-8", "surrogateescape")])
-    pager = Pager.from_request(request, VALUES_PER_PAGE, row["size"])
-    first, last = pager.start, pager.end - 1
-    values: list[Any]
-    kind = row["type"]
-    reply: Any
-    if kind == "list":
-        values = client.lrange(key, first, last)
-    elif kind == "zset":
-        reply = client.zrange(key, first, last, withscores=True)
-        values = [f"{layout.text(member)}  (score {score:g})" for member, score in reply]
-    elif kind == "set":
-        reply = client.sscan(key, 0, count=1000)
-        values = sorted(reply[1])[:VALUES_PER_PAGE]
-        pager.total = min(row["size"], VALUES_PER_PAGE)
-    elif kind == "hash":
-        reply = client.hscan(key, 0, count=1000)
-        values = [f"{layout.text(k)}: {layout.text(v)}"
-                  for k, v in sorted(reply[1].items())[:VALUES_PER_PAGE]]
-        pager.total = min(row["size"], VALUES_PER_PAGE)
-    elif kind == "string":
-        raw = client.getrange(key, 0, 64 * 1024)
-        values = [raw]
-        pager.total = 1
-    else:
-        values = []
-    shown = [layout.raw_text(v) if isinstance(v, bytes) else str(v) for v in values]
-    return board.render(request, "key.html", tab="stats", sub="keys", row=row, values=shown,
-                        pager=pager)
-
-
-def stats_txt(request: Request) -> Response:
-    """resque-web's ``/stats.txt`` for monitoring scripts, in its exact format."""
-    board = dashboard_of(request)
-    info = board.resque.info()
-    lines = [
-        f"resque.pending={info['pending']}", f"resque.processed+={info['processed']}",
-        f"resque.failed+={info['failed']}", f"resque.workers={info['workers']}",
-        f"resque.working={info['working']}",
-    ]
-    lines += [f"queues.{name}={size}" for name, size in board.admin.queues().items()]
-    return PlainTextResponse("\n".join(lines))
-
-
 # --- delayed and recurring jobs -------------------------------------------------------------
+
+
+def scheduler_state(board: Dashboard) -> SchedulerState:
+    """Whether a scheduler is master and due jobs are late, for the banners (one round
+    trip; two when due jobs wait with no master)."""
+    return read_state(board.resque, lock_prefix_from_env())
 
 
 def delayed(request: Request) -> Response:
@@ -304,7 +224,7 @@ def delayed(request: Request) -> Response:
     total, rows = board.resque.delayed.page(pager.start, pager.per_page)
     pager.total = total
     return board.render(request, "delayed.html", tab="delayed", rows=rows, pager=pager,
-                        total=total)
+                        total=total, scheduler=scheduler_state(board))
 
 
 def delayed_timestamp(request: Request) -> Response:
@@ -333,11 +253,6 @@ def delayed_timestamp(request: Request) -> Response:
 
 def schedule(request: Request) -> Response:
     board = dashboard_of(request)
-    try:
-        from resque.scheduler.schedule import ScheduleError, Schedules, load_schedule_file
-    except ImportError as exc:
-        return board.render(request, "schedule.html", tab="schedule", rows=[], master=None,
-                            missing=str(exc), file_error=None)
     schedules = Schedules(board.resque)
     local: dict[str, Any] = {}
     file_error = None
@@ -348,4 +263,4 @@ def schedule(request: Request) -> Response:
             file_error = str(exc)
     rows = schedules.status(local=local, now=time.time())
     return board.render(request, "schedule.html", tab="schedule", rows=rows,
-                        master=schedules.master(), missing=None, file_error=file_error)
+                        scheduler=scheduler_state(board), file_error=file_error)

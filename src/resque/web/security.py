@@ -1,14 +1,20 @@
-"""Who may look, and who may act: authentication, CSRF tokens, origin checks, headers.
+"""Who may look, and who may act: host checks, authentication, CSRF tokens, origin checks,
+headers.
 
 Every request passes ``Guard`` (pure ASGI, so it also guards static files and works under
-any host). Pages are only ever rendered with autoescaping, and the Content-Security-Policy
-below allows no inline script at all, so a ``<script>`` that slipped into a job's args could
-not run even if escaping failed somewhere.
+any host), and every response ``SecurityHeaders``, the outermost layer. Pages are only ever
+rendered with autoescaping, and the Content-Security-Policy below allows no inline script at
+all, so a ``<script>`` that slipped into a job's args could not run even if escaping failed
+somewhere.
 
-CSRF: a signed double-submit token. The cookie holds ``<random>.<HMAC(secret, random)>``
-(``SameSite=Strict``, ``HttpOnly``); every form carries the same value, and a POST is accepted
-only if both match and the signature is ours (so a cookie planted from a sibling domain is
-refused), and its ``Origin`` (else ``Referer``), when sent, is this host or a trusted origin.
+Hosts: only the names in ``WebConfig.allowed_hosts`` (loopback by default) are answered,
+however the app is started, against DNS rebinding.
+
+CSRF: a signed double-submit token. The cookie (one name per dashboard address) holds
+``<random>.<HMAC(secret, random)>`` (``SameSite=Strict``, ``HttpOnly``); every form carries
+the same value, and a POST is accepted only if both match and the signature is ours (so a
+cookie planted from a sibling domain is refused), and its ``Origin`` (else ``Referer``), when
+sent, is this host or a trusted origin.
 """
 
 from __future__ import annotations
@@ -21,8 +27,10 @@ import inspect
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
+from typing import Any
 from urllib.parse import urlsplit
 
+from starlette.applications import Starlette
 from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -117,7 +125,26 @@ def host_name(header: str) -> str:
     return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
 
 
-LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
+def host_refusal(config: WebConfig, request: Request) -> Response | None:
+    """A 400 for a ``Host`` the dashboard does not answer to (see ``WebConfig``)."""
+    if config.any_host or host_name(request.headers.get("host", "")) in config.allowed_hosts:
+        return None
+    log.warning("refused a request for host %r", request.headers.get("host"))
+    return PlainTextResponse(
+        "Bad request: this dashboard does not answer to that host name; list the names it "
+        "is reached by in RESQUE_WEB_ALLOWED_HOSTS (or allowed_hosts=).", 400)
+
+
+def csrf_cookie_name(request: Request) -> str:
+    """The CSRF cookie's name for this dashboard: one per address and mount path.
+
+    Browsers keep cookies per host name, not per port, and send a parent path's cookies to
+    its sub-paths; with one name for all, two dashboards on one host would overwrite each
+    other's token and break each other's forms.
+    """
+    host = _netloc(request.url.scheme, request.headers.get("host", ""))
+    place = f"{host}{request.scope.get('root_path') or ''}".encode("utf-8", "surrogateescape")
+    return f"{CSRF_COOKIE}_{hashlib.sha256(place).hexdigest()[:12]}"
 
 
 def basic_auth_ok(header: str | None, username: str, password: str) -> bool:
@@ -135,10 +162,11 @@ def basic_auth_ok(header: str | None, username: str, password: str) -> bool:
 
 
 class Guard:
-    """ASGI middleware: authentication first, then a CSRF cookie and security headers.
+    """ASGI middleware: the host check, authentication, read-only, then the CSRF cookie.
 
     ``auth`` (the host application's hook) decides alone when given; otherwise HTTP basic
-    auth applies when a password is configured; otherwise everyone may look.
+    auth applies when a password is configured; otherwise everyone may look. Read-only
+    refuses every method but GET and HEAD (405), whatever the path.
     """
 
     def __init__(self, app: ASGIApp, config: WebConfig, auth: AuthHook | None = None) -> None:
@@ -151,42 +179,27 @@ class Guard:
             await self.app(scope, receive, send)
             return
         request = Request(scope)
-        refusal = await self._refusal(request)
+        refusal = (host_refusal(self.config, request) or await self._auth_refusal(request)
+                   or self._read_only_refusal(request))
         if refusal is not None:
-            await self._with_headers(refusal, scope)(scope, receive, send)
+            await refusal(scope, receive, send)
             return
-        token = request.cookies.get(CSRF_COOKIE)
+        name = csrf_cookie_name(request)
+        token = request.cookies.get(name)
         fresh = None
         if not token_is_ours(self.config.secret, token):
             token = fresh = new_token(self.config.secret)
-        scope.setdefault("state", {})["csrf_token"] = token
+        scope.setdefault("state", {}).update(csrf_token=token, csrf_cookie=name)
 
-        root = scope.get("root_path") or ""
-        path = scope["path"][len(root):] if scope["path"].startswith(root) else scope["path"]
-        static = path.startswith("/static/")  # versioned URLs (?v=): cacheable
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                if static:
-                    headers.setdefault("cache-control", "private, max-age=86400")
-                for name, value in SECURITY_HEADERS:
-                    if name not in headers:
-                        headers[name] = value
-                if fresh is not None:
-                    headers.append("set-cookie", self._cookie(scope, fresh))
+        async def send_with_cookie(message: Message) -> None:
+            if message["type"] == "http.response.start" and fresh is not None:
+                MutableHeaders(scope=message).append("set-cookie",
+                                                     self._cookie(scope, name, fresh))
             await send(message)
 
-        await self.app(scope, receive, send_with_headers)
+        await self.app(scope, receive, send_with_cookie)
 
-    async def _refusal(self, request: Request) -> Response | None:
-        allowed = self.config.allowed_hosts
-        if allowed and "*" not in allowed:
-            if host_name(request.headers.get("host", "")) not in allowed:
-                log.warning("refused a request for host %r", request.headers.get("host"))
-                return PlainTextResponse(
-                    "Bad request: this dashboard does not answer to that host name "
-                    "(RESQUE_WEB_ALLOWED_HOSTS).", 400)
+    async def _auth_refusal(self, request: Request) -> Response | None:
         if self.auth is not None:
             verdict = self.auth(request)
             if inspect.isawaitable(verdict):
@@ -207,14 +220,67 @@ class Guard:
             headers={"www-authenticate": 'Basic realm="resque", charset="UTF-8"'},
         )
 
-    @staticmethod
-    def _with_headers(response: Response, scope: Scope) -> Response:
-        for name, value in SECURITY_HEADERS:
-            response.headers.setdefault(name, value)
-        return response
+    def _read_only_refusal(self, request: Request) -> Response | None:
+        if not self.config.read_only or request.method in ("GET", "HEAD"):
+            return None
+        return PlainTextResponse("Method not allowed: this dashboard is read-only.", 405,
+                                 headers={"allow": "GET, HEAD"})
 
     @staticmethod
-    def _cookie(scope: Scope, token: str) -> str:
+    def _cookie(scope: Scope, name: str, token: str) -> str:
         path = scope.get("root_path") or "/"
         secure = "; Secure" if scope.get("scheme") == "https" else ""
-        return f"{CSRF_COOKIE}={token}; Path={path}; HttpOnly; SameSite=Strict{secure}"
+        return f"{name}={token}; Path={path}; HttpOnly; SameSite=Strict{secure}"
+
+
+class AllowedHosts:
+    """ASGI middleware: only the host check, for an app around the dashboard (``--prefix``)."""
+
+    def __init__(self, app: ASGIApp, config: WebConfig) -> None:
+        self.app = app
+        self.config = config
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        refusal = host_refusal(self.config, Request(scope)) if scope["type"] == "http" else None
+        await (refusal or self.app)(scope, receive, send)
+
+
+class SecurityHeaders:
+    """ASGI middleware adding ``SECURITY_HEADERS`` to every response it passes (those a
+    response sets itself win); static files, whose URLs are versioned, may be cached."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        root = scope.get("root_path") or ""
+        path = scope["path"][len(root):] if scope["path"].startswith(root) else scope["path"]
+        static = path.startswith("/static/")
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                if static:
+                    headers.setdefault("cache-control", "private, max-age=86400")
+                for name, value in SECURITY_HEADERS:
+                    if name not in headers:
+                        headers[name] = value
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class SecureStarlette(Starlette):
+    """Starlette with ``SecurityHeaders`` outside everything, its error middleware included,
+    so a 500 page carries the headers too; and no slash redirects, whose absolute
+    ``Location`` would repeat whatever ``Host`` the request named."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.router.redirect_slashes = False
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return SecurityHeaders(super().build_middleware_stack())

@@ -8,6 +8,7 @@ run inside a thread with its signal handling left to the host process.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import logging
 import socket
 import threading
@@ -17,22 +18,26 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import RedirectResponse
 from starlette.routing import Mount, Route
 
 from resque.errors import ResqueError
 from resque.web.config import WebConfig
-from resque.web.security import LOOPBACK_NAMES, AuthHook, host_name
+from resque.web.security import AllowedHosts, AuthHook, SecureStarlette, host_name
 
 log = logging.getLogger("resque.web")
 
 
 def with_prefix(app: Starlette, prefix: str) -> Starlette:
-    """``app`` mounted at ``prefix`` (``/`` redirects there), its lifespan kept running."""
+    """``app`` mounted at ``prefix`` (``/`` and ``prefix`` redirect to ``prefix/``), its
+    lifespan kept running. The outer app checks hosts and sets the security headers as the
+    dashboard does, and its redirects name a path, never the request's ``Host``."""
     prefix = "/" + prefix.strip("/")
     if prefix == "/":
         return app
+    config: WebConfig = app.state.dashboard.config
 
     @contextlib.asynccontextmanager
     async def lifespan(outer: Starlette) -> AsyncIterator[None]:
@@ -42,15 +47,26 @@ def with_prefix(app: Starlette, prefix: str) -> Starlette:
     def to_prefix(request: Request) -> RedirectResponse:
         return RedirectResponse(prefix + "/", 302)
 
-    return Starlette(routes=[Route("/", to_prefix), Mount(prefix, app=app)], lifespan=lifespan)
+    return SecureStarlette(routes=[Route("/", to_prefix), Route(prefix, to_prefix),
+                                   Mount(prefix, app=app)],
+                           middleware=[Middleware(AllowedHosts, config=config)],
+                           lifespan=lifespan)
 
 
-def loopback_only(config: WebConfig, host: str) -> WebConfig:
-    """Served on loopback, answer only to loopback names (unless told which hosts to allow):
-    a page on another domain that resolves to 127.0.0.1 must not reach the dashboard."""
-    if config.allowed_hosts:
+def answering_to(config: WebConfig, host: str) -> WebConfig:
+    """The settings plus the address served on as an allowed ``Host`` (``--host 127.0.0.2``
+    is reached by that name), unless they allow any host or it is a wildcard address."""
+    name = host_name(host)
+    if config.any_host or name in config.allowed_hosts or _is_wildcard(name):
         return config
-    return replace(config, allowed_hosts=(*LOOPBACK_NAMES, host_name(host)))
+    return replace(config, allowed_hosts=(*config.allowed_hosts, name))
+
+
+def _is_wildcard(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_unspecified
+    except ValueError:
+        return False
 
 
 def _uvicorn_config(app: Starlette, host: str, port: int, log_level: str) -> Any:
@@ -93,8 +109,8 @@ def start_dashboard(
     **settings: Any,
 ) -> RunningDashboard:
     """Serve the dashboard from a daemon thread of this process and return its address once
-    it answers; ``port=0`` picks a free one. Settings are ``create_app``'s; on loopback it
-    answers to loopback host names only.
+    it answers; ``port=0`` picks a free one. Settings are ``create_app``'s; it answers to
+    loopback names and ``host`` unless ``allowed_hosts`` says otherwise.
 
     Raises ``ImportError`` without the ``web`` extra, ``ResqueError`` if it did not start.
     """
@@ -102,9 +118,7 @@ def start_dashboard(
 
     from resque.web.app import create_app
 
-    config = WebConfig.from_env(**settings)
-    if host in ("localhost", *LOOPBACK_NAMES) or host.startswith("127."):
-        config = loopback_only(config, host)
+    config = answering_to(WebConfig.from_env(**settings), host)
     app = with_prefix(create_app(redis_url, namespace=namespace, auth=auth, config=config),
                       prefix)
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)

@@ -51,11 +51,11 @@
       var tr = document.createElement("tr");
       var where = document.createElement("a");
       where.className = "mono";
-      where.href = workerUrl + "/" + encodeURIComponent(row.id);
+      where.href = workerUrl + "/" + row.path;
       where.textContent = row.where;
       var queue = document.createElement("a");
       queue.className = "qtag";
-      queue.href = queueUrl + "/" + encodeURIComponent(row.queue);
+      queue.href = queueUrl + "/" + row.queue_path;
       queue.textContent = row.queue;
       var job = document.createElement("code");
       job.className = "cls";

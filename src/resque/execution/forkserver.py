@@ -21,7 +21,6 @@ from __future__ import annotations
 import gc
 import importlib
 import json
-import logging
 import os
 import signal
 import socket
@@ -30,9 +29,8 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from resque import child, jobs, layout
-
-log = logging.getLogger("resque.worker")
+from resque import jobs, layout
+from resque.execution import child
 
 
 class ForkServerUnavailable(Exception):
@@ -62,7 +60,7 @@ class ForkServer:
             "failure": failure_backend, "title": title, "path": sys.path,
         })
         process = subprocess.Popen(
-            [sys.executable, "-c", "from resque.forkserver import serve; serve()",
+            [sys.executable, "-c", "from resque.execution.forkserver import serve; serve()",
              str(theirs.fileno()), config],
             pass_fds=[theirs.fileno()],
             stdin=subprocess.DEVNULL,

@@ -1,0 +1,55 @@
+"""Jobs performed in the worker process itself (``fork=False``): no fork to pay for, no
+isolation from the job.
+
+A stop reaches the job as ``TermException``, raised by the signal handler in the middle of it:
+at once with ``term_child`` or on a second TERM, otherwise when ``term_timeout`` runs out
+(``SIGALRM``). The job then goes back to its queue. Batches: while jobs are quick, one step
+reserves several (up to ``max_batch``), so the round trip is shared; a slow batch shrinks the
+next one, so queue priority is looked at again at least every ``BATCH_SECONDS``.
+"""
+
+from __future__ import annotations
+
+import signal
+from typing import Any
+
+from resque.errors import TermException
+from resque.execution.base import Executor, Host
+from resque.store import Ack, Reserved
+
+BATCH_SECONDS = 0.05  # a batch is halved when it takes longer than this
+
+
+class InlineExecutor(Executor):
+    """Performs each job here, in the worker's main thread."""
+
+    def __init__(self, host: Host) -> None:
+        super().__init__(host)
+        self.max_batch = max(1, host.settings.max_batch)
+        self._in_job = False
+
+    def perform_job(self, job: Reserved, payload: dict[str, Any], target: Any) -> Ack:
+        self.show_processing(job, payload)
+        self._in_job = True  # from here on a stop may raise TermException into the job
+        try:
+            return self.perform_here(job, payload, target)
+        finally:
+            self._in_job = False
+            signal.setitimer(signal.ITIMER_REAL, 0)
+
+    def stop_job(self, force: bool) -> None:
+        if not self._in_job:
+            return
+        settings = self.host.settings
+        if force or settings.term_child:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            raise TermException("SIGTERM")
+        signal.setitimer(signal.ITIMER_REAL, max(settings.term_timeout, 0.001))
+
+    def ran(self, taken: int, seconds: float) -> None:
+        """Double the batch while whole batches run in under ``BATCH_SECONDS``; halve it when
+        one takes longer, so a slow queue goes back to one job per step."""
+        if seconds > BATCH_SECONDS:
+            self.batch = max(1, self.batch // 2)
+        elif taken == self.batch and seconds < BATCH_SECONDS / 2:
+            self.batch = min(self.max_batch, self.batch * 2)
