@@ -103,6 +103,17 @@ def test_a_string_beside_an_exponent_float_keeps_its_bytes() -> None:
     assert rubyjson.encode(value) == '["say \\"1e+20\\" \\\\ e-5",1.0e-07,"3.0e+1"]'
 
 
+def test_float_keys_are_spelled_as_ruby_writes_a_keys_to_s() -> None:
+    # ruby -rjson -e 'puts({1e20=>1, 1e-5=>2, 1e15=>3, 2.5=>4, "1e+20"=>5, true=>6,
+    #                       7=>[1e20, {1e-7=>"1e+20"}]}.to_json)'
+    value = {1e20: 1, 1e-5: 2, 1e15: 3, 2.5: 4, "1e+20": 5, True: 6, 7: [1e20, {1e-7: "1e+20"}]}
+    assert rubyjson.encode(value) == (
+        '{"1.0e+20":1,"1.0e-05":2,"1.0e+15":3,"2.5":4,"1e+20":5,"true":6,'
+        '"7":[1.0e+20,{"1.0e-07":"1e+20"}]}'
+    )
+    assert layout.encode_job("Keys", [{1e20: "x"}]) == '{"class":"Keys","args":[{"1.0e+20":"x"}]}'
+
+
 def test_a_float_subclass_is_spelled_as_a_float() -> None:
     class Meters(float):
         def __repr__(self) -> str:

@@ -55,19 +55,26 @@ def _spelled_differently(value: float) -> bool:
     return size >= 1e16 or 0 < size < 1e-4 or (size >= 1e15 and size.is_integer())
 
 
-def _holds_float_to_respell(value: Any) -> bool:
-    """Whether a value holds a float that Ruby spells differently from Python."""
+_IN_VALUES, _IN_KEYS = 1, 2
+
+
+def _floats_to_respell(value: Any) -> int:
+    """Where a value holds a float that Ruby spells differently from Python: 0 nowhere,
+    ``_IN_VALUES`` among its values only, ``_IN_KEYS`` as a dict key too."""
+    found = 0
     stack = [value]
     while stack:
         item = stack.pop()
         if isinstance(item, float):
             if _spelled_differently(item):
-                return True
+                found = _IN_VALUES
         elif isinstance(item, dict):
+            if any(isinstance(key, float) and _spelled_differently(key) for key in item):
+                return _IN_KEYS
             stack.extend(item.values())
         elif isinstance(item, (list, tuple)):
             stack.extend(item)
-    return False
+    return found
 
 
 def _respell(match: re.Match[str]) -> str:
@@ -77,6 +84,28 @@ def _respell(match: re.Match[str]) -> str:
     return ruby_float(float(token))
 
 
+def _encode_float_keys(value: Any) -> str:
+    """The rarest path: a dict keyed by a float Ruby spells otherwise. Ruby writes a key as
+    its ``to_s``, so ``{1e20 => 1}`` is ``{"1.0e+20":1}`` where Python writes ``"1e+20"``;
+    a string key that looks like a float is kept, so the text alone cannot tell them apart."""
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{_ENCODER.encode(_key_text(key))}:{_encode_float_keys(item)}"
+                              for key, item in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(_encode_float_keys(item) for item in value) + "]"
+    return encode(value)
+
+
+def _key_text(key: Any) -> str:
+    """A dict key as text: floats as Ruby spells them, the rest as Python's encoder writes
+    keys (``true``, ``null``, ``5``); the C encoder has refused other types already."""
+    if isinstance(key, str):
+        return key
+    if isinstance(key, float):
+        return ruby_float(key)
+    return _ENCODER.encode(key)
+
+
 def encode(value: Any) -> str:
     """Compact JSON spelled as Ruby's ``Resque.encode`` spells it (byte-identical for JSON
     types). ``TypeError`` for values JSON cannot hold; ``ValueError`` for NaN, infinities and
@@ -84,7 +113,8 @@ def encode(value: Any) -> str:
 
     Cost: one C-encoder pass and a few scans of its output; only a payload whose text may
     hold such a float (a "+", a digit before "e-", 16 digits before ".0") is walked to be
-    sure, and only one that really holds one takes the slower respelling pass.
+    sure, and only one that really holds one takes the slower respelling pass (a float as
+    a dict key, rarer still, a pass in Python).
     """
     try:
         text = _ENCODER.encode(value)
@@ -93,9 +123,15 @@ def encode(value: Any) -> str:
     # Inline, not a helper: this runs for every job enqueued. "+" is rare in payloads, and
     # a positive exponent always has one.
     if ("+" in text or ("-" in text and _NEGATIVE_EXPONENT.search(text))
-            or ("." in text and _SIXTEEN_DIGITS.search(text))) \
-            and _holds_float_to_respell(value):
-        return _TOKEN.sub(_respell, text)
+            or ("." in text and _SIXTEEN_DIGITS.search(text))):
+        where = _floats_to_respell(value)
+        if where == _IN_KEYS:
+            try:
+                return _encode_float_keys(value)
+            except RecursionError:
+                raise ValueError("value nested too deeply to encode as JSON") from None
+        if where:
+            return _TOKEN.sub(_respell, text)
     return text
 
 
