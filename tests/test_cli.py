@@ -87,7 +87,8 @@ def test_a_redis_url_that_cannot_be_read_is_a_usage_error_of_one_line(
 
 
 @pytest.mark.parametrize(("url", "error"), [BAD_URLS[0], BAD_URLS[-1]])
-@pytest.mark.parametrize("verb", [["work", "-q", "a"], ["scheduler"], ["web", "--port", "0"]],
+@pytest.mark.parametrize("verb", [["work", "-q", "a"], ["scheduler"], ["web", "--port", "0"],
+                                  ["metrics", "--port", "0"]],
                          ids=lambda verb: verb[0])
 def test_a_long_running_verb_given_an_unreadable_redis_url_stops_with_one_line(
     url: str, error: str, verb: list[str]
@@ -124,7 +125,9 @@ def test_a_wrong_password_says_so_at_once_without_showing_it(
     assert PASSWORD not in result.output
 
 
-@pytest.mark.parametrize("verb", [["web", "--port", "0"], ["scheduler"]], ids=["web", "scheduler"])
+@pytest.mark.parametrize("verb", [["web", "--port", "0"], ["scheduler"],
+                                  ["metrics", "--port", "0"]],
+                         ids=["web", "scheduler", "metrics"])
 def test_a_long_running_verb_with_a_refused_password_exits_at_once(
     password_server: EmbeddedRedis, verb: list[str]
 ) -> None:
@@ -220,7 +223,8 @@ def test_a_verb_waiting_for_redis_is_titled_without_its_command_line(
     assert settled_title(started[-1]) == title
 
 
-@pytest.mark.parametrize("verb", [["scheduler"], ["web", "--port", "0"], ["pool", "-w", "a"]],
+@pytest.mark.parametrize("verb", [["scheduler"], ["web", "--port", "0"], ["pool", "-w", "a"],
+                                  ["metrics", "--port", "0"]],
                          ids=lambda verb: verb[0])
 def test_a_long_running_verb_never_shows_the_password_in_its_title(
     started: list[subprocess.Popen[bytes]], verb: list[str]
