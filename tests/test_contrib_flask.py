@@ -124,6 +124,16 @@ def test_a_job_run_outside_any_app_says_how_to_fix_it() -> None:
         orphan()
 
 
+def test_flask_resque_verbs_fail_in_one_line_as_resque_verbs_do(
+    redis_url: str, tmp_path: Path
+) -> None:
+    done = flask_resque(redis_url, tmp_path, "queues", "--redis", "redis://:secret@h:6379/abc")
+    assert (done.returncode, done.stderr.strip().splitlines()[-1]) == (2, (
+        "Error: cannot read Redis URL 'redis://h:6379/abc': the database 'abc' is not a "
+        "number (redis://host:6379/0); a namespace goes in ?namespace=abc"))
+    assert "Traceback" not in done.stderr and "secret" not in done.stderr
+
+
 def test_flask_resque_work_refuses_count(redis_url: str, tmp_path: Path) -> None:
     done = flask_resque(redis_url, tmp_path, "work", "-q", "mail", "--count", "2")
     assert done.returncode == 2

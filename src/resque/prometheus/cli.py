@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 
 from resque.cli import namespace_option, redis_option
 from resque.client import Client
+from resque.connection import check_credentials
 from resque.errors import ResqueError
 from resque.logs import setup_logging
 from resque.prometheus.collector import FarmCollector, render
@@ -42,6 +43,7 @@ def metrics(port: int | None, host: str, no_marks: bool, verbose: int,
         except ResqueError as exc:
             raise click.ClickException(str(exc)) from exc
         return
+    check_credentials(resque.redis)  # a refused password is fatal now; an outage is scraped
     registry = CollectorRegistry(auto_describe=False)
     registry.register(FarmCollector(resque, mark_queues=not no_marks))
     server, thread = start_http_server(port, host, registry)

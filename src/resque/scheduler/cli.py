@@ -4,6 +4,7 @@ resque-scheduler reads, through ``resque.settings.SchedulerSettings``."""
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import time
@@ -13,7 +14,8 @@ from typing import Any
 import click
 
 from resque import layout
-from resque.cli import import_apps, namespace_option, redis_option
+from resque.cli import import_apps, namespace_option, redis_option, redis_wait
+from resque.connection import check_credentials, wait_until_reachable
 from resque.errors import ResqueError
 from resque.facade import Resque
 from resque.logs import setup_logging
@@ -24,8 +26,11 @@ from resque.settings import SchedulerSettings
 
 
 def _client(redis_url: str | None, namespace: str | None, apps: tuple[str, ...] = ()) -> Resque:
+    """The farm, once Redis answers (as the admin verbs: up to ``RESQUE_REDIS_WAIT``)."""
     modules = import_apps(apps)
-    return Resque(redis_url, namespace=namespace, allowed_modules=modules)
+    resque = Resque(redis_url, namespace=namespace, allowed_modules=modules)
+    wait_until_reachable(resque.redis, redis_wait(), logging.getLogger("resque.scheduler"))
+    return resque
 
 
 def _when(timestamp: float) -> str:
@@ -111,7 +116,8 @@ def scheduler(
         settings = SchedulerSettings.from_env(env=env_name, **options)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
-    resque = _client(redis_url, namespace, apps)
+    resque = Resque(redis_url, namespace=namespace, allowed_modules=import_apps(apps))
+    check_credentials(resque.redis)  # a refused password is fatal now; an outage is waited out
     try:
         process = Scheduler(resque, settings=settings)
     except ScheduleError as exc:

@@ -16,11 +16,13 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
+from resque.cli import LazyGroup, hide_command_line
 from resque.cli import main as resque_main
 
 
-class Verbs(click.Group):
-    """The ``resque`` command's verbs, listed and loaded as ``resque`` does."""
+class Verbs(LazyGroup):
+    """The ``resque`` command's verbs, listed and loaded as ``resque`` does, and run as it
+    runs them: an error is one line (exit 2 for a usage error, 1 for the rest)."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return resque_main.list_commands(ctx)
@@ -42,6 +44,7 @@ class Verbs(click.Group):
 @with_appcontext
 def resque() -> None:
     """Resque verbs on this app's Redis (RESQUE_REDIS): work, stats, failed, web, ..."""
+    hide_command_line(click.get_current_context().invoked_subcommand)  # --redis stays out of ps
     if "resque" not in current_app.extensions:
         raise click.UsageError("this app does not use resque.contrib.flask: call "
                                "Resque(app) (or init_app) in it first")
