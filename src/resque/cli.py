@@ -34,7 +34,7 @@ def import_apps(apps: tuple[str, ...]) -> list[str]:
             importlib.import_module(name)
         except ImportError as exc:
             raise click.UsageError(f"cannot import --app {name}: {exc}") from exc
-        except Exception as exc:  # noqa: BLE001 - whatever the app raises, one clear line
+        except Exception as exc:  # whatever the app raises, one clear line
             frame = traceback.extract_tb(exc.__traceback__)[-1]
             raise click.ClickException(
                 f"--app {name} raised {type(exc).__name__} while loading: {exc} "
@@ -80,7 +80,7 @@ class LazyGroup(click.Group):
             return super().invoke(ctx)
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
-        except Exception as exc:  # noqa: BLE001 - the last line of defence of the command
+        except Exception as exc:  # the last line of defence of the command
             raise as_click_error(exc) from exc
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
