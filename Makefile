@@ -11,7 +11,7 @@ check: lint types tests  ## everything CI checks but the docs build
 lint:  ## ruff: errors, imports, bugbear, blind excepts, complexity, unused noqa
 	ruff check src tests bench
 
-types:  ## mypy strict (what it checks is listed in pyproject.toml)
+types:  ## mypy strict over src, tests and bench (the files listed in pyproject.toml)
 	mypy
 
 tests:  ## the whole suite, as the README runs it (about 4 minutes on two cores)

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import redis
+from replies import bytes_list
 
 import resque
 from resque import Resque, layout
@@ -33,7 +34,7 @@ def q(r: redis.Redis, reg: resque.Registry) -> Resque:
 
 
 def items(r: redis.Redis, queue: str) -> list[bytes]:
-    return list(r.lrange(f"resque:queue:{queue}", 0, -1))
+    return bytes_list(r.lrange(f"resque:queue:{queue}", 0, -1))
 
 
 class Unregistered:
@@ -155,7 +156,7 @@ def test_enqueue_appends_in_order(q: Resque, r: redis.Redis) -> None:
 def test_enqueue_publishes_a_wake_up_for_idle_workers(q: Resque, r: redis.Redis) -> None:
     pubsub = r.pubsub()
     pubsub.subscribe(q.keys.wake_channel("high"))
-    assert pubsub.get_message(timeout=1)["type"] == "subscribe"  # type: ignore[index]
+    assert pubsub.get_message(timeout=1)["type"] == "subscribe"
     q.enqueue_to("high", "Hello")
     message = pubsub.get_message(timeout=1)
     assert message is not None and message["channel"] == b"resque:wake:high"
@@ -276,13 +277,15 @@ def test_function_jobs_take_enqueue_hooks_by_decorator(
     def notify(user: int) -> None:
         pass
 
-    @notify.hook("before_enqueue")
     def only_even(user: int) -> bool:
         return user % 2 == 0
 
-    @notify.hook("after_enqueue")
     def record(user: int) -> None:
         seen.append(user)
+
+    # What @notify.hook(...) does; spelled out because notify is Any to mypy here.
+    notify.hook("before_enqueue")(only_even)
+    notify.hook("after_enqueue")(record)
 
     assert q.enqueue(notify, 1) is False
     assert q.enqueue(notify, 2) is True
@@ -575,7 +578,7 @@ def test_enqueue_many_sends_one_pipeline_of_chunks(redis_url: str, r: redis.Redi
 
         def send_packed_command(self, command: Any, check_health: bool = True) -> None:
             CountingConnection.sends += 1
-            super().send_packed_command(command, check_health)
+            redis.Connection.send_packed_command(self, command, check_health)
 
     kwargs = redis.Redis.from_url(redis_url).connection_pool.connection_kwargs
     pool = redis.ConnectionPool(
@@ -617,7 +620,7 @@ def test_enqueue_many_with_an_args_value_that_is_not_a_list_queues_nothing(
     q: Resque, r: redis.Redis
 ) -> None:
     with pytest.raises(TypeError):
-        q.enqueue_many("Bulk", [[1], "oops"], queue="bulk")  # type: ignore[list-item]
+        q.enqueue_many("Bulk", [[1], "oops"], queue="bulk")  # a str is a Sequence to mypy
     assert r.keys("*") == []
 
 

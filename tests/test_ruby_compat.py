@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import redis
 from peers import require_ruby_resque
+from replies import as_bytes, as_text
 
 from resque import Resque
 
@@ -69,21 +70,27 @@ def processes() -> Iterator[list[subprocess.Popen[bytes]]]:
             process.wait()
 
 
-def test_ruby_dequeues_a_python_job_by_its_exact_bytes(ruby_lib, r, redis_url):
+def test_ruby_dequeues_a_python_job_by_its_exact_bytes(
+    ruby_lib: str, r: redis.Redis, redis_url: str
+) -> None:
     Resque(r).enqueue_to("high", "Hello", "a", 1, {"k": [2.5, None, True]}, "ünï/code")
     assert ruby(ruby_lib, redis_url, "dequeue", "Hello",
                 json.dumps(["a", 1, {"k": [2.5, None, True]}, "ünï/code"])).strip() == "1"
     assert r.llen("resque:queue:high") == 0
 
 
-def test_python_worker_performs_a_job_ruby_enqueued(ruby_lib, r, redis_url, processes):
+def test_python_worker_performs_a_job_ruby_enqueued(
+    ruby_lib: str, r: redis.Redis, redis_url: str, processes: list[subprocess.Popen[bytes]]
+) -> None:
     ruby(ruby_lib, redis_url, "enqueue", "high", "Hello", '["from ruby", 7]')
     processes.append(start_worker(redis_url, "high", "--burst"))
     assert processes[-1].wait(30) == 0
     assert r.lrange("python-ran", 0, -1) == [b'["from ruby",7]']
 
 
-def test_ruby_worker_performs_a_job_python_enqueued(ruby_lib, r, redis_url):
+def test_ruby_worker_performs_a_job_python_enqueued(
+    ruby_lib: str, r: redis.Redis, redis_url: str
+) -> None:
     Resque(r).enqueue_to("high", "Hello", "from python")
     ruby(ruby_lib, redis_url, "work", "high")
     ran = [json.loads(x) for x in r.lrange("resque:ruby-ran", 0, -1)]
@@ -91,20 +98,20 @@ def test_ruby_worker_performs_a_job_python_enqueued(ruby_lib, r, redis_url):
 
 
 def test_ruby_worker_starting_on_the_same_host_leaves_a_live_python_worker_alone(
-    ruby_lib, r, redis_url, processes
-):
+    ruby_lib: str, r: redis.Redis, redis_url: str, processes: list[subprocess.Popen[bytes]]
+) -> None:
     worker = start_worker(redis_url, "high,low")
     processes.append(worker)
     wait_for(lambda: r.scard("resque:workers") == 1)
     (python_id,) = r.smembers("resque:workers")
     ruby(ruby_lib, redis_url, "work", "high,low")  # prunes same-host workers with our queues
     assert python_id in r.smembers("resque:workers")
-    assert python_id.decode() in ruby(ruby_lib, redis_url, "workers").split()
+    assert as_text(python_id) in ruby(ruby_lib, redis_url, "workers").split()
 
 
 def test_job_of_a_killed_python_worker_pruned_by_ruby_is_failed_once_and_not_rerun(
-    ruby_lib, r, redis_url, processes
-):
+    ruby_lib: str, r: redis.Redis, redis_url: str, processes: list[subprocess.Popen[bytes]]
+) -> None:
     client = Resque(r)
     client.enqueue_to("slow", "Sleepy", 30)
     worker = start_worker(redis_url, "slow", "--no-fork")
@@ -128,7 +135,9 @@ def test_job_of_a_killed_python_worker_pruned_by_ruby_is_failed_once_and_not_rer
     assert r.llen("resque:failed") == 1
 
 
-def test_ruby_reads_and_retries_a_python_failure(ruby_lib, r, redis_url, processes):
+def test_ruby_reads_and_retries_a_python_failure(
+    ruby_lib: str, r: redis.Redis, redis_url: str, processes: list[subprocess.Popen[bytes]]
+) -> None:
     Resque(r).enqueue_to("high", "Broken", "x")
     processes.append(start_worker(redis_url, "high", "--burst"))
     assert processes[-1].wait(30) == 0
@@ -138,10 +147,12 @@ def test_ruby_reads_and_retries_a_python_failure(ruby_lib, r, redis_url, process
     assert failure["payload"] == {"class": "Broken", "args": ["x"]}
     ruby(ruby_lib, redis_url, "retry", "0")
     assert r.lrange("resque:queue:high", 0, -1) == [b'{"class":"Broken","args":["x"]}']
-    assert "retried_at" in json.loads(r.lindex("resque:failed", 0))
+    assert "retried_at" in json.loads(as_bytes(r.lindex("resque:failed", 0)))
 
 
-def test_ruby_info_counts_python_workers_and_stats(ruby_lib, r, redis_url, processes):
+def test_ruby_info_counts_python_workers_and_stats(
+    ruby_lib: str, r: redis.Redis, redis_url: str, processes: list[subprocess.Popen[bytes]]
+) -> None:
     client = Resque(r)
     for i in range(3):
         client.enqueue_to("high", "Hello", i)
@@ -155,4 +166,4 @@ def test_ruby_info_counts_python_workers_and_stats(ruby_lib, r, redis_url, proce
 
 def _only_worker(r: redis.Redis) -> str:
     members = r.smembers("resque:workers")
-    return members.pop().decode() if len(members) == 1 else "none"
+    return as_text(members.pop()) if len(members) == 1 else "none"

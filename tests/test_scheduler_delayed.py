@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import redis
+from replies import bytes_list
 
 from resque import NoQueueError, Registry, Resque, layout
 from resque.scheduler.delayed import Delayed
@@ -33,7 +34,7 @@ def delayed(client: Resque) -> Delayed:
 
 
 def queue(r: redis.Redis, name: str) -> list[bytes]:
-    return r.lrange(f"resque:queue:{name}", 0, -1)
+    return bytes_list(r.lrange(f"resque:queue:{name}", 0, -1))
 
 
 # --- enqueueing ---------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -56,7 +57,9 @@ def delay_like_the_capture(resque: Resque) -> None:
     at.enqueue_at(T0 + 14, "Fail", "gone")
 
 
-def assert_same_keys(ours: dict[str, dict], theirs: dict[str, dict]) -> None:
+def assert_same_keys(
+    ours: dict[str, dict[str, Any]], theirs: dict[str, dict[str, Any]]
+) -> None:
     assert sorted(ours) == sorted(theirs), "the same keys, no more and no fewer"
     for key, entry in theirs.items():
         assert ours[key]["type"] == entry["type"], key

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from replies import bytes_list
 
 from resque import Registry, Resque, layout
 from resque.scheduler.lock import MasterLock
@@ -40,7 +41,7 @@ def client(r: redis.Redis, registry: Registry) -> Resque:
 
 
 def noop_queue(r: redis.Redis) -> list[bytes]:
-    return r.lrange("resque:queue:noop", 0, -1)
+    return bytes_list(r.lrange("resque:queue:noop", 0, -1))
 
 
 # --- triggers -----------------------------------------------------------------------------------

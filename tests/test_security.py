@@ -22,6 +22,7 @@ import redis
 import securityapp
 import setproctitle
 from faultkit import RedisServer
+from replies import bytes_list
 from workerkit import Workers, wait_for
 
 from resque import Resque, Worker, layout
@@ -166,7 +167,7 @@ def test_a_password_in_the_redis_url_never_shows_in_titles_logs_or_failures(
         worker.wait(20)
         assert SECRET not in worker.output()
         assert "redis://127.0.0.1" in worker.output()
-        stored = b"".join(locked_redis.client().lrange("resque:failed", 0, -1))
+        stored = b"".join(bytes_list(locked_redis.client().lrange("resque:failed", 0, -1)))
         assert SECRET.encode() not in stored
     finally:
         farm.cleanup()

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from replies import bytes_list, texts
 from workerkit import Workers, wait_for
 
 from resque import Resque
@@ -70,7 +71,7 @@ def long_lived(pid: int) -> list[int]:
 
 def namespace_keys(r: redis.Redis) -> set[bytes]:
     """Keys in the namespace, but the prune lock, which comes and goes every second."""
-    return set(r.keys("resque:*")) - {b"resque:pruning_dead_workers_in_progress"}
+    return set(bytes_list(r.keys("resque:*"))) - {b"resque:pruning_dead_workers_in_progress"}
 
 
 @pytest.fixture
@@ -122,7 +123,7 @@ def test_memory_descriptors_and_keys_stay_flat_over_a_long_run(
 
     worker.signal(15)
     assert worker.wait(20) == 0
-    left = {k.decode() for k in r.keys("resque:*")}
+    left = set(texts(r.keys("resque:*")))
     assert not [k for k in left if worker.id in k], left  # per-worker keys deleted
     assert left <= {"resque:stat:processed", "resque:queues",
                     "resque:pruning_dead_workers_in_progress",

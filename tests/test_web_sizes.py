@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 import setproctitle
+from replies import bytes_list
 from webkit import add_worker, client
 
 import resque
@@ -47,7 +48,7 @@ def failed_big(r: redis.Redis, resque: Resque, quiet_title: None) -> list[bytes]
     r.sadd(resque.keys.queues, "big")
     Worker(["big"], redis=r, fork=False, interval=0, prune_interval=3600,
            heartbeat_interval=3600).work()
-    records: list[bytes] = r.lrange(resque.keys.failed, 0, -1)
+    records = bytes_list(r.lrange(resque.keys.failed, 0, -1))
     assert len(records) == 2
     return records
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from replies import texts
 from workerkit import HOST, Workers, failures, notes, push, queued, wait_for
 
 from resque import layout
@@ -75,7 +76,7 @@ def fake_worker(
 
 
 def keys_of(r: redis.Redis, worker: str) -> list[str]:
-    found = [key.decode() for key in r.keys("resque:*") if worker.encode() in key]
+    found = [key for key in texts(r.keys("resque:*")) if worker in key]
     if r.sismember("resque:workers", worker):
         found.append("workers member")
     if r.hexists("resque:workers:heartbeat", worker):

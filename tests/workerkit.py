@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import redis
+from replies import bytes_list, texts
 
 from resque import __version__, layout
 
@@ -30,7 +31,7 @@ TITLE_PREFIX = f"resque-{__version__}: "
 T = TypeVar("T")
 
 
-def wait_for(predicate: Callable[[], T], timeout: float = 15.0, what: str = "") -> T:
+def wait_for(predicate: Callable[[], T | None], timeout: float = 15.0, what: str = "") -> T:
     """Poll ``predicate`` until it returns something truthy; fail after ``timeout``."""
     deadline = time.monotonic() + timeout
     while True:
@@ -44,7 +45,7 @@ def wait_for(predicate: Callable[[], T], timeout: float = 15.0, what: str = "") 
 
 def notes(r: redis.Redis) -> list[str]:
     """What the workerapp jobs logged, in order."""
-    return [item.decode() for item in r.lrange("workerapp:log", 0, -1)]
+    return texts(r.lrange("workerapp:log", 0, -1))
 
 
 def failures(r: redis.Redis) -> list[dict[str, Any]]:
@@ -52,7 +53,7 @@ def failures(r: redis.Redis) -> list[dict[str, Any]]:
 
 
 def queued(r: redis.Redis, queue: str) -> list[bytes]:
-    return list(r.lrange(f"resque:queue:{queue}", 0, -1))
+    return bytes_list(r.lrange(f"resque:queue:{queue}", 0, -1))
 
 
 def push(r: redis.Redis, queue: str, job: str, *args: Any) -> None:
