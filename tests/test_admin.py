@@ -11,13 +11,12 @@ import hashlib
 import json
 import subprocess
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import redis
-from failurekit import (
+from support.failurekit import (
     MALFORMED,
     PERL_RETRIED,
     RUBY_SCRIPT,
@@ -32,7 +31,7 @@ from failurekit import (
     ruby_retried_record,
     utc_epoch,
 )
-from replies import bytes_list
+from support.replies import bytes_list
 
 from resque import Resque, layout
 from resque.admin import (
@@ -50,16 +49,6 @@ from resque.failure.operations import CHUNK
 @pytest.fixture
 def admin(resque: Resque) -> Admin:
     return Admin(resque)
-
-
-@pytest.fixture
-def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Run in UTC, as the golden captures were, so time strings compare byte for byte."""
-    monkeypatch.setenv("TZ", "UTC")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
 
 
 def push(r: redis.Redis, *records: str | bytes, list_name: str = "failed") -> None:

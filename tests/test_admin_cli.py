@@ -21,7 +21,7 @@ import click
 import pytest
 import redis
 from click.testing import CliRunner, Result
-from failurekit import (
+from support.failurekit import (
     MALFORMED,
     PERL_RETRIED,
     failed,

@@ -4,23 +4,14 @@ queue names no worker could select never get a job."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import redis
-from workerkit import Workers, failures, notes
+from support.workerkit import Workers, failures, notes
 
 from resque import NoQueueError, Resque, layout
 
 MODES = [pytest.param("--fork", id="fork"), pytest.param("--no-fork", id="no-fork")]
-
-
-@pytest.fixture
-def workers(redis_url: str, tmp_path: Path) -> Iterator[Workers]:
-    farm = Workers(redis_url, tmp_path)
-    yield farm
-    farm.cleanup()
 
 
 # raw item, the error recorded

@@ -43,8 +43,8 @@ from pathlib import Path
 import pytest
 import redis
 from chaosapp import DONE, RUNS
-from replies import as_text, texts
-from workerkit import TITLE_PREFIX, WorkerProcess, Workers, wait_for
+from support.replies import as_text, texts
+from support.workerkit import TITLE_PREFIX, WorkerProcess, Workers, wait_for
 
 from resque import Resque
 from resque.embedded import EmbeddedRedis

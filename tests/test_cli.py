@@ -15,7 +15,7 @@ import click
 import pytest
 import redis
 from click.testing import CliRunner, Result
-from workerkit import title_of
+from support.workerkit import title_of
 
 from resque.cli import LazyGroup, main
 from resque.embedded import EmbeddedRedis, free_port

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 import redis
-from replies import bytes_list
+from support.replies import bytes_list
 
 import resque
 from resque import Resque, layout

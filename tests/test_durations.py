@@ -4,7 +4,7 @@ the flush script's refusal path (a full hash takes no new series, whole or not a
 from __future__ import annotations
 
 import redis
-from replies import as_bytes
+from support.replies import as_bytes
 
 from resque import Resque, layout
 from resque.durations import ADD_SCRIPT, DurationRecorder, read_durations

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import redis
-from failurekit import our_record
+from support.failurekit import our_record
 
 from resque import layout
 from resque.admin import Admin

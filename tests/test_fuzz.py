@@ -23,11 +23,10 @@ from urllib.parse import quote
 
 import pytest
 import redis
-import setproctitle
 from click.testing import CliRunner
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from replies import as_bytes, bytes_list
+from support.replies import as_bytes, bytes_list
 
 import resque
 from resque import Resque, Worker, layout
@@ -100,13 +99,6 @@ def kept(record: dict[str, Any], raw: bytes) -> bool:
         return layout.canonical(payload) == layout.canonical(decoded)
     except (ValueError, UnicodeError):
         return False
-
-
-@pytest.fixture
-def quiet_title() -> Iterator[None]:
-    title = setproctitle.getproctitle()
-    yield
-    setproctitle.setproctitle(title)
 
 
 def burst(client: redis.Redis, *queues: str) -> Worker:

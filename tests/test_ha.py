@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 import redis
 from chaosapp import DONE, RUNS
-from faultkit import RedisServer
-from replies import as_text
-from workerkit import Workers, notes, push, wait_for
+from support.faultkit import RedisServer
+from support.replies import as_text
+from support.workerkit import Workers, notes, push, wait_for
 
 from resque import Resque
 from resque.connection import connect, describe, sentinel_client

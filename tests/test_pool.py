@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 import redis
-from replies import as_text
-from workerkit import PYTHON, TESTS, Workers, notes, push, queued, title_of, wait_for
+from support.replies import as_text
+from support.workerkit import PYTHON, TESTS, Workers, notes, push, queued, title_of, wait_for
 
 from resque.pool import (
     PoolConfigError,

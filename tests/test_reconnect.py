@@ -16,15 +16,14 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import redis
-import setproctitle
 import workerapp  # noqa: F401 - registers the jobs for the in-process tests
-from faultkit import ReplyDropper, freeze, own_redis, stop, thaw
-from workerkit import WorkerProcess, Workers, failures, notes, wait_for
+from support.faultkit import ReplyDropper, freeze, own_redis, stop, thaw
+from support.workerkit import WorkerProcess, Workers, failures, notes, wait_for
 
 from resque import Resque, Worker, layout
 from resque.embedded import EmbeddedRedis
@@ -52,14 +51,6 @@ def says(worker: WorkerProcess, text: str) -> Callable[[], bool]:
 def has_noted(r: redis.Redis, note: str) -> Callable[[], bool]:
     """For wait_for: a workerapp job logged ``note``."""
     return lambda: note in notes(r)
-
-
-@pytest.fixture
-def in_process(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("WORKERAPP_REDIS", redis_url)
-    title = setproctitle.getproctitle()
-    yield
-    setproctitle.setproctitle(title)
 
 
 # --- a step whose reply is lost acts once (the script itself: test_scripts_worker.py) ----------

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import redis
-from peers import require_ruby_resque
+from support.peers import require_ruby_resque
 
 from resque import Resque, layout, rubyjson
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import redis
-from schedulerkit import CORE_INSTALL, SchedulerProcess, wait_for
+from support.schedulerkit import CORE_INSTALL, SchedulerProcess, wait_for
 
 from resque import Resque
 

@@ -9,23 +9,13 @@ from typing import Any
 
 import pytest
 import redis
-from replies import bytes_list
+from support.replies import bytes_list
 
 from resque import NoQueueError, Registry, Resque, layout
 from resque.scheduler.delayed import Delayed
 from resque.scheduler.lock import MasterLock
 
 NOW = 1_900_000_000  # a fixed clock: "now" for every test here
-
-
-@pytest.fixture
-def registry() -> Registry:
-    return Registry()
-
-
-@pytest.fixture
-def client(r: redis.Redis, registry: Registry) -> Resque:
-    return Resque(r, registry=registry)
 
 
 @pytest.fixture

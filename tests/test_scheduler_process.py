@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 import redis
-from replies import as_text
-from schedulerkit import SchedulerProcess, phase, wait_for
+from support.replies import as_text
+from support.schedulerkit import SchedulerProcess, phase, wait_for
 
 from resque import Resque, layout
 from resque.scheduler.lock import lock_hostname

@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import redis
-from replies import bytes_list, texts
-from workerkit import Workers, wait_for
+from support.replies import bytes_list, texts
+from support.workerkit import Workers, wait_for
 
 from resque import Resque
 from resque.metrics import TIERS
@@ -72,13 +71,6 @@ def long_lived(pid: int) -> list[int]:
 def namespace_keys(r: redis.Redis) -> set[bytes]:
     """Keys in the namespace, but the prune lock, which comes and goes every second."""
     return set(bytes_list(r.keys("resque:*"))) - {b"resque:pruning_dead_workers_in_progress"}
-
-
-@pytest.fixture
-def workers(redis_url: str, tmp_path: Path) -> Iterator[Workers]:
-    farm = Workers(redis_url, tmp_path)
-    yield farm
-    farm.cleanup()
 
 
 @pytest.mark.parametrize(("mode", "total"), [("--no-fork", JOBS), ("--fork", FORK_JOBS)])

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 import redis
-from replies import as_bytes, as_text
-from webkit import (
+from support.replies import as_bytes, as_text
+from support.webkit import (
     add_failure,
     add_worker,
     client,

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 import redis
-from webkit import add_failure, add_worker, stop_server, wait_until_up
+from support.webkit import add_failure, add_worker, stop_server, wait_until_up
 
 from resque import Resque, layout
 from resque.embedded import EmbeddedRedis, free_port

@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 
 import pytest
 import redis
-import setproctitle
-from replies import bytes_list
-from webkit import add_worker, client
+from support.replies import bytes_list
+from support.webkit import add_worker, client
 
 import resque
 from resque import Resque, Worker, layout
@@ -30,13 +28,6 @@ PAGE_LIMIT = 150_000  # bytes of HTML a page may weigh, whatever the data
 @resque.job(name="SizesNoArgs")
 def no_args() -> None:
     """Takes nothing, so any args fail to fit."""
-
-
-@pytest.fixture
-def quiet_title() -> Iterator[None]:
-    title = setproctitle.getproctitle()
-    yield
-    setproctitle.setproctitle(title)
 
 
 @pytest.fixture

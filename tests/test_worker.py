@@ -2,7 +2,7 @@
 
 Workers here are real processes (``python -m resque work --app workerapp``) on the real
 redis-server of the session, except where a test shows the in-process API. The jobs live in
-``tests/workerapp.py`` and log what they did to the Redis list ``workerapp:log``.
+``tests/support/apps/workerapp.py`` and log what they did to the Redis list ``workerapp:log``.
 Signals are in ``test_worker_signals.py``, dead-worker recovery in ``test_worker_recovery.py``.
 """
 
@@ -14,15 +14,13 @@ import os
 import re
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import redis
-import setproctitle
 import workerapp  # noqa: F401 - registers the jobs for the in-process tests
-from replies import as_bytes, as_text, bytes_list, texts
-from workerkit import (
+from support.replies import as_bytes, as_text, bytes_list, texts
+from support.workerkit import (
     HOST,
     TITLE_PREFIX,
     Workers,
@@ -43,22 +41,6 @@ STARTED = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4}"
 HEARTBEAT = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d"
 FAILED_AT = r"\d{4}/\d\d/\d\d \d\d:\d\d:\d\d [A-Z]{3,5}"
 FAILURE_KEYS = ["failed_at", "payload", "exception", "error", "backtrace", "worker", "queue"]
-
-
-@pytest.fixture
-def workers(redis_url: str, tmp_path: Path) -> Iterator[Workers]:
-    farm = Workers(redis_url, tmp_path)
-    yield farm
-    farm.cleanup()
-
-
-@pytest.fixture
-def in_process(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """For workers run inside pytest: jobs find Redis, and pytest keeps its process title."""
-    monkeypatch.setenv("WORKERAPP_REDIS", redis_url)
-    title = setproctitle.getproctitle()
-    yield
-    setproctitle.setproctitle(title)
 
 
 def resque_keys(r: redis.Redis) -> set[str]:

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 import redis
-from faultkit import stop
-from workerkit import Workers, notes, wait_for
+from support.faultkit import stop
+from support.workerkit import Workers, notes, wait_for
 
 from resque import Resque
 from resque.embedded import EmbeddedRedis

@@ -13,25 +13,15 @@ import json
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
 import redis
-from replies import texts
-from workerkit import HOST, Workers, failures, notes, push, queued, wait_for
+from support.replies import texts
+from support.workerkit import HOST, Workers, failures, notes, push, queued, wait_for
 
 from resque import layout
 
 FAST_PRUNE = {"RESQUE_PRUNE_INTERVAL": "1", "RESQUE_HEARTBEAT_EXPIRY": "5"}
 RECORD_X = '{"class":"Record","args":["x"]}'
-
-
-@pytest.fixture
-def workers(redis_url: str, tmp_path: Path) -> Iterator[Workers]:
-    farm = Workers(redis_url, tmp_path)
-    yield farm
-    farm.cleanup()
 
 
 def dead_pid() -> int:

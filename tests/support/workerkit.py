@@ -20,11 +20,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import redis
-from replies import bytes_list, texts
 
 from resque import __version__, layout
+from support.replies import bytes_list, texts
 
-TESTS = Path(__file__).resolve().parent
+TESTS = Path(__file__).resolve().parent.parent
+APPS = Path(__file__).resolve().parent / "apps"  # job modules, loaded by name: --app workerapp
 PYTHON = sys.executable
 HOST = socket.gethostname()
 TITLE_PREFIX = f"resque-{__version__}: "
@@ -137,7 +138,7 @@ class Workers:
 
     def env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("RESQUE_", "QUEUE"))}
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(TESTS), env.get("PYTHONPATH")]))
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(APPS), env.get("PYTHONPATH")]))
         env["WORKERAPP_REDIS"] = self.redis_url
         env["PYTHONUNBUFFERED"] = "1"
         env.update(extra or {})

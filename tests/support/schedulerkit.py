@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any, cast
 
 import redis
-from replies import as_text, texts
+
+from support.replies import as_text, texts
 
 GOLDEN = "resque-scheduler-5.0-layout.json"
 

@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import redis
-from peers import require_ruby_resque
-from replies import bytes_list
 
 from resque import layout
+from support.peers import require_ruby_resque
+from support.replies import bytes_list
 
 RUBY_FILE = "ruby-resque-3.0-layout.json"
 PERL_FILE = "perl-resque-layout.json"
