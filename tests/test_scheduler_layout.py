@@ -42,7 +42,8 @@ def ruby_like(r: redis.Redis) -> Resque:
 
     registry.register(Noop, name="Noop")
     registry.register(Fail, name="Fail")
-    return Resque(r, registry=registry)
+    # Ruby's exact payloads (job_ids=False): these tests compare resque-scheduler's bytes.
+    return Resque(r, registry=registry, job_ids=False)
 
 
 def delay_like_the_capture(resque: Resque) -> None:
