@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from resque import jobs, layout
+from resque import current, layout, status
 from resque.errors import BadPayload, TermException
 from resque.failure import Failure, FailureBackend, records, save_quietly
 from resque.hooks import Hook
@@ -22,6 +22,7 @@ from resque.store import ACK_FAILED, ACK_OK, ACK_REQUEUE, Ack, Reserved
 if TYPE_CHECKING:
     from resque.client import Client
     from resque.settings import WorkerSettings
+    from resque.status import StatusStore
 
 
 @dataclass
@@ -83,11 +84,22 @@ class Executor:
         return acks
 
     def perform(self, job: Reserved) -> Ack:
-        """One job: decode it, find its code, perform it. Never raises."""
+        """One job: decode it, find its code, perform it. Never raises.
+
+        A tracked job (``track`` in its payload, so no round trip to find out) gets its
+        status recorded: started and finished where it runs (``current.execute``), failed or
+        requeued here, from its acknowledgement (``status.settle``)."""
         try:
             payload = layout.decode_job(job.raw, job.queue)
         except BadPayload as exc:
             return self.failure(ACK_FAILED, job, unreadable(job.raw), exc)
+        ack = self._resolve_and_perform(job, payload)
+        if layout.JOB_TRACK in payload:
+            status.settle(self.host.resque.statuses, payload, ack.mode, ack.failure,
+                          self.host.id)
+        return ack
+
+    def _resolve_and_perform(self, job: Reserved, payload: dict[str, Any]) -> Ack:
         resque = self.host.resque
         try:
             target = resque.registry.resolve(payload["class"], resque.allowed_modules)
@@ -110,12 +122,16 @@ class Executor:
     def perform_here(self, job: Reserved, payload: dict[str, Any], target: Any) -> Ack:
         """Perform the job in this process and turn its outcome into an ``Ack``."""
         try:
-            jobs.run(target, payload["args"], payload["class"])
+            current.execute(target, payload, job.queue, self.host.id, self.statuses(payload))
             return Ack(ACK_OK)
         except BaseException as exc:  # a job may raise anything, SystemExit included
             if self.host.stop.interrupt and isinstance(exc, TermException):
                 return Ack(ACK_REQUEUE)  # stopped by a shutdown: it runs again elsewhere
             return self.failure(ACK_FAILED, job, payload, exc)
+
+    def statuses(self, payload: dict[str, Any]) -> StatusStore | None:
+        """Where a tracked job's status goes; None for the others (no attribute lookups)."""
+        return self.host.resque.statuses if layout.JOB_TRACK in payload else None
 
     def show_processing(self, job: Reserved, payload: dict[str, Any]) -> None:
         self.host.set_title(layout.title_processing(job.queue, int(time.time()),
