@@ -131,7 +131,7 @@ def test_a_marker_that_is_not_true_leaves_the_dict_positional() -> None:
                                                                    {})
 
 
-# --- the round trip ---------------------------------------------------------------------------------
+# --- the round trip -----------------------------------------------------------------------------
 
 CALLS: list[tuple[tuple[Any, ...], dict[str, Any]]] = [
     (("plain",), {}),

@@ -3,8 +3,8 @@ tick at most once, and the schedule tab's rows."""
 
 from __future__ import annotations
 
-import json
 import datetime as dt
+import json
 import logging
 from pathlib import Path
 
