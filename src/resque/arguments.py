@@ -46,20 +46,21 @@ _HINTS: list[tuple[type | tuple[type, ...], str]] = [
     ((bytes, bytearray, memoryview), "pass text: {name}.decode() or base64"),
     (decimal.Decimal, "pass str({name})"),
     (uuid.UUID, "pass str({name})"),
+    (float, "pass None or a finite number: JSON has no NaN or infinity"),
 ]
 
 
 def unencodable(job: str, func: Callable[..., Any] | None, args: Sequence[Any],
                 kwargs: Mapping[str, Any], error: Exception) -> Exception:
     """The error to raise when a call's arguments are not JSON: which one, and what to do."""
-    names = _parameter_names(func)
+    names, rest = _parameter_names(func)
     for position, value in enumerate(args):
         problem = _problem(value)
         if problem:
-            label = f"argument {position}" + (f" ({names[position]})"
-                                              if position < len(names) else "")
-            return _error(job, label, names[position] if position < len(names) else "it",
-                          value, problem)
+            name = names[position] if position < len(names) else None
+            shown = name or (f"*{rest}" if rest else None)
+            label = f"argument {position}" + (f" ({shown})" if shown else "")
+            return _error(job, label, name or "it", value, problem)
     for name, value in kwargs.items():
         problem = _problem(value)
         if problem:
@@ -105,12 +106,14 @@ def _problem(value: Any, depth: int = 0) -> str | None:
     return f"a {type(value).__module__}.{type(value).__qualname__}".replace("builtins.", "")
 
 
-def _parameter_names(func: Callable[..., Any] | None) -> list[str]:
+def _parameter_names(func: Callable[..., Any] | None) -> tuple[list[str], str | None]:
+    """The names of the positional parameters, and of ``*args`` if there is one."""
     if func is None:
-        return []
+        return [], None
     try:
-        parameters = inspect.signature(func).parameters.values()
+        parameters = list(inspect.signature(func).parameters.values())
     except (TypeError, ValueError):
-        return []
-    return [p.name for p in parameters
-            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        return [], None
+    names = [p.name for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    rest = next((p.name for p in parameters if p.kind is p.VAR_POSITIONAL), None)
+    return names, rest

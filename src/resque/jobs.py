@@ -104,9 +104,9 @@ class Registry:
         allowed = [p for p in allowed_modules if _under(name, p)]
         if not allowed:
             raise JobForbidden(
-                f"job class {name!r} is not registered and its module is not under an allowed "
-                "prefix, so it is not imported; register it with @resque.job or allow its "
-                "module with allowed_modules= / RESQUE_JOB_MODULES"
+                f"job class {name!r} is not registered{self._suggestion(name)} and its module is "
+                "not under an allowed prefix, so it is not imported; register it with "
+                "@resque.job or allow its module with allowed_modules= / RESQUE_JOB_MODULES"
             )
         target = _import_path(name, allowed)
         if target is None:
@@ -126,16 +126,19 @@ class Registry:
 
 
     def _suggestion(self, name: str) -> str:
-        """``; did you mean myapp.jobs.send_welcome?`` for a near miss of a registered name
+        """`` (did you mean myapp.jobs.send_welcome?)`` for a near miss of a registered name
         (a typo, a module moved): the worker's failure record then says what to fix."""
         import difflib  # only when a name is not found: it imports heapq and more
 
-        close = difflib.get_close_matches(name, self._by_name, n=3, cutoff=0.75)
+        close = difflib.get_close_matches(name, self._by_name, n=1, cutoff=0.75)
         if not close:  # a moved module: the same function name under another package
-            last = name.rpartition(".")[2].rpartition("::")[2]
-            close = [known for known in sorted(self._by_name)
-                     if known.rpartition(".")[2].rpartition("::")[2] == last][:3]
-        return f"; did you mean {' or '.join(close)}?" if close else ""
+            last = _last_part(name)
+            close = [known for known in sorted(self._by_name) if _last_part(known) == last][:1]
+        return f" (did you mean {close[0]}?)" if close else ""
+
+
+def _last_part(name: str) -> str:
+    return name.rpartition(".")[2].rpartition("::")[2]
 
 
 def _mark_class(target: type, name: str | None, queue: str | None, status: bool | None,

@@ -176,18 +176,25 @@ def enqueue(
     queue: str, class_name: str, args_json: str, redis_url: str | None, namespace: str | None,
     as_json: bool,
 ) -> None:
-    """Push a job: `resque enqueue mail SendWelcome '[42, "en"]'` (no enqueue hooks run)."""
+    """Push a job: `resque enqueue mail SendWelcome '[42, "en"]'` (no enqueue hooks run).
+
+    Warns (on stderr; the job is queued all the same) when no live worker serves QUEUE."""
     try:
         args = json.loads(args_json)
     except ValueError as exc:
         raise click.UsageError(f"ARGS_JSON is not JSON: {exc}") from exc
     if not isinstance(args, list):
         raise click.UsageError(f"ARGS_JSON must be a JSON array, like '[1, \"a\"]': {args_json}")
-    admin_for(redis_url, namespace).enqueue(queue, class_name, args)
+    admin = admin_for(redis_url, namespace)
+    job_id = admin.enqueue(queue, class_name, args)
     if as_json:
-        emit_json({"queue": queue, "class": class_name, "args": args})
+        emit_json({"queue": queue, "class": class_name, "args": args, "id": job_id})
     else:
         echo(f"enqueued {class_name} to {queue}")
+    if not admin.serving(queue):
+        click.echo(f"warning: no live worker takes jobs from {queue!r}, so the job waits there "
+                   f"until one starts (e.g. resque work -q {queue} --app <your jobs module>); "
+                   "`resque workers` lists the registered ones", err=True)
 
 
 @click.command("remove-queue")
