@@ -107,7 +107,7 @@ def test_a_function_from_main_is_refused_but_a_named_one_is_queued(
         "Main::Named"]
 
 
-# --- arguments JSON cannot carry --------------------------------------------------------------------
+# --- arguments JSON cannot carry ---------------------------------------------------------------
 
 
 @pytest.mark.parametrize(("value", "kind", "problem", "hint"), [
