@@ -208,6 +208,20 @@ class StatusStore:
         record = layout.decode_status(self.redis.get(self.keys.status(job_id)))
         return None if record is None else StatusRecord.from_json(job_id, record)
 
+    def recent(self, start: int = 0, count: int = 50) -> tuple[int, list[StatusRecord]]:
+        """``(ids in the index, records)``: the most recently written first, the expired
+        left out. Two round trips: ``ZCARD`` + ``ZREVRANGE``, then one ``MGET``."""
+        with self.redis.pipeline(transaction=False) as pipe:
+            pipe.zcard(self.keys.statuses)
+            pipe.zrevrange(self.keys.statuses, start, start + count - 1)
+            total, found = pipe.execute()
+        job_ids = [layout.text(job_id) for job_id in found]
+        raws: list[Any] = self.redis.mget([self.keys.status(i) for i in job_ids]) if job_ids else []
+        records = [(job_id, layout.decode_status(raw)) for job_id, raw in zip(job_ids, raws,
+                                                                                strict=True)]
+        return int(total), [StatusRecord.from_json(job_id, record)
+                            for job_id, record in records if record is not None]
+
     def wait(self, job_id: str, timeout: float | None) -> StatusRecord | None:
         """The record once the job has ended, or the last one seen when ``timeout`` runs out.
 
