@@ -25,9 +25,11 @@ if TYPE_CHECKING:
     from resque.status import StatusStore
 
 log = logging.getLogger("resque.jobs")
+_TRACK = layout.JOB_TRACK
 
 # (payload, queue, worker, status store or None): what ``current_job`` builds its answer from.
-_running: contextvars.ContextVar[tuple[dict[str, Any], str, str, StatusStore | None] | None] = (
+# The worker is any object whose ``str`` is its id (the Worker itself: no string per job).
+_running: contextvars.ContextVar[tuple[dict[str, Any], str, object, StatusStore | None] | None] = (
     contextvars.ContextVar("resque_current_job", default=None))
 
 
@@ -71,27 +73,38 @@ def current_job() -> CurrentJob:
     ttl = ttl if tracked and isinstance(ttl, int) else 0
     return CurrentJob(
         id=job_id if isinstance(job_id, str) else None, queue=queue,
-        class_name=payload["class"], args=args, kwargs=kwargs, worker=worker, tracked=tracked,
+        class_name=payload["class"], args=args, kwargs=kwargs, worker=str(worker),
+        tracked=tracked,
         _store=store if tracked else None, _ttl=ttl,
     )
 
 
-def execute(target: Any, payload: dict[str, Any], queue: str, worker: str,
+def execute(target: Any, payload: dict[str, Any], queue: str, worker: object,
             store: StatusStore | None = None) -> Any:
     """Perform a decoded job (``jobs.run``) as the current job; what it returned.
+    ``worker``: the worker id, or an object whose ``str`` is (read only if asked for).
 
     A tracked job (``track`` in its payload) with a ``store`` is marked started before and
     finished (with its result) after; a failure is recorded by whoever acknowledges the job
     (``status.settle``), since only it knows whether the job failed or goes back to its queue.
+    An untracked job costs a ``ContextVar.set`` and ``reset``: this is every job's path.
     """
-    tracked = store is not None and layout.JOB_TRACK in payload
-    token = _running.set((payload, queue, worker, store if tracked else None))
+    if store is not None and _TRACK in payload:
+        return _execute_tracked(target, payload, queue, worker, store)
+    token = _running.set((payload, queue, worker, None))
     try:
-        if tracked:
-            _mark(store, payload, "started", worker)
+        return jobs.run(target, payload["args"], payload["class"])
+    finally:
+        _running.reset(token)
+
+
+def _execute_tracked(target: Any, payload: dict[str, Any], queue: str, worker: object,
+                     store: StatusStore) -> Any:
+    token = _running.set((payload, queue, worker, store))
+    try:
+        _mark(store, payload, "started", str(worker))
         result = jobs.run(target, payload["args"], payload["class"])
-        if tracked:
-            _mark(store, payload, "finished", None if result is jobs.SKIPPED else result)
+        _mark(store, payload, "finished", None if result is jobs.SKIPPED else result)
         return result
     finally:
         _running.reset(token)

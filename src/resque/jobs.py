@@ -409,7 +409,9 @@ def run(target: Any, args: list[Any], name: str) -> Any:
     (only when nothing raised), and ``on_failure(exc, *args, **kwargs)`` for any exception,
     which is then re-raised for the caller to record.
     """
-    args, kwargs = split_kwargs(args)
+    last = args[-1] if args else None
+    # split_kwargs inlined to a type check: this runs for every job
+    args, kwargs = split_kwargs(args) if type(last) is dict else (args, _NO_KEYWORDS)
     try:
         try:
             for hook in hooks(target, "before_perform"):
@@ -429,8 +431,11 @@ def run(target: Any, args: list[Any], name: str) -> Any:
         raise
 
 
+_NO_KEYWORDS: dict[str, Any] = {}  # shared, never changed: most jobs have no keywords
+
+
 def _call(func: Callable[..., Any], args: list[Any], kwargs: dict[str, Any]) -> Any:
-    result = func(*args, **kwargs)
+    result = func(*args, **kwargs) if kwargs else func(*args)
     if inspect.isawaitable(result):  # an ``async def`` job
         return awaiter(result)
     return result

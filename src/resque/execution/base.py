@@ -25,6 +25,9 @@ if TYPE_CHECKING:
     from resque.status import StatusStore
 
 
+_TRACK = layout.JOB_TRACK  # looked up once per job: a global, not an attribute
+
+
 @dataclass
 class Stop:
     """What a worker was asked to stop: set by its signal handlers, read by its loop and its
@@ -93,19 +96,16 @@ class Executor:
             payload = layout.decode_job(job.raw, job.queue)
         except BadPayload as exc:
             return self.failure(ACK_FAILED, job, unreadable(job.raw), exc)
-        ack = self._resolve_and_perform(job, payload)
-        if layout.JOB_TRACK in payload:
-            status.settle(self.host.resque.statuses, payload, ack.mode, ack.failure,
-                          self.host.id)
-        return ack
-
-    def _resolve_and_perform(self, job: Reserved, payload: dict[str, Any]) -> Ack:
         resque = self.host.resque
         try:
             target = resque.registry.resolve(payload["class"], resque.allowed_modules)
         except Exception as exc:  # not found, forbidden, or an allowed module failed to import
-            return self.failure(ACK_FAILED, job, payload, exc)
-        return self.perform_job(job, payload, target)
+            ack = self.failure(ACK_FAILED, job, payload, exc)
+        else:
+            ack = self.perform_job(job, payload, target)
+        if _TRACK in payload:
+            status.settle(resque.statuses, payload, ack.mode, ack.failure, self.host.id)
+        return ack
 
     def perform_job(self, job: Reserved, payload: dict[str, Any], target: Any) -> Ack:
         """Perform a decoded job wherever this mode runs jobs, and say how it ended."""
@@ -122,7 +122,8 @@ class Executor:
     def perform_here(self, job: Reserved, payload: dict[str, Any], target: Any) -> Ack:
         """Perform the job in this process and turn its outcome into an ``Ack``."""
         try:
-            current.execute(target, payload, job.queue, self.host.id, self.statuses(payload))
+            current.execute(target, payload, job.queue, self.host,
+                            self.host.resque.statuses if _TRACK in payload else None)
             return Ack(ACK_OK)
         except BaseException as exc:  # a job may raise anything, SystemExit included
             if self.host.stop.interrupt and isinstance(exc, TermException):
@@ -130,8 +131,8 @@ class Executor:
             return self.failure(ACK_FAILED, job, payload, exc)
 
     def statuses(self, payload: dict[str, Any]) -> StatusStore | None:
-        """Where a tracked job's status goes; None for the others (no attribute lookups)."""
-        return self.host.resque.statuses if layout.JOB_TRACK in payload else None
+        """Where a tracked job's status goes; None for the others."""
+        return self.host.resque.statuses if _TRACK in payload else None
 
     def show_processing(self, job: Reserved, payload: dict[str, Any]) -> None:
         self.host.set_title(layout.title_processing(job.queue, int(time.time()),

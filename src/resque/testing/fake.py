@@ -112,8 +112,8 @@ class FakeResque:
                      queue: str | None = None, status: bool | None = None,
                      result_ttl: int | None = None, at: When | None = None,
                      delay: Delay | None = None) -> Job[Any] | None:
-        prepared = prepare(self.registry, job, args, kwargs, queue=queue, job_ids=self.job_ids,
-                           status=status, result_ttl=result_ttl, default_ttl=self.result_ttl)
+        prepared = prepare(self.registry, job, args, kwargs, queue, self.job_ids, status,
+                           result_ttl, self.result_ttl)
         due = _due(self.clock, at, delay)
         hook = "before_schedule" if due is not None else "before_enqueue"
         for before in jobs.hooks(prepared.target, hook):
