@@ -44,7 +44,8 @@ def taskapp_redis(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 def queued(r: redis.Redis, queue: str = "tasks") -> list[bytes]:
-    return list(r.lrange(f"resque:queue:{queue}", 0, -1))
+    found: list[bytes] = r.lrange(f"resque:queue:{queue}", 0, -1)  # type: ignore[assignment]
+    return found
 
 
 # --- the payload ----------------------------------------------------------------------------------
@@ -114,7 +115,8 @@ def test_keywords_are_the_last_element_of_args_with_the_marker_first(
 
 def test_a_positional_dict_carrying_the_marker_is_refused(client: Resque, r: redis.Redis) -> None:
     with pytest.raises(ValueError, match="marks keyword arguments"):
-        client.enqueue(taskapp.echo, "a", {"__kwargs__": True, "locale": "sv"})
+        client.enqueue(taskapp.echo, "a",  # type: ignore[call-overload]
+                       {"__kwargs__": True, "locale": "sv"})
     assert r.keys("*") == []
 
 

@@ -81,7 +81,7 @@ def test_resque_web_shows_our_job_and_its_retry_drops_the_id(
     web = ResqueWeb(processes, redis_url)
     assert "Flaky" in web.get("/queues/peers")
     python_worker(workers, "peers")  # fails: first try
-    record = layout.decode(r.lindex("resque:failed", 0))
+    record = layout.decode(r.lindex("resque:failed", 0) or b"")
     assert record["payload"] == {"class": "Flaky", "args": ["again"], "id": handle.id}
     web.get("/failed/requeue/0")
     assert r.lrange("resque:queue:peers", 0, -1) == [b'{"class":"Flaky","args":["again"]}']
