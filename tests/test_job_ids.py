@@ -21,6 +21,7 @@ from workerkit import Workers
 
 import resque
 from resque import Resque, ids, layout
+from resque.testing import TestResque
 
 ID = re.compile(r"^[0-9a-f]{16}-[0-9a-f]+$")
 
@@ -228,10 +229,12 @@ def test_an_inline_client_performs_keywords_and_reads_the_id(
     assert r.keys("resque:*") == []
 
 
-def test_a_class_job_takes_keywords(client: Resque, r: redis.Redis, taskapp_redis: str) -> None:
-    client.enqueue(taskapp.Add, 2, 3, times=4)
-    resque.Worker(["tasks"], resque=client, fork=False, burst=True).work()
-    assert [(e["a"], e["b"], e["times"]) for e in taskapp.log(r)] == [(2, 3, 4)]
+def test_a_class_job_takes_keywords(resque_client: TestResque, r: redis.Redis,
+                                    taskapp_redis: str) -> None:
+    handle = resque_client.enqueue(taskapp.Add, 2, 3, times=4)
+    assert resque_client.drain().processed == 1
+    assert [(e["id"], e["a"], e["b"], e["times"]) for e in taskapp.log(r)] == [
+        (handle.id if handle else None, 2, 3, 4)]
 
 
 def test_hooks_receive_the_keywords_as_keywords(r: redis.Redis, taskapp_redis: str) -> None:

@@ -25,6 +25,7 @@ from workerkit import TESTS, Workers, wait_for
 import resque
 from resque import JobStatus, Resque, layout, status
 from resque.handles import Job, JobCancelled, JobFailed, NotTracked
+from resque.testing import TestResque
 
 
 @pytest.fixture
@@ -184,10 +185,10 @@ def test_a_job_the_worker_cannot_find_is_failed_in_its_record(client: Resque, r:
 
 
 def test_a_value_json_cannot_carry_is_not_kept_but_the_job_finishes(
-    client: Resque, taskapp_redis: str
+    resque_client: TestResque, taskapp_redis: str
 ) -> None:
-    handle = taskapp.unjson.options(client=client, status=True).enqueue()
-    resque.Worker(["tasks"], resque=client, fork=False, burst=True).work()
+    handle = taskapp.unjson.options(status=True).enqueue()
+    assert resque_client.drain().processed == 1
     assert handle is not None
     info = handle.info()
     assert info is not None and info.status is JobStatus.FINISHED
@@ -287,13 +288,14 @@ def test_fetch_of_an_unknown_id_is_none(client: Resque) -> None:
 # --- expiry ------------------------------------------------------------------------------------
 
 
-def test_a_finished_record_expires_after_its_result_ttl(client: Resque, r: redis.Redis,
+def test_a_finished_record_expires_after_its_result_ttl(resque_client: TestResque,
                                                         taskapp_redis: str) -> None:
-    handle = taskapp.echo.options(client=client, status=True, result_ttl=1).enqueue("short")
-    resque.Worker(["tasks"], resque=client, fork=False, burst=True).work()
+    handle = taskapp.echo.options(status=True, result_ttl=1).enqueue("short")
+    resque_client.drain()
     assert handle is not None and handle.status() is JobStatus.FINISHED
-    wait_for(lambda: not r.exists(f"resque:status:{handle.id}"), timeout=5, what="expiry")
-    assert Job.fetch(str(handle.id), client) is None
+    key = resque_client.keys.status(str(handle.id))
+    wait_for(lambda: not resque_client.redis.exists(key), timeout=5, what="expiry")
+    assert Job.fetch(str(handle.id), resque_client) is None
     with pytest.raises(LookupError, match="no status record"):
         handle.result(timeout=1)
 
