@@ -81,29 +81,36 @@ def _error(job: str, label: str, name: str, value: Any, problem: str) -> Excepti
 
 def _problem(value: Any, depth: int = 0) -> str | None:
     """Why JSON cannot carry ``value`` (searching inside lists and dicts), or None."""
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return "a string with a lone surrogate, which is not UTF-8"
-        return None
-    if value is None or isinstance(value, (bool, int)):
-        return None
-    if isinstance(value, float):
-        return None if math.isfinite(value) else f"{value} is not a JSON number"
+    if isinstance(value, (str, float, bool, int)) or value is None:
+        return _scalar_problem(value)
     if depth > 100:
         return None  # let the encoder report what it finds that deep
     if isinstance(value, (list, tuple)):
         return next((p for p in (_problem(item, depth + 1) for item in value) if p), None)
     if isinstance(value, dict):
-        for key, item in value.items():
-            if not isinstance(key, (str, int, float, bool)) and key is not None:
-                return f"a dict key of type {type(key).__name__}"
-            problem = _problem(item, depth + 1)
-            if problem:
-                return problem
-        return None
+        return _dict_problem(value, depth)
     return f"a {type(value).__module__}.{type(value).__qualname__}".replace("builtins.", "")
+
+
+def _scalar_problem(value: Any) -> str | None:
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "a string with a lone surrogate, which is not UTF-8"
+    elif isinstance(value, float) and not math.isfinite(value):
+        return f"{value} is not a JSON number"
+    return None
+
+
+def _dict_problem(value: dict[Any, Any], depth: int) -> str | None:
+    for key, item in value.items():
+        if not isinstance(key, (str, int, float, bool)) and key is not None:
+            return f"a dict key of type {type(key).__name__}"
+        problem = _problem(item, depth + 1)
+        if problem:
+            return problem
+    return None
 
 
 def _parameter_names(func: Callable[..., Any] | None) -> tuple[list[str], str | None]:
