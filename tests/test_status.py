@@ -140,7 +140,8 @@ def test_result_waits_on_pub_sub_without_polling(
     got: list[Any] = []
     waiter = threading.Thread(target=lambda: got.append(handle.result(timeout=20)))
     waiter.start()
-    time.sleep(1.5)  # a poller would have read the record many times by now
+    wait_for(lambda: sent, what="the waiter's first read")
+    time.sleep(1.0)  # a poller would have read the record many times by now
     sent_while_waiting = list(sent)
     open_gate(r)
     waiter.join(20)
