@@ -492,7 +492,7 @@ class Delayed:
     def _hooks(self, target: Any, kind: str) -> list[Callable[..., Any]]:
         key = (target, kind)
         if key not in self._hook_cache:
-            self._hook_cache[key] = jobs.hooks(target, kind)
+            self._hook_cache[key] = list(jobs.hooks(target, kind))
         return self._hook_cache[key]
 
     def run_before_hooks(self, target: Any, kind: str, args: Sequence[Any],
