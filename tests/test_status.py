@@ -377,3 +377,53 @@ def test_a_child_killed_mid_job_fails_the_record(client: Resque, r: redis.Redis,
     info = handle.info()
     assert info is not None and info.error is not None
     assert info.error.startswith("Resque::DirtyExit: Child process received unhandled signal")
+
+
+# --- what an untracked job costs -------------------------------------------------------------
+
+
+def commands_to_run(redis_url: str, jobs: int, status: bool,
+                    monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The commands a burst in-process worker sends to perform ``jobs`` echo jobs, one per
+    step (``max_batch=1``): every command its connection executes, pipelines included."""
+    client = Resque(redis_url)
+    for n in range(jobs):
+        taskapp.echo.options(client=client, status=status).enqueue(f"job {n}")
+    sent: list[str] = []
+    real_execute = client.redis.execute_command
+
+    def counted(*args: Any, **kw: Any) -> Any:
+        sent.append(str(args[0]).upper())
+        return real_execute(*args, **kw)  # type: ignore[no-untyped-call]
+
+    monkeypatch.setattr(client.redis, "execute_command", counted)
+    resque.Worker(["tasks"], resque=client, fork=False, burst=True, max_batch=1).work()
+    monkeypatch.undo()
+    return sent
+
+
+def one_and_six(r: redis.Redis, redis_url: str, status: bool,
+                monkeypatch: pytest.MonkeyPatch) -> tuple[list[str], list[str]]:
+    counts = []
+    for jobs in (1, 1, 6):  # the first run loads the scripts into the server
+        r.flushall()
+        monkeypatch.setenv("TASKAPP_REDIS", redis_url)
+        counts.append(commands_to_run(redis_url, jobs, status, monkeypatch))
+    return counts[1], counts[2]
+
+
+def test_an_untracked_job_costs_one_round_trip_in_the_worker(
+    r: redis.Redis, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    one, six = one_and_six(r, redis_url, False, monkeypatch)
+    # five more jobs, five more steps: one EVALSHA of the step script each, nothing else
+    assert len(six) - len(one) == 5
+    assert six.count("EVALSHA") - one.count("EVALSHA") == 5
+    assert r.keys("resque:status:*") == []
+
+
+def test_a_tracked_job_costs_two_more_round_trips_started_and_finished(
+    r: redis.Redis, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    one, six = one_and_six(r, redis_url, True, monkeypatch)
+    assert len(six) - len(one) == 5 * 3  # the step, the started record, the finished record
