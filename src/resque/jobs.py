@@ -4,7 +4,8 @@ A job is any of:
 
 * a class with ``perform(*args)`` (static, class or instance method) and a ``queue``
   attribute, the Ruby style;
-* a plain function decorated with ``@resque.job(queue="mail")``;
+* a plain function decorated with ``@resque.job(queue="mail")``, which makes it a typed
+  ``Task`` (``resque/tasks.py``);
 * either of them registered under an explicit name (``name="Mailer::Welcome"``) so that jobs
   enqueued by Ruby or Perl map to Python code.
 
