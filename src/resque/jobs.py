@@ -373,9 +373,39 @@ def _signature_of(func: Callable[..., Any]) -> inspect.Signature | None:
     return _signatures[key]
 
 
+# Per function: (fewest, most) positional arguments it takes (most None: ``*args``), or None
+# when a count alone cannot tell (required keyword-only parameters, no signature).
+_arities: dict[Any, tuple[int, int | None] | None] = {}
+
+
+def _arity(func: Callable[..., Any]) -> tuple[int, int | None] | None:
+    key = getattr(func, "__func__", func)
+    if key not in _arities:
+        signature = _signature_of(func)
+        found: tuple[int, int | None] | None = None
+        if signature is not None:
+            params = list(signature.parameters.values())
+            positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY,
+                                                          p.POSITIONAL_OR_KEYWORD)]
+            if not any(p.kind is p.KEYWORD_ONLY and p.default is p.empty for p in params):
+                fewest = sum(p.default is p.empty for p in positional)
+                most = None if any(p.kind is p.VAR_POSITIONAL for p in params) else len(positional)
+                found = (fewest, most)
+        _arities[key] = found
+    return _arities[key]
+
+
 def check_arguments(func: Callable[..., Any], args: list[Any], name: str,
                     kwargs: dict[str, Any] | None = None) -> None:
-    """Raise a clear ``TypeError`` when the payload's args do not fit ``perform``."""
+    """Raise a clear ``TypeError`` when the payload's args do not fit ``perform``.
+
+    Positional args alone are checked by their count against the function's arity, cached:
+    ``Signature.bind`` (the slow, exact check) runs only when the count cannot tell."""
+    if not kwargs:
+        arity = _arity(func)
+        if arity is not None and arity[0] <= len(args) and (arity[1] is None
+                                                             or len(args) <= arity[1]):
+            return
     signature = _signature_of(func)
     if signature is None:
         return
@@ -397,7 +427,7 @@ def warm(target: Any) -> None:
         hooks(target, kind)
     func = signature_target(target)
     if func is not None:
-        _signature_of(func)
+        _arity(func)
 
 
 def run(target: Any, args: list[Any], name: str) -> Any:
