@@ -129,3 +129,17 @@ def test_free_port_can_be_bound() -> None:
     port = free_port()
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", port))
+
+
+def test_new_session_puts_the_server_out_of_reach_of_its_terminals_signals() -> None:
+    with EmbeddedRedis(new_session=True) as server:
+        assert server.process is not None
+        assert os.getsid(server.process.pid) == server.process.pid
+
+
+def test_a_redis_server_path_that_does_not_run_is_a_resque_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("REDIS_SERVER", str(tmp_path / "no-such-redis-server"))
+    with pytest.raises(ResqueError, match="cannot run redis-server .*no-such-redis-server"):
+        EmbeddedRedis().start()

@@ -59,7 +59,7 @@ def test_schedule_set_list_remove(r: redis.Redis, redis_url: str) -> None:
     assert "nightly [redis]  cron: 0 3 * * * UTC  Cleanup [\"deep\"] on low  last: never" in out
 
     code, out = run(redis_url, "schedule", "remove", "nightly")
-    assert (code, out.strip()) == (0, "schedule nightly removed")
+    assert (code, out.splitlines()[0]) == (0, "schedule nightly removed")
     code, _ = run(redis_url, "schedule", "remove", "nightly")
     assert code == 1
 

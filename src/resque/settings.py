@@ -199,6 +199,10 @@ class WorkerSettings:
     preload: tuple[str, ...] = setting(
         (), parse=parse_names,
         doc="Modules the fork server imports before forking, besides those of registered jobs.")
+    job_metrics: bool = setting(
+        False, env="RESQUE_JOB_METRICS",
+        doc="Time each job into the farm's duration histograms by queue and class (Redis "
+            "hash `metrics:durations`, added to every 5 s), for `/metrics`.")
 
     def __post_init__(self) -> None:
         for name in ("queues", "preload"):  # a string or any sequence, kept as a tuple

@@ -21,6 +21,7 @@ from resque.store import ACK_FAILED, ACK_OK, ACK_REQUEUE, Ack, Reserved
 
 if TYPE_CHECKING:
     from resque.client import Client
+    from resque.durations import DurationRecorder
     from resque.settings import WorkerSettings
     from resque.status import StatusStore
 
@@ -45,6 +46,7 @@ class Host(Protocol):
     failure: FailureBackend
     hooks: dict[str, list[Hook]]
     stop: Stop
+    durations: DurationRecorder | None  # the farm's job-duration histograms, when asked for
 
     @property
     def id(self) -> str: ...
@@ -102,7 +104,15 @@ class Executor:
         except Exception as exc:  # not found, forbidden, or an allowed module failed to import
             ack = self.failure(ACK_FAILED, job, payload, exc)
         else:
-            ack = self.perform_job(job, payload, target)
+            durations = self.host.durations
+            if durations is None:
+                ack = self.perform_job(job, payload, target)
+            else:
+                started = time.perf_counter()
+                ack = self.perform_job(job, payload, target)
+                if ack.mode != ACK_REQUEUE:  # a requeued job runs again: time it then
+                    durations.observe(job.queue, payload["class"],
+                                      time.perf_counter() - started, ack.mode != ACK_OK)
         if _TRACK in payload:
             status.settle(resque.statuses, payload, ack.mode, ack.failure, self.host.id)
         return ack
