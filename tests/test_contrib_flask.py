@@ -52,8 +52,10 @@ def test_a_request_enqueues_and_flask_resque_work_performs_it_in_the_app(
 ) -> None:
     response = web.post("/signup", data={"user": "ann"})
     assert response.status_code == 202
-    assert r.lrange("resque:queue:mail", 0, -1) == [
-        layout.encode_job("myapp.jobs.send_welcome", ["ann"]).encode()]
+    (raw,) = r.lrange("resque:queue:mail", 0, -1)
+    payload = layout.decode_job(raw, "mail")
+    assert (payload["class"], payload["args"]) == ("myapp.jobs.send_welcome", ["ann"])
+    assert isinstance(payload[layout.JOB_ID], str)  # Ruby's bytes, then the job's id
     done = flask_resque(redis_url, tmp_path, "work", "-q", "mail", "--burst")
     assert done.returncode == 0, done.stdout + done.stderr
     assert (tmp_path / "log.txt").read_text() == "welcome, ann\n"  # the app's config, in the job
