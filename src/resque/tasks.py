@@ -11,9 +11,11 @@ checkers see::
     send_welcome.options(status=True).enqueue(42)   # track status and result, this call only
 
 Which client a task uses: the one given with ``.options(client=...)``; else the
-application's default, set once with ``resque.set_default_client(client)``; else one built
-on first use from the environment (``RESQUE_REDIS``, then ``REDIS_URL``, then
-``localhost:6379``), as ``resque.Resque()`` builds it.
+application's default, set once with ``resque.set_default_client(client)`` (the test plugin
+sets it per test); else the task's own ``client``, which an integration that owns one sets
+(``resque.contrib.flask``: the app's); else one built on first use from the environment
+(``RESQUE_REDIS``, then ``REDIS_URL``, then ``localhost:6379``), as ``resque.Resque()``
+builds it.
 """
 
 from __future__ import annotations
@@ -128,6 +130,9 @@ class TaskBase(Generic[P, R]):
         # Why a worker could not import it by its dotted name (a lambda, a nested function,
         # __main__), set when registered without an explicit name: enqueueing raises this.
         self.unreachable: str | None = None
+        # The client its calls use when neither the call nor the application names one (a
+        # Flask app's, set by resque.contrib.flask): before the one built from the environment.
+        self.client: Enqueuer | None = None
         self.__doc__ = func.__doc__
         self.__wrapped__ = func
         self.__module__ = getattr(func, "__module__", __name__)
@@ -202,7 +207,7 @@ class Call(Generic[P, R]):
         self.call_options = options
 
     def _client(self) -> Enqueuer:
-        return self.call_options.client or default_client()
+        return self.call_options.client or _default or self.task.client or default_client()
 
     def enqueue(self, *args: P.args, **kwargs: P.kwargs) -> Job[R] | None:
         """Queue a call; None if a ``before_enqueue`` hook said no."""
