@@ -13,7 +13,7 @@ import taskapp
 from starlette.testclient import TestClient
 
 import resque
-from resque import Resque
+from resque import Resque, layout
 from resque.web import create_app
 
 
@@ -92,3 +92,20 @@ def test_the_job_page_escapes_what_a_job_carries(client: Resque, web: TestClient
     page = web.get(f"/jobs/{handle.id}")
     assert "<script>x</script>" not in page.text
     assert "&lt;script&gt;x&lt;/script&gt;" in page.text
+
+
+def test_a_job_whose_id_holds_a_newline_or_a_slash_has_a_page(
+    client: Resque, web: TestClient
+) -> None:
+    # Ids come from Redis: another tool's (resque-status's uuids are tame, a hand-written
+    # one need not be). The page is reached through the link the list gives, as for any name.
+    odd = "ruby\nid/1 ?#"
+    client.statuses.queued(odd, 60, name="Mailer", queue="mail",
+                           payload=layout.encode_job("Mailer", [7], odd))
+    (href,) = re.findall(r'<a class="mono" href="([^"]+)">', web.get("/jobs").text)
+    assert href == "/jobs/ruby%0Aid%2F1%20%3F%23"
+    page = web.get(href)
+    assert page.status_code == 200
+    assert "Class Mailer Queue mail" in text(page.text.split("<main", 1)[-1])
+    found = web.get("/jobs", params={"id": odd}, follow_redirects=False)
+    assert found.headers["location"] == href
