@@ -36,6 +36,12 @@ def redis_url(redis_server: EmbeddedRedis) -> str:
     return redis_server.url
 
 
+@pytest.fixture(scope="session")
+def resque_redis_url(redis_server: EmbeddedRedis) -> str:
+    """The plugin's session Redis (resque.testing.plugin) is the suite's own: one server."""
+    return redis_server.url
+
+
 @pytest.fixture
 def r(redis_server: EmbeddedRedis) -> Iterator[redis.Redis]:
     """A raw client on a flushed database, for asserting what is stored."""
@@ -68,6 +74,13 @@ def workers(redis_url: str, tmp_path: Path) -> Iterator[Workers]:
     farm = Workers(redis_url, tmp_path)
     yield farm
     farm.cleanup()
+
+
+@pytest.fixture
+def taskapp_redis(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Where taskapp's jobs report what they saw (``TASKAPP_REDIS``)."""
+    monkeypatch.setenv("TASKAPP_REDIS", redis_url)
+    return redis_url
 
 
 @pytest.fixture

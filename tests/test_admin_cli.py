@@ -248,7 +248,10 @@ def test_failed_clear_and_clear_retried(run: Run, r: redis.Redis, golden_dir: Pa
 # --- queues, peek, enqueue, remove-queue --------------------------------------------------------
 
 
-def test_queues_peek_enqueue_and_remove_queue(run: Run, r: redis.Redis) -> None:
+def test_queues_peek_enqueue_and_remove_queue(
+    run: Run, r: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RESQUE_JOB_IDS", "0")  # Ruby's exact payloads: the bytes are compared
     assert run("queues").stdout.strip() == "no queues"
     assert run("enqueue", "mail", "Mailer", '[42, "en"]').stdout.strip() == (
         "enqueued Mailer to mail")

@@ -4,6 +4,7 @@ queue names no worker could select never get a job."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import pytest
 import redis
@@ -51,4 +52,28 @@ def test_no_job_is_queued_where_no_worker_could_take_it(
         resque.enqueue_many("Hello", [[1]], queue=queue)
     with pytest.raises(NoQueueError):
         resque.enqueue_at_with_queue(queue, 4102444800, "Hello", 1)
+    assert r.keys("*") == []
+
+
+@pytest.mark.parametrize("queue", ["*", "!x", "a,b", "two words"])
+def test_no_task_call_or_handle_queues_a_job_where_no_worker_could_take_it(
+    r: redis.Redis, resque: Resque, queue: str
+) -> None:
+    # The typed ways in (h10): a task's to() and options(), a tracked call (no status record
+    # is written either), a delayed one, Admin.enqueue ('resque enqueue'), the test fake.
+    import taskapp
+
+    from resque.admin import Admin
+    from resque.testing import FakeResque
+
+    calls: list[Callable[[], object]] = [
+        lambda: taskapp.echo.to(queue).options(client=resque).enqueue("x"),
+        lambda: taskapp.echo.options(client=resque, queue=queue, status=True).enqueue("x"),
+        lambda: taskapp.echo.options(client=resque, queue=queue).enqueue_in(60, "x"),
+        lambda: Admin(resque).enqueue(queue, "Hello", [1]),
+        lambda: taskapp.echo.options(client=FakeResque(), queue=queue).enqueue("x"),
+    ]
+    for call in calls:
+        with pytest.raises(NoQueueError, match=f"^queue name {re.escape(repr(queue))} "):
+            call()
     assert r.keys("*") == []

@@ -17,7 +17,8 @@ import redis
 from flask import Flask
 from flask.testing import FlaskClient
 
-from resque import layout
+from resque import Resque, layout, tasks
+from resque.testing.kit import TestResque
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "flask"
 PASSWORD = "correct horse"
@@ -51,8 +52,10 @@ def test_a_request_enqueues_and_flask_resque_work_performs_it_in_the_app(
 ) -> None:
     response = web.post("/signup", data={"user": "ann"})
     assert response.status_code == 202
-    assert r.lrange("resque:queue:mail", 0, -1) == [
-        layout.encode_job("myapp.jobs.send_welcome", ["ann"]).encode()]
+    (raw,) = r.lrange("resque:queue:mail", 0, -1)
+    payload = layout.decode_job(raw, "mail")
+    assert (payload["class"], payload["args"]) == ("myapp.jobs.send_welcome", ["ann"])
+    assert isinstance(payload[layout.JOB_ID], str)  # Ruby's bytes, then the job's id
     done = flask_resque(redis_url, tmp_path, "work", "-q", "mail", "--burst")
     assert done.returncode == 0, done.stdout + done.stderr
     assert (tmp_path / "log.txt").read_text() == "welcome, ann\n"  # the app's config, in the job
@@ -137,3 +140,62 @@ def test_flask_resque_work_refuses_count(redis_url: str, tmp_path: Path) -> None
     done = flask_resque(redis_url, tmp_path, "work", "-q", "mail", "--count", "2")
     assert done.returncode == 2
     assert "flask resque work runs one worker" in done.stderr
+
+
+# --- the extension's jobs as typed tasks (keywords, handles, status, async def) ---------------
+
+
+@pytest.fixture
+def no_default_client() -> Iterator[None]:
+    """No application default: a task falls back to its own client, then the environment's."""
+    previous = tasks.swap_default_client(None)
+    yield
+    tasks.swap_default_client(previous)
+
+
+def test_an_extension_task_enqueues_to_the_apps_redis_not_the_environments(
+    r: redis.Redis, redis_url: str, monkeypatch: pytest.MonkeyPatch, no_default_client: None
+) -> None:
+    import flaskapp
+
+    monkeypatch.setenv("RESQUE_REDIS", f"{redis_url}?namespace=elsewhere")
+    app = flaskapp.create_app(f"{redis_url}?namespace=myapp")
+    with app.app_context():
+        job = flaskapp.greet.enqueue("ann", punctuation="!")
+        later = flaskapp.greet.enqueue_in(60, "bo")
+        direct = flaskapp.resque.enqueue(flaskapp.greet, "cy", punctuation="?")
+    assert job is not None and later is not None and direct is not None
+    assert (job.args, job.kwargs, direct.kwargs) == (["ann"], {"punctuation": "!"},
+                                                    {"punctuation": "?"})
+    assert r.lrange("myapp:queue:greetings", 0, -1) == [job.payload.encode(),
+                                                         direct.payload.encode()]
+    assert r.zcard("myapp:delayed_queue_schedule") == 1
+    assert not r.keys("elsewhere:*") and not r.keys("resque:*")
+
+
+@pytest.mark.parametrize("task", ["greet", "greet_later"])
+def test_an_extension_task_is_performed_with_its_keywords_in_the_app_context(
+    r: redis.Redis, redis_url: str, task: str
+) -> None:
+    import flaskapp
+
+    flaskapp.create_app(redis_url)
+    inline = Resque(r, inline=True)  # performed here as a worker would: through JSON, by name
+    job = getattr(flaskapp, task).options(client=inline, status=True).enqueue(
+        "ann", punctuation="!")
+    assert job is not None
+    assert job.result(timeout=5) == "hej, ann!"  # the app's GREETING, read in the job
+
+
+def test_the_test_plugin_client_wins_over_the_apps_and_a_worker_performs_it(
+    redis_url: str, resque_client: TestResque
+) -> None:
+    import flaskapp
+
+    app = flaskapp.create_app(f"{redis_url}?namespace=myapp")
+    with app.app_context():
+        job = flaskapp.greet.options(status=True).enqueue("bo", punctuation="?")
+    assert job is not None and resque_client.size("greetings") == 1
+    drained = resque_client.drain()
+    assert (drained.processed, drained.failures) == (1, [])
+    assert job.result(timeout=5) == "hej, bo?"

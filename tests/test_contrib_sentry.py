@@ -11,6 +11,8 @@ import pytest
 import redis
 from support.workerkit import Workers, failures, push
 
+from resque import Resque
+
 BACKEND = "redis,resque.contrib.sentry:SentryFailure"
 
 
@@ -35,6 +37,22 @@ def test_a_failed_job_reaches_sentry_and_the_failed_list(
     assert event["contexts"]["resque job"]["worker"].endswith(":errors")
     (record,) = failures(r)
     assert (record["exception"], record["error"]) == ("ValueError", "boom 7")
+
+
+def test_the_event_names_the_job_id_and_its_keywords_apart(
+    r: redis.Redis, workers: Workers, tmp_path: Path
+) -> None:
+    sink = tmp_path / "events.jsonl"
+    job = Resque(r).enqueue_to("errors", "sentryapp.explode_politely", 7, reason="testing")
+    assert job is not None and job.id is not None
+    workers.run("errors", "--app", "sentryapp",
+                env={"FAILURE_BACKEND": BACKEND, "SENTRYAPP_EVENTS": str(sink)})
+    (event,) = events(sink)
+    context = event["contexts"]["resque job"]
+    assert (context["id"], context["args"], context["kwargs"]) == (job.id, [7],
+                                                                   {"reason": "testing"})
+    assert event["tags"] == {"resque.queue": "errors",
+                             "resque.class": "sentryapp.explode_politely"}
 
 
 def test_without_a_dsn_the_backend_sends_nothing_and_the_worker_goes_on(

@@ -62,7 +62,7 @@ def test_the_url_points_at_loopback_on_the_chosen_port() -> None:
 def test_persistent_data_dir_keeps_queued_jobs_across_a_restart(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     with EmbeddedRedis(data_dir, persistent=True) as server:
-        queue = Resque(server.url)
+        queue = Resque(server.url, job_ids=False)
         queue.enqueue_to("high", "Hello", "a", 1)
         queue.enqueue_many("Bulk", [[n] for n in range(100)], queue="bulk")
     assert data_dir.is_dir(), "a given data_dir is never removed"
@@ -88,8 +88,9 @@ def test_unix_socket_mode_listens_on_a_socket_only() -> None:
         assert Path(server.socket_path).is_socket()
         assert server.port == 0
         queue = Resque(server.url)
-        queue.enqueue_to("high", "Hello", 1)
-        assert queue.pop("high") == {"class": "Hello", "args": [1]}
+        handle = queue.enqueue_to("high", "Hello", 1)
+        assert handle is not None
+        assert queue.pop("high") == {"class": "Hello", "args": [1], "id": handle.id}
         socket_path = server.socket_path
     assert not Path(socket_path).exists()
 

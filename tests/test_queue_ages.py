@@ -68,6 +68,19 @@ def test_identical_jobs_are_not_marked_so_their_queue_reads_zero(
     assert marks(r, resque, "q") == []
 
 
+def test_jobs_we_enqueue_alike_differ_by_their_ids_so_they_are_marked(
+    r: redis.Redis, resque: Resque
+) -> None:
+    handles = [resque.enqueue_to("q", "Job", 7) for _ in range(5)]  # ids on: all unique
+    Resque(r, job_ids=False).enqueue_to("same", "Job", 7)
+    Resque(r, job_ids=False).enqueue_to("same", "Job", 7)  # Ruby's bytes: identical
+    assert queue_ages(r, resque.keys, ["q", "same"]) == {"q": 0.0, "same": 0.0}
+    first, last = handles[0], handles[-1]
+    assert first is not None and last is not None
+    assert where(r, resque, "q") == [(first.payload, 0, 5), (last.payload, 4, 5)]
+    assert marks(r, resque, "same") == []
+
+
 def test_a_mark_is_sought_no_further_than_where_it_was_seen(
     r: redis.Redis, resque: Resque
 ) -> None:

@@ -11,11 +11,13 @@ import json
 import random
 import struct
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 import redis
 from support.peers import require_ruby_resque
+from support.replies import as_text
 
 from resque import Resque, layout, rubyjson
 
@@ -74,7 +76,9 @@ def test_ruby_dequeues_a_python_job_holding_exponent_floats(
     r: redis.Redis, redis_url: str
 ) -> None:
     lib = require_ruby_resque()
-    Resque(r).enqueue_to("high", "Physics", 1e20, 1e-05, 1e15, {"c": 2.99792458e8})
+    # Ruby's exact payload (job_ids=False): Resque.dequeue compares bytes it builds without our id
+    Resque(r, job_ids=False).enqueue_to("high", "Physics", 1e20, 1e-05, 1e15,
+                                        {"c": 2.99792458e8})
     done = subprocess.run(
         ["ruby", "-I", lib, str(HARNESS), redis_url, "dequeue", "Physics",
          '[1.0e+20, 1.0e-05, 1.0e+15, {"c": 299792458.0}]'],
@@ -82,6 +86,36 @@ def test_ruby_dequeues_a_python_job_holding_exponent_floats(
     )
     assert done.stdout.strip() == "1"
     assert r.llen("resque:queue:high") == 0
+
+
+def test_a_job_with_an_id_keywords_and_a_status_spells_its_floats_as_ruby(
+    r: redis.Redis,
+) -> None:
+    # Our keys follow class and args; the floats in args (keywords included) are Ruby's.
+    assert layout.encode_job("Physics", [1e20, {"__kwargs__": True, "g": 6.674e-11}],
+                             "5f0c-1", 60) == (
+        '{"class":"Physics","args":[1.0e+20,{"__kwargs__":true,"g":6.674e-11}],'
+        '"id":"5f0c-1","track":60}'
+    )
+    job = Resque(r).enqueue_to("high", "Physics", 1e20, 1e-05, c=1e15)
+    assert job is not None and job.id is not None
+    (raw,) = r.lrange("resque:queue:high", 0, -1)
+    assert as_text(raw) == job.payload == (
+        '{"class":"Physics","args":[1.0e+20,1.0e-05,{"__kwargs__":true,"c":1.0e+15}],'
+        f'"id":"{job.id}"}}'
+    )
+
+
+def test_a_delayed_job_with_an_id_keeps_rubys_floats_through_the_move(r: redis.Redis) -> None:
+    client = Resque(r)
+    due = int(time.time()) + 600
+    job = client.enqueue_at_with_queue("high", due, "Physics", 2e-7, 2e15)
+    assert job is not None
+    expected = f'{{"class":"Physics","args":[2.0e-07,2.0e+15],"id":"{job.id}"}}'
+    (item,) = r.lrange(f"resque:delayed:{due}", 0, -1)
+    assert as_text(item) == expected[:-1] + ',"queue":"high"}'
+    client.delayed.move_due(now=due)
+    assert r.lrange("resque:queue:high", 0, -1) == [expected.encode()]
 
 
 @pytest.mark.parametrize(

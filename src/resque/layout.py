@@ -32,11 +32,21 @@ def canonical(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
 
 
-def encode_job(class_name: str, args: Sequence[Any]) -> str:
-    """The queued job payload: ``{"class":"X","args":[...]}``, key order class then args."""
+def encode_job(
+    class_name: str, args: Sequence[Any], job_id: str | None = None, track: int | None = None
+) -> str:
+    """The queued job payload: ``{"class":"X","args":[...]}``, key order class then args, as
+    Ruby writes it; then our additions, which Ruby and Perl workers ignore: ``"id"`` (the
+    job's id) and ``"track"`` (seconds its status and result are kept after it ends; only
+    jobs that asked for a status have it). Without them the bytes are exactly Ruby's."""
     if not isinstance(args, (list, tuple)):
         raise TypeError(f"job args must be a list, not {type(args).__name__}")
-    payload = encode({"class": class_name, "args": args})  # one C-encoder pass
+    job: dict[str, Any] = {"class": class_name, "args": args}
+    if job_id is not None:
+        job[JOB_ID] = job_id
+        if track is not None:
+            job[JOB_TRACK] = track
+    payload = encode(job)  # one C-encoder pass (floats spelled as Ruby's, resque.rubyjson)
     # Lone surrogates would only fail inside redis-py; refuse them here, before Redis.
     payload.encode("utf-8")
     return payload
@@ -65,6 +75,46 @@ def decode_job(raw: str | bytes | None, queue: str) -> dict[str, Any]:
     elif not isinstance(args, list):
         raise BadPayload(queue, raw, f'"args" is a JSON {type(args).__name__}, not an array')
     return job
+
+
+# --- Our additions to the payload -------------------------------------------------------------
+# Ruby and Perl workers read ``class`` and ``args`` and ignore any other key. Three places drop
+# our keys: resque-web's retry (it pushes ``{"class","args"}``), Ruby's resque-scheduler moving a
+# delayed job (``Job.create(queue, klass, *args)``), and Perl, which re-encodes in its own order.
+
+JOB_ID = "id"  # the job's id, unique across processes and hosts (resque.ids)
+JOB_TRACK = "track"  # seconds to keep the status and result: the worker tracks this job
+KWARGS_MARKER = "__kwargs__"
+"""Keyword arguments travel as the last element of ``args``: a JSON object whose first key is
+``"__kwargs__": true``, then the keywords in call order. Ruby and Perl jobs see it as a trailing
+options hash (``{"__kwargs__"=>true, "locale"=>"sv"}``)."""
+
+
+def with_job_id(payload: str, job_id: str) -> str:
+    """A payload of ``encode_job`` without an id, given one (a recurring tick's fixed bytes)."""
+    return f'{payload[:-1]},"{JOB_ID}":{encode(job_id)}}}'
+
+
+def kwargs_argument(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The ``args`` element that carries keyword arguments: the marker, then the keywords."""
+    return {KWARGS_MARKER: True, **kwargs}
+
+
+def split_kwargs(args: list[Any]) -> tuple[list[Any], dict[str, Any]]:
+    """``(positional, keywords)`` of a payload's args: the last element is the keywords when
+    it is an object carrying the marker set to ``true``. Costs one type check per job."""
+    if args:
+        last = args[-1]
+        if type(last) is dict and last.get(KWARGS_MARKER) is True:
+            keywords = dict(last)
+            del keywords[KWARGS_MARKER]
+            return args[:-1], keywords
+    return args, {}
+
+
+def carries_kwargs_marker(value: Any) -> bool:
+    """Is this a positional argument that a worker would take for the keywords?"""
+    return type(value) is dict and KWARGS_MARKER in value
 
 
 def text(value: str | bytes) -> str:
@@ -356,6 +406,20 @@ class Keys:
     def wake_pattern(self) -> str:
         return self.prefix + "wake:*"
 
+    # resque-status's keys (github.com/quirkey/resque-status), for jobs that asked for a status.
+    def status(self, job_id: str) -> str:
+        """The status record of a tracked job: JSON (``status_fields``), expiring."""
+        return f"{self.prefix}status:{job_id}"
+
+    @property
+    def statuses(self) -> str:
+        """Zset of tracked job ids scored by the time of their last status write."""
+        return self.prefix + "_statuses"
+
+    def status_channel(self, job_id: str) -> str:
+        """Pub/sub channel (ours) told each new status of a job, for ``result()`` waiters."""
+        return f"{self.prefix}status-changed:{job_id}"
+
     @staticmethod
     def keyspace_channel(db: int, key: str) -> str:
         """Redis's own keyspace-notification channel for a key (if the server has them on)."""
@@ -414,6 +478,45 @@ class Keys:
         lock prefix: ``resque:scheduler:master`` (``MyApp``: ``resque:scheduler:MyApp:master``)."""
         middle = f"{lock_prefix}:" if lock_prefix else ""
         return f"{self.prefix}scheduler:{middle}master"
+
+
+# --- Status records of tracked jobs (resque-status's layout, plus our fields) -----------------
+# ``status:<id>`` holds one JSON object. resque-status's fields: ``uuid``, ``status`` (one of
+# the values below), ``time`` (epoch seconds of the last write), ``name`` (the job class),
+# ``message``, ``num``, ``total``. Ours, which its tab ignores: ``queue``, ``payload`` (the
+# queued bytes, to cancel by), ``due`` (a delayed job's epoch second), ``enqueued_at``,
+# ``started_at``, ``ended_at`` (epoch seconds), ``worker``, ``result`` (the return value as
+# JSON text), ``error`` (``Exception: message``). The record is merged by ``lua/status_lib.lua``.
+
+STATUS_QUEUED = "queued"
+STATUS_WORKING = "working"  # ours: started
+STATUS_COMPLETED = "completed"  # ours: finished
+STATUS_FAILED = "failed"
+STATUS_KILLED = "killed"  # ours: cancelled
+STATUS_RETRYING = "retrying"  # not resque-status's: failed, and another attempt is planned
+STATUS_FIELDS = frozenset({
+    "status", "name", "message", "num", "total", "queue", "payload", "due", "enqueued_at",
+    "started_at", "ended_at", "worker", "result", "error",
+})
+
+
+def status_fields(**fields: Any) -> str:
+    """The JSON object of fields a status write merges into the record (names checked)."""
+    unknown = set(fields) - STATUS_FIELDS
+    if unknown:
+        raise ValueError(f"not status record fields: {sorted(unknown)}")
+    return encode(fields)
+
+
+def decode_status(raw: str | bytes | None) -> dict[str, Any] | None:
+    """A status record; None when missing or not a JSON object (never raises)."""
+    if raw is None:
+        return None
+    try:
+        record = decode(raw)
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) else None
 
 
 # --- Failure administration (additions for resque.failure and resque.admin) -------------------
@@ -480,11 +583,15 @@ def delayed_member_timestamp(member: str | bytes) -> int | None:
 
 def delayed_item(class_name: str, args: Sequence[Any], queue: str) -> str:
     """A delayed item: ``{"class":..,"args":[..],"queue":..}``, in exactly that key order."""
-    if not isinstance(args, (list, tuple)):
-        raise TypeError(f"job args must be a list, not {type(args).__name__}")
-    item = f'{{"class":{encode(class_name)},"args":{encode(args)},"queue":{encode(queue)}}}'
-    item.encode("utf-8")  # refuse lone surrogates before Redis does
-    return item
+    return delayed_item_of(encode_job(class_name, args), queue)
+
+
+def delayed_item_of(payload: str, queue: str) -> str:
+    """The delayed item of a job payload: the payload with ``"queue"`` added last. Our keys
+    (``id``, ``track``) sit between ``args`` and ``queue``, so that the due job's payload is
+    the item's text up to ``queue`` (``decode_delayed_item``): they survive our scheduler's
+    move, while Ruby's resque-scheduler rebuilds the job from class and args only."""
+    return f'{payload[:-1]},"queue":{encode(queue)}}}'
 
 
 def job_params(args: Any) -> list[Any]:
@@ -517,9 +624,10 @@ class DelayedItem:
 def decode_delayed_item(raw: str | bytes) -> DelayedItem:
     """Read a delayed item written by Ruby, Perl or us; ``BadPayload`` if it is not one.
 
-    The payload to queue keeps only class and args (the ``queue`` and any other key are
-    dropped). When the item has the canonical shape, the args bytes are copied verbatim, so
-    numbers Ruby wrote (``1.0e+20``) reach the queue exactly as Ruby would push them.
+    The payload to queue is the item without its ``queue``. When the item has the canonical
+    shape (``delayed_item_of``), the text before ``queue`` is copied verbatim, so numbers Ruby
+    wrote (``1.0e+20``) reach the queue exactly as Ruby would push them, and our ``id`` and
+    ``track`` come along; otherwise the payload is re-encoded from class, args and those two.
     """
     where = "delayed"
     try:  # strict: the payload is re-sent to Redis, where lone surrogates cannot go
@@ -543,7 +651,9 @@ def decode_delayed_item(raw: str | bytes) -> DelayedItem:
         if source.startswith(head) and source.endswith(tail) and len(source) > len(head + tail):
             payload = f"{head}{source[len(head) : -len(tail)]}}}"
     if payload is None:
-        payload = encode_job(class_name, args)
+        job_id, track = item.get(JOB_ID), item.get(JOB_TRACK)
+        payload = encode_job(class_name, args, job_id if isinstance(job_id, str) else None,
+                             track if type(track) is int else None)
     return DelayedItem(class_name, args, queue, payload)
 
 

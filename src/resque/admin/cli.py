@@ -164,7 +164,9 @@ def enqueue(
     queue: str, class_name: str, args_json: str, redis_url: str | None, namespace: str | None,
     as_json: bool,
 ) -> None:
-    """Push a job: `resque enqueue mail SendWelcome '[42, "en"]'` (no enqueue hooks run)."""
+    """Push a job: `resque enqueue mail SendWelcome '[42, "en"]'` (no enqueue hooks run).
+
+    Warns (on stderr; the job is queued all the same) when no live worker serves QUEUE."""
     try:
         args = rubyjson.decode_strict(args_json)  # no NaN, no lone surrogate: as a worker reads
     except ValueError as exc:
@@ -173,13 +175,17 @@ def enqueue(
         raise click.UsageError(f"ARGS_JSON must be a JSON array, like '[1, \"a\"]': {args_json}")
     admin = admin_for(redis_url, namespace)
     try:
-        admin.enqueue(queue, class_name, args)
+        job_id = admin.enqueue(queue, class_name, args)
     except ValueError as exc:  # a queue name no worker could select, args too deep to encode
         raise click.UsageError(str(exc)) from exc
     if as_json:
-        emit_json({"queue": queue, "class": class_name, "args": args})
+        emit_json({"queue": queue, "class": class_name, "args": args, "id": job_id})
     else:
         echo(f"enqueued {class_name} to {queue}")
+    if not admin.serving(queue):
+        click.echo(f"warning: no live worker takes jobs from {queue!r}, so the job waits there "
+                   f"until one starts (e.g. resque work -q {queue} --app <your jobs module>); "
+                   "`resque workers` lists the registered ones", err=True)
 
 
 @click.command("remove-queue")

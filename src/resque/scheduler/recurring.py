@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from resque import layout, scripts
+from resque import ids, layout, scripts
 from resque.scheduler.delayed import Delayed
 from resque.scheduler.schedule import (
     Entry,
@@ -176,6 +176,13 @@ class Recurring:
             log.exception("schedule %s could not be enqueued", entry.name)
             return ALREADY
 
+    def _payload(self, entry: Entry) -> str:
+        """The tick's job: the schedule's payload, with an id of its own (unless the client
+        writes Ruby's exact payloads)."""
+        if not getattr(self.resque, "job_ids", False):
+            return entry.payload
+        return layout.with_job_id(entry.payload, ids.new_id())
+
     def _enqueue(self, entry: Entry, tick: int, now: float) -> int:
         delayed = self.delayed
         target, args = entry.target, entry.args
@@ -187,7 +194,7 @@ class Recurring:
                   self.keys.schedule_last_tick, self.keys.last_enqueued_at, self.keys.queues,
                   self.keys.queue(entry.queue)],
             args=[self.fence.value if self.fence else "", entry.name, tick,
-                  layout.last_enqueued_at(now), entry.queue, entry.payload,
+                  layout.last_enqueued_at(now), entry.queue, self._payload(entry),
                   self.keys.wake_channel(entry.queue)],
         ))
         if result == FIRED:

@@ -32,7 +32,7 @@ from resque.connection import is_transient
 from resque.errors import RedisUnavailable
 from resque.facade import Resque
 from resque.metrics import RECENT
-from resque.web import actions, live, pages, scrape, stats
+from resque.web import actions, jobs, live, pages, scrape, stats
 from resque.web.config import WebConfig
 from resque.web.dashboard import HERE, Dashboard
 from resque.web.security import AuthHook, Guard, SecureStarlette
@@ -70,6 +70,8 @@ def _routes(read_only: bool) -> list[BaseRoute]:
         Route("/delayed", pages.delayed),
         Route("/delayed/{timestamp}", pages.delayed_timestamp),
         Route("/schedule", pages.schedule),
+        Route("/jobs", jobs.jobs),
+        Route("/jobs/{job_id:resque_name}", jobs.job),
         Route("/stats", stats.stats),
         Route("/stats/raw", stats.stats_raw),
         Route("/stats/redis", stats.stats_redis),

@@ -33,5 +33,10 @@ def explode(n: int) -> None:
 
 
 @resque.job(queue="errors")
+def explode_politely(n: int, *, reason: str) -> None:
+    raise ValueError(f"boom {n}: {reason}")
+
+
+@resque.job(queue="errors")
 def fine(n: int) -> Any:
     return n

@@ -2,9 +2,11 @@
 
 * A client configured from ``app.config["RESQUE_REDIS"]`` (any form ``--redis`` takes, the
   namespace included: ``redis://host:6379/0?namespace=myapp``; default as everywhere:
-  ``RESQUE_REDIS``, ``REDIS_URL``, localhost): ``resque.enqueue(job, *args)`` in a view.
-* ``@resque.job(queue=...)``: a job that runs inside the app's application context, so it may
-  use the app's config and extensions (a database session, say) as a view does.
+  ``RESQUE_REDIS``, ``REDIS_URL``, localhost): ``resque.enqueue(job, *args, **kwargs)`` in a
+  view, which returns the job's handle (``resque.Job``).
+* ``@resque.job(queue=...)``: a job (a ``resque.Task``) that runs inside the app's application
+  context, so it may use the app's config and extensions (a database session, say) as a view
+  does; its own ``enqueue``, ``enqueue_in`` ... go to the app's client too.
 * ``flask resque work``, ``flask resque stats`` and every other ``resque`` verb on the app's
   Redis, with the app loaded (so its jobs are registered): an entry point of this package.
 * The dashboard as part of the app, behind the app's own login:
@@ -16,8 +18,9 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
-from typing import Any, TypeVar
+import inspect
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from flask import Blueprint, Flask, current_app, request
 from flask.typing import ResponseReturnValue
@@ -25,6 +28,11 @@ from werkzeug.wrappers import Response
 
 import resque as _resque
 from resque.facade import Resque as Client
+from resque.tasks import AsyncTask, P, R, Task
+
+if TYPE_CHECKING:
+    from resque.handles import Job
+    from resque.tasks import Delay, When
 
 __all__ = ["Resque", "public"]
 
@@ -72,13 +80,23 @@ class Resque:
             found = app.extensions["resque.client"] = Client(app.config["RESQUE_REDIS"])
         return found
 
-    def enqueue(self, job: Any, *args: Any) -> bool:
-        """``client.enqueue``: push ``job(*args)`` to its own queue."""
-        return self.client.enqueue(job, *args)
+    def enqueue(self, job: Any, /, *args: Any, **kwargs: Any) -> Job[Any] | None:
+        """``client.enqueue``: push ``job(*args, **kwargs)`` to its own queue; its handle,
+        or None if a ``before_enqueue`` hook said no."""
+        return self.client.enqueue(job, *args, **kwargs)
 
-    def enqueue_to(self, queue: str, job: Any, *args: Any) -> bool:
-        """``client.enqueue_to``: push ``job(*args)`` to ``queue``."""
-        return self.client.enqueue_to(queue, job, *args)
+    def enqueue_to(self, queue: str, job: Any, /, *args: Any, **kwargs: Any) -> Job[Any] | None:
+        """``client.enqueue_to``: push ``job(*args, **kwargs)`` to ``queue``."""
+        return self.client.enqueue_to(queue, job, *args, **kwargs)
+
+    def enqueue_call(self, job: Any, args: Sequence[Any], kwargs: Mapping[str, Any], *,
+                     queue: str | None = None, status: bool | None = None,
+                     result_ttl: int | None = None, at: When | None = None,
+                     delay: Delay | None = None) -> Job[Any] | None:
+        """What this extension's tasks enqueue through (``resque.tasks.Enqueuer``): the
+        client of the app in context, or of the app it was set up with."""
+        return self.client.enqueue_call(job, args, kwargs, queue=queue, status=status,
+                                        result_ttl=result_ttl, at=at, delay=delay)
 
     def _app(self) -> Flask:
         if current_app:
@@ -90,22 +108,26 @@ class Resque:
 
     # --- jobs -----------------------------------------------------------------------------
 
-    def job(self, func: Any = None, /, *, queue: str | None = None,
-            name: str | None = None) -> Any:
+    @overload
+    def job(  # type: ignore[overload-overlap]
+        self, func: Callable[P, Coroutine[Any, Any, R]], /
+    ) -> AsyncTask[P, R]: ...
+    @overload
+    def job(self, func: Callable[P, R], /) -> Task[P, R]: ...
+    @overload
+    def job(self, /, *, queue: str | None = None, name: str | None = None,
+            status: bool | None = None, result_ttl: int | None = None) -> _JobDecorator: ...
+    def job(self, func: Any = None, /, *, queue: str | None = None, name: str | None = None,
+            status: bool | None = None, result_ttl: int | None = None) -> Any:
         """``@resque.job(queue="mail")``, performed inside the app's application context.
 
         The payload's class is the function's own dotted name (or ``name``), as with
-        ``resque.job``; the worker must have the app (``flask resque work`` has).
+        ``resque.job``; the worker must have the app (``flask resque work`` has). The task
+        takes keyword arguments, ``status=True`` and ``async def`` as ``resque.job`` does, and
+        its calls (``send_welcome.enqueue(...)``) use the app's client unless the call or the
+        application names another (``resque.set_default_client``, the test plugin).
         """
-
-        def decorate(target: Callable[..., Any]) -> Any:
-            @functools.wraps(target)
-            def in_app_context(*args: Any) -> Any:
-                with self._app().app_context():
-                    return target(*args)
-
-            return _resque.job(queue=queue, name=name)(in_app_context)
-
+        decorate = _JobDecorator(self, queue, name, status, result_ttl)
         return decorate(func) if func is not None else decorate
 
     # --- the dashboard --------------------------------------------------------------------
@@ -137,6 +159,40 @@ class Resque:
                                methods=METHODS)
         blueprint.add_url_rule("/<path:path>", "dashboard", dashboard, methods=METHODS)
         return blueprint
+
+
+class _JobDecorator:
+    """What ``Resque.job(...)`` with options returns: a decorator, typed as ``resque.job``'s."""
+
+    def __init__(self, ext: Resque, queue: str | None, name: str | None, status: bool | None,
+                 result_ttl: int | None) -> None:
+        self.ext, self.queue, self.name = ext, queue, name
+        self.status, self.result_ttl = status, result_ttl
+
+    @overload
+    def __call__(  # type: ignore[overload-overlap]
+        self, target: Callable[P, Coroutine[Any, Any, R]], /
+    ) -> AsyncTask[P, R]: ...
+    @overload
+    def __call__(self, target: Callable[P, R], /) -> Task[P, R]: ...
+    def __call__(self, target: Callable[..., Any], /) -> Any:
+        app_of = self.ext._app
+        in_app_context: Callable[..., Any]
+        if inspect.iscoroutinefunction(target):
+            @functools.wraps(target)
+            async def in_app_context(*args: Any, **kwargs: Any) -> Any:
+                with app_of().app_context():
+                    return await target(*args, **kwargs)
+        else:
+            @functools.wraps(target)
+            def in_app_context(*args: Any, **kwargs: Any) -> Any:
+                with app_of().app_context():
+                    return target(*args, **kwargs)
+
+        task = _resque.job(queue=self.queue, name=self.name, status=self.status,
+                           result_ttl=self.result_ttl)(in_app_context)
+        task.client = self.ext  # its calls go to the app's Redis (resque.tasks: which client)
+        return task
 
 
 def _lazy_dashboard(ext: Resque, settings: dict[str, Any], make: Callable[..., Any]) -> Any:
