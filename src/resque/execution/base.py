@@ -90,7 +90,8 @@ class Executor:
             return self.failure(ACK_FAILED, job, unreadable(job.raw), exc)
         resque = self.host.resque
         try:
-            target = resque.registry.resolve(payload["class"], resque.allowed_modules)
+            target = resque.registry.resolve(payload["class"], resque.allowed_modules,
+                                             self.host.settings.preload)
         except Exception as exc:  # not found, forbidden, or an allowed module failed to import
             return self.failure(ACK_FAILED, job, payload, exc)
         return self.perform_job(job, payload, target)
