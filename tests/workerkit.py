@@ -44,7 +44,7 @@ def wait_for(predicate: Callable[[], T], timeout: float = 15.0, what: str = "") 
 
 def notes(r: redis.Redis) -> list[str]:
     """What the workerapp jobs logged, in order."""
-    return [item.decode() for item in r.lrange("workerapp:log", 0, -1)]
+    return [layout.text(item) for item in r.lrange("workerapp:log", 0, -1)]
 
 
 def failures(r: redis.Redis) -> list[dict[str, Any]]:
@@ -52,7 +52,8 @@ def failures(r: redis.Redis) -> list[dict[str, Any]]:
 
 
 def queued(r: redis.Redis, queue: str) -> list[bytes]:
-    return list(r.lrange(f"resque:queue:{queue}", 0, -1))
+    items = r.lrange(f"resque:queue:{queue}", 0, -1)
+    return [item if isinstance(item, bytes) else item.encode() for item in items]
 
 
 def push(r: redis.Redis, queue: str, job: str, *args: Any) -> None:
@@ -150,6 +151,7 @@ class Workers:
         interval: float = 0.2,
         queue_option: bool = True,
         app: str | None = "workerapp",
+        verbose: bool = True,
     ) -> WorkerProcess:
         """``resque work --app <app> -q <queues> --interval <interval> -v <args>``."""
         command = [
@@ -162,7 +164,7 @@ class Workers:
             self.redis_url,
             "--interval",
             str(interval),
-            "-v",
+            *(["-v"] if verbose else []),
         ]
         if queue_option:
             command += ["-q", queues]

@@ -112,7 +112,12 @@ def _help(name: str) -> str:
               "under them are allowed.")
 @click.option("--allow", "allowed", multiple=True, help="Extra module prefix whose dotted job "
               "paths may be imported (also RESQUE_JOB_MODULES).")
-@click.option("-v", "--verbose", count=True, help="-v info, -vv debug (VERBOSE, VVERBOSE).")
+@click.option("-v", "--verbose", count=True,
+              help="-v adds one line per job, -vv debug (VERBOSE, VVERBOSE); without it the "
+              "worker logs its start, stop, pauses, requeues and failed jobs.")
+@click.option("--log-format", type=click.Choice(["text", "json"]), envvar="RESQUE_LOG_FORMAT",
+              help="text (default) or json: one JSON object per line, for log shippers "
+              "(RESQUE_LOG_FORMAT).")
 @redis_option
 @namespace_option
 def work(
@@ -128,11 +133,12 @@ def work(
     apps: tuple[str, ...],
     allowed: tuple[str, ...],
     verbose: int,
+    log_format: str | None,
     redis_url: str | None,
     namespace: str | None,
 ) -> None:
     """Start a worker on QUEUES (Ruby's `rake resque:work`)."""
-    setup_logging(verbose)
+    setup_logging(verbose, log_format, default=logging.INFO)
     if count > 1:
         sys.exit(_run_several(count, redis_url))
     from resque.settings import WorkerSettings

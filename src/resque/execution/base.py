@@ -13,15 +13,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from resque import jobs, layout
+import redis
+
+from resque import jobs, layout, logs
 from resque.errors import BadPayload, TermException
 from resque.failure import Failure, FailureBackend, records, save_quietly
 from resque.hooks import Hook
-from resque.store import ACK_FAILED, ACK_OK, ACK_REQUEUE, Ack, Reserved
+from resque.store import ACK_DIRTY, ACK_FAILED, ACK_OK, ACK_REQUEUE, Ack, Reserved
 
 if TYPE_CHECKING:
     from resque.client import Client
     from resque.settings import WorkerSettings
+    from resque.store import WorkerStore
 
 
 @dataclass
@@ -41,6 +44,7 @@ class Host(Protocol):
     failure: FailureBackend
     hooks: dict[str, list[Hook]]
     stop: Stop
+    store: WorkerStore
 
     @property
     def id(self) -> str: ...
@@ -52,9 +56,21 @@ class Host(Protocol):
 
 class Executor:
     """Performs the jobs a worker reserved. ``start`` once registered, ``run`` per batch,
-    ``close`` at exit; ``stop_job`` and ``kill_child`` come from signal handlers."""
+    ``close`` at exit; ``stop_job`` and ``kill_child`` come from signal handlers.
 
-    batch = 1  # jobs reserved per step (see batch_size)
+    A mode either performs a batch within ``run`` and returns how each job ended, or
+    (``concurrent``) starts the jobs and reports each one's end through ``finished``, in any
+    order, waking the worker through ``fileno``.
+    """
+
+    batch = 1  # jobs reserved per step (see room)
+    mode = ""  # how jobs run, as the start-up banner says it
+    concurrent = False  # jobs end in any order and are acknowledged by token
+    abandoned = False  # told to end at once with jobs still running (they stay in flight)
+
+    def describe(self) -> str:
+        """The mode in words, for the banner."""
+        return self.mode
 
     def __init__(self, host: Host) -> None:
         self.host = host
@@ -65,9 +81,31 @@ class Executor:
     def close(self) -> None:
         """Give back what ``start`` took."""
 
-    def batch_size(self, left: int | None) -> int:
-        """How many jobs the next step reserves; ``left``: jobs to go before ``max_jobs``."""
+    def room(self, left: int | None) -> int:
+        """How many jobs the next step reserves (0: none now, every thread is busy); ``left``:
+        jobs to go before ``max_jobs``."""
         return self.batch if left is None else max(1, min(self.batch, left))
+
+    @property
+    def busy(self) -> int:
+        """Jobs started and not yet reported by ``finished``."""
+        return 0
+
+    def fileno(self) -> int | None:
+        """A file descriptor readable when a job has ended (concurrent modes)."""
+        return None
+
+    def finished(self) -> list[tuple[Reserved, Ack]]:
+        """Concurrent modes: the jobs that ended since the last call."""
+        return []
+
+    def running(self) -> list[Reserved]:
+        """Concurrent modes: the jobs still running, oldest first."""
+        return []
+
+    def shows(self) -> str:
+        """Concurrent modes: the worker record for the oldest running job, or ''."""
+        return ""
 
     def ran(self, taken: int, seconds: float) -> None:
         """A batch of ``taken`` jobs took ``seconds``: a mode may size the next one by it."""
@@ -83,11 +121,23 @@ class Executor:
         return acks
 
     def perform(self, job: Reserved) -> Ack:
-        """One job: decode it, find its code, perform it. Never raises."""
+        """One job: decode it, find its code, perform it, log its line. Never raises."""
+        started = time.monotonic()
         try:
             payload = layout.decode_job(job.raw, job.queue)
         except BadPayload as exc:
-            return self.failure(ACK_FAILED, job, unreadable(job.raw), exc)
+            payload = unreadable(job.raw)
+            ack = self.failure(ACK_FAILED, job, payload, exc)
+        else:
+            with logs.about_job(job.queue, payload):
+                ack = self._resolve_and_perform(job, payload)
+                if ack.mode == ACK_REQUEUE:
+                    ack = self._requeue_or_fail(job, payload, ack)
+        logs.job_done(job.queue, payload, time.monotonic() - started, OUTCOMES[ack.mode],
+                      lambda: error_line(ack))
+        return ack
+
+    def _resolve_and_perform(self, job: Reserved, payload: dict[str, Any]) -> Ack:
         resque = self.host.resque
         try:
             target = resque.registry.resolve(payload["class"], resque.allowed_modules,
@@ -96,9 +146,33 @@ class Executor:
             return self.failure(ACK_FAILED, job, payload, exc)
         return self.perform_job(job, payload, target)
 
+    def _requeue_or_fail(self, job: Reserved, payload: dict[str, Any], ack: Ack) -> Ack:
+        """A job stopped by a shutdown goes back to its queue, unless shutdowns stopped it
+        ``stop_requeue_limit`` times already: a job that hangs would otherwise come back
+        first at every restart, for ever, and the jobs behind it never run."""
+        limit = self.host.settings.stop_requeue_limit
+        try:
+            stopped = self.host.store.times_stopped(job.raw)
+            if stopped < limit:
+                return ack
+            self.host.store.forget_stops(job.raw)  # a retry of the failure starts afresh
+        except redis.RedisError:
+            return ack  # Redis is away: requeue; the step waits for it anyway
+        error = TermException(layout.stopped_too_often_message(stopped + 1, limit))
+        return self.failure(ACK_FAILED, job, payload, error)
+
     def perform_job(self, job: Reserved, payload: dict[str, Any], target: Any) -> Ack:
         """Perform a decoded job wherever this mode runs jobs, and say how it ended."""
         raise NotImplementedError
+
+    def stopping(self, again: bool) -> str:
+        """What a stop (TERM) does in this mode, for the log; ``again``: a second one."""
+        if again:
+            return "stopping the running job now; it goes back to the head of its queue"
+        settings = self.host.settings
+        return (f"stopping: no new jobs; the running job gets {settings.term_timeout:g} s "
+                f"to end{', and TERM at once' if settings.term_child else ''}, then is "
+                "stopped and goes back to the head of its queue")
 
     def stop_job(self, force: bool) -> None:
         """Stop the running job: after ``term_timeout`` (sooner with ``term_child``), or now."""
@@ -129,6 +203,18 @@ class Executor:
         if self.host.failure.saves:
             save_quietly(self.host.failure, Failure(record, job.queue, payload, exc))
         return Ack(mode, record, job.queue)
+
+
+OUTCOMES = {ACK_OK: "ok", ACK_FAILED: "failed", ACK_DIRTY: "failed", ACK_REQUEUE: "requeued"}
+
+
+def error_line(ack: Ack) -> str:
+    """``Exception: first line of its message``, read back from a failure record."""
+    try:
+        record = layout.decode(ack.failure)
+        return f"{record.get('exception')}: {logs.first_line(str(record.get('error')))}"
+    except (ValueError, AttributeError):
+        return "(no failure record)"
 
 
 def unreadable(raw: bytes) -> Any:

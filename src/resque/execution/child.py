@@ -17,7 +17,7 @@ import traceback
 from types import FrameType
 from typing import Any
 
-from resque import jobs
+from resque import jobs, logs
 from resque.errors import TermException
 from resque.failure import Failure, FailureBackend, save_quietly
 from resque.failure.records import from_exception
@@ -50,6 +50,7 @@ def child_main(
     worker on that socket, before ``REPORT_DONE`` tells the server it was delivered."""
     code = 0
     try:
+        logs.set_job(queue, payload)  # its lines (hooks, the job's own) are about this job
         _become_child(title)
         run_hooks("after_fork", after_fork, payload)
         report = _perform(queue, raw, payload, target, worker, failure)
