@@ -19,8 +19,7 @@ import datetime
 import json
 import logging
 import os
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -29,8 +28,11 @@ FORMATS = ("text", "json")
 JOB_LOGGER = "resque.worker.job"  # one line per job: ok at INFO, failed and requeued WARNING
 
 job_log = logging.getLogger(JOB_LOGGER)
-_job: contextvars.ContextVar[tuple[str, Any] | None] = contextvars.ContextVar(
-    "resque_job", default=None)  # (queue, payload) of the job this thread performs
+# (queue, payload) of the job this thread performs: lines logged meanwhile (by this thread,
+# or by a child forked meanwhile) name it. Set and reset around each job, which is cheap:
+# fields are built only for a line that is written.
+current_job: contextvars.ContextVar[tuple[str, Any] | None] = contextvars.ContextVar(
+    "resque_job", default=None)
 
 
 @dataclass(frozen=True)
@@ -118,24 +120,13 @@ def job_fields(queue: str, payload: Any) -> dict[str, Any]:
     return fields
 
 
-@contextmanager
-def about_job(queue: str, payload: Any) -> Iterator[None]:
-    """Lines logged inside (by this thread, or by a child forked inside) are about this job.
-    Cheap: the fields are built only for a line that is written."""
-    token = _job.set((queue, payload))
-    try:
-        yield
-    finally:
-        _job.reset(token)
-
-
 def set_job(queue: str, payload: Any) -> None:
     """For a forked child that performs one job and exits: its lines are about the job."""
-    _job.set((queue, payload))
+    current_job.set((queue, payload))
 
 
 def _add_job_fields(record: logging.LogRecord) -> bool:
-    job = _job.get()
+    job = current_job.get()
     if job is not None and not hasattr(record, "fields"):
         record.fields = job_fields(*job)
     return True
@@ -151,17 +142,16 @@ def duration(seconds: float) -> str:
     return f"{seconds * 1000:.1f} ms" if seconds < 1 else f"{seconds:.2f} s"
 
 
-def job_done(queue: str, payload: Any, seconds: float, outcome: str,
-             error: Callable[[], str] = str) -> None:
+def job_done(queue: str, payload: Any, seconds: float, outcome: str, error: str = "") -> None:
     """The one line per job: ``ok`` at INFO (shown with ``-v``); ``failed`` (with
-    ``error()``, the exception's first line) and ``requeued`` at WARNING, always shown."""
+    ``error``, the exception's first line) and ``requeued`` at WARNING, always shown."""
     level = logging.INFO if outcome == "ok" else logging.WARNING
     if not job_log.isEnabledFor(level):
         return
     fields = job_fields(queue, payload)
     line = {**fields, "duration": round(seconds, 6), "outcome": outcome}
     if outcome == "failed":
-        line["error"] = error()
+        line["error"] = error
     took = duration(seconds)
     what = {"ok": f"ok in {took}", "failed": f"failed in {took}: {line.get('error')}",
             "requeued": f"stopped by the shutdown after {took}, requeued at the head of its "

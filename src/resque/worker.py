@@ -234,7 +234,7 @@ class Worker:
     def _acknowledge(self, ended: Iterable[tuple[Reserved, Ack]], acks: Acks) -> Acks:
         """Add how jobs ended to what the next step acknowledges."""
         for job, ack in ended:
-            if not acks.accepts(ack, job):  # one step writes one failure list
+            if ack.failure and not acks.accepts(ack, job):  # one step, one failure list
                 acks = self._flush(acks)
             acks.add(ack, job)
             self.jobs_processed += 1
