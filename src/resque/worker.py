@@ -332,6 +332,19 @@ class Worker:
             self.heartbeat.stop()
         self.executor.close()
         self.wakeup.close()
+        if self.executor.busy:  # threads we could not stop (an error ended the loop)
+            log.warning("worker %s exits with %d job(s) still running on threads: they stay in "
+                        "flight until a pruner or `resque recover` requeues them", self.id,
+                        self.executor.busy)
+        else:
+            self._unregister()
+        self.signals.restore()
+        self.wakeup.close_pipe()
+        self.run_hooks("worker_exit")
+        log.info("worker %s exited after %d job(s)", self.id, self.jobs_processed)
+
+    def _unregister(self) -> None:
+        """Requeue what is left in flight (jobs of a batch never started), delete our keys."""
         try:
             left = self.store.inflight_entries(self.id)
             if self.store.unregister():
@@ -341,10 +354,6 @@ class Worker:
         except redis.RedisError as exc:
             log.error("could not unregister %s: %s (its jobs stay in flight and a pruner will "
                       "requeue them)", self.id, exc)
-        self.signals.restore()
-        self.wakeup.close_pipe()
-        self.run_hooks("worker_exit")
-        log.info("worker %s exited after %d job(s)", self.id, self.jobs_processed)
 
     # --- signals, as intents (signals.py) -----------------------------------------------
 
