@@ -72,6 +72,7 @@ class Worker:
         self.jobs_processed = 0
         self._paused = self._idle = self._held = False
         self._steps = 0  # step tokens, so that a step sent again is never run twice
+        self._title = ""  # the process title last set
         self.store = WorkerStore(self.resque.redis, self.keys, self.id)
         self.wakeup = Wakeup(self.resque.redis, self.keys, self.queue_list)
         # One log line when Redis stops answering and one when it is back, whoever sees it.
@@ -406,9 +407,14 @@ class Worker:
         return layout.process_title(__version__, state, self.settings.procline_prefix)
 
     def set_title(self, state: str, bare: bool = False) -> None:
+        """Set the process title, unless it already reads so: an in-process worker's title
+        changes once a second at most (``Processing q since <epoch>``), and each setting
+        costs as much as a no-op job."""
         title = state if bare else self.title(state)
-        setproctitle.setproctitle(title)
-        log.debug(title)
+        if title != self._title:
+            self._title = title
+            setproctitle.setproctitle(title)
+            log.debug(title)
 
     def run_hooks(self, kind: str, *args: Any) -> None:
         """Run worker hooks; a failing hook is logged and never stops the worker."""

@@ -76,6 +76,7 @@ class Executor:
     def __init__(self, host: Host) -> None:
         self.host = host
         self.preload = host.settings.preload  # modules the application named: importable
+        self.ok_lines = False  # whether a job that went well gets its line (-v)
 
     def start(self) -> None:
         """Get ready (processes, threads) before the first job."""
@@ -115,6 +116,7 @@ class Executor:
     def run(self, batch: Sequence[Reserved]) -> list[Ack]:
         """Perform the jobs in order, one ``Ack`` each. Once a stop is requested no other job
         starts: those stay in flight, and the worker requeues them as it unregisters."""
+        self.ok_lines = logs.job_log.isEnabledFor(logging.INFO)  # once a batch, not a job
         acks: list[Ack] = []
         for job in batch:
             if acks and self.host.stop.requested:
@@ -136,21 +138,19 @@ class Executor:
         else:
             context = logs.current_job.set((job.queue, payload))
             try:
-                ack = self._resolve_and_perform(job, payload)
+                resque = self.host.resque
+                try:
+                    target = resque.registry.resolve(payload["class"], resque.allowed_modules,
+                                                     self.preload)
+                except Exception as exc:  # not found, forbidden, or its module failed to import
+                    ack = self.failure(ACK_FAILED, job, payload, exc)
+                else:
+                    ack = self.perform_job(job, payload, target)
             finally:
                 logs.current_job.reset(context)
-        if ack.mode != ACK_OK or logs.job_log.isEnabledFor(logging.INFO):
+        if ack.mode != ACK_OK or self.ok_lines:
             ack = self._report(job, payload, ack, time.monotonic() - started)
         return ack
-
-    def _resolve_and_perform(self, job: Reserved, payload: dict[str, Any]) -> Ack:
-        resque = self.host.resque
-        try:
-            target = resque.registry.resolve(payload["class"], resque.allowed_modules,
-                                             self.preload)
-        except Exception as exc:  # not found, forbidden, or an allowed module failed to import
-            return self.failure(ACK_FAILED, job, payload, exc)
-        return self.perform_job(job, payload, target)
 
     def _report(self, job: Reserved, payload: Any, ack: Ack, seconds: float) -> Ack:
         """The job's line; a job a shutdown stopped is requeued, or failed if it was

@@ -14,6 +14,7 @@ requeue once this process is gone. QUIT waits for them as long as they take.
 
 from __future__ import annotations
 
+import logging
 import os
 import queue
 import signal
@@ -22,7 +23,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from resque import jobs, layout
+from resque import jobs, layout, logs
 from resque.execution.base import Executor, Host
 from resque.store import Ack, Reserved
 
@@ -70,6 +71,7 @@ class ThreadExecutor(Executor):
 
     def _serve(self) -> None:
         while (job := self._tasks.get()) is not None:
+            self.ok_lines = logs.job_log.isEnabledFor(logging.INFO)
             ack = self.perform(job)
             self._done.put((job, ack))
             if self._pipe is not None:
