@@ -180,3 +180,15 @@ def test_jobs_left_in_flight_are_requeued_by_the_next_worker_on_the_host(
     workers.run("low", "-c", "2", env=quick_pruning)  # prunes the dead worker, runs its job
     assert notes(r) == ["start:hung", "start:hung", "end:hung"]
     assert not r.exists(f"resque:inflight:{first.id}", f"resque:worker:{first.id}")
+
+
+def test_a_burst_worker_with_interval_0_waits_for_its_threads_without_polling(
+    r: redis.Redis, workers: Workers
+) -> None:
+    push(r, "low", "Sleep", 1, "slow")
+    r.config_resetstat()
+    workers.run("low", "-c", "2", interval=0)
+    assert notes(r) == ["start:slow", "end:slow"]
+    # Three steps, the unregistering scripts at start and exit, a metrics sample: a handful
+    # of scripts in a second, not one per poll of a spinning loop (thousands).
+    assert int(r.info("commandstats")["cmdstat_evalsha"]["calls"]) <= 10

@@ -211,7 +211,7 @@ class Worker:
                     acks = self._perform(step.jobs, acks)
                     self.wakeup.keep_drained()
                 elif self.executor.busy:  # threads: nothing queued, jobs still running
-                    self._wait(self.settings.interval)
+                    self._wait(self.settings.interval or 1.0)  # a job ending wakes it too
                 else:
                     self._become_idle()  # Ruby runs queue_empty before a burst worker exits
                     if self.burst:
