@@ -203,8 +203,11 @@ class Executor:
             jobs.run(target, payload["args"], payload["class"])
             return Ack(ACK_OK)
         except BaseException as exc:  # a job may raise anything, SystemExit included
-            if self.host.stop.interrupt and isinstance(exc, TermException):
-                return Ack(ACK_REQUEUE)  # stopped by a shutdown: it runs again elsewhere
+            # Stopped by a shutdown: it runs again elsewhere (threads are never stopped so:
+            # a job of theirs that raises TermException itself is a failure like any other).
+            if (self.host.stop.interrupt and isinstance(exc, TermException)
+                    and not self.concurrent):
+                return Ack(ACK_REQUEUE)
             return self.failure(ACK_FAILED, job, payload, exc)
 
     def show_processing(self, job: Reserved, payload: dict[str, Any]) -> None:
