@@ -57,7 +57,7 @@ import benchjobs
 import enqueue as enqueue_bench
 import redis
 
-from resque import Resque, layout
+from resque import Resque, ids, layout
 from resque.embedded import EmbeddedRedis
 
 BENCH = Path(__file__).resolve().parent
@@ -406,7 +406,8 @@ def run_enqueue(url: str, sizes: Sizes, rq_first: bool) -> Enqueue:
     client.flushall()
     ours = Resque(redis.Redis.from_url(url))
     key = ours.keys.queue(enqueue_bench.QUEUE)
-    payload = layout.encode_job(enqueue_bench.CLASS, enqueue_bench.ARGS)
+    # What enqueue writes, job id included, so the raw loop pushes as many bytes.
+    payload = layout.encode_job(enqueue_bench.CLASS, enqueue_bench.ARGS, ids.new_id())
     rq_queue = Queue(enqueue_bench.QUEUE, connection=redis.Redis.from_url(url))
     args = enqueue_bench.ARGS
 

@@ -33,6 +33,12 @@ def redis_url(redis_server: EmbeddedRedis) -> str:
     return redis_server.url
 
 
+@pytest.fixture(scope="session")
+def resque_redis_url(redis_server: EmbeddedRedis) -> str:
+    """The plugin's session Redis (resque.testing.plugin) is the suite's own: one server."""
+    return redis_server.url
+
+
 @pytest.fixture
 def r(redis_server: EmbeddedRedis) -> Iterator[redis.Redis]:
     """A raw client on a flushed database, for asserting what is stored."""

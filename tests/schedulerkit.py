@@ -81,15 +81,21 @@ def wait_for(check: Callable[[], Any], timeout: float = 10.0, step: float = 0.05
         time.sleep(step)
 
 
+CORE_INSTALL = str(Path(__file__).resolve().parent / "core_install.py")
+
+
 class SchedulerProcess:
-    """``python -m resque scheduler ...`` as a real subprocess, its log in a file."""
+    """``python -m resque scheduler ...`` as a real subprocess, its log in a file;
+    ``core=True`` runs it as on the core install (no croniter, no PyYAML)."""
 
     def __init__(
-        self, redis_url: str, log_path: Path, *args: str, env: dict[str, str] | None = None
+        self, redis_url: str, log_path: Path, *args: str, env: dict[str, str] | None = None,
+        core: bool = False,
     ) -> None:
         self.log_path = log_path
         self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
-        command = [sys.executable, "-m", "resque", "scheduler", "--redis", redis_url, *args]
+        entry = [CORE_INSTALL] if core else ["-m", "resque"]
+        command = [sys.executable, *entry, "scheduler", "--redis", redis_url, *args]
         self.proc = subprocess.Popen(
             command, stdout=self._log, stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},

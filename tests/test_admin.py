@@ -595,9 +595,15 @@ def test_peek_shows_jobs_and_bad_items_without_taking_them(admin: Admin, r: redi
 
 
 def test_enqueue_pushes_class_and_args_as_ruby_does(admin: Admin, r: redis.Redis):
-    admin.enqueue("mail", "Mailer::Welcome", [42, "en"])
-    assert queued(r, "mail") == [b'{"class":"Mailer::Welcome","args":[42,"en"]}']
+    job_id = admin.enqueue("mail", "Mailer::Welcome", [42, "en"])
+    assert queued(r, "mail") == [
+        f'{{"class":"Mailer::Welcome","args":[42,"en"],"id":"{job_id}"}}'.encode()]
     assert r.smembers("resque:queues") == {b"mail"}
+
+
+def test_enqueue_with_job_ids_off_pushes_rubys_exact_bytes(r: redis.Redis):
+    assert Admin(Resque(r, job_ids=False)).enqueue("mail", "Mailer::Welcome", [42]) is None
+    assert queued(r, "mail") == [b'{"class":"Mailer::Welcome","args":[42]}']
 
 
 def test_remove_queue_forgets_it_and_deletes_its_jobs(admin: Admin, resque: Resque,

@@ -13,9 +13,11 @@ import select
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import click
 import pytest
 import redis
 from click.testing import CliRunner, Result
@@ -207,8 +209,8 @@ def test_failed_remove_by_conditions(run, mixed: list[bytes], r: redis.Redis):
 def test_failed_retry_all_by_queue_and_with_remove(run, r: redis.Redis, golden_dir: Path):
     r.rpush("resque:failed", our_record("A", [1], "q1"), our_record("A", [2], "q2"),
             ruby_retried_record(golden_dir), b"junk")
-    assert run("failed", "retry-all").exit_code == 2  # asks first
-    out = run("failed", "retry-all", "--queue", "q1", "--yes").stdout
+    assert run("failed", "retry-all", "--remove").exit_code == 2  # removing: asks first
+    out = run("failed", "retry-all", "--queue", "q1").stdout  # deletes nothing: asks nothing
     assert out.strip() == "retried 1 failure(s)"
     out = run("failed", "retry-all", "--remove", "--yes").stdout
     assert out.strip() == "retried 1 failure(s); skipped 1 that cannot be retried"
@@ -234,7 +236,8 @@ def test_failed_clear_and_clear_retried(run, r: redis.Redis, golden_dir: Path):
 # --- queues, peek, enqueue, remove-queue --------------------------------------------------------
 
 
-def test_queues_peek_enqueue_and_remove_queue(run, r: redis.Redis):
+def test_queues_peek_enqueue_and_remove_queue(run, r: redis.Redis, monkeypatch):
+    monkeypatch.setenv("RESQUE_JOB_IDS", "0")  # Ruby's exact payloads: the bytes are compared
     assert run("queues").stdout.strip() == "no queues"
     assert run("enqueue", "mail", "Mailer", '[42, "en"]').stdout.strip() == (
         "enqueued Mailer to mail")
@@ -358,3 +361,57 @@ def test_entries_resque_web_cannot_show_can_be_removed_from_the_command_line(
     assert run("failed", "remove", "--malformed", "-y").stdout.strip() == (
         f"removed {len(MALFORMED)} failure(s)")  # including the one without failed_at
     assert failed(r) == [our_record().encode()]
+
+
+@pytest.mark.parametrize("when", ["2026/12/01 00:01:30 +04", "2026/12/01 00:01:30 +11",
+                                  "2026/12/01 00:01:30 +0530", "2026/12/01 00:01:30 -03",
+                                  "2026/12/01 15:01:31 CST", "2026/12/01 15:01:31 XYZ"])
+def test_a_ruby_failure_in_any_zone_is_not_malformed_and_survives_remove_malformed(
+    run, r: redis.Redis, golden_dir: Path, when: str
+):
+    record = json.loads(ruby_record(golden_dir))
+    record["failed_at"] = when
+    kept = json.dumps(record, separators=(",", ":"))
+    r.rpush("resque:failed", kept, json.dumps({**record, "failed_at": "yesterday"}))
+    assert run("failed", "remove", "--malformed", "-y").stdout.strip() == "removed 1 failure(s)"
+    assert failed(r) == [kept.encode()]
+
+
+def test_failed_alone_takes_the_options_of_the_list(run, mixed: list[bytes]):
+    assert run("failed", "--count", "2", "--oldest").stdout == run(
+        "failed", "list", "--count", "2", "--oldest").stdout
+    data = as_json(run("failed", "--json", "--start", "1", "--count", "1", "--oldest"))
+    assert (data["start"], data["total"], len(data["entries"])) == (1, 4, 1)
+
+
+def test_list_options_before_another_failed_verb_are_a_usage_error(run, mixed: list[bytes]):
+    result = run("failed", "--count", "5", "count")
+    assert (result.exit_code, result.output.strip().splitlines()[-1]) == (2, (
+        "Error: options of the list (--count) go after 'resque failed' alone, or after the "
+        "verb: 'resque failed count --count ...'"))
+
+
+def _short_options(command: click.Command, path: str) -> Iterator[tuple[str, str, str]]:
+    """(short option, long name, command path) for a command and every verb under it."""
+    for param in command.params:
+        for opt in param.opts + param.secondary_opts:
+            if len(opt) == 2:
+                longest = max(param.opts + param.secondary_opts, key=len)
+                yield opt, longest, path
+    if isinstance(command, click.Group):
+        ctx = click.Context(command)
+        for name in command.list_commands(ctx):
+            sub = command.get_command(ctx, name)
+            if sub is not None:
+                yield from _short_options(sub, f"{path} {name}")
+
+
+SAME_MEANING = {"--queues": "--queue"}  # -q: the worker's list of queues, or one queue
+
+
+def test_each_short_option_has_one_meaning_across_every_verb():
+    meanings: dict[str, set[str]] = {}
+    for short, long, path in _short_options(main, "resque"):
+        if path != "resque pool":  # its options are being reworked elsewhere (-c, -E)
+            meanings.setdefault(short, set()).add(SAME_MEANING.get(long, long))
+    assert {short: longs for short, longs in meanings.items() if len(longs) > 1} == {}

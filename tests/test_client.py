@@ -29,7 +29,9 @@ def reg() -> resque.Registry:
 
 @pytest.fixture
 def q(r: redis.Redis, reg: resque.Registry) -> Resque:
-    return Resque(r, registry=reg)
+    """A client writing Ruby's exact payloads (``job_ids=False``): this module checks bytes.
+    Job ids, keywords and handles have their own module (test_handles.py)."""
+    return Resque(r, registry=reg, job_ids=False)
 
 
 def items(r: redis.Redis, queue: str) -> list[bytes]:
@@ -46,6 +48,11 @@ class Unregistered:
         pass
 
 
+@resque.job(queue="mail", registry=resque.Registry())
+def send_mail(address: str) -> None:
+    pass
+
+
 class NoQueue:
     @staticmethod
     def perform() -> None:
@@ -56,7 +63,7 @@ class NoQueue:
 
 
 def test_enqueued_job_is_byte_identical_to_ruby(q: Resque, r: redis.Redis) -> None:
-    assert q.enqueue_to("high", "Hello", "a", 1) is True
+    assert q.enqueue_to("high", "Hello", "a", 1) is not None
     assert items(r, "high") == [b'{"class":"Hello","args":["a",1]}']
     assert r.smembers("resque:queues") == {b"high"}
 
@@ -67,7 +74,10 @@ def test_enqueue_takes_the_queue_from_the_class_attribute(q: Resque, r: redis.Re
     assert items(r, "plain") == [layout.encode_job(name, [1]).encode()]
 
 
-def test_enqueue_takes_a_computed_queue_from_the_class(q: Resque, r: redis.Redis) -> None:
+def test_enqueue_takes_a_computed_queue_from_the_class(
+    q: Resque, r: redis.Redis, reg: resque.Registry
+) -> None:
+    @resque.job(name="Computed", registry=reg)
     class Computed:
         @staticmethod
         def queue() -> str:
@@ -84,10 +94,6 @@ def test_enqueue_takes_a_computed_queue_from_the_class(q: Resque, r: redis.Redis
 def test_enqueue_takes_the_queue_from_the_job_decorator(
     q: Resque, r: redis.Redis, reg: resque.Registry
 ) -> None:
-    @resque.job(queue="mail", registry=reg)
-    def send_mail(address: str) -> None:
-        pass
-
     q.enqueue(send_mail, "a@example.com")
     name = f"{send_mail.func.__module__}.{send_mail.func.__qualname__}"
     assert items(r, "mail") == [layout.encode_job(name, ["a@example.com"]).encode()]
@@ -132,7 +138,7 @@ def test_enqueue_without_a_queue_raises_no_queue_error(q: Resque, r: redis.Redis
 def test_a_decorated_function_without_a_queue_raises_no_queue_error(
     q: Resque, reg: resque.Registry
 ) -> None:
-    @resque.job(registry=reg)
+    @resque.job(name="no_queue", registry=reg)
     def no_queue() -> None:
         pass
 
@@ -166,10 +172,11 @@ def test_enqueue_publishes_a_wake_up_for_idle_workers(q: Resque, r: redis.Redis)
 
 
 def test_before_enqueue_returning_false_cancels_and_nothing_reaches_redis(
-    q: Resque, r: redis.Redis
+    q: Resque, r: redis.Redis, reg: resque.Registry
 ) -> None:
     after: list[Any] = []
 
+    @resque.job(name="Vetoed", registry=reg)
     class Vetoed:
         queue = "high"
 
@@ -185,12 +192,15 @@ def test_before_enqueue_returning_false_cancels_and_nothing_reaches_redis(
         def perform() -> None:
             pass
 
-    assert q.enqueue(Vetoed, 1) is False
+    assert q.enqueue(Vetoed, 1) is None
     assert r.keys("*") == []
     assert after == []
 
 
-def test_before_enqueue_returning_none_does_not_cancel(q: Resque, r: redis.Redis) -> None:
+def test_before_enqueue_returning_none_does_not_cancel(
+    q: Resque, r: redis.Redis, reg: resque.Registry
+) -> None:
+    @resque.job(name="Allowed", registry=reg)
     class Allowed:
         queue = "high"
 
@@ -202,13 +212,16 @@ def test_before_enqueue_returning_none_does_not_cancel(q: Resque, r: redis.Redis
         def perform() -> None:
             pass
 
-    assert q.enqueue(Allowed) is True
+    assert q.enqueue(Allowed) is not None
     assert r.llen("resque:queue:high") == 1
 
 
-def test_enqueue_hooks_run_sorted_by_name_with_the_job_args(q: Resque, r: redis.Redis) -> None:
+def test_enqueue_hooks_run_sorted_by_name_with_the_job_args(
+    q: Resque, r: redis.Redis, reg: resque.Registry
+) -> None:
     calls: list[tuple[str, tuple[Any, ...], int]] = []
 
+    @resque.job(name="Hooked", registry=reg)
     class Hooked:
         queue = "high"
 
@@ -247,7 +260,10 @@ def test_enqueue_hooks_run_sorted_by_name_with_the_job_args(q: Resque, r: redis.
     ]
 
 
-def test_one_false_among_several_before_enqueue_hooks_cancels(q: Resque, r: redis.Redis) -> None:
+def test_one_false_among_several_before_enqueue_hooks_cancels(
+    q: Resque, r: redis.Redis, reg: resque.Registry
+) -> None:
+    @resque.job(name="Vetoed", registry=reg)
     class Vetoed:
         queue = "high"
 
@@ -263,7 +279,7 @@ def test_one_false_among_several_before_enqueue_hooks_cancels(q: Resque, r: redi
         def perform() -> None:
             pass
 
-    assert q.enqueue(Vetoed) is False
+    assert q.enqueue(Vetoed) is None
     assert r.keys("*") == []
 
 
@@ -272,7 +288,7 @@ def test_function_jobs_take_enqueue_hooks_by_decorator(
 ) -> None:
     seen: list[Any] = []
 
-    @resque.job(queue="mail", registry=reg)
+    @resque.job(queue="mail", name="notify", registry=reg)
     def notify(user: int) -> None:
         pass
 
@@ -284,8 +300,8 @@ def test_function_jobs_take_enqueue_hooks_by_decorator(
     def record(user: int) -> None:
         seen.append(user)
 
-    assert q.enqueue(notify, 1) is False
-    assert q.enqueue(notify, 2) is True
+    assert q.enqueue(notify, 1) is None
+    assert q.enqueue(notify, 2) is not None
     assert seen == [2]
     assert r.llen("resque:queue:mail") == 1
 
@@ -303,7 +319,7 @@ def test_enqueue_by_registered_name_runs_the_jobs_hooks(
         def perform() -> None:
             pass
 
-    assert q.enqueue_to("mail", "Mailer::Welcome") is False
+    assert q.enqueue_to("mail", "Mailer::Welcome") is None
     assert r.keys("*") == []
 
 
@@ -337,7 +353,10 @@ def test_push_without_args_writes_an_empty_array(q: Resque, r: redis.Redis) -> N
     assert items(r, "high") == [b'{"class":"Noop","args":[]}']
 
 
-def test_push_skips_enqueue_hooks_like_ruby(q: Resque, r: redis.Redis) -> None:
+def test_push_skips_enqueue_hooks_like_ruby(
+    q: Resque, r: redis.Redis, reg: resque.Registry
+) -> None:
+    @resque.job(name="Vetoed", registry=reg)
     class Vetoed:
         queue = "high"
 
@@ -443,7 +462,7 @@ def test_remove_queue_of_an_unknown_queue_deletes_nothing(q: Resque) -> None:
 
 def test_the_core_client_has_no_scheduler_or_worker_methods(r: redis.Redis) -> None:
     client = resque.Client(r)
-    assert client.enqueue_to("high", "Hello") is True
+    assert client.enqueue_to("high", "Hello") is not None
     assert not hasattr(client, "enqueue_at") and not hasattr(client, "worker")
     assert isinstance(Resque(r), resque.Client)
 
@@ -512,9 +531,12 @@ def test_dequeue_of_nothing_matching_returns_zero(q: Resque) -> None:
     assert q.dequeue("Nobody", queue="high") == 0
 
 
-def test_before_dequeue_returning_false_cancels(q: Resque, r: redis.Redis) -> None:
+def test_before_dequeue_returning_false_cancels(
+    q: Resque, r: redis.Redis, reg: resque.Registry
+) -> None:
     after: list[Any] = []
 
+    @resque.job(name="Guarded", registry=reg)
     class Guarded:
         queue = "high"
 
@@ -532,9 +554,12 @@ def test_before_dequeue_returning_false_cancels(q: Resque, r: redis.Redis) -> No
     assert after == []
 
 
-def test_dequeue_hooks_run_around_the_removal(q: Resque, r: redis.Redis) -> None:
+def test_dequeue_hooks_run_around_the_removal(
+    q: Resque, r: redis.Redis, reg: resque.Registry
+) -> None:
     calls: list[tuple[str, tuple[Any, ...], int]] = []
 
+    @resque.job(name="Hooked", registry=reg)
     class Hooked:
         queue = "high"
 
@@ -626,7 +651,8 @@ def test_enqueue_many_of_nothing_writes_nothing(q: Resque, r: redis.Redis) -> No
     assert r.keys("*") == []
 
 
-def test_enqueue_many_skips_enqueue_hooks(q: Resque, r: redis.Redis) -> None:
+def test_enqueue_many_skips_enqueue_hooks(q: Resque, r: redis.Redis, reg: resque.Registry) -> None:
+    @resque.job(name="Vetoed", registry=reg)
     class Vetoed:
         queue = "high"
 
@@ -836,11 +862,11 @@ def test_inline_performs_at_once_and_writes_nothing(
 ) -> None:
     done: list[Any] = []
 
-    @resque.job(queue="q", registry=reg)
+    @resque.job(queue="q", name="add", registry=reg)
     def add(a: int, b: int) -> None:
         done.append(a + b)
 
-    assert inline.enqueue(add, 2, 3) is True
+    assert inline.enqueue(add, 2, 3) is not None
     assert done == [5]
     assert r.keys("*") == []
 
@@ -850,7 +876,7 @@ def test_inline_passes_args_through_json_like_a_worker(
 ) -> None:
     seen: list[Any] = []
 
-    @resque.job(queue="q", registry=reg)
+    @resque.job(queue="q", name="record", registry=reg)
     def record(*args: Any) -> None:
         seen.extend(args)
 
@@ -956,7 +982,7 @@ def test_inline_before_enqueue_false_skips_the_perform(
         def perform() -> None:
             performed.append(1)
 
-    assert inline.enqueue(Skipped) is False
+    assert inline.enqueue(Skipped) is None
     assert performed == []
 
 
@@ -973,14 +999,14 @@ def test_inline_dont_perform_skips_quietly(inline: Resque, reg: resque.Registry)
         def perform() -> None:
             performed.append(1)
 
-    assert inline.enqueue(Quiet) is True
+    assert inline.enqueue(Quiet) is not None
     assert performed == []
 
 
 def test_inline_args_that_do_not_fit_perform_raise_type_error(
     inline: Resque, reg: resque.Registry
 ) -> None:
-    @resque.job(queue="q", registry=reg)
+    @resque.job(queue="q", name="one", registry=reg)
     def one(a: int) -> None:
         pass
 
@@ -1084,7 +1110,7 @@ def test_allowed_modules_let_inline_mode_run_an_unregistered_job(
     r: redis.Redis, reg: resque.Registry, probe_module: str
 ) -> None:
     inline = Resque(r, registry=reg, allowed_modules=[probe_module], inline=True)
-    assert inline.enqueue_to("probe", f"{probe_module}.Job", 1) is True
+    assert inline.enqueue_to("probe", f"{probe_module}.Job", 1) is not None
     assert probe_module in sys.modules
 
 

@@ -130,7 +130,7 @@ def test_a_bad_queued_item_becomes_a_failure_holding_it_and_the_worker_goes_on(
 ) -> None:
     r.flushall()
     performed.clear()
-    client = Resque(r)
+    client = Resque(r, job_ids=False)  # Ruby's exact payloads: the bytes are compared below
     client.enqueue_to("fuzz", "FuzzGood", "before")
     r.rpush(KEYS.queue("fuzz"), raw)
     client.enqueue_to("fuzz", "FuzzGood", "after")

@@ -80,7 +80,7 @@ def test_python_and_ruby_queue_the_same_bytes_for_every_json_type(
     """Byte-exact payloads: Ruby's ``Job.destroy`` and resque-scheduler's ``timestamps:``
     keys find a job by its re-encoded bytes."""
     ruby(redis_url, "enqueue", "from_ruby", "Echo", json.dumps(EVERY_JSON_TYPE))
-    Resque(r).enqueue_to("from_python", "Echo", *EVERY_JSON_TYPE)
+    Resque(r, job_ids=False).enqueue_to("from_python", "Echo", *EVERY_JSON_TYPE)
     assert r.lrange("resque:queue:from_python", 0, -1) == r.lrange("resque:queue:from_ruby", 0, -1)
 
 
@@ -101,7 +101,7 @@ def test_floats_of_every_magnitude_encode_as_ruby_encodes_them(
 def test_ruby_destroys_a_python_job_whose_floats_ruby_writes_differently(
     r: redis.Redis, redis_url: str
 ) -> None:
-    Resque(r).enqueue_to("peers", "Echo", 1e-7, 2e20, 1e15)
+    Resque(r, job_ids=False).enqueue_to("peers", "Echo", 1e-7, 2e20, 1e15)
     assert ruby(redis_url, "destroy", "peers", "Echo", "[1e-7, 2e20, 1e15]").strip() == "1"
 
 

@@ -70,10 +70,24 @@ def processes() -> Iterator[list[subprocess.Popen[bytes]]]:
 
 
 def test_ruby_dequeues_a_python_job_by_its_exact_bytes(ruby_lib, r, redis_url):
-    Resque(r).enqueue_to("high", "Hello", "a", 1, {"k": [2.5, None, True]}, "ünï/code")
+    """With job ids off (``job_ids=False``), our payload is Ruby's bytes: Ruby's exact-string
+    ``Resque.dequeue(Klass, *args)`` finds it."""
+    Resque(r, job_ids=False).enqueue_to("high", "Hello", "a", 1, {"k": [2.5, None, True]},
+                                        "ünï/code")
     assert ruby(ruby_lib, redis_url, "dequeue", "Hello",
                 json.dumps(["a", 1, {"k": [2.5, None, True]}, "ünï/code"])).strip() == "1"
     assert r.llen("resque:queue:high") == 0
+
+
+def test_ruby_dequeue_misses_a_python_job_that_carries_its_id(ruby_lib, r, redis_url):
+    """With job ids on (the default), the payload's bytes differ from what Ruby rebuilds from
+    class and args, so Ruby's ``Resque.dequeue(Klass, *args)`` removes nothing; our own
+    ``dequeue`` (compared decoded) and a handle's ``cancel()`` remove it."""
+    client = Resque(r)
+    handle = client.enqueue_to("high", "Hello", "a", 1)
+    assert ruby(ruby_lib, redis_url, "dequeue", "Hello", json.dumps(["a", 1])).strip() == "0"
+    assert r.lrange("resque:queue:high", 0, -1) == [handle.payload.encode()]
+    assert client.dequeue("Hello", "a", 1, queue="high") == 1
 
 
 def test_python_worker_performs_a_job_ruby_enqueued(ruby_lib, r, redis_url, processes):
@@ -129,13 +143,15 @@ def test_job_of_a_killed_python_worker_pruned_by_ruby_is_failed_once_and_not_rer
 
 
 def test_ruby_reads_and_retries_a_python_failure(ruby_lib, r, redis_url, processes):
-    Resque(r).enqueue_to("high", "Broken", "x")
+    """Ruby reads the failed payload with our id in it; its retry rebuilds the job from class
+    and args (``Job.create``), so the requeued job has no id: Ruby's exact payload."""
+    handle = Resque(r).enqueue_to("high", "Broken", "x")
     processes.append(start_worker(redis_url, "high", "--burst"))
     assert processes[-1].wait(30) == 0
     (failure,) = json.loads(ruby(ruby_lib, redis_url, "failures"))
     assert failure["exception"] == "RuntimeError"
     assert failure["error"] == "broken on purpose"
-    assert failure["payload"] == {"class": "Broken", "args": ["x"]}
+    assert failure["payload"] == {"class": "Broken", "args": ["x"], "id": handle.id}
     ruby(ruby_lib, redis_url, "retry", "0")
     assert r.lrange("resque:queue:high", 0, -1) == [b'{"class":"Broken","args":["x"]}']
     assert "retried_at" in json.loads(r.lindex("resque:failed", 0))

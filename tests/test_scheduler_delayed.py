@@ -24,7 +24,8 @@ def registry() -> Registry:
 
 @pytest.fixture
 def client(r: redis.Redis, registry: Registry) -> Resque:
-    return Resque(r, registry=registry)
+    """Ruby's exact payloads (``job_ids=False``): these tests compare resque-scheduler's bytes."""
+    return Resque(r, registry=registry, job_ids=False)
 
 
 @pytest.fixture
@@ -104,8 +105,8 @@ def test_before_schedule_false_skips_and_after_schedule_runs(
             seen.append(n)
 
     registry.register(Hooked, name="Hooked")
-    assert delayed.enqueue_at(NOW + 10, Hooked, 0) is False
-    assert delayed.enqueue_at(NOW + 10, Hooked, 1) is True
+    assert delayed.enqueue_at(NOW + 10, Hooked, 0) is None
+    assert delayed.enqueue_at(NOW + 10, Hooked, 1) is not None
     assert seen == [1]
     assert delayed.count_all_scheduled_jobs() == 1
 

@@ -42,7 +42,8 @@ def ruby_like(r: redis.Redis) -> Resque:
 
     registry.register(Noop, name="Noop")
     registry.register(Fail, name="Fail")
-    return Resque(r, registry=registry)
+    # Ruby's exact payloads (job_ids=False): these tests compare resque-scheduler's bytes.
+    return Resque(r, registry=registry, job_ids=False)
 
 
 def delay_like_the_capture(resque: Resque) -> None:
@@ -153,7 +154,8 @@ def test_recurring_enqueue_writes_rubys_payload_and_last_enqueued_at(
 ) -> None:
     restore(r, phase(golden_dir, "schedules_set"))
     fired_at = 1795825819  # the capture's last_enqueued_at of every_3s: 2026-11-28 00:30:19
-    recurring = Recurring(resque, clock=lambda: fired_at - 3)
+    ruby_bytes = Resque(r, job_ids=False)  # a tick with Ruby's exact payload: no job id
+    recurring = Recurring(ruby_bytes, clock=lambda: fired_at - 3)
     recurring.load(resque.schedules.persistent())
     assert recurring.fire_due(fired_at)
 

@@ -74,7 +74,7 @@ def test_push_with_a_queues_key_that_is_not_a_set_writes_nothing(
 
 
 def test_the_client_pushes_again_after_the_server_forgot_its_scripts(r: redis.Redis) -> None:
-    client = Resque(r)
+    client = Resque(r, job_ids=False)
     client.enqueue_to("high", "A", 1)
     r.script_flush()
     client.enqueue_to("high", "A", 2)

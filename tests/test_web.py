@@ -396,7 +396,10 @@ def test_schedule_actions(r: redis.Redis, resque: Resque) -> None:
                                      "args": ["daily"]})
     web = client(resque)
     assert flash(post(web, "/actions/schedule/enqueue", name="nightly")) == "schedule_queued"
-    assert resque.peek("low") == {"class": "Report", "args": ["daily"]}
+    queued = resque.peek("low")
+    assert {key: queued[key] for key in ("class", "args")} == {"class": "Report",
+                                                              "args": ["daily"]}
+    assert isinstance(queued["id"], str)  # enqueued from Python: the job has an id
     assert flash(post(web, "/actions/schedule/enqueue", name="nope")) == "not_found"
     assert flash(post(web, "/actions/schedule/remove", name="nightly")) == "schedule_removed"
     assert resque.schedules.persistent() == {}

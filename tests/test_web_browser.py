@@ -240,11 +240,12 @@ def test_pause_and_resume_all_workers(web: str, farm: Resque, r: redis.Redis,
 def test_delayed_queue_now(web: str, resque: Resque, page: Page) -> None:
     Watch(page)
     due = int(time.time()) + 3600
-    resque.delayed.enqueue_at_with_queue("mail", due, "Remind", 1)
+    handle = resque.delayed.enqueue_at_with_queue("mail", due, "Remind", 1)
+    assert handle is not None
     page.goto(web + "delayed")
     page.get_by_role("button", name="Queue now").click()
     expect(page.locator("#flash")).to_have_text("Queued 1 delayed job(s) now.")
-    assert resque.peek("mail") == {"class": "Remind", "args": [1]}
+    assert resque.peek("mail") == {"class": "Remind", "args": [1], "id": handle.id}
 
 
 def test_live_refresh_updates_counts_without_a_reload(web: str, r: redis.Redis,

@@ -27,7 +27,7 @@ from typing import Any
 
 import redis
 
-from resque import layout, logs
+from resque import layout, logs, status
 from resque.failure import Failure, FailureBackend, RedisFailure, save_quietly
 from resque.store import WorkerStore
 
@@ -184,6 +184,7 @@ class Pruner:
             if self.store.fail_entry(worker, entry, record, queue):
                 log.warning("job %s killed its worker again: failed, not requeued",
                             _describe(queue, decoded))
+                status.after_recovery(self.store.redis, self.store.keys, worker, [], [payload])
                 if self.failure.saves:
                     save_quietly(self.failure, Failure(record, queue, decoded))
         return left

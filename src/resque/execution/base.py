@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import redis
 
-from resque import jobs, layout, logs
+from resque import current, layout, logs, status
 from resque.errors import BadPayload, TermException
 from resque.failure import Failure, FailureBackend, records, save_quietly
 from resque.hooks import Hook
@@ -24,8 +24,13 @@ from resque.store import ACK_DIRTY, ACK_FAILED, ACK_OK, ACK_REQUEUE, Ack, Reserv
 
 if TYPE_CHECKING:
     from resque.client import Client
+    from resque.durations import DurationRecorder
     from resque.settings import WorkerSettings
+    from resque.status import StatusStore
     from resque.store import WorkerStore
+
+
+_TRACK = layout.JOB_TRACK  # looked up once per job: a global, not an attribute
 
 
 @dataclass
@@ -46,6 +51,7 @@ class Host(Protocol):
     hooks: dict[str, list[Hook]]
     stop: Stop
     store: WorkerStore
+    durations: DurationRecorder | None  # the farm's job-duration histograms, when asked for
 
     @property
     def id(self) -> str: ...
@@ -128,14 +134,21 @@ class Executor:
         """One job: decode it, find its code, perform it, log its line. Never raises.
 
         The hot path of every mode: what it adds to the job itself is kept to a clock read
-        and a context variable (lines logged meanwhile name the job)."""
+        and a context variable (lines logged meanwhile name the job).
+
+        A tracked job (``track`` in its payload, so no round trip to find out) gets its
+        status recorded: started and finished where it runs (``current.execute``), failed or
+        requeued here, from its acknowledgement (``status.settle``), once the stop limit
+        has said whether a stopped job goes back to its queue or fails."""
         started = time.monotonic()
+        tracked = performed = False
         try:
             payload = layout.decode_job(job.raw, job.queue)
         except BadPayload as exc:
             payload = unreadable(job.raw)
             ack = self.failure(ACK_FAILED, job, payload, exc)
         else:
+            tracked = _TRACK in payload
             context = logs.current_job.set((job.queue, payload))
             try:
                 resque = self.host.resque
@@ -146,10 +159,20 @@ class Executor:
                     ack = self.failure(ACK_FAILED, job, payload, exc)
                 else:
                     ack = self.perform_job(job, payload, target)
+                    performed = True
             finally:
                 logs.current_job.reset(context)
-        if ack.mode != ACK_OK or self.ok_lines:
-            ack = self._report(job, payload, ack, time.monotonic() - started)
+        durations = self.host.durations
+        if ack.mode != ACK_OK or self.ok_lines or durations is not None:
+            seconds = time.monotonic() - started
+            if ack.mode != ACK_OK or self.ok_lines:
+                ack = self._report(job, payload, ack, seconds)  # may fail a stopped job
+            # A requeued job runs again: it is timed then (one the stop limit failed is done).
+            if performed and durations is not None and ack.mode != ACK_REQUEUE:
+                durations.observe(job.queue, payload["class"], seconds, ack.mode != ACK_OK)
+        if tracked:
+            status.settle(self.host.resque.statuses, payload, ack.mode, ack.failure,
+                          self.host.id)
         return ack
 
     def _report(self, job: Reserved, payload: Any, ack: Ack, seconds: float) -> Ack:
@@ -200,7 +223,8 @@ class Executor:
     def perform_here(self, job: Reserved, payload: dict[str, Any], target: Any) -> Ack:
         """Perform the job in this process and turn its outcome into an ``Ack``."""
         try:
-            jobs.run(target, payload["args"], payload["class"])
+            current.execute(target, payload, job.queue, self.host,
+                            self.host.resque.statuses if _TRACK in payload else None)
             return Ack(ACK_OK)
         except BaseException as exc:  # a job may raise anything, SystemExit included
             # Stopped by a shutdown: it runs again elsewhere (threads are never stopped so:
@@ -209,6 +233,10 @@ class Executor:
                     and not self.concurrent):
                 return Ack(ACK_REQUEUE)
             return self.failure(ACK_FAILED, job, payload, exc)
+
+    def statuses(self, payload: dict[str, Any]) -> StatusStore | None:
+        """Where a tracked job's status goes; None for the others."""
+        return self.host.resque.statuses if _TRACK in payload else None
 
     def show_processing(self, job: Reserved, payload: dict[str, Any]) -> None:
         self.host.set_title(layout.title_processing(job.queue, int(time.time()),
