@@ -18,7 +18,7 @@ import pytest
 import redis
 from workerkit import HOST, WorkerProcess, Workers, notes, push, wait_for
 
-from resque import __version__, layout
+from resque import Resque, __version__, layout
 
 TEXT_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (resque[\w.]*)\[(\d+)\] "
                        r"([A-Z]+): (.*)$")
@@ -108,6 +108,26 @@ def test_each_job_gets_one_line_with_queue_class_id_duration_and_outcome(
                         ok["message"])
     assert re.fullmatch(r"job Fail \(id job-bad-2\) from low: failed in [\d.]+ ms: "
                         r"RuntimeError: boom", failed["message"])
+
+
+@pytest.mark.parametrize("mode", ["--fork", "--no-fork", "-c"])
+def test_a_job_enqueued_from_python_is_named_by_its_id_in_its_line(
+    r: redis.Redis, workers: Workers, mode: str
+) -> None:
+    client = Resque(r)
+    ok, bad = client.enqueue_to("low", "Record", "a"), client.enqueue_to("low", "Fail", "b")
+    assert ok is not None and bad is not None and ok.id and bad.id  # every enqueue has one
+    args = ["-c", "2"] if mode == "-c" else [mode]
+    worker = workers.run("low", *args)
+    text = worker.output()
+    assert re.search(rf"INFO: job Record \(id {re.escape(ok.id)}\) from low: ok in ", text)
+    assert re.search(rf"WARNING: job Fail \(id {re.escape(bad.id)}\) from low: failed in "
+                     r"[\d.]+ ms: RuntimeError: boom", text)
+    third = client.enqueue_to("low", "Record", "c")
+    assert third is not None
+    (line,) = [line for line in json_lines(workers.run("low", *args, "--log-format", "json"))
+               if line["logger"] == "resque.worker.job"]
+    assert (line["class"], line["id"], line["outcome"]) == ("Record", third.id, "ok")
 
 
 def line_message(lines: list[dict[str, Any]], class_name: str) -> str:
