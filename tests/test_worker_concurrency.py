@@ -14,6 +14,7 @@ import redis
 from workerkit import WorkerProcess, Workers, failures, notes, push, queued, wait_for
 
 from resque import Resque, layout
+from resque.durations import read_durations
 
 
 @pytest.fixture
@@ -111,11 +112,11 @@ def test_the_working_on_record_shows_the_oldest_running_job(
 # --- stopping: TERM waits term_timeout, a second TERM ends at once; jobs left in flight --------
 
 
-def start_hung(r: redis.Redis, workers: Workers, **env: str) -> WorkerProcess:
+def start_hung(r: redis.Redis, workers: Workers, *args: str, **env: str) -> WorkerProcess:
     """A ``-c 2`` worker with a job that will not end in time and one that ended."""
     push(r, "low", "Sleep", 30, "hung")
     push(r, "low", "Record", "quick")
-    worker = workers.start("low", "-c", "2", env=env)
+    worker = workers.start("low", "-c", "2", *args, env=env)
     wait_for(lambda: "start:hung" in notes(r) and r.get("resque:stat:processed") == b"1",
              what="the hung job to start and the quick one to be acknowledged")
     return worker
@@ -154,6 +155,17 @@ def test_a_second_term_ends_a_concurrent_worker_at_once(
     assert worker.wait(5) == 1
     assert time.monotonic() - sent < 1
     assert_left_in_flight(r, worker)
+
+
+def test_a_worker_that_leaves_jobs_in_flight_still_adds_the_timings_of_those_that_ended(
+    r: redis.Redis, workers: Workers
+) -> None:
+    worker = start_hung(r, workers, "--job-metrics", RESQUE_TERM_TIMEOUT="0.2")
+    worker.signal(signal.SIGTERM)
+    assert worker.wait(5) == 1
+    assert_left_in_flight(r, worker)
+    (series,) = read_durations(r, Resque(r).keys)  # the hung job is timed by whoever reruns it
+    assert (series.class_name, series.count, series.failed) == ("Record", 1, 0)
 
 
 def test_quit_waits_for_running_threads_and_a_term_then_ends_the_wait(

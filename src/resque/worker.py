@@ -286,6 +286,8 @@ class Worker:
             log.warning("left in flight for recovery: job %s", _describe(job))
         log.warning("worker %s stopping now, %d job(s) still running: they stay in flight "
                     "until a pruner or `resque recover` requeues them", self.id, len(left))
+        if self.durations is not None:
+            self.durations.close()  # the jobs that did end are counted, as at any exit
         logging.shutdown()  # flush every handler: nothing runs after os._exit
         os._exit(1)
 
