@@ -16,7 +16,7 @@ import redis
 
 from resque import __version__
 from resque.client import Client
-from resque.errors import BadRedisURL, NoQueueError, ResqueError
+from resque.errors import BadLogFormat, BadRedisURL, NoQueueError, ResqueError
 from resque.logs import setup_logging
 
 log = logging.getLogger("resque.cli")
@@ -111,7 +111,7 @@ def _missing_extra(name: str, exc: ImportError) -> click.Command:
 def as_click_error(exc: Exception) -> click.ClickException:
     """One line for an error a verb let through: what the user gave (a Redis URL, a queue
     name) is a usage error; Redis refusing or failing is a runtime error."""
-    if isinstance(exc, (BadRedisURL, NoQueueError)):
+    if isinstance(exc, (BadRedisURL, BadLogFormat, NoQueueError)):
         return click.UsageError(str(exc))
     if isinstance(exc, ResqueError):
         return click.ClickException(str(exc))
@@ -122,7 +122,10 @@ def as_click_error(exc: Exception) -> click.ClickException:
         return click.ClickException(f"cannot reach Redis: {exc}")
     if isinstance(exc, redis.RedisError):
         return click.ClickException(f"Redis refused: {exc}")
-    setup_logging(0)  # VVERBOSE=1 turns on debug, with the traceback
+    try:
+        setup_logging(0)  # VVERBOSE=1 turns on debug, with the traceback
+    except BadLogFormat:  # RESQUE_LOG_FORMAT is not the error at hand: say that one
+        setup_logging(0, "text")
     log.debug("unexpected error", exc_info=exc)
     return click.ClickException(f"{type(exc).__name__}: {exc} (VVERBOSE=1 shows where)")
 

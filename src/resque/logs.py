@@ -23,6 +23,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from resque.errors import BadLogFormat
+
 FORMAT = "%(asctime)s %(name)s[%(process)d] %(levelname)s: %(message)s"
 FORMATS = ("text", "json")
 JOB_LOGGER = "resque.worker.job"  # one line per job: ok at INFO, failed and requeued WARNING
@@ -71,9 +73,10 @@ def setup_logging(verbosity: int, log_format: str | None = None,
     """
     verbosity = max(verbosity, verbosity_from_env())
     level = {0: default, 1: min(default, logging.INFO)}.get(verbosity, logging.DEBUG)
+    source = "the log format" if log_format else "RESQUE_LOG_FORMAT"
     log_format = log_format or os.environ.get("RESQUE_LOG_FORMAT") or "text"
     if log_format not in FORMATS:
-        raise ValueError(f"the log format is one of {', '.join(FORMATS)}, not {log_format!r}")
+        raise BadLogFormat(f"{source} is one of {', '.join(FORMATS)}, not {log_format!r}")
     job_level = logging.INFO if verbosity >= 1 else logging.WARNING
     setup = LogSetup(level, job_level, log_format)
     apply(setup)
