@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import redis
-from support.workerkit import TESTS, Workers, failures, notes, push
+from support.workerkit import APPS, Workers, failures, notes, push
 
 from resque.errors import JobNotFound
 from resque.jobs import Registry
@@ -72,7 +72,7 @@ def workers(redis_url: str, tmp_path: Path) -> Iterator[Workers]:
 
 
 def app_env(root: Path, **extra: str) -> dict[str, str]:
-    return {"PYTHONPATH": os.pathsep.join([str(root), str(TESTS)]), **extra}
+    return {"PYTHONPATH": os.pathsep.join([str(root), str(APPS)]), **extra}
 
 
 @pytest.mark.parametrize("mode", MODES)
