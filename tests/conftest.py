@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -65,6 +65,14 @@ def _no_env_redis(monkeypatch: pytest.MonkeyPatch) -> None:
 
 PEER_MARKERS = ("ruby", "perl", "scheduler_peer")
 _peer_tests: set[str] = set()
+_report_lines: list[str] = []
+
+
+@pytest.fixture
+def report() -> Callable[[str], None]:
+    """Adds a line to the end of the session's output: a measured fact a test wants seen
+    (how long pruning took, how many jobs ran twice), not only pass or fail."""
+    return _report_lines.append
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -74,7 +82,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """One line saying how many tests against the real Ruby/Perl peers ran, passed and were
-    skipped (with why), so that CI shows when the peers silently stopped being tested."""
+    skipped (with why), so that CI shows when the peers silently stopped being tested; then
+    the lines tests reported (``report``)."""
+    for line in _report_lines:
+        terminalreporter.write_line(line)
     outcomes: dict[str, str] = {}
     reasons: Counter[str] = Counter()
     for outcome in ("passed", "failed", "error", "skipped"):
