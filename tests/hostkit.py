@@ -126,6 +126,19 @@ class HostProcess:
     def output(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
+    def signal(self, signum: int) -> None:
+        """Signal the command (``nsenter`` forwards nothing: it only waits for it)."""
+        children = Path(f"/proc/{self.popen.pid}/task/{self.popen.pid}/children")
+        try:
+            pids = [int(pid) for pid in children.read_text().split()]
+        except OSError:
+            pids = []
+        for pid in pids:
+            try:
+                os.kill(pid, signum)
+            except ProcessLookupError:
+                pass
+
 
 @dataclass
 class Host:
