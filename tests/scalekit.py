@@ -249,7 +249,8 @@ def pages(resque: Resque, web: TestClient, sizes: Sizes) -> list[Probe]:
 
 
 def verbs(resque: Resque, sizes: Sizes) -> list[Probe]:
-    """Every admin verb (the library call its CLI verb makes), the bulk ones last."""
+    """Every admin verb (the library call its CLI verb makes); from the first bulk one on,
+    they empty what they act on."""
     admin = Admin(resque)
     delayed = resque.delayed
     failures = admin.failures
@@ -289,12 +290,12 @@ def verbs(resque: Resque, sizes: Sizes) -> list[Probe]:
         Probe("schedule remove", lambda: schedules.remove("scale")),
         Probe("record_sample (every worker, each 10 s)",
               lambda: record_sample(resque.redis, resque.keys, time.time() + 3600)),
-        Probe("remove-queue", lambda: admin.remove_queue(queue_name(2))),
         Probe("delayed list --items count", delayed.count_all_scheduled_jobs, bulk=True),
         Probe("failed list --class (no match: reads all)",
               lambda: failures.page(0, 20, where=Filter(class_name="Nothing")), bulk=True),
         Probe("failed retry-all", lambda: failures.requeue_where(Filter()), bulk=True),
         Probe("failed clear-retried", failures.clear_retried, bulk=True),
+        Probe("remove-queue", lambda: admin.remove_queue(queue_name(2))),
         Probe("failed clear", failures.clear),  # one DEL per list
     ]
     return probes
