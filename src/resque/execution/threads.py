@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from resque import jobs
+from resque.execution import aio
 from resque.execution.base import Executor, Host
 from resque.store import Ack, Reserved
 
@@ -44,7 +45,7 @@ class ThreadExecutor(Executor):
     def run(self, batch: Sequence[Reserved]) -> list[Ack]:
         if self._pool is None:
             raise RuntimeError("ThreadExecutor.run() before start()")
-        return list(self._pool.map(self.perform, batch))
+        return aio.run_batch(self, self._loop, self._pool, batch)
 
     def perform_job(self, job: Reserved, payload: dict[str, Any], target: Any) -> Ack:
         self.show_processing(job, payload)
