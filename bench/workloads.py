@@ -82,6 +82,10 @@ class Contender:
     ours: bool
     asyncio: bool  # runs the async def variant of I/O jobs
     kinds: tuple[str, ...]
+    cpu_name: str = ""  # its name in the CPU row, where it runs other processes
+
+    def label(self, workload: Workload) -> str:
+        return self.cpu_name if workload.kind == "cpu" and self.cpu_name else self.name
 
     def job_kind(self, workload: Workload) -> str:
         return "aio_" + workload.kind.removeprefix("io_") if self.asyncio else workload.kind
@@ -117,12 +121,12 @@ CONTENDERS = [
     Contender("resque -c 16 (threads)", True, False, IO),
     Contender("resque -c 16 (async def)", True, True, IO),
     Contender("resque pool (2 processes)", True, False, ("cpu",)),
-    Contender("dramatiq (threads)", False, False, (*IO, "cpu")),
+    Contender("dramatiq (threads)", False, False, (*IO, "cpu"), "dramatiq (-p 2 -t 1)"),
     Contender("dramatiq (async def)", False, True, IO),
-    Contender("Celery threads", False, False, (*IO, "cpu")),
+    Contender("Celery threads", False, False, (*IO, "cpu"), "Celery prefork (-c 2)"),
     Contender("Celery gevent", False, False, IO),
     Contender("arq (async def)", False, True, IO),
-    Contender("RQ (worker pool)", False, False, (*IO, "cpu")),
+    Contender("RQ (worker pool)", False, False, (*IO, "cpu"), "RQ (worker pool, 2)"),
 ]
 
 
@@ -130,16 +134,20 @@ CONTENDERS = [
 
 
 def group_of(leader: int) -> list[int]:
-    """Every live process of the worker's process group (it started in a session of its own)."""
-    found = []
+    """The worker and every process under it (a pool puts its workers in groups of their
+    own, so the process group is not enough)."""
+    parents: dict[int, int] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
                 fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
             except OSError:
                 continue
-            if int(fields[2]) == leader:  # pgrp
-                found.append(int(entry.name))
+            parents[int(entry.name)] = int(fields[1])
+    found, frontier = [leader], [leader]
+    while frontier:
+        frontier = [pid for pid, parent in parents.items() if parent in frontier]
+        found += frontier
     return found
 
 
@@ -276,18 +284,20 @@ def wait(predicate: object, timeout: float, what: str, worker: subprocess.Popen[
 
 
 def stop(worker: subprocess.Popen[bytes]) -> None:
-    """TERM the worker's group, then KILL what is left after 15 s."""
+    """TERM the worker's group, then KILL it and everything under it after 15 s."""
+    everything = group_of(worker.pid)
     try:
         os.killpg(worker.pid, signal.SIGTERM)
         worker.wait(15)
     except subprocess.TimeoutExpired:
         pass
     except ProcessLookupError:
-        return
-    try:
-        os.killpg(worker.pid, signal.SIGKILL)
-    except ProcessLookupError:
         pass
+    for pid in everything:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
     worker.wait()
 
 
@@ -380,16 +390,16 @@ def main() -> int:
                 order = contenders if number % 2 == 0 else contenders[::-1]
                 for kind in kinds:
                     for who in (c for c in order if kind in c.kinds):
-                        runs = results[kind].setdefault(who.name, [])
+                        label = who.label(WORKLOADS[kind])
+                        runs = results[kind].setdefault(label, [])
                         try:
                             result = bench.run(who, WORKLOADS[kind])
                         except RuntimeError as exc:
                             errors.append(str(exc))
-                            print(f"  {kind} {who.name}: FAILED {str(exc)[-600:]}",
-                                  file=sys.stderr)
+                            print(f"  {kind} {label}: FAILED {str(exc)[-600:]}", file=sys.stderr)
                             continue
                         runs.append(result)
-                        print(f"  {kind} {who.name}: {result.rate:,.0f} jobs/s, p50 "
+                        print(f"  {kind} {label}: {result.rate:,.0f} jobs/s, p50 "
                               f"{result.p50_ms:.1f} ms, p99 {result.p99_ms:.1f} ms, CPU "
                               f"{result.cpu_ms:.2f} ms/job, {result.rss_mb:.0f} MB",
                               file=sys.stderr, flush=True)
