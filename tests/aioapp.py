@@ -41,9 +41,11 @@ async def aio_hooked(tag: str) -> None:
     note("hooked", tag)
 
 
-@aio_hooked.hook("before_perform")
 def _before(tag: str) -> None:
     note("before", tag)
+
+
+aio_hooked.hook("before_perform")(_before)
 
 
 @resque.job(name="SyncTag")

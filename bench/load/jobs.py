@@ -8,7 +8,8 @@ a line, no network, the same negligible cost everywhere), which the bench reads 
 
 Workloads: ``io_sleep`` waits 10 ms; ``io_http`` GETs ``/`` from the bench's HTTP server
 (``BENCH_HTTP``, ``host:port``), which answers after 10 ms; ``aio_sleep``/``aio_http`` are
-the same as ``async def``; ``cpu`` spends ``units`` x 25,000 loop iterations of pure Python (1-1.5 ms here).
+the same as ``async def``; ``cpu`` spends ``units`` x 25,000 loop iterations of pure Python
+(1-1.5 ms here).
 """
 
 from __future__ import annotations
