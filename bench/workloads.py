@@ -21,7 +21,9 @@ runs one job per process). CPU row: 2 processes each (dramatiq ``-p 2 -t 1``, Ce
 
 Each (workload, framework) run: the jobs are queued first, then the worker starts; every job
 appends its enqueue, start and end times to a file of its process (no network). jobs/s is
-all jobs over first start to last end. CPU per job is the worker's processes' user + sys CPU
+all jobs over first start to last end; "job ms" is the mean time a job took, and "slots busy"
+jobs/s x job time / slots (16, or 2 processes): how much of its concurrency a framework keeps
+busy. CPU per job is the worker's processes' user + sys CPU
 over the run (from the first job on) per job; RSS is the sum over the worker's processes at
 the end. Then, with the same worker, jobs are enqueued one at a time at a steady rate (100/s)
 and p50/p99 are their enqueue-to-start latencies. Rounds alternate the order of frameworks;
@@ -205,6 +207,8 @@ class Records:
 @dataclass
 class Result:
     rate: float
+    job_ms: float  # mean time a job took, start to end
+    busy: float  # share of the worker's slots (16, or 2 processes) busy with a job
     p50_ms: float
     p99_ms: float
     cpu_ms: float  # worker CPU per job
@@ -264,12 +268,15 @@ class Bench:
         cpu1, redis1, rss = cpu_seconds(worker.pid), redis_cpu(self.redis), rss_mb(worker.pid)
         done = records.read()
         rate = len(done) / (max(e for _, _, e in done) - min(s for _, s, _ in done))
+        job = statistics.mean(e - s for _, s, e in done)
+        slots = PROCESSES if workload.kind == "cpu" else CONCURRENCY
         latency_jobs = workload.latency_jobs // (2 if self.quick else 1)
         self.enqueue(who, who.job_kind(workload), latency_jobs, RATE, out)
         wait(lambda: records.count() >= jobs + latency_jobs, 120, "the latency jobs", worker)
         waits = sorted((s - q) * 1000 for q, s, _ in records.read() if q > 0)
         counted = max(1, jobs - first)
-        return Result(rate, statistics.median(waits), waits[max(0, int(0.99 * len(waits)) - 1)],
+        return Result(rate, job * 1000, rate * job / slots, statistics.median(waits),
+                      waits[max(0, int(0.99 * len(waits)) - 1)],
                       (cpu1 - cpu0) / counted * 1000, rss, (redis1 - redis0) / counted * 1e6)
 
 
@@ -348,15 +355,16 @@ def verdicts(workload: Workload, results: dict[str, list[Result]]) -> list[str]:
 
 
 def table(results: dict[str, dict[str, list[Result]]]) -> tuple[list[str], list[list[str]]]:
-    head = ["workload", "framework", "jobs/s", "p50 ms", "p99 ms", "CPU ms/job", "RSS MB",
-            "Redis us/job"]
+    head = ["workload", "framework", "jobs/s", "job ms", "slots busy", "p50 ms", "p99 ms",
+            "CPU ms/job", "RSS MB", "Redis us/job"]
     rows = []
     for kind, by_name in results.items():
         for name, runs in by_name.items():
             if not runs:
-                rows.append([kind, name, "failed", "", "", "", "", ""])
+                rows.append([kind, name, "failed", "", "", "", "", "", "", ""])
                 continue
             rows.append([kind, name, f"{median_of(runs, 'rate'):,.0f}",
+                         f"{median_of(runs, 'job_ms'):.1f}", f"{median_of(runs, 'busy'):.0%}",
                          f"{median_of(runs, 'p50_ms'):.1f}", f"{median_of(runs, 'p99_ms'):.1f}",
                          f"{median_of(runs, 'cpu_ms'):.2f}", f"{median_of(runs, 'rss_mb'):.0f}",
                          f"{median_of(runs, 'redis_us'):.0f}"])
