@@ -6,23 +6,26 @@ Workloads (bench/load/jobs.py: the same functions for every framework):
 
 * ``io_sleep``: each job waits 10 ms (a database call, say); 16 at once per worker process.
 * ``io_http``: each job GETs a local HTTP server that answers after 10 ms; 16 at once.
+* ``io_many``: the 10 ms wait, 128 at once (what asyncio is for: many waits, one process); RQ
+  is left out (it would need 128 processes).
 * ``cpu``: a mixed CPU-bound load (jobs of ~5 ms and ~1 ms of pure Python, 1 in 4 long) on one
   process per core (2 here): ``resque pool`` for ours.
 
-Frameworks, each as its docs configure it for that load: ours with ``-c 16`` threads (a plain
-job) and with ``-c 16`` ``async def`` jobs (they share one event loop); dramatiq with 16
+Frameworks, each as its docs configure it for that load: ours with ``-c N`` threads (a plain
+job) and with ``-c N`` ``async def`` jobs (they share one event loop), N = 16 (128 for
+``io_many``) in every framework; dramatiq with N
 threads (``async def`` through its AsyncIO middleware for the asyncio rows); Celery with its
-thread pool and its gevent pool, 16 each; arq with ``max_jobs=16`` and ``poll_delay`` 10 ms
+thread pool and its gevent pool, N each; arq with ``max_jobs=N`` and ``poll_delay`` 10 ms
 (its default, 0.5 s, caps it; asyncio; it needs
 redis-py < 6, so it runs from an environment of its own, made on first use in
-``~/.cache/resque-bench/arq``); RQ with a worker pool of 16 ``SimpleWorker`` processes (RQ
+``~/.cache/resque-bench/arq``); RQ with a worker pool of N ``SimpleWorker`` processes (RQ
 runs one job per process). CPU row: 2 processes each (dramatiq ``-p 2 -t 1``, Celery prefork
 ``-c 2``, RQ ``worker-pool -n 2``).
 
 Each (workload, framework) run: the jobs are queued first, then the worker starts; every job
 appends its enqueue, start and end times to a file of its process (no network). jobs/s is
 all jobs over first start to last end; "job ms" is the mean time a job took, and "slots busy"
-jobs/s x job time / slots (16, or 2 processes): how much of its concurrency a framework keeps
+jobs/s x job time / slots (N, or 2 processes): how much of its concurrency a framework keeps
 busy. CPU per job is the worker's processes' user + sys CPU
 over the run (from the first job on) per job; RSS is the sum over the worker's processes at
 the end. Then, with the same worker, jobs are enqueued one at a time at a steady rate (100/s)
@@ -67,12 +70,14 @@ class Workload:
     title: str
     jobs: int
     latency_jobs: int
+    concurrency: int = CONCURRENCY  # jobs at once in one worker process (I/O rows)
 
 
 WORKLOADS = {
     "io_sleep": Workload("io_sleep", "I/O: 10 ms wait, 16 at once", 3000, 300),
     "io_http": Workload("io_http", "I/O: HTTP call answered in 10 ms, 16 at once", 3000, 300),
     "cpu": Workload("cpu", "CPU: 1 ms and 5 ms jobs, 2 processes", 1500, 200),
+    "io_many": Workload("io_sleep", "I/O: 10 ms wait, 128 at once", 12000, 300, 128),
 }
 
 
@@ -97,7 +102,7 @@ class Contender:
 
     def command(self, workload: Workload, url: str) -> list[str]:
         cpu = workload.kind == "cpu"
-        n = PROCESSES if cpu else CONCURRENCY
+        n = PROCESSES if cpu else workload.concurrency
         if self.name.startswith("resque"):
             if cpu:
                 return [PYTHON, "-m", "resque", "pool", "-w", f"bench:{n}", "--app", "ours",
@@ -119,15 +124,16 @@ class Contender:
 
 
 IO = ("io_sleep", "io_http")
+MANY = ("io_many",)  # RQ would need 128 processes (4.6 GB here): not run
 CONTENDERS = [
-    Contender("resque -c 16 (threads)", True, False, IO),
-    Contender("resque -c 16 (async def)", True, True, IO),
+    Contender("resque -c N (threads)", True, False, (*IO, *MANY)),
+    Contender("resque -c N (async def)", True, True, (*IO, *MANY)),
     Contender("resque pool (2 processes)", True, False, ("cpu",)),
-    Contender("dramatiq (threads)", False, False, (*IO, "cpu"), "dramatiq (-p 2 -t 1)"),
-    Contender("dramatiq (async def)", False, True, IO),
-    Contender("Celery threads", False, False, (*IO, "cpu"), "Celery prefork (-c 2)"),
-    Contender("Celery gevent", False, False, IO),
-    Contender("arq (async def)", False, True, IO),
+    Contender("dramatiq (threads)", False, False, (*IO, *MANY, "cpu"), "dramatiq (-p 2 -t 1)"),
+    Contender("dramatiq (async def)", False, True, (*IO, *MANY)),
+    Contender("Celery threads", False, False, (*IO, *MANY, "cpu"), "Celery prefork (-c 2)"),
+    Contender("Celery gevent", False, False, (*IO, *MANY)),
+    Contender("arq (async def)", False, True, (*IO, *MANY)),
     Contender("RQ (worker pool)", False, False, (*IO, "cpu"), "RQ (worker pool, 2)"),
 ]
 
@@ -208,7 +214,7 @@ class Records:
 class Result:
     rate: float
     job_ms: float  # mean time a job took, start to end
-    busy: float  # share of the worker's slots (16, or 2 processes) busy with a job
+    busy: float  # share of the worker's slots (N, or 2 processes) busy with a job
     p50_ms: float
     p99_ms: float
     cpu_ms: float  # worker CPU per job
@@ -222,10 +228,10 @@ class Bench:
         self.redis = redis.Redis.from_url(url)
         self.runs = 0
 
-    def env(self, out: Path) -> dict[str, str]:
+    def env(self, out: Path, concurrency: int = CONCURRENCY) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("RESQUE_", "QUEUE"))}
         env.update(PYTHONPATH=str(LOAD), BENCH_REDIS=self.url, BENCH_HTTP=self.http,
-                   BENCH_OUT=str(out), BENCH_CONCURRENCY=str(CONCURRENCY),
+                   BENCH_OUT=str(out), BENCH_CONCURRENCY=str(concurrency),
                    PYTHONUNBUFFERED="1")
         return env
 
@@ -246,7 +252,8 @@ class Bench:
         kind = who.job_kind(workload)
         self.enqueue(who, kind, jobs, 0, out)
         log = open(self.workdir / f"run{self.runs}.log", "wb")  # noqa: SIM115 - closed below
-        worker = subprocess.Popen(who.command(workload, self.url), env=self.env(out), cwd=LOAD,
+        worker = subprocess.Popen(who.command(workload, self.url),
+                                  env=self.env(out, workload.concurrency), cwd=LOAD,
                                   stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                   start_new_session=True)
         records = Records(out)
@@ -269,7 +276,7 @@ class Bench:
         done = records.read()
         rate = len(done) / (max(e for _, _, e in done) - min(s for _, s, _ in done))
         job = statistics.mean(e - s for _, s, e in done)
-        slots = PROCESSES if workload.kind == "cpu" else CONCURRENCY
+        slots = PROCESSES if workload.kind == "cpu" else workload.concurrency
         latency_jobs = workload.latency_jobs // (2 if self.quick else 1)
         self.enqueue(who, who.job_kind(workload), latency_jobs, RATE, out)
         wait(lambda: records.count() >= jobs + latency_jobs, 120, "the latency jobs", worker)
@@ -424,8 +431,8 @@ def main() -> int:
         sections = [markdown_table(head, rows), "\n".join(f"* {line}" for line in lines)]
         run.page(options.markdown, binary, sections, [
             ("compared with", versions()),
-            ("shape", f"I/O rows: one worker process, {CONCURRENCY} jobs at once (RQ: "
-                      f"{CONCURRENCY} processes); CPU row: {PROCESSES} processes; latency at "
+            ("shape", f"I/O rows: one worker process, N = {CONCURRENCY} (128 for io_many) "
+                      f"jobs at once (RQ: N processes); CPU row: {PROCESSES} processes; latency at "
                       f"{RATE:.0f} jobs/s; medians of "
                       f"{options.repeat or (1 if options.quick else 2)} round(s)")])
     return 1 if errors or any("MISS" in line for line in lines) else 0
