@@ -131,9 +131,9 @@ def timed(action: object, n: int) -> float:
 
 def step_cost(url: str, n: int) -> tuple[float, float]:
     """Seconds per worker step (acknowledge one job, reserve the next), and Redis CPU per
-    step: tests/scalekit.py's probe, on a queue of ``n`` jobs."""
+    step: tests/support/scalekit.py's probe, on a queue of ``n`` jobs."""
     sys.path.insert(0, str(BENCH.parent / "tests"))
-    from scalekit import worker_steps
+    from support.scalekit import worker_steps
 
     resque = Resque(url)
     resque.redis.flushall()
@@ -157,7 +157,7 @@ def job_cost(n: int) -> float:
 
     def one() -> None:
         payload = layout.decode_job(raw, "bench")
-        target = jobs.registry.resolve(payload["class"], None)
+        target = jobs.registry.resolve(payload["class"], ())
         jobs.run(target, payload["args"], payload["class"])
 
     return timed(one, n)

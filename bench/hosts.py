@@ -4,8 +4,8 @@ hosts, then a host that vanishes, at the worker's default heartbeat settings.
     python bench/hosts.py [--jobs N] [--per-host W] [--mode no-fork|fork|threads]
                           [--vanish] [--expiry S --beat S --prune S] [--markdown FILE]
 
-Hosts are Linux network namespaces (tests/hostkit.py: each its own host name, pids and
-/proc, a veth link to Redis in a namespace of its own); needs root and iproute2. For 1, 2, 3
+Hosts are Linux network namespaces (tests/support/hostkit.py: each its own host name, pids
+and /proc, a veth link to Redis in a namespace of its own); needs root and iproute2. For 1, 2, 3
 and 4 hosts, W workers per host drain N no-op jobs: the jobs are queued under another key
 while the workers start, then renamed into place (and a wake-up published, as our enqueue
 does). jobs/s is N over the time from that rename until ``stat:processed`` reaches N; Redis
@@ -37,8 +37,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 import redis  # noqa: E402
-from hostkit import Host, HostProcess, Network, require_hosts  # noqa: E402
 from report import Run, markdown_table, text_table  # noqa: E402
+from support.hostkit import Host, HostProcess, Network, unavailable  # noqa: E402
 
 from resque import Resque, layout  # noqa: E402
 from resque.embedded import find_redis_server  # noqa: E402
@@ -198,8 +198,8 @@ def vanish(net: Network, settings: tuple[float, float, float], stream: int) -> V
     ran = [layout.text(e).rpartition("@") for e in r.lrange("hosts:ran", 0, -1)]
     runs = Counter(tag for tag, _, _ in ran)
     first: dict[str, str] = {}
-    for tag, _, host in ran:
-        first.setdefault(tag, host)
+    for tag, _, where in ran:
+        first.setdefault(tag, where)
     twice = [tag for tag, n in runs.items() if n > 1]
     unexplained = [t for t in twice if first[t] != doomed.name or runs[t] > 2]
     once = sum(1 for tag in tags if tag.startswith("hold") and runs[tag] == 1
@@ -220,10 +220,9 @@ def main() -> int:
     parser.add_argument("--stream", type=int, default=50_000, help="jobs of the vanish run")
     parser.add_argument("--markdown", help="write the tables here (docs/reports/hosts-table.md)")
     options = parser.parse_args()
-    try:
-        require_hosts()
-    except BaseException as exc:  # pytest's skip: say why, as a command does
-        raise SystemExit(f"cannot make hosts here: {exc}") from None
+    reason = unavailable()
+    if reason:
+        raise SystemExit(f"cannot make hosts here: {reason}")
     run = Run()
     drains: list[Drain] = []
     vanished: Vanish | None = None

@@ -4,12 +4,13 @@
     python bench/million.py [--scale F] [--drainers N] [--markdown FILE]
 
 Starts its own redis-server (resque.embedded) on loopback and builds the farm with
-tests/scalekit.py (``enqueue_many`` for the queued jobs: its rate is the enqueue figure, and
-the memory Redis used for them is the memory per queued job). Then each probe of
-tests/scalekit.py (every page of the dashboard, every admin verb's library call, an enqueue,
-a worker's step) runs alone: pages three times (the median is shown), verbs once, each with
-the Redis commands and bytes it cost. Each has a documented limit (``LIMITS``); the bulk verbs
-(retry-all, clear-retried, a search matching nothing, counting every delayed job) act on every
+tests/support/scalekit.py (``enqueue_many`` for the queued jobs: its rate is the enqueue
+figure, and the memory Redis used for them is the memory per queued job). Then each probe of
+tests/support/scalekit.py (every page of the dashboard, every admin verb's library call, an
+enqueue, a worker's step) runs alone: pages three times (the median is shown), verbs once,
+each with the Redis commands and bytes it cost. Each has a documented limit (``LIMITS``); the
+bulk verbs (retry-all, clear-retried, a search matching nothing, counting every delayed job,
+removing a delayed job by its args, which looks for copies that carry a job id) act on every
 entry, and their limit is per 100,000 entries. Last, ``--drainers`` in-process workers on
 ``*`` drain the million jobs (``--burst``): jobs/s and Redis commands per job.
 
@@ -30,10 +31,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 import redis  # noqa: E402
-import scalekit  # noqa: E402
 from report import Run, markdown_table, text_table  # noqa: E402
-from scalekit import MILLION, Cost, Probe, Sizes, cost  # noqa: E402
-from webkit import client  # noqa: E402
+from support import scalekit  # noqa: E402
+from support.scalekit import MILLION, Cost, Probe, Sizes, cost  # noqa: E402
+from support.webkit import client  # noqa: E402
 
 from resque import Resque, layout  # noqa: E402
 from resque.embedded import EmbeddedRedis  # noqa: E402
@@ -67,7 +68,7 @@ def drain(url: str, r: redis.Redis, drainers: int, jobs: int) -> tuple[float, fl
     cpu_before = float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
     processed_before = int(r.get(keys.stat("processed")) or 0)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RESQUE_", "QUEUE"))}
-    env["PYTHONPATH"] = str(ROOT / "tests")
+    env["PYTHONPATH"] = str(ROOT / "tests" / "support" / "apps")  # --app scalejobs
     started = time.monotonic()
     workers = [subprocess.Popen(
         [sys.executable, "-m", "resque", "work", "--app", "scalejobs", "-q", "*",

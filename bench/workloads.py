@@ -237,7 +237,7 @@ class Bench:
 
     def enqueue(self, who: Contender, kind: str, count: int, rate: float, out: Path) -> None:
         python = str(ARQ_ENV / "bin" / "python") if who.framework() == "arq" else PYTHON
-        done = subprocess.run([python, str(LOAD / "enqueue.py"), who.framework(), kind,
+        done = subprocess.run([python, str(LOAD / "producer.py"), who.framework(), kind,
                                str(count), str(rate)], env=self.env(out), cwd=LOAD,
                               capture_output=True, text=True, timeout=300)
         if done.returncode:
@@ -251,7 +251,7 @@ class Bench:
         jobs = workload.jobs // (3 if self.quick else 1)
         kind = who.job_kind(workload)
         self.enqueue(who, kind, jobs, 0, out)
-        log = open(self.workdir / f"run{self.runs}.log", "wb")  # noqa: SIM115 - closed below
+        log = open(self.workdir / f"run{self.runs}.log", "wb")  # closed below
         worker = subprocess.Popen(who.command(workload, self.url),
                                   env=self.env(out, workload.concurrency), cwd=LOAD,
                                   stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
@@ -339,7 +339,7 @@ def versions() -> str:
 
 
 def median_of(results: list[Result], field: str) -> float:
-    return statistics.median(getattr(r, field) for r in results)
+    return float(statistics.median(getattr(r, field) for r in results))
 
 
 def verdicts(workload: Workload, results: dict[str, list[Result]]) -> list[str]:

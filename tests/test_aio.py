@@ -4,21 +4,10 @@ cannot read go through the thread pool, in the same batch, with the same acknowl
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 import redis
-from workerkit import Workers, failures, notes, push
+from support.workerkit import Workers, failures, notes, push
 
 from resque import Resque
-
-
-@pytest.fixture
-def workers(redis_url: str, tmp_path: Path) -> Iterator[Workers]:
-    farm = Workers(redis_url, tmp_path)
-    yield farm
-    farm.cleanup()
 
 
 def test_a_batch_of_hookless_async_jobs_never_uses_a_pool_thread(
@@ -57,3 +46,4 @@ def test_an_async_job_that_raises_or_gets_wrong_args_is_recorded_as_failed(
             r.get("resque:stat:failed")) == (
         [("Resque::JobNotFound", "NoSuchJob"), ("TypeError", "AioTag"), ("ValueError", "AioFail")],
         ["aio:ok:resque-loop"], b"4", b"3")
+

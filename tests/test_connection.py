@@ -11,6 +11,7 @@ import resque
 from resque import Resque
 from resque.connection import connect, describe
 from resque.embedded import EmbeddedRedis, free_port
+from resque.errors import BadRedisURL
 
 
 @pytest.fixture
@@ -63,7 +64,7 @@ def test_a_unix_url_connects_through_the_socket(unix_server: EmbeddedRedis) -> N
 
 
 def test_resque_enqueues_over_a_unix_socket(unix_server: EmbeddedRedis) -> None:
-    queue = Resque(unix_server.url)
+    queue = Resque(unix_server.url, job_ids=False)  # Ruby's exact bytes, compared below
     queue.enqueue_to("high", "Hello", 1)
     raw = unix_server.client()
     assert raw.lrange("resque:queue:high", 0, -1) == [b'{"class":"Hello","args":[1]}']
@@ -234,3 +235,25 @@ def test_rediss_builds_a_tls_client_without_contacting_it() -> None:
     assert namespace == "tls"
     assert kwargs(client)["db"] == 1
     assert describe(client).startswith("rediss://")
+
+
+def test_a_url_database_that_is_not_a_number_is_refused_not_read_as_db_0() -> None:
+    with pytest.raises(BadRedisURL) as caught:
+        connect("redis://127.0.0.1:6379/abc")
+    assert str(caught.value) == (
+        "cannot read Redis URL 'redis://127.0.0.1:6379/abc': the database 'abc' is not a "
+        "number (redis://host:6379/0); a namespace goes in ?namespace=abc")
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["foo://user:s3cret@bar", "redis://:s3cret@h:notaport/0", "redis://:s3cret@h:1/x",
+     "redis://h:1/0?password=s3cret&socket_timeout=abc",
+     "redis+sentinel://:s3cret@h1:26379/mymaster/x",
+     "redis+sentinel://h1:26379/mymaster?sentinel_password=s3cret&db=x"],
+)
+def test_an_unreadable_url_is_a_bad_redis_url_that_never_shows_a_password(url: str) -> None:
+    with pytest.raises(BadRedisURL) as caught:
+        Resque(url)
+    assert isinstance(caught.value, ValueError) and isinstance(caught.value, resque.ResqueError)
+    assert "s3cret" not in str(caught.value)

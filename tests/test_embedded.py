@@ -62,7 +62,7 @@ def test_the_url_points_at_loopback_on_the_chosen_port() -> None:
 def test_persistent_data_dir_keeps_queued_jobs_across_a_restart(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     with EmbeddedRedis(data_dir, persistent=True) as server:
-        queue = Resque(server.url)
+        queue = Resque(server.url, job_ids=False)
         queue.enqueue_to("high", "Hello", "a", 1)
         queue.enqueue_many("Bulk", [[n] for n in range(100)], queue="bulk")
     assert data_dir.is_dir(), "a given data_dir is never removed"
@@ -88,8 +88,9 @@ def test_unix_socket_mode_listens_on_a_socket_only() -> None:
         assert Path(server.socket_path).is_socket()
         assert server.port == 0
         queue = Resque(server.url)
-        queue.enqueue_to("high", "Hello", 1)
-        assert queue.pop("high") == {"class": "Hello", "args": [1]}
+        handle = queue.enqueue_to("high", "Hello", 1)
+        assert handle is not None
+        assert queue.pop("high") == {"class": "Hello", "args": [1], "id": handle.id}
         socket_path = server.socket_path
     assert not Path(socket_path).exists()
 
@@ -128,3 +129,17 @@ def test_free_port_can_be_bound() -> None:
     port = free_port()
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", port))
+
+
+def test_new_session_puts_the_server_out_of_reach_of_its_terminals_signals() -> None:
+    with EmbeddedRedis(new_session=True) as server:
+        assert server.process is not None
+        assert os.getsid(server.process.pid) == server.process.pid
+
+
+def test_a_redis_server_path_that_does_not_run_is_a_resque_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("REDIS_SERVER", str(tmp_path / "no-such-redis-server"))
+    with pytest.raises(ResqueError, match="cannot run redis-server .*no-such-redis-server"):
+        EmbeddedRedis().start()

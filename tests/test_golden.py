@@ -8,14 +8,13 @@ time formats inside them.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
-from schedulerkit import dump
+from support.schedulerkit import dump
 
 from resque import Resque, layout
 from resque.errors import BadPayload
@@ -75,22 +74,13 @@ def is_failure_key(name: str) -> bool:
     return name == "resque:failed" or name.endswith("_failed")
 
 
-@pytest.fixture
-def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("TZ", "UTC")  # the golden captures ran in UTC
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
-
-
 # --- replaying Ruby ---------------------------------------------------------------------------
 
 
-def test_enqueued_phase_is_byte_identical_to_ruby(
-    r: redis.Redis, resque: Resque, golden_dir: Path
-) -> None:
+def test_enqueued_phase_is_byte_identical_to_ruby(r: redis.Redis, golden_dir: Path) -> None:
+    """With job ids off (``job_ids=False``), our payloads are Ruby's bytes exactly."""
     golden = ruby_phase(golden_dir, "enqueued")
+    resque = Resque(r, job_ids=False)
 
     resque.enqueue_to("high", "Hello", "a", 1)
     resque.enqueue_to("high", "Hello", "b", {"k": [2.5, None, True]})
@@ -107,10 +97,30 @@ def test_enqueued_phase_is_byte_identical_to_ruby(
             assert [json.loads(item) for item in ours[key]["value"]] == entry["decoded"], key
 
 
-def test_enqueued_phase_via_push_and_enqueue_many_is_also_identical(
+def test_enqueued_phase_with_job_ids_is_ruby_bytes_then_the_id(
     r: redis.Redis, resque: Resque, golden_dir: Path
 ) -> None:
+    """With job ids on (the default), each payload is Ruby's bytes with ``,"id":"..."``
+    before the closing brace: class and args first, in Ruby's order, byte for byte."""
     golden = ruby_phase(golden_dir, "enqueued")
+
+    handles = [resque.enqueue_to("high", "Hello", "a", 1),
+               resque.enqueue_to("high", "Hello", "b", {"k": [2.5, None, True]}),
+               resque.enqueue_to("low", "Fail"), resque.enqueue_to("low", "Sleep", 3)]
+
+    ids = [handle.id for handle in handles if handle is not None and handle.id]
+    assert len(set(ids)) == 4
+    expected = golden["resque:queue:high"]["value"] + golden["resque:queue:low"]["value"]
+    ours = dump(r)
+    assert ours["resque:queue:high"]["value"] + ours["resque:queue:low"]["value"] == [
+        f'{ruby[:-1]},"id":"{job_id}"}}' for ruby, job_id in zip(expected, ids, strict=True)]
+
+
+def test_enqueued_phase_via_push_and_enqueue_many_is_also_identical(
+    r: redis.Redis, golden_dir: Path
+) -> None:
+    golden = ruby_phase(golden_dir, "enqueued")
+    resque = Resque(r, job_ids=False)
 
     resque.enqueue_many("Hello", [["a", 1], ["b", {"k": [2.5, None, True]}]], queue="high")
     resque.push("low", {"class": "Fail", "args": []})

@@ -1,5 +1,6 @@
 """Many hosts on one Redis, for real: workers in four Linux network namespaces, each with its
-own host name and process ids (tests/hostkit.py), and a host that vanishes mid-work.
+own host name and process ids (tests/support/hostkit.py), and a host that vanishes
+mid-work.
 
 The short form, for CI: heartbeats every second, a worker dead after 5 silent seconds, a look
 for dead workers every second. ``bench/hosts.py`` is the long form (throughput and Redis CPU
@@ -27,8 +28,9 @@ from pathlib import Path
 import pytest
 import redis
 from hostapp import RAN, RELEASE, STARTED
-from hostkit import PYTHON, TESTS, Host, HostProcess, Network, require_hosts
-from peers import require_ruby_resque
+from support.hostkit import PYTHON, TESTS, Host, HostProcess, Network, require_hosts
+from support.peers import require_ruby_resque
+from support.replies import bytes_list
 
 from resque import Resque, layout
 
@@ -154,6 +156,8 @@ def test_a_vanished_host_loses_no_job_and_its_jobs_in_flight_run_again_once(
     holds = {"hold_fork": 1, "hold_inline": 1, "hold_threads": 2}
     for queue, slots in holds.items():
         client.enqueue_many("Hold", [[f"{queue}{n}"] for n in range(slots)], queue=queue)
+    held_digests = [digest(raw) for queue in holds
+                    for raw in bytes_list(r.lrange(KEYS.queue(queue), 0, -1))]
     held = [net.worker(doomed, "hold_fork", "--fork", env=FAST),
             net.worker(doomed, "hold_inline", "--no-fork", env=FAST),
             net.worker(doomed, "hold_threads", "-c", "2", env=FAST),
@@ -187,8 +191,7 @@ def test_a_vanished_host_loses_no_job_and_its_jobs_in_flight_run_again_once(
     unexplained = [tag for tag in twice if first_host[tag] != doomed.name or runs[tag] > 2]
     hold_runs = sorted((tag, host != doomed.name) for tag, host in ran if tag.startswith("hold"))
     requeues = {layout.text(k): int(v) for k, v in r.hgetall(KEYS.recovered).items()}
-    held_requeues = [requeues.get(digest(f"{q}{n}")) for q, slots in holds.items()
-                     for n in range(slots)]
+    held_requeues = [requeues.get(held) for held in held_digests]
     lost = stream + 4 - len(runs)
     report(f"vanished host: {len(doomed_ids)} workers pruned {min(pruned.values()):.1f}-"
            f"{max(pruned.values()):.1f} s after (expiry {EXPIRY:.0f} s, beat {BEAT:.0f} s, "
@@ -202,9 +205,10 @@ def test_a_vanished_host_loses_no_job_and_its_jobs_in_flight_run_again_once(
     assert EARLIEST <= min(pruned.values()) <= max(pruned.values()) <= LATEST + LOADED
 
 
-def digest(tag: str) -> str:
-    """How the pruner names a ``Hold`` payload when it counts its requeues."""
-    return hashlib.sha1(layout.encode_job("Hold", [tag]).encode()).hexdigest()
+def digest(payload: bytes) -> str:
+    """How the pruner names a payload (its exact bytes, job id included) when it counts its
+    requeues."""
+    return hashlib.sha1(payload).hexdigest()
 
 
 def failures(r: redis.Redis) -> list[tuple[str, str, str]]:

@@ -10,33 +10,16 @@ import datetime as dt
 import math
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
 from resque import layout
-from resque.errors import BadPayload
+from resque.errors import BadPayload, NoQueueError
+from resque.worker import Worker
 
 GOLDEN_NOW = 1795823182  # 2026-11-27 23:46:22 UTC
 GOLDEN_MOMENT = dt.datetime(2026, 11, 27, 23, 46, 22, tzinfo=dt.timezone.utc)
-
-
-@pytest.fixture
-def set_tz(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], None]]:
-    """Switch the process time zone for one test; the original zone is restored afterwards."""
-
-    def set_zone(name: str) -> None:
-        monkeypatch.setenv("TZ", name)
-        time.tzset()
-
-    yield set_zone
-    monkeypatch.undo()
-    time.tzset()
-
-
-@pytest.fixture
-def utc(set_tz: Callable[[str], None]) -> None:
-    set_tz("UTC")
 
 
 # --- encode -----------------------------------------------------------------------------------
@@ -168,6 +151,24 @@ def test_decode_job_rejects_non_jobs_with_bad_payload_naming_the_queue(
     assert caught.value.raw == raw
 
 
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b'{"class":"Hello","args":[NaN]}', "NaN is not a JSON number"),
+        (b'{"class":"Hello","args":[-Infinity]}', "-Infinity is not a JSON number"),
+        (b'{"class":"Hello","args":[1e400]}', "number 1e400 is too large for a float"),
+        (b'{"class":"Hello","args":["\xff\xfe"]}', "'utf-8' codec can't decode byte 0xff"),
+        (b'{"class":"Hello","args":["\\ud800"]}', "a \\u escape names half a surrogate pair"),
+        (b'{"class":"Hello","args":[' + b"[" * 50_000 + b"]" * 50_000 + b"]}",
+         "JSON nested too deeply to decode"),
+    ],
+)
+def test_decode_job_refuses_values_no_job_may_run_with(raw: bytes, reason: str) -> None:
+    with pytest.raises(BadPayload) as caught:
+        layout.decode_job(raw, "mail-queue")
+    assert f"bad item in queue 'mail-queue': not valid JSON ({reason}" in str(caught.value)
+
+
 def test_bad_payload_is_a_value_error_and_shortens_huge_items() -> None:
     with pytest.raises(ValueError) as caught:
         layout.decode_job("x" * 10_000, "q")
@@ -178,6 +179,50 @@ def test_raw_text_never_loses_bytes() -> None:
     assert layout.raw_text(None) == ""
     assert layout.raw_text("abc") == "abc"
     assert layout.raw_text(b"a\xffb") == "a\\xffb"
+
+
+# --- queue names ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("queue", "reason"),
+    [
+        ("*", "contains '*', which makes a worker's -q read it as a pattern"),
+        ("q?", "contains '?', which makes a worker's -q read it as a pattern"),
+        ("mail[1]", "contains '[', which makes a worker's -q read it as a pattern"),
+        ("a]", "contains ']', which makes a worker's -q read it as a pattern"),
+        ("{a,b}", "contains '{', which makes a worker's -q read it as a pattern"),
+        ("x}", "contains '}', which makes a worker's -q read it as a pattern"),
+        ("!x", "starts with '!', which makes a worker's -q exclude the name instead"),
+        ("a,b", "contains a comma, which separates queue names in a worker's -q"),
+        ("two words", "contains whitespace"),
+        ("tab\there", "contains whitespace"),
+        ("nbsp\u00a0", "contains whitespace"),
+        (" lead", "contains whitespace"),
+    ],
+)
+def test_check_queue_name_refuses_every_name_a_workers_q_could_not_select(
+    queue: str, reason: str
+) -> None:
+    with pytest.raises(NoQueueError) as caught:
+        layout.check_queue_name(queue)
+    assert str(caught.value).startswith(f"queue name {queue!r} {reason}")
+
+
+@pytest.mark.parametrize("queue", ["", None, 5, ["high"]])
+def test_check_queue_name_refuses_what_is_not_a_name(queue: object) -> None:
+    with pytest.raises(NoQueueError, match="a queue name must be a non-empty string"):
+        layout.check_queue_name(queue)
+
+
+@pytest.mark.parametrize("queue", ["high", "mail:urgent", "a!b", "snake_case-and.dots", "ünï"])
+def test_a_name_check_queue_name_accepts_is_selected_by_a_workers_q_as_itself(
+    queue: str, redis_url: str
+) -> None:
+    assert layout.check_queue_name(queue) == queue
+    worker = Worker([queue], redis=redis_url, fork=False, burst=True)
+    queues = worker.queue_list
+    assert (queues.patterns, queues.skip, queues.dynamic) == ([queue], [], False)
 
 
 # --- time formats -----------------------------------------------------------------------------

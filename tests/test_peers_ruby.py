@@ -3,7 +3,7 @@ of every JSON type enqueued by one side and performed by the other, our failures
 resque-web's pages and retried from there, Ruby's failures retried by us.
 
 The Ruby side is tests/ruby/peers.rb (and resque-web's own executable); skipped with the
-reason where the peer is absent (tests/peers.py).
+reason where the peer is absent (tests/support/peers.py).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import redis
-from peers import (
+from support.peers import (
     EVERY_JSON_TYPE,
     PeerProcesses,
     ResqueWeb,
@@ -29,7 +29,7 @@ from peers import (
     ruby,
     typed,
 )
-from workerkit import Workers, wait_for
+from support.workerkit import Workers, wait_for
 
 from resque import Resque, layout
 
@@ -39,13 +39,6 @@ pytestmark = pytest.mark.ruby
 @pytest.fixture(autouse=True)
 def _ruby() -> None:
     require_ruby_resque()
-
-
-@pytest.fixture
-def workers(redis_url: str, tmp_path: Path) -> Iterator[Workers]:
-    farm = Workers(redis_url, tmp_path)
-    yield farm
-    farm.cleanup()
 
 
 @pytest.fixture
@@ -80,7 +73,7 @@ def test_python_and_ruby_queue_the_same_bytes_for_every_json_type(
     """Byte-exact payloads: Ruby's ``Job.destroy`` and resque-scheduler's ``timestamps:``
     keys find a job by its re-encoded bytes."""
     ruby(redis_url, "enqueue", "from_ruby", "Echo", json.dumps(EVERY_JSON_TYPE))
-    Resque(r).enqueue_to("from_python", "Echo", *EVERY_JSON_TYPE)
+    Resque(r, job_ids=False).enqueue_to("from_python", "Echo", *EVERY_JSON_TYPE)
     assert r.lrange("resque:queue:from_python", 0, -1) == r.lrange("resque:queue:from_ruby", 0, -1)
 
 
@@ -101,7 +94,7 @@ def test_floats_of_every_magnitude_encode_as_ruby_encodes_them(
 def test_ruby_destroys_a_python_job_whose_floats_ruby_writes_differently(
     r: redis.Redis, redis_url: str
 ) -> None:
-    Resque(r).enqueue_to("peers", "Echo", 1e-7, 2e20, 1e15)
+    Resque(r, job_ids=False).enqueue_to("peers", "Echo", 1e-7, 2e20, 1e15)
     assert ruby(redis_url, "destroy", "peers", "Echo", "[1e-7, 2e20, 1e15]").strip() == "1"
 
 

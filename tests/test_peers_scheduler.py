@@ -3,7 +3,7 @@ hand-overs both ways; every delayed job moved exactly once across a master's cra
 schedules set on one side run by the other; delayed jobs removed by the other side.
 
 resque-scheduler runs from its own executable with tests/ruby/peers.rb as initializer;
-skipped with the reason where the peer is absent (tests/peers.py).
+skipped with the reason where the peer is absent (tests/support/peers.py).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 import redis
-from peers import (
+from support.peers import (
     PeerProcesses,
     ResqueWeb,
     python_worker,
@@ -28,8 +28,9 @@ from peers import (
     ruby,
     ruby_scheduler,
 )
-from schedulerkit import SchedulerProcess
-from workerkit import Workers, wait_for
+from support.replies import as_bytes
+from support.schedulerkit import SchedulerProcess
+from support.workerkit import Workers, wait_for
 
 from resque import Resque, layout
 
@@ -59,13 +60,6 @@ def ours(redis_url: str, tmp_path: Path) -> Iterator[Callable[..., SchedulerProc
     yield start
     for process in started:
         process.stop()
-
-
-@pytest.fixture
-def workers(redis_url: str, tmp_path: Path) -> Iterator[Workers]:
-    farm = Workers(redis_url, tmp_path)
-    yield farm
-    farm.cleanup()
 
 
 def master_pid(r: redis.Redis) -> int | None:
@@ -163,12 +157,14 @@ def test_a_schedule_ruby_set_is_enqueued_by_our_scheduler(
         "every": "1s", "class": "Echo", "queue": "peers", "args": ["from ruby's schedule"],
         "persist": True}), scheduler=True)
     wait_for(lambda: r.llen("resque:queue:peers"), timeout=10, what=scheduler.log())
-    assert r.lindex("resque:queue:peers", 0) == b'{"class":"Echo","args":["from ruby\'s schedule"]}'
+    tick = as_bytes(r.lindex("resque:queue:peers", 0))  # Ruby's bytes, then the tick's job id
+    assert tick.startswith(b'{"class":"Echo","args":["from ruby\'s schedule"],"id":"')
 
 
 def test_ruby_removes_a_job_we_delayed(r: redis.Redis, redis_url: str) -> None:
     require_ruby_scheduler()
-    Resque(r).enqueue_at_with_queue("peers", time.time() + 600, "Echo", "later", 1e-7, 2e15)
+    Resque(r, job_ids=False).enqueue_at_with_queue("peers", time.time() + 600, "Echo", "later",
+                                                   1e-7, 2e15)
     removed = ruby(redis_url, "remove_delayed", "peers", "Echo", '["later", 1e-7, 2e15]',
                    scheduler=True)
     assert removed.strip() == "1"
@@ -185,8 +181,9 @@ def test_resque_scheduler_web_shows_and_acts_on_our_delayed_jobs_and_schedules(
     r: redis.Redis, redis_url: str, processes: PeerProcesses
 ) -> None:
     """resque-web with resque-scheduler's tabs: our delayed jobs and stored schedules listed,
-    queued now, cancelled (found by Ruby's re-encoding of their args) and requeued."""
-    client = Resque(r)
+    queued now, cancelled (found by Ruby's re-encoding of their args) and requeued. With job
+    ids off: Ruby finds an item by bytes it rebuilds without our id (test_peers_job_ids.py)."""
+    client = Resque(r, job_ids=False)
     soon, later = int(time.time()) + 600, int(time.time()) + 1200
     client.enqueue_at_with_queue("peers", soon, "Echo", "queued now", 1e-7)
     client.enqueue_at_with_queue("peers", later, "Echo", "cancelled", 2e15)

@@ -1,8 +1,8 @@
 """Nothing on a hot path reads a whole list: every dashboard page, admin verb, enqueue and
 worker step costs Redis the same commands, and the same bytes, on a farm and on one with twice
 the queued jobs, delayed jobs and failures. Counted (``INFO commandstats``, bytes Redis sent),
-never timed; ``bench/million.py`` runs the same probes (tests/scalekit.py) at a million jobs
-and times them.
+never timed; ``bench/million.py`` runs the same probes (tests/support/scalekit.py) at a million
+jobs and times them.
 
 The bulk verbs (retry-all, clear-retried, a search that matches nothing, counting every
 delayed job) act on every entry by design: they must grow, which also shows the counting
@@ -12,8 +12,8 @@ sees growth when there is some.
 from __future__ import annotations
 
 import redis
-from scalekit import Cost, Probe, Sizes, cost, fill, pages, verbs
-from webkit import client
+from support.scalekit import Cost, Probe, Sizes, cost, fill, pages, verbs
+from support.webkit import client
 
 from resque import Resque
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import redis
+from support.replies import bytes_list
 
 from resque import NoQueueError, Registry, Resque, layout
 from resque.scheduler.delayed import Delayed
@@ -18,13 +19,9 @@ NOW = 1_900_000_000  # a fixed clock: "now" for every test here
 
 
 @pytest.fixture
-def registry() -> Registry:
-    return Registry()
-
-
-@pytest.fixture
 def client(r: redis.Redis, registry: Registry) -> Resque:
-    return Resque(r, registry=registry)
+    """Ruby's exact payloads (``job_ids=False``): these tests compare resque-scheduler's bytes."""
+    return Resque(r, registry=registry, job_ids=False)
 
 
 @pytest.fixture
@@ -33,7 +30,7 @@ def delayed(client: Resque) -> Delayed:
 
 
 def queue(r: redis.Redis, name: str) -> list[bytes]:
-    return r.lrange(f"resque:queue:{name}", 0, -1)
+    return bytes_list(r.lrange(f"resque:queue:{name}", 0, -1))
 
 
 # --- enqueueing ---------------------------------------------------------------------------------
@@ -104,8 +101,8 @@ def test_before_schedule_false_skips_and_after_schedule_runs(
             seen.append(n)
 
     registry.register(Hooked, name="Hooked")
-    assert delayed.enqueue_at(NOW + 10, Hooked, 0) is False
-    assert delayed.enqueue_at(NOW + 10, Hooked, 1) is True
+    assert delayed.enqueue_at(NOW + 10, Hooked, 0) is None
+    assert delayed.enqueue_at(NOW + 10, Hooked, 1) is not None
     assert seen == [1]
     assert delayed.count_all_scheduled_jobs() == 1
 

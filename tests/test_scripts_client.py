@@ -25,7 +25,7 @@ def push(r: redis.Redis) -> Any:
 @pytest.fixture
 def wake(r: redis.Redis) -> Iterator[redis.client.PubSub]:
     """A subscriber to the high queue's wake channel, subscribed before the test acts."""
-    pubsub = r.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+    pubsub = r.pubsub(ignore_subscribe_messages=True)
     pubsub.subscribe(WAKE)
     pubsub.get_message(timeout=1)  # the subscription itself
     yield pubsub
@@ -74,7 +74,7 @@ def test_push_with_a_queues_key_that_is_not_a_set_writes_nothing(
 
 
 def test_the_client_pushes_again_after_the_server_forgot_its_scripts(r: redis.Redis) -> None:
-    client = Resque(r)
+    client = Resque(r, job_ids=False)
     client.enqueue_to("high", "A", 1)
     r.script_flush()
     client.enqueue_to("high", "A", 2)

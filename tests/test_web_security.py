@@ -16,7 +16,7 @@ import redis
 from starlette.requests import Request
 from starlette.routing import Route
 from starlette.testclient import TestClient
-from webkit import (
+from support.webkit import (
     BASE_URL,
     HOSTILE,
     HOSTILE_NAME,
@@ -115,7 +115,9 @@ def test_live_json_and_charts_carry_hostile_names_as_data(hostile: Resque, r: re
 
 
 def test_names_with_slashes_colons_and_unicode_round_trip(resque: Resque) -> None:
-    resque.push("a/b:c?d#e%f", {"class": "Job", "args": []})
+    # Pushed as Ruby would: our enqueue refuses "?" (a worker's -q reads it as a pattern).
+    resque.redis.sadd(resque.keys.queues, "a/b:c?d#e%f")
+    resque.redis.rpush(resque.keys.queue("a/b:c?d#e%f"), '{"class":"Job","args":[]}')
     resque.push("ünïcode→", {"class": "Job", "args": []})
     web = client(resque)
     page = web.get("/queues").text

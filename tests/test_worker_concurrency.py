@@ -4,21 +4,12 @@ shared event loop. The worker still appears to Ruby as one worker with one pid."
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import redis
-from workerkit import Workers, failures, notes, push
+from support.workerkit import Workers, failures, notes, push
 
 from resque import Resque
-
-
-@pytest.fixture
-def workers(redis_url: str, tmp_path: Path) -> Iterator[Workers]:
-    farm = Workers(redis_url, tmp_path)
-    yield farm
-    farm.cleanup()
 
 
 @pytest.mark.parametrize("job", ["Nap", "AsyncNap"])

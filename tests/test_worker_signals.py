@@ -11,24 +11,25 @@ import json
 import os
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import redis
-from workerkit import TITLE_PREFIX, WorkerProcess, Workers, failures, notes, push, queued, wait_for
+from support.workerkit import (
+    TITLE_PREFIX,
+    WorkerProcess,
+    Workers,
+    failures,
+    notes,
+    push,
+    queued,
+    wait_for,
+)
 
 from resque import Resque
 
 SLEEP_A = b'{"class":"Sleep","args":[30,"a"]}'
 RECORD_B = b'{"class":"Record","args":["b"]}'
-
-
-@pytest.fixture
-def workers(redis_url: str, tmp_path: Path) -> Iterator[Workers]:
-    farm = Workers(redis_url, tmp_path)
-    yield farm
-    farm.cleanup()
 
 
 def start_on_sleep(r: redis.Redis, workers: Workers, *args: str, **env: str) -> WorkerProcess:

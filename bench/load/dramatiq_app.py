@@ -14,6 +14,6 @@ broker = RedisBroker(url=os.environ["BENCH_REDIS"])
 broker.add_middleware(AsyncIO())
 dramatiq.set_broker(broker)
 
-actors = {name: dramatiq.actor(function, actor_name=f"load_{name}", queue_name="bench",
-                               max_retries=0)
+actors = {name: dramatiq.actor(actor_name=f"load_{name}", queue_name="bench",
+                               max_retries=0)(function)
           for name, function in jobs.KINDS.items()}

@@ -1,13 +1,16 @@
 """Resque for Python: Redis-backed background jobs, wire-compatible with Ruby and Perl Resque.
 
 Start with ``Resque`` (the client: enqueue, delayed jobs, schedules), ``@resque.job``
-(registering jobs) and ``Worker``. ``Client`` is the core client that ``Resque`` extends.
+(registering a function as a typed ``Task``) and ``Worker``. Every enqueue returns a ``Job``
+handle; a job reads itself with ``current_job()``. ``Client`` is the core client that
+``Resque`` extends.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from resque.current import CurrentJob, current_job
 from resque.errors import (
     BadPayload,
     DirtyExit,
@@ -19,39 +22,58 @@ from resque.errors import (
     ResqueError,
     TermException,
 )
-from resque.jobs import JobFunction, Registry, job, registry
+from resque.jobs import Registry, job, registry
+from resque.tasks import AsyncTask, Task, default_client, set_default_client
 
 if TYPE_CHECKING:
     from resque.client import Client
     from resque.facade import Resque
+    from resque.handles import Job, JobCancelled, JobFailed, NotTracked
+    from resque.status import JobStatus, StatusRecord
     from resque.worker import Worker
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AsyncTask",
     "BadPayload",
     "Client",
+    "CurrentJob",
     "DirtyExit",
     "DontPerform",
+    "Job",
+    "JobCancelled",
+    "JobFailed",
     "JobForbidden",
-    "JobFunction",
     "JobNotFound",
+    "JobStatus",
     "NoQueueError",
+    "NotTracked",
     "RedisUnavailable",
     "Registry",
     "Resque",
     "ResqueError",
+    "StatusRecord",
+    "Task",
     "TermException",
     "Worker",
     "__version__",
+    "current_job",
+    "default_client",
     "job",
     "registry",
+    "set_default_client",
 ]
 
 
 # Imported on first use, so that a module that only defines jobs (``import resque`` and
 # ``@resque.job``) does not load redis-py, and clients never load the worker.
-_LAZY = {"Client": "resque.client", "Resque": "resque.facade", "Worker": "resque.worker"}
+_LAZY = {
+    "Client": "resque.client", "Resque": "resque.facade", "Worker": "resque.worker",
+    "Job": "resque.handles", "JobFailed": "resque.handles", "JobCancelled": "resque.handles",
+    "NotTracked": "resque.handles", "JobStatus": "resque.status",
+    "StatusRecord": "resque.status",
+}
 
 
 def __getattr__(name: str) -> Any:

@@ -8,20 +8,24 @@ import os
 import signal
 import subprocess
 import sys
+import traceback
 from typing import Any
 
 import click
+import redis
 
 from resque import __version__
 from resque.client import Client
-from resque.errors import ResqueError
+from resque.errors import BadRedisURL, NoQueueError, ResqueError
 from resque.logs import setup_logging
 
 log = logging.getLogger("resque.cli")
 
 
 def import_apps(apps: tuple[str, ...]) -> list[str]:
-    """Import the application modules that register jobs; returns their names."""
+    """Import the application modules that register jobs; returns their names. A module that
+    cannot be found is a usage error; one that raises while it loads is the app's error,
+    shown in one line with where it was raised."""
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
     names = [name.strip() for app in apps for name in app.split(",") if name.strip()]
@@ -30,7 +34,25 @@ def import_apps(apps: tuple[str, ...]) -> list[str]:
             importlib.import_module(name)
         except ImportError as exc:
             raise click.UsageError(f"cannot import --app {name}: {exc}") from exc
+        except Exception as exc:  # whatever the app raises, one clear line
+            frame = traceback.extract_tb(exc.__traceback__)[-1]
+            raise click.ClickException(
+                f"--app {name} raised {type(exc).__name__} while loading: {exc} "
+                f"({frame.filename}, line {frame.lineno})") from exc
     return names
+
+
+DEFAULT_REDIS_WAIT = 60.0  # seconds a verb waits for Redis to answer (RESQUE_REDIS_WAIT)
+
+
+def redis_wait() -> float:
+    """``RESQUE_REDIS_WAIT``: how long a short verb waits for Redis to answer (0: not at all)."""
+    value = os.environ.get("RESQUE_REDIS_WAIT", "").strip()
+    try:
+        seconds = float(value) if value else DEFAULT_REDIS_WAIT
+    except ValueError:
+        raise click.UsageError(f"RESQUE_REDIS_WAIT={value!r} is not a number of seconds") from None
+    return max(0.0, seconds)
 
 
 # No envvar: RESQUE_REDIS and REDIS_URL are read in one place, resque.connection.
@@ -51,6 +73,16 @@ class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *self.lazy})
 
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the verb; an error it did not turn into a click error becomes one line (exit 2
+        for a usage error, 1 for the rest), never a traceback."""
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Exception as exc:  # the last line of defence of the command
+            raise as_click_error(exc) from exc
+
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name in self.lazy and cmd_name not in self.commands:
             module_name, _, attribute = self.lazy[cmd_name].partition(":")
@@ -64,7 +96,7 @@ class LazyGroup(click.Group):
 
 def _missing_extra(name: str, exc: ImportError) -> click.Command:
     """A verb whose extra is missing: listed, and explains itself instead of a traceback."""
-    extra = "web" if name == "web" else "scheduler"
+    extra = {"web": "web", "metrics": "prometheus"}.get(name, "scheduler")
     message = (f"resque {name} needs the '{extra}' extra ({exc}): "
                f"pip install 'resque[{extra}]'")
 
@@ -76,6 +108,25 @@ def _missing_extra(name: str, exc: ImportError) -> click.Command:
                                                                   "allow_extra_args": True})
 
 
+def as_click_error(exc: Exception) -> click.ClickException:
+    """One line for an error a verb let through: what the user gave (a Redis URL, a queue
+    name) is a usage error; Redis refusing or failing is a runtime error."""
+    if isinstance(exc, (BadRedisURL, NoQueueError)):
+        return click.UsageError(str(exc))
+    if isinstance(exc, ResqueError):
+        return click.ClickException(str(exc))
+    if isinstance(exc, redis.AuthenticationError):
+        return click.ClickException(f"Redis refused the password: {exc} (check --redis, "
+                                    "RESQUE_REDIS or REDIS_URL)")
+    if isinstance(exc, (redis.ConnectionError, redis.TimeoutError)):
+        return click.ClickException(f"cannot reach Redis: {exc}")
+    if isinstance(exc, redis.RedisError):
+        return click.ClickException(f"Redis refused: {exc}")
+    setup_logging(0)  # VVERBOSE=1 turns on debug, with the traceback
+    log.debug("unexpected error", exc_info=exc)
+    return click.ClickException(f"{type(exc).__name__}: {exc} (VVERBOSE=1 shows where)")
+
+
 def lazy_command(name: str, target: str) -> None:
     """Register ``resque NAME`` as ``module:attribute``, imported on first use."""
     LazyGroup.lazy[name] = target
@@ -83,8 +134,19 @@ def lazy_command(name: str, target: str) -> None:
 
 @click.group(cls=LazyGroup)
 @click.version_option(__version__, prog_name="resque")
-def main() -> None:
+@click.pass_context
+def main(ctx: click.Context) -> None:
     """Resque for Python: background jobs on Redis, compatible with Ruby and Perl Resque."""
+    hide_command_line(ctx.invoked_subcommand)
+
+
+def hide_command_line(verb: str | None) -> None:
+    """Title the process ``resque <verb>`` before anything else runs, so ``ps`` never shows
+    its command line, where ``--redis`` may carry a password. Long-running verbs retitle
+    themselves later (the worker, the scheduler, the pool, the dashboard)."""
+    import setproctitle
+
+    setproctitle.setproctitle(f"resque {verb}" if verb else "resque")
 
 
 def _help(name: str) -> str:
@@ -112,6 +174,7 @@ def _help(name: str) -> str:
               "under them are allowed.")
 @click.option("--allow", "allowed", multiple=True, help="Extra module prefix whose dotted job "
               "paths may be imported (also RESQUE_JOB_MODULES).")
+@click.option("--job-metrics", is_flag=True, default=None, help=_help("job_metrics"))
 @click.option("-v", "--verbose", count=True, help="-v info, -vv debug (VERBOSE, VVERBOSE).")
 @redis_option
 @namespace_option
@@ -127,6 +190,7 @@ def work(
     count: int,
     apps: tuple[str, ...],
     allowed: tuple[str, ...],
+    job_metrics: bool | None,
     verbose: int,
     redis_url: str | None,
     namespace: str | None,
@@ -143,7 +207,7 @@ def work(
     try:  # the environment (Ruby's variables), then the options given
         settings = WorkerSettings.from_env(
             None, queues=queue_list or None, interval=interval, burst=burst, fork=fork,
-            max_jobs=max_jobs, concurrency=concurrency)
+            max_jobs=max_jobs, concurrency=concurrency, job_metrics=job_metrics)
         worker = Worker(resque=resque, settings=settings)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
@@ -213,26 +277,31 @@ def _daemonize() -> None:
 @click.option("--workers", default=2, show_default=True, help="Worker processes to run.")
 @click.option("--fork/--no-fork", default=True, help="A child per job, or in-process.")
 @click.option("--data-dir", type=click.Path(file_okay=False),
-              help="Where the embedded Redis keeps its append-only file "
-              "(default: ~/.local/share/resque-demo).")
+              help="Where the demo's redis-server keeps its append-only file, and the demo its "
+              "logs (default: ~/.local/share/resque-demo).")
 @click.option("--linger", type=float, default=None,
               help="Keep the dashboard up this many seconds after the jobs drain "
               "(default: until Ctrl-C on a terminal, not at all otherwise).")
-@redis_option
+@click.option("--continue", "keep", is_flag=True,
+              help="Keep the last run's jobs, failures and counters (default: start clean).")
+@click.option("--redis", "redis_url",
+              help="Use this Redis (in the namespace resque-demo) instead of the demo's own "
+              "redis-server; RESQUE_REDIS and REDIS_URL are never used.")
 def demo(
     job_count: int,
     workers: int,
     fork: bool,
     data_dir: str | None,
     linger: float | None,
+    keep: bool,
     redis_url: str | None,
 ) -> None:
-    """Enqueue demo jobs on an embedded Redis, run workers, show them drain."""
-    from resque.demo import run_demo
+    """Enqueue demo jobs on a redis-server of its own, run workers, show them drain."""
+    from resque.demo import DemoOptions, run_demo
 
     if linger is None:
         linger = float("inf") if sys.stdin.isatty() and sys.stdout.isatty() else 0.0
-    sys.exit(run_demo(job_count, workers, fork, data_dir, redis_url, linger))
+    sys.exit(run_demo(DemoOptions(job_count, workers, fork, data_dir, redis_url, linger, keep)))
 
 
 # Admin verbs (resque/admin/cli.py), imported only when one of them runs.
@@ -258,6 +327,9 @@ lazy_command("web", "resque.web.cli:web")
 
 # Several supervised workers from a config (resque/pool/cli.py), like resque-pool.
 lazy_command("pool", "resque.pool.cli:pool")
+
+# The farm's Prometheus metrics (resque/prometheus/cli.py); needs the 'prometheus' extra.
+lazy_command("metrics", "resque.prometheus.cli:metrics")
 
 
 if __name__ == "__main__":

@@ -8,22 +8,74 @@ build on it; ``resque.Resque`` (``facade.py``) adds delayed and recurring jobs a
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ParamSpec, Protocol, TypeVar, overload
 
 import redis
 
-from resque import jobs, layout, scripts
+from resque import arguments, current, ids, jobs, layout, scripts
 from resque.connection import connect, describe, translate_errors
+from resque.handles import Job
 from resque.layout import check_queue_name
 from resque.settings import ClientSettings
+from resque.status import StatusStore, check_ttl
+from resque.tasks import TaskBase
 
 log = logging.getLogger("resque.client")
 
 PUSH_SCRIPT = scripts.compose("push_lib", "push")  # see resque/lua/push_lib.lua
 
 BULK_CHUNK = 2000  # payloads per RPUSH in enqueue_many: big enough to amortise, small for Lua
+
+P = ParamSpec("P")
+R = TypeVar("R")
+R_co = TypeVar("R_co", covariant=True)
+
+
+class Performs(Protocol[P, R_co]):
+    """A job class, Ruby style: ``perform`` (a static or class method) takes the job's
+    arguments. ``client.enqueue(SendWelcome, 42)`` is checked against it."""
+
+    def perform(self, *args: P.args, **kwargs: P.kwargs) -> R_co: ...
+
+
+@dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs a microsecond more
+class Prepared:
+    """A call made ready to queue: its payload encoded, its hooks' target found."""
+
+    queue: str
+    name: str
+    target: Any  # the registered job (hooks), or the name when nothing is registered
+    args: tuple[Any, ...]
+    kwargs: Mapping[str, Any]
+    payload: str
+    job_id: str | None
+    track: int | None  # seconds to keep status and result; None: untracked
+
+
+def prepare(registry: jobs.Registry, job: Any, args: Sequence[Any], kwargs: Mapping[str, Any],
+            queue: str | None, job_ids: bool, status: bool | None, result_ttl: int | None,
+            default_ttl: int) -> Prepared:
+    """A call encoded as a payload, raising before anything is written: a job a worker could
+    not find by name, arguments JSON cannot carry (naming which), a bad queue name."""
+    name = jobs.class_name(job)
+    queue = check_queue_name(queue or jobs.queue_of(job, registry))
+    target = registry.get(job) if isinstance(job, str) else job
+    track = None
+    if status or (status is None and target is not None):
+        asked, ttl = jobs.tracking(target) if target is not None else (False, None)
+        if status or asked:
+            track = check_ttl(result_ttl or ttl or default_ttl)
+    job_id = ids.new_id() if job_ids or track is not None else None
+    try:
+        payload = layout.encode_job(name, arguments.pack(args, kwargs), job_id, track)
+    except (TypeError, ValueError) as exc:
+        func = jobs.signature_target(target)
+        raise arguments.unencodable(name, func, args, kwargs, exc) from None
+    return Prepared(queue, name, target, tuple(args), kwargs, payload, job_id, track)
 
 
 class Client:
@@ -33,7 +85,10 @@ class Client:
     ``RESQUE_REDIS``/``REDIS_URL`` environment variables, then ``localhost:6379``).
     ``allowed_modules`` lists module prefixes whose dotted job paths workers may import
     (added to ``RESQUE_JOB_MODULES``). ``inline=True`` performs jobs at enqueue time, with
-    their hooks, like Ruby's ``Resque.inline``, for tests.
+    their hooks, like Ruby's ``Resque.inline``, for tests. ``job_ids=False`` (or
+    ``RESQUE_JOB_IDS=0``) writes Ruby's exact payloads, without our ``id``, for apps whose
+    Ruby code removes jobs with ``Resque.dequeue``; ``result_ttl`` (``RESQUE_RESULT_TTL``):
+    seconds a tracked job's status and result are kept after it ends.
     """
 
     def __init__(
@@ -44,11 +99,16 @@ class Client:
         registry: jobs.Registry | None = None,
         allowed_modules: Iterable[str] = (),
         inline: bool = False,
+        job_ids: bool | None = None,
+        result_ttl: int | None = None,
     ) -> None:
         self.redis, namespace = connect(redis, namespace)
         self.keys = layout.Keys(namespace)
         self.registry = registry or jobs.registry
-        self.allowed_modules = [*ClientSettings.from_env().job_modules, *allowed_modules]
+        settings = ClientSettings.from_env(job_ids=job_ids, result_ttl=result_ttl)
+        self.allowed_modules = [*settings.job_modules, *allowed_modules]
+        self.job_ids = settings.job_ids
+        self.result_ttl = check_ttl(settings.result_ttl)
         self.inline = inline
         self._push = self.redis.register_script(PUSH_SCRIPT)
         self._queue_keys: dict[str, list[str]] = {}
@@ -57,32 +117,96 @@ class Client:
     def namespace(self) -> str:
         return self.keys.namespace
 
+    @functools.cached_property
+    def statuses(self) -> StatusStore:
+        """Status records of tracked jobs (``status=True``) under this namespace."""
+        return StatusStore(self.redis, self.keys)
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {describe(self.redis)} namespace={self.namespace!r}>"
 
     # --- enqueueing ---------------------------------------------------------------------
 
-    def enqueue(self, job: Any, *args: Any) -> bool:
-        """Enqueue to the job's own queue; False if a ``before_enqueue`` hook returned False."""
-        return self.enqueue_to(jobs.queue_of(job, self.registry), job, *args)
+    @overload
+    def enqueue(self, job: TaskBase[P, R], /, *args: P.args,
+                **kwargs: P.kwargs) -> Job[R] | None: ...
+    @overload
+    def enqueue(self, job: type[Performs[P, R]], /, *args: P.args,
+                **kwargs: P.kwargs) -> Job[R] | None: ...
+    @overload
+    def enqueue(self, job: str, /, *args: Any, **kwargs: Any) -> Job[Any] | None: ...
+    @translate_errors
+    def enqueue(self, job: Any, /, *args: Any, **kwargs: Any) -> Job[Any] | None:
+        """Enqueue ``job(*args, **kwargs)`` to the job's own queue; a handle (``Job``), or
+        None if a ``before_enqueue`` hook returned False."""
+        return self.submit(prepare(self.registry, job, args, kwargs, None, self.job_ids, None,
+                                   None, self.result_ttl))
+
+    @overload
+    def enqueue_to(self, queue: str, job: TaskBase[P, R], /, *args: P.args,
+                   **kwargs: P.kwargs) -> Job[R] | None: ...
+    @overload
+    def enqueue_to(self, queue: str, job: type[Performs[P, R]], /, *args: P.args,
+                   **kwargs: P.kwargs) -> Job[R] | None: ...
+    @overload
+    def enqueue_to(self, queue: str, job: str, /, *args: Any,
+                   **kwargs: Any) -> Job[Any] | None: ...
+    @translate_errors
+    def enqueue_to(self, queue: str, job: Any, /, *args: Any, **kwargs: Any) -> Job[Any] | None:
+        """Enqueue to a named queue, running ``before_enqueue``/``after_enqueue`` hooks.
+        One round trip (``lua/push.lua``), in about 6 µs of Python besides redis-py's."""
+        return self.submit(prepare(self.registry, job, args, kwargs, queue, self.job_ids, None,
+                                   None, self.result_ttl))
 
     @translate_errors
-    def enqueue_to(self, queue: str, job: Any, *args: Any) -> bool:
-        """Enqueue to a named queue, running ``before_enqueue``/``after_enqueue`` hooks."""
-        check_queue_name(queue)
-        name = jobs.class_name(job)
-        target = self.registry.get(job) if isinstance(job, str) else job
-        payload = layout.encode_job(name, args)
-        for hook in jobs.hooks(target, "before_enqueue"):
-            if hook(*args) is False:
-                return False
+    def enqueue_call(self, job: Any, args: Sequence[Any], kwargs: Mapping[str, Any], *,
+                     queue: str | None = None, status: bool | None = None,
+                     result_ttl: int | None = None) -> Job[Any] | None:
+        """``enqueue`` with its options spelled out: what tasks' ``enqueue`` calls.
+
+        One round trip (the push script); two commands in it for a tracked job (its status
+        record, then the push, pipelined)."""
+        return self.submit(self.prepare(job, args, kwargs, queue=queue, status=status,
+                                        result_ttl=result_ttl))
+
+    def prepare(self, job: Any, args: Sequence[Any], kwargs: Mapping[str, Any], *,
+                queue: str | None = None, status: bool | None = None,
+                result_ttl: int | None = None) -> Prepared:
+        """Encode a call, raising before anything is written (``prepare``)."""
+        return prepare(self.registry, job, args, kwargs, queue, self.job_ids, status,
+                       result_ttl or None, self.result_ttl)
+
+    def submit(self, prepared: Prepared, *, hooks: bool = True) -> Job[Any] | None:
+        """Queue a prepared call (enqueue hooks around it); its handle, or None if a
+        ``before_enqueue`` hook returned False."""
+        target, args, kwargs = prepared.target, prepared.args, prepared.kwargs
+        hooks = hooks and target is not None  # a name nothing is registered under has none
+        if hooks:
+            for hook in jobs.hooks(target, "before_enqueue"):
+                if hook(*args, **kwargs) is False:
+                    return None
         if self.inline:
-            self._perform_inline(payload, queue)
+            self._perform_inline(prepared.payload, prepared.queue)
+        elif prepared.track is not None:
+            self._push_tracked(prepared)
         else:
-            self._push_payloads(queue, payload)
-        for hook in jobs.hooks(target, "after_enqueue"):
-            hook(*args)
-        return True
+            self._push_payloads(prepared.queue, prepared.payload)
+        if hooks:
+            for hook in jobs.hooks(target, "after_enqueue"):
+                hook(*args, **kwargs)
+        return Job(self, prepared.job_id, prepared.queue, prepared.name, prepared.payload,
+                   prepared.track is not None)
+
+    def _push_tracked(self, prepared: Prepared) -> None:
+        """The status record, then the push, in one pipelined round trip: a worker cannot
+        start the job before its record says queued."""
+        assert prepared.job_id is not None and prepared.track is not None
+        with self.redis.pipeline(transaction=False) as pipe:
+            self.statuses.queued(prepared.job_id, prepared.track, name=prepared.name,
+                                 queue=prepared.queue, payload=prepared.payload, client=pipe)
+            self._push(keys=self._push_keys(prepared.queue),
+                       args=[prepared.queue, prepared.payload], client=pipe)
+            pipe.execute()
 
     def _push_keys(self, queue: str) -> list[str]:
         keys = self._queue_keys.get(queue)
@@ -100,7 +224,7 @@ class Client:
         """
         command = ("EVALSHA", self._push.sha, 3, *self._push_keys(queue), queue, *payloads)
         try:
-            self.redis.execute_command(*command)  # type: ignore[no-untyped-call]
+            self.redis.execute_command(*command)
         except redis.exceptions.NoScriptError:
             self._push(keys=self._push_keys(queue), args=[queue, *payloads])
 
@@ -123,11 +247,16 @@ class Client:
         """Enqueue one job per args sequence in pipelined bulk; returns how many were queued.
 
         Hooks do not run (as with ``push``): bulk loads are for data, not per-job logic.
-        Everything is encoded before anything is sent, so bad args queue nothing.
+        Everything is encoded before anything is sent, so bad args queue nothing. Each job
+        gets an id (unless ``job_ids=False``); no handles are returned.
         """
         queue = check_queue_name(queue or jobs.queue_of(job, self.registry))
         name = jobs.class_name(job)
-        payloads = [layout.encode_job(name, args) for args in args_list]
+        new_id: Callable[[], str | None] = ids.new_id if self.job_ids else lambda: None
+        try:
+            payloads = [layout.encode_job(name, args, new_id()) for args in args_list]
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"enqueue_many of {name}: {exc}") from None
         keys = self._push_keys(queue)
         with self.redis.pipeline(transaction=False) as pipe:
             for start in range(0, len(payloads), BULK_CHUNK):
@@ -141,7 +270,14 @@ class Client:
         name, so a job a worker could not resolve fails here, in the user's tests."""
         data = layout.decode_job(payload, queue)
         target = self.registry.resolve(data["class"], self.allowed_modules)
-        jobs.run(target, data["args"], data["class"])
+        tracked = layout.JOB_TRACK in data
+        try:
+            current.execute(target, data, queue, "inline", self.statuses if tracked else None)
+        except BaseException as exc:
+            if tracked:
+                self.statuses.failed(data[layout.JOB_ID], data[layout.JOB_TRACK],
+                                     f"{type(exc).__name__}: {exc}")
+            raise
 
     # --- reading and removing -----------------------------------------------------------
 
@@ -202,21 +338,24 @@ class Client:
         return int(size)
 
     @translate_errors
-    def dequeue(self, job: Any, *args: Any, queue: str | None = None) -> int | None:
-        """Remove queued jobs of a class (all of them, or those with exactly these args).
+    def dequeue(self, job: Any, /, *args: Any, queue: str | None = None,
+                **kwargs: Any) -> int | None:
+        """Remove queued jobs of a class (all of them, or those with exactly these args and
+        keywords; a keyword named ``queue`` cannot be matched here).
 
-        Items are compared decoded, so jobs that Perl wrote with another key order match.
-        Runs ``before_dequeue`` (False cancels, returning None) and ``after_dequeue`` hooks.
+        Items are compared decoded, so jobs that Perl wrote with another key order match, and
+        so do jobs carrying our ``id`` (unlike Ruby's byte-exact ``Resque.dequeue``). Runs
+        ``before_dequeue`` (False cancels, returning None) and ``after_dequeue`` hooks.
         """
         queue = queue or jobs.queue_of(job, self.registry)
         name = jobs.class_name(job)
         target = self.registry.get(job) if isinstance(job, str) else job
         for hook in jobs.hooks(target, "before_dequeue"):
-            if hook(*args) is False:
+            if hook(*args, **kwargs) is False:
                 return None
         # Compared as sorted-key JSON: Perl's key order is ignored, but 1, 1.0 and true stay
         # distinct, as with Ruby's byte-exact LREM.
-        wanted = layout.canonical(list(args)) if args else None
+        wanted = layout.canonical(arguments.pack(args, kwargs)) if args or kwargs else None
         key = self.keys.queue(queue)
         matches: set[Any] = set()
         for raw in self._scan_list(key):
@@ -232,7 +371,7 @@ class Client:
         for raw in matches:
             removed += int(self.redis.lrem(key, 0, raw))
         for hook in jobs.hooks(target, "after_dequeue"):
-            hook(*args)
+            hook(*args, **kwargs)
         return removed
 
     def _scan_list(self, key: str, chunk: int = 1000) -> Iterable[Any]:

@@ -35,12 +35,13 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 from redis.sentinel import Sentinel, SentinelConnectionPool
 
-from resque.errors import RedisUnavailable
+from resque.errors import BadRedisURL, RedisUnavailable
 
 DEFAULT_NAMESPACE = "resque"
 DEFAULT_SERVER = "localhost:6379"
 ENV_VARS = ("RESQUE_REDIS", "REDIS_URL")
 SENTINEL_SCHEMES = ("redis+sentinel", "rediss+sentinel", "sentinel")
+URL_SCHEMES = ("redis", "rediss", "unix")
 DEFAULT_SENTINEL_PORT = 26379
 
 # Socket settings of the clients we build (a URL's query parameters override them). Without
@@ -80,49 +81,84 @@ def server_from_env() -> str | None:
 def connect(spec: redis.Redis | str | None = None, namespace: str | None = None) -> tuple[
     redis.Redis, str
 ]:
-    """Return ``(client, namespace)`` for any accepted form; the client is not contacted yet."""
+    """Return ``(client, namespace)`` for any accepted form; the client is not contacted yet.
+
+    A string that cannot be read raises ``BadRedisURL`` (a ``ValueError``) saying why,
+    without the password.
+    """
     if isinstance(spec, redis.Redis):
         return spec, DEFAULT_NAMESPACE if namespace is None else namespace
     if spec is not None and not isinstance(spec, str):
         raise TypeError(f"redis must be a redis.Redis client or a string, not {type(spec)!r}")
     server = (spec or server_from_env() or DEFAULT_SERVER).strip()
-    found_namespace: str | None = None
-    if server.split("://", 1)[0].lower() in SENTINEL_SCHEMES and "://" in server:
-        client, found_namespace = _sentinel_from_url(server)
-    elif "://" in server:
-        parts = urlsplit(server)
-        query = parse_qsl(parts.query)
-        found_namespace = next((v for k, v in query if k == "namespace"), None)
-        rest = urlencode([(k, v) for k, v in query if k != "namespace"])
-        # Rebuilt by hand: urlunsplit turns "unix:///path" into "unix:/path", which redis-py
-        # refuses.
-        base = server.split("?", 1)[0]
-        given = {k for k, _ in query}
-        defaults = {k: v for k, v in CLIENT_DEFAULTS.items() if k not in given}
-        if parts.scheme == "unix":
-            defaults.pop("socket_keepalive", None)
-        client = redis.Redis.from_url(
-            f"{base}?{rest}" if rest else base, retry=_no_retry(), **defaults
-        )
-    else:
-        address, _, found_namespace_text = server.partition("/")
-        found_namespace = found_namespace_text or None
-        host, _, port_db = address.partition(":")
-        port_text, _, db_text = port_db.partition(":")
-        try:
-            port = int(port_text) if port_text else 6379
-            db = int(db_text) if db_text else 0
-        except ValueError:
-            raise ValueError(
-                f"cannot read Redis address {server!r}: expected host:port, host:port:db, "
-                "host:port/namespace or a redis:// URL"
-            ) from None
-        client = redis.Redis(
-            host=host or "localhost", port=port, db=db, retry=_no_retry(), **CLIENT_DEFAULTS
-        )
+    try:
+        if server.split("://", 1)[0].lower() in SENTINEL_SCHEMES and "://" in server:
+            client, found_namespace = _sentinel_from_url(server)
+        elif "://" in server:
+            client, found_namespace = _from_url(server)
+        else:
+            client, found_namespace = _from_address(server)
+    except BadRedisURL:
+        raise
+    except ValueError as exc:  # redis-py refusing a query value, a sentinel setting...
+        raise BadRedisURL(f"cannot read Redis URL {_safe(server)!r}: {exc}") from None
     if namespace is None:
         namespace = found_namespace if found_namespace is not None else DEFAULT_NAMESPACE
     return client, namespace
+
+
+def _from_url(server: str) -> tuple[redis.Redis, str | None]:
+    """``redis://``, ``rediss://`` and ``unix://`` URLs, checked before redis-py reads them
+    (it falls back to db 0 for a path that is no number)."""
+    parts = urlsplit(server)
+    if parts.scheme.lower() not in URL_SCHEMES:
+        raise BadRedisURL(f"cannot read Redis URL {_safe(server)!r}: it must start with "
+                          "redis://, rediss://, unix:// or redis+sentinel://")
+    if parts.scheme.lower() != "unix":
+        try:
+            parts.port  # noqa: B018 - urllib checks the port when asked for it
+        except ValueError:
+            raise BadRedisURL(f"cannot read Redis URL {_safe(server)!r}: its port is not a "
+                              "number (redis://host:6379/0)") from None
+        database = parts.path.strip("/")
+        if database and not (database.isascii() and database.isdigit()):
+            raise BadRedisURL(
+                f"cannot read Redis URL {_safe(server)!r}: the database {database!r} is not a "
+                f"number (redis://host:6379/0); a namespace goes in ?namespace={database}"
+            )
+    query = parse_qsl(parts.query)
+    found_namespace = next((v for k, v in query if k == "namespace"), None)
+    rest = urlencode([(k, v) for k, v in query if k != "namespace"])
+    # Rebuilt by hand: urlunsplit turns "unix:///path" into "unix:/path", which redis-py
+    # refuses.
+    base = server.split("?", 1)[0]
+    given = {k for k, _ in query}
+    defaults = {k: v for k, v in CLIENT_DEFAULTS.items() if k not in given}
+    if parts.scheme == "unix":
+        defaults.pop("socket_keepalive", None)
+    client = redis.Redis.from_url(
+        f"{base}?{rest}" if rest else base, retry=_no_retry(), **defaults
+    )
+    return client, found_namespace
+
+
+def _from_address(server: str) -> tuple[redis.Redis, str | None]:
+    """Resque's own ``host:port``, ``host:port:db`` and ``host:port[:db]/namespace``."""
+    address, _, found_namespace_text = server.partition("/")
+    host, _, port_db = address.partition(":")
+    port_text, _, db_text = port_db.partition(":")
+    try:
+        port = int(port_text) if port_text else 6379
+        db = int(db_text) if db_text else 0
+    except ValueError:
+        raise BadRedisURL(
+            f"cannot read Redis address {_safe(server)!r}: expected host:port, host:port:db, "
+            "host:port/namespace or a redis:// URL"
+        ) from None
+    client = redis.Redis(
+        host=host or "localhost", port=port, db=db, retry=_no_retry(), **CLIENT_DEFAULTS
+    )
+    return client, found_namespace_text or None
 
 
 # --- Redis Sentinel ---------------------------------------------------------------------------
@@ -164,10 +200,10 @@ def sentinel_client(
     settings = {**CLIENT_DEFAULTS, **connection_kwargs}
     if ssl:
         settings["ssl"] = True
-    manager = Sentinel(  # type: ignore[no-untyped-call]
+    manager = Sentinel(
         addresses, sentinel_kwargs=sentinel_kwargs, retry=_no_retry(), **settings
     )
-    client: redis.Redis = manager.master_for(  # type: ignore[no-untyped-call]
+    client: redis.Redis = manager.master_for(
         service, db=db, username=username, password=password
     )
     return client
@@ -199,7 +235,7 @@ def _sentinel_from_url(url: str) -> tuple[redis.Redis, str | None]:
     parts = [p for p in path.split("/") if p]
     if not hosts or not parts:
         raise ValueError(
-            f"cannot read Sentinel URL {_without_credentials(url)!r}: expected "
+            f"cannot read Sentinel URL {_safe(url)!r}: expected "
             "redis+sentinel://[user:password@]host1:26379,host2:26379/service[/db]"
         )
     try:
@@ -232,6 +268,17 @@ def _without_credentials(url: str) -> str:
     return f"{scheme}{sep}{netloc.rpartition('@')[2]}{slash}{path}"
 
 
+def _safe(server: str) -> str:
+    """A URL or address as the user wrote it, for an error message: no credentials, and no
+    value of a query parameter that names a password."""
+    base, mark, query = _without_credentials(server).partition("?")
+    if not mark:
+        return base
+    shown = [f"{key}=***" if "password" in key.lower() else f"{key}={value}"
+             for key, value in parse_qsl(query, keep_blank_values=True)]
+    return f"{base}?{'&'.join(shown)}"
+
+
 # --- naming a server safely -------------------------------------------------------------------
 
 
@@ -258,16 +305,41 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def unavailable_error(client: redis.Redis, exc: BaseException) -> RedisUnavailable:
+    """``RedisUnavailable`` saying, in one line, where and what to check (never a password)."""
+    where = describe(client)
     if isinstance(exc, (redis.AuthenticationError, redis.exceptions.AuthorizationError)):
-        hint = ("Check the user name and password in the redis= argument, RESQUE_REDIS or "
-                "REDIS_URL (they are never shown here).")
-    elif "certificate" in str(exc).lower() or "ssl" in str(exc).lower():
+        if not client.connection_pool.connection_kwargs.get("password"):
+            return RedisUnavailable(
+                f"cannot reach Redis at {where}: it needs a password and none was given; put "
+                "it in the URL (redis://:PASSWORD@host:6379/0 or redis://USER:PASSWORD@...) "
+                "of --redis, RESQUE_REDIS or REDIS_URL")
+        return RedisUnavailable(
+            f"cannot reach Redis at {where}: it refused the user name and password given "
+            f"({_short(exc)}); check them in --redis, RESQUE_REDIS or REDIS_URL (they are "
+            "never shown here)")
+    if "certificate" in str(exc).lower() or "ssl" in str(exc).lower():
         hint = ("Check the TLS settings: ssl_ca_certs for the server's CA, and ssl_certfile "
                 "and ssl_keyfile if it asks for a client certificate.")
     else:
         hint = ("Check that redis-server is running there and that the redis= argument, "
                 "RESQUE_REDIS or REDIS_URL points at it.")
-    return RedisUnavailable(f"cannot reach Redis at {describe(client)}: {exc} {hint}")
+    return RedisUnavailable(f"cannot reach Redis at {where}: {_sentence(exc)} {hint}")
+
+
+def _sentence(exc: BaseException) -> str:
+    text = _short(exc)
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
+def check_credentials(client: redis.Redis) -> None:
+    """One PING: ``RedisUnavailable`` at once if Redis refuses the credentials (waiting
+    would not fix them); a Redis that is merely away is left to the caller's retries."""
+    try:
+        client.ping()
+    except (redis.AuthenticationError, redis.exceptions.AuthorizationError) as exc:
+        raise unavailable_error(client, exc) from exc
+    except TRANSIENT_ERRORS:
+        pass
 
 
 def translate_errors(method: F) -> F:
@@ -361,7 +433,7 @@ def refresh_master(client: redis.Redis) -> None:
     master up for a while does not keep it on the old one)."""
     pool = client.connection_pool
     if isinstance(pool, SentinelConnectionPool):
-        pool.get_master_address()  # type: ignore[no-untyped-call]
+        pool.get_master_address()
 
 
 def _short(exc: BaseException, limit: int = 300) -> str:

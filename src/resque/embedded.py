@@ -56,7 +56,9 @@ class EmbeddedRedis:
 
     Use as a context manager, or call ``start()``/``stop()``. ``data_dir=None`` means a
     temporary directory that is removed on stop; ``persistent=True`` turns on the
-    append-only file (``appendfsync everysec``).
+    append-only file (``appendfsync everysec``). ``new_session=True`` starts it in a session
+    of its own, so a terminal's Ctrl-C or hang-up reaches only its owner, which then stops it
+    (redis-server ignores HUP, and would quit on INT before its clients).
     """
 
     def __init__(
@@ -67,6 +69,7 @@ class EmbeddedRedis:
         unix_socket: bool = False,
         persistent: bool = False,
         extra_args: list[str] | None = None,
+        new_session: bool = False,
     ) -> None:
         self.binary = find_redis_server()
         self._tempdir = None if data_dir else tempfile.mkdtemp(prefix="resque-redis-")
@@ -75,6 +78,7 @@ class EmbeddedRedis:
         self.socket_path = str(self.data_dir / "redis.sock") if unix_socket else None
         self.persistent = persistent
         self.extra_args = extra_args or []
+        self.new_session = new_session
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -97,10 +101,18 @@ class EmbeddedRedis:
         return args + self.extra_args
 
     def start(self, timeout: float = 10.0) -> EmbeddedRedis:
+        if self.process is not None and self.process.stderr:
+            self.process.stderr.close()  # a restart after the server was stopped from outside
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.process = subprocess.Popen(
-            self.command(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-        )
+        try:
+            self.process = subprocess.Popen(
+                self.command(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE, start_new_session=self.new_session,
+            )
+        except OSError as exc:  # REDIS_SERVER names no executable
+            self.stop()
+            raise ResqueError(f"cannot run redis-server {self.binary}: {exc.strerror} "
+                              "(check REDIS_SERVER, or install 'resque[embedded]')") from None
         client = redis.Redis.from_url(self.url)
         deadline = time.monotonic() + timeout
         while True:

@@ -11,6 +11,10 @@ class RedisUnavailable(ResqueError, ConnectionError):
     """Redis could not be reached; the message names the address (never the password)."""
 
 
+class BadRedisURL(ResqueError, ValueError):
+    """A Redis URL or address that cannot be read; the message never shows a password."""
+
+
 class BadPayload(ResqueError, ValueError):
     """A queued item that is not a job payload. The raw item is kept, never dropped."""
 

@@ -8,18 +8,22 @@ is imported on first use: a process that only enqueues loads neither.
 
 from __future__ import annotations
 
-import datetime
 import functools
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
-from resque.client import Client
+from resque.client import Client, Performs
 from resque.connection import translate_errors
+from resque.handles import Job
+from resque.tasks import Delay, TaskBase, seconds
 
 if TYPE_CHECKING:
     from resque.scheduler.delayed import Delayed, When
     from resque.scheduler.schedule import Schedules
     from resque.worker import Worker
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 class Resque(Client):
@@ -52,33 +56,67 @@ class Resque(Client):
     # --- delayed jobs (resque-scheduler's layout; see resque/scheduler/delayed.py) --------
 
     @translate_errors
-    def enqueue_at(self, when: When, job: Any, *args: Any) -> bool:
-        """Enqueue ``job(*args)`` on its queue at ``when`` (a datetime or epoch seconds)."""
-        return self.delayed.enqueue_at(when, job, *args)
+    def enqueue_call(self, job: Any, args: Sequence[Any], kwargs: Mapping[str, Any], *,
+                     queue: str | None = None, status: bool | None = None,
+                     result_ttl: int | None = None, at: When | None = None,
+                     delay: Delay | None = None) -> Job[Any] | None:
+        """``enqueue`` with its options spelled out (what tasks call); ``at`` or ``delay``:
+        when it is due (``self.delayed.clock`` tells the time)."""
+        prepared = self.prepare(job, args, kwargs, queue=queue, status=status,
+                                result_ttl=result_ttl)
+        if delay is not None:
+            at = self.delayed.clock() + seconds(delay)
+        if at is None:
+            return self.submit(prepared)
+        return self.delayed.enqueue_prepared(prepared, at)
+
+    @overload
+    def enqueue_at(self, when: When, job: TaskBase[P, R], /, *args: P.args,
+                   **kwargs: P.kwargs) -> Job[R] | None: ...
+    @overload
+    def enqueue_at(self, when: When, job: type[Performs[P, R]], /, *args: P.args,
+                   **kwargs: P.kwargs) -> Job[R] | None: ...
+    @overload
+    def enqueue_at(self, when: When, job: str, /, *args: Any,
+                   **kwargs: Any) -> Job[Any] | None: ...
+    def enqueue_at(self, when: When, job: Any, /, *args: Any, **kwargs: Any) -> Job[Any] | None:
+        """Enqueue ``job(*args, **kwargs)`` on its queue at ``when`` (a datetime or epoch
+        seconds); its handle, or None if a ``before_schedule`` hook said no."""
+        return self.enqueue_call(job, args, kwargs, at=when)
 
     @translate_errors
-    def enqueue_at_with_queue(self, queue: str, when: When, job: Any, *args: Any) -> bool:
-        return self.delayed.enqueue_at_with_queue(queue, when, job, *args)
+    def enqueue_at_with_queue(self, queue: str, when: When, job: Any, /, *args: Any,
+                              **kwargs: Any) -> Job[Any] | None:
+        return self.enqueue_call(job, args, kwargs, queue=queue, at=when)
+
+    @overload
+    def enqueue_in(self, seconds: Delay, job: TaskBase[P, R], /, *args: P.args,
+                   **kwargs: P.kwargs) -> Job[R] | None: ...
+    @overload
+    def enqueue_in(self, seconds: Delay, job: type[Performs[P, R]], /, *args: P.args,
+                   **kwargs: P.kwargs) -> Job[R] | None: ...
+    @overload
+    def enqueue_in(self, seconds: Delay, job: str, /, *args: Any,
+                   **kwargs: Any) -> Job[Any] | None: ...
+    @translate_errors
+    def enqueue_in(self, seconds: Delay, job: Any, /, *args: Any,
+                   **kwargs: Any) -> Job[Any] | None:
+        """Enqueue ``job(*args, **kwargs)`` on its queue ``seconds`` from now."""
+        return self.delayed.enqueue_in(seconds, job, *args, **kwargs)
 
     @translate_errors
-    def enqueue_in(self, seconds: float | datetime.timedelta, job: Any, *args: Any) -> bool:
-        """Enqueue ``job(*args)`` on its queue ``seconds`` from now."""
-        return self.delayed.enqueue_in(seconds, job, *args)
+    def enqueue_in_with_queue(self, queue: str, seconds: Delay, job: Any, /, *args: Any,
+                              **kwargs: Any) -> Job[Any] | None:
+        return self.delayed.enqueue_in_with_queue(queue, seconds, job, *args, **kwargs)
 
     @translate_errors
-    def enqueue_in_with_queue(
-        self, queue: str, seconds: float | datetime.timedelta, job: Any, *args: Any
-    ) -> bool:
-        return self.delayed.enqueue_in_with_queue(queue, seconds, job, *args)
-
-    @translate_errors
-    def remove_delayed(self, job: Any, *args: Any) -> int:
+    def remove_delayed(self, job: Any, *args: Any, **kwargs: Any) -> int:
         """Remove every delayed ``job(*args)`` (on the job's queue); returns how many."""
-        return self.delayed.remove_delayed(job, *args)
+        return self.delayed.remove_delayed(job, *args, **kwargs)
 
     @translate_errors
-    def remove_delayed_in_queue(self, job: Any, queue: str, *args: Any) -> int:
-        return self.delayed.remove_delayed_in_queue(job, queue, *args)
+    def remove_delayed_in_queue(self, job: Any, queue: str, *args: Any, **kwargs: Any) -> int:
+        return self.delayed.remove_delayed_in_queue(job, queue, *args, **kwargs)
 
     @translate_errors
     def remove_delayed_selection(
@@ -100,8 +138,8 @@ class Resque(Client):
         return self.delayed.delayed_timestamp_size(when)
 
     @translate_errors
-    def scheduled_at(self, job: Any, *args: Any) -> list[int]:
-        return self.delayed.scheduled_at(job, *args)
+    def scheduled_at(self, job: Any, *args: Any, **kwargs: Any) -> list[int]:
+        return self.delayed.scheduled_at(job, *args, **kwargs)
 
     @translate_errors
     def count_all_scheduled_jobs(self) -> int:

@@ -4,7 +4,8 @@ A job is any of:
 
 * a class with ``perform(*args)`` (static, class or instance method) and a ``queue``
   attribute, the Ruby style;
-* a plain function decorated with ``@resque.job(queue="mail")``;
+* a plain function decorated with ``@resque.job(queue="mail")``, which makes it a typed
+  ``Task`` (``resque/tasks.py``);
 * either of them registered under an explicit name (``name="Mailer::Welcome"``) so that jobs
   enqueued by Ruby or Perl map to Python code.
 
@@ -17,63 +18,29 @@ from __future__ import annotations
 import importlib
 import inspect
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from typing import Any, TypeVar, overload
 
 from resque.errors import DontPerform, JobForbidden, JobNotFound, NoQueueError
+from resque.layout import split_kwargs
+from resque.tasks import HOOK_KINDS, AsyncTask, P, R, Task, TaskBase
+
+__all__ = ["HOOK_KINDS", "SKIPPED", "Registry", "job", "registry", "run"]
 
 QUOTE_LIMIT = 2048  # characters of a job's input an error message quotes
 
 log = logging.getLogger("resque.jobs")
 
-HOOK_KINDS = (
-    "before_enqueue",
-    "after_enqueue",
-    "before_dequeue",
-    "after_dequeue",
-    "before_perform",
-    "around_perform",
-    "after_perform",
-    "on_failure",
-    # resque-scheduler's, run when a delayed or recurring job is scheduled or queued
-    "before_schedule",
-    "after_schedule",
-    "before_delayed_enqueue",
-)
-
-T = TypeVar("T")
+C = TypeVar("C", bound=type)
 
 
-class JobFunction:
-    """A plain function registered as a job; call it directly or enqueue it."""
-
-    def __init__(self, func: Callable[..., Any], name: str, queue: str | None) -> None:
-        self.func = func
-        self.name = name
-        self.queue = queue
-        self.hooks: dict[str, list[Callable[..., Any]]] = {}
-        self.__doc__ = func.__doc__
-        self.__wrapped__ = func
-
-    def perform(self, *args: Any) -> Any:
-        return self.func(*args)
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.func(*args, **kwargs)
-
-    def hook(self, kind: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-        """Decorator adding a hook, e.g. ``@send_mail.hook("on_failure")``."""
-        if kind not in HOOK_KINDS:
-            raise ValueError(f"unknown hook kind {kind!r}; expected one of {HOOK_KINDS}")
-
-        def add(hook: Callable[..., Any]) -> Callable[..., Any]:
-            self.hooks.setdefault(kind, []).append(hook)
-            return hook
-
-        return add
-
+class _Skipped:
     def __repr__(self) -> str:
-        return f"<job {self.name} queue={self.queue!r}>"
+        return "SKIPPED"
+
+
+SKIPPED: Any = _Skipped()
+"""What ``run`` returns when a ``before_perform`` or ``around_perform`` hook skipped the job."""
 
 
 class Registry:
@@ -82,21 +49,27 @@ class Registry:
     def __init__(self) -> None:
         self._by_name: dict[str, Any] = {}
 
-    def register(self, target: Any, name: str | None = None, queue: str | None = None) -> Any:
-        """Register a class or function (wrapping functions in ``JobFunction``)."""
+    def register(self, target: Any, name: str | None = None, queue: str | None = None, *,
+                 status: bool | None = None, result_ttl: int | None = None) -> Any:
+        """Register a class or function (wrapping functions in ``Task``/``AsyncTask``)."""
         if inspect.isclass(target):
-            name = name or _dotted_name(target)
-            setattr(target, "__resque_name__", name)  # noqa: B010 - classes of any shape
-            if queue is not None:
-                setattr(target, "queue", queue)  # noqa: B010
-        elif isinstance(target, JobFunction):
+            _mark_class(target, name, queue, status, result_ttl)
+            name = target.__resque_name__  # type: ignore[attr-defined]
+        elif isinstance(target, TaskBase):
             if name:
-                target.name = name
+                target.name, target.unreachable = name, None
             if queue is not None:
                 target.queue = queue
+            if status is not None:
+                target.status = status
+            if result_ttl is not None:
+                target.result_ttl = result_ttl
             name = target.name
         elif callable(target):
-            target = JobFunction(target, name or _dotted_name(target), queue)
+            kind = AsyncTask if inspect.iscoroutinefunction(target) else Task
+            target = kind(target, name or _dotted_name(target), queue, status=bool(status),
+                          result_ttl=result_ttl)
+            target.unreachable = None if name else unreachable(target.func)
             name = target.name
         else:
             raise TypeError(f"cannot register {target!r} as a job: not a class or function")
@@ -121,7 +94,7 @@ class Registry:
             return found
         if "." not in name or name.startswith(".") or ".." in name:
             raise JobNotFound(
-                f"no job is registered as {name!r}; register it with "
+                f"no job is registered as {name!r}{self._suggestion(name)}; register it with "
                 f"@resque.job(name={name!r}) in the module the worker loads with --app"
             )
         parts = name.split(".")
@@ -132,24 +105,53 @@ class Registry:
         allowed = [p for p in allowed_modules if _under(name, p)]
         if not allowed:
             raise JobForbidden(
-                f"job class {name!r} is not registered and its module is not under an allowed "
-                "prefix, so it is not imported; register it with @resque.job or allow its "
-                "module with allowed_modules= / RESQUE_JOB_MODULES"
+                f"job class {name!r} is not registered{self._suggestion(name)} and its module is "
+                "not under an allowed prefix, so it is not imported; register it with "
+                "@resque.job or allow its module with allowed_modules= / RESQUE_JOB_MODULES"
             )
         target = _import_path(name, allowed)
         if target is None:
-            raise JobNotFound(f"cannot find {name!r}: no such module attribute")
+            raise JobNotFound(f"cannot find {name!r}: no such module attribute"
+                              f"{self._suggestion(name)}")
         # Only a class or function defined under an allowed prefix: a name the allowed module
         # imported (its ``os``, a ``from subprocess import Popen``) is not the app's job.
         defined_in = getattr(target, "__module__", None)
         if not (inspect.isclass(target) or inspect.isfunction(target)
-                or isinstance(target, JobFunction)) or not (
+                or isinstance(target, TaskBase)) or not (
                 isinstance(defined_in, str) and any(_under(defined_in, p) for p in allowed)):
             raise JobForbidden(
                 f"{name!r} is not a job class or function defined under an allowed prefix "
                 f"(it comes from {defined_in!r}); it is never called"
             )
         return target
+
+
+    def _suggestion(self, name: str) -> str:
+        """`` (did you mean myapp.jobs.send_welcome?)`` for a near miss of a registered name
+        (a typo, a module moved): the worker's failure record then says what to fix."""
+        import difflib  # only when a name is not found: it imports heapq and more
+
+        close = difflib.get_close_matches(name, self._by_name, n=1, cutoff=0.75)
+        if not close:  # a moved module: the same function name under another package
+            last = _last_part(name)
+            close = [known for known in sorted(self._by_name) if _last_part(known) == last][:1]
+        return f" (did you mean {close[0]}?)" if close else ""
+
+
+def _last_part(name: str) -> str:
+    return name.rpartition(".")[2].rpartition("::")[2]
+
+
+def _mark_class(target: type, name: str | None, queue: str | None, status: bool | None,
+                result_ttl: int | None) -> None:
+    """Record a class's job settings on it: its name, queue, and whether it is tracked."""
+    setattr(target, "__resque_name__", name or _dotted_name(target))  # noqa: B010
+    if queue is not None:
+        setattr(target, "queue", queue)  # noqa: B010
+    if status is not None:
+        setattr(target, "__resque_status__", status)  # noqa: B010
+    if result_ttl is not None:
+        setattr(target, "__resque_result_ttl__", result_ttl)  # noqa: B010
 
 
 def _under(path: str, prefix: str) -> bool:
@@ -190,47 +192,104 @@ registry = Registry()
 """The registry that ``@resque.job`` uses unless told otherwise."""
 
 
+class _Decorator:
+    """What ``@resque.job(...)`` with options returns: a decorator, typed per target kind."""
+
+    def __init__(self, registry: Registry, name: str | None, queue: str | None,
+                 status: bool | None, result_ttl: int | None) -> None:
+        self.registry, self.name, self.queue = registry, name, queue
+        self.status, self.result_ttl = status, result_ttl
+
+    @overload
+    def __call__(self, target: C, /) -> C: ...  # type: ignore[overload-overlap]
+    @overload
+    def __call__(  # type: ignore[overload-overlap]
+        self, target: Callable[P, Coroutine[Any, Any, R]], /
+    ) -> AsyncTask[P, R]: ...
+    @overload
+    def __call__(self, target: Callable[P, R], /) -> Task[P, R]: ...
+    def __call__(self, target: Any, /) -> Any:
+        return self.registry.register(target, name=self.name, queue=self.queue,
+                                      status=self.status, result_ttl=self.result_ttl)
+
+
 @overload
-def job(func: T, /) -> T: ...
+def job(func: C, /) -> C: ...  # type: ignore[overload-overlap]
+@overload
+def job(  # type: ignore[overload-overlap]
+    func: Callable[P, Coroutine[Any, Any, R]], /
+) -> AsyncTask[P, R]: ...
+@overload
+def job(func: Callable[P, R], /) -> Task[P, R]: ...
 @overload
 def job(
-    *, queue: str | None = None, name: str | None = None, registry: Registry | None = None
-) -> Callable[[T], Any]: ...
+    *, queue: str | None = None, name: str | None = None, status: bool | None = None,
+    result_ttl: int | None = None, registry: Registry | None = None,
+) -> _Decorator: ...
 def job(
     func: Any = None,
     /,
     *,
     queue: str | None = None,
     name: str | None = None,
+    status: bool | None = None,
+    result_ttl: int | None = None,
     registry: Registry | None = None,
 ) -> Any:
     """Register a function or class as a job: ``@resque.job(queue="mail", name="Mail::Send")``.
 
-    Functions become ``JobFunction`` objects (still callable directly). Classes are returned
-    unchanged, with ``queue`` set when given.
+    A function becomes a ``Task`` (an ``async def`` one an ``AsyncTask``): still callable
+    directly, and typed for ``enqueue``. A class is returned unchanged, with ``queue`` set
+    when given. ``status=True`` tracks every call's status, progress and result, kept
+    ``result_ttl`` seconds after the job ends (default: the client's ``result_ttl``).
     """
-    target_registry = registry or globals()["registry"]
-
-    def decorate(target: Any) -> Any:
-        return target_registry.register(target, name=name, queue=queue)
-
-    return decorate(func) if func is not None else decorate
+    decorator = _Decorator(registry or globals()["registry"], name, queue, status, result_ttl)
+    return decorator(func) if func is not None else decorator
 
 
 def class_name(target: Any) -> str:
-    """The ``class`` string written into a payload for a job target."""
+    """The ``class`` string written into a payload for a job target.
+
+    Refuses, at once and with the fix, a target a worker could never import by that name:
+    a lambda, a function or class defined inside a function, or one defined in ``__main__``
+    (unless it was registered under an explicit name).
+    """
     if isinstance(target, str):
         if not target:
             raise ValueError("a job class name cannot be empty")
         return target
-    if isinstance(target, JobFunction):
+    if isinstance(target, TaskBase):
+        if target.unreachable:
+            raise TypeError(target.unreachable)
         return target.name
     name = getattr(target, "__resque_name__", None)
     if isinstance(name, str):
         return name
     if inspect.isclass(target) or callable(target):
+        problem = unreachable(target)
+        if problem:
+            raise TypeError(problem)
         return _dotted_name(target)
     raise TypeError(f"{target!r} is not a job: pass a class, a @resque.job function or a name")
+
+
+def unreachable(target: Any) -> str | None:
+    """Why a worker could not find ``target`` by its dotted name, with the fix; or None."""
+    module = getattr(target, "__module__", None)
+    qualname = getattr(target, "__qualname__", "") or ""
+    dotted = f"{module}.{qualname}"
+    if "<lambda>" in qualname:
+        why = "is a lambda, which has no name a worker can import"
+    elif "<locals>" in qualname:
+        why = "is defined inside a function, so a worker cannot import it"
+    elif module == "__main__":
+        why = ("is defined in __main__ (the script being run), which a worker does not "
+               "import under that name")
+    else:
+        return None
+    return (f"{dotted} {why}: define it at the top level of a module the worker imports "
+            "(resque work --app myapp.jobs), or register it under an explicit name with "
+            "@resque.job(name=...) in code the worker also loads")
 
 
 def queue_of(target: Any, registry: Registry | None = None) -> str:
@@ -248,12 +307,33 @@ def queue_of(target: Any, registry: Registry | None = None) -> str:
     return str(queue)
 
 
-def hooks(target: Any, kind: str) -> list[Callable[..., Any]]:
-    """The hooks of a kind, in Ruby's order: methods named ``<kind>*`` sorted by name."""
-    if isinstance(target, JobFunction):
-        return list(target.hooks.get(kind, ()))
+def tracking(target: Any) -> tuple[bool, int | None]:
+    """``(status, result_ttl)`` a job asked for with ``@resque.job(status=..., ...)``."""
+    if isinstance(target, TaskBase):
+        return target.status, target.result_ttl
+    return (bool(getattr(target, "__resque_status__", False)),
+            getattr(target, "__resque_result_ttl__", None))
+
+
+def signature_target(target: Any) -> Callable[..., Any] | None:
+    """The callable whose parameters name a job's arguments (for error messages)."""
+    if isinstance(target, TaskBase):
+        return target.func
+    if inspect.isclass(target):
+        raw = inspect.getattr_static(target, "perform", None)
+        if isinstance(raw, (staticmethod, classmethod)):
+            perform: Callable[..., Any] = getattr(target, "perform")  # noqa: B009
+            return perform
+    return None
+
+
+def hooks(target: Any, kind: str) -> Sequence[Callable[..., Any]]:
+    """The hooks of a kind, in Ruby's order: methods named ``<kind>*`` sorted by name.
+    A task's own list is returned, not a copy (four lookups per job): iterate, never change."""
+    if isinstance(target, TaskBase):
+        return target.hooks.get(kind, ())
     if not inspect.isclass(target):
-        return []
+        return ()
     names = _hook_names.get((target, kind))
     if names is None:  # dir() is slow; a class's hook methods are fixed once it is defined
         names = [name for name in sorted(dir(target)) if name.startswith(kind)]
@@ -266,7 +346,7 @@ _hook_names: dict[tuple[Any, str], list[str]] = {}
 
 def perform_callable(target: Any) -> Callable[..., Any]:
     """What to call with the job's args: ``perform`` (instantiating for instance methods)."""
-    if isinstance(target, JobFunction):
+    if isinstance(target, TaskBase):
         return target.func
     if inspect.isclass(target):
         raw = inspect.getattr_static(target, "perform", None)
@@ -293,18 +373,50 @@ def _signature_of(func: Callable[..., Any]) -> inspect.Signature | None:
     return _signatures[key]
 
 
-def check_arguments(func: Callable[..., Any], args: list[Any], name: str) -> None:
-    """Raise a clear ``TypeError`` when the payload's args do not fit ``perform``."""
+# Per function: (fewest, most) positional arguments it takes (most None: ``*args``), or None
+# when a count alone cannot tell (required keyword-only parameters, no signature).
+_arities: dict[Any, tuple[int, int | None] | None] = {}
+
+
+def _arity(func: Callable[..., Any]) -> tuple[int, int | None] | None:
+    key = getattr(func, "__func__", func)
+    if key not in _arities:
+        signature = _signature_of(func)
+        found: tuple[int, int | None] | None = None
+        if signature is not None:
+            params = list(signature.parameters.values())
+            positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY,
+                                                          p.POSITIONAL_OR_KEYWORD)]
+            if not any(p.kind is p.KEYWORD_ONLY and p.default is p.empty for p in params):
+                fewest = sum(p.default is p.empty for p in positional)
+                most = None if any(p.kind is p.VAR_POSITIONAL for p in params) else len(positional)
+                found = (fewest, most)
+        _arities[key] = found
+    return _arities[key]
+
+
+def check_arguments(func: Callable[..., Any], args: list[Any], name: str,
+                    kwargs: dict[str, Any] | None = None) -> None:
+    """Raise a clear ``TypeError`` when the payload's args do not fit ``perform``.
+
+    Positional args alone are checked by their count against the function's arity, cached:
+    ``Signature.bind`` (the slow, exact check) runs only when the count cannot tell."""
+    if not kwargs:
+        arity = _arity(func)
+        if arity is not None and arity[0] <= len(args) and (arity[1] is None
+                                                             or len(args) <= arity[1]):
+            return
     signature = _signature_of(func)
     if signature is None:
         return
     try:
-        signature.bind(*args)
+        signature.bind(*args, **kwargs) if kwargs else signature.bind(*args)
     except TypeError as exc:
         from resque.failure.records import clipped
 
+        given = repr(args) + (f" and keywords {kwargs!r}" if kwargs else "")
         # The message is stored in the failure record: quote the input, not megabytes of it.
-        raise TypeError(f"args {clipped(repr(args), QUOTE_LIMIT)} do not fit "
+        raise TypeError(f"args {clipped(given, QUOTE_LIMIT)} do not fit "
                         f"{clipped(name, QUOTE_LIMIT)}.perform{signature}: {exc}") from None
 
 
@@ -313,45 +425,52 @@ def warm(target: Any) -> None:
     the hook names and the signature of ``perform`` (never instantiating the class)."""
     for kind in ("before_perform", "around_perform", "after_perform", "on_failure"):
         hooks(target, kind)
-    if isinstance(target, JobFunction):
-        _signature_of(target.func)
-    elif inspect.isclass(target):
-        if isinstance(inspect.getattr_static(target, "perform", None), (staticmethod, classmethod)):
-            _signature_of(getattr(target, "perform"))  # noqa: B009 - any class
+    func = signature_target(target)
+    if func is not None:
+        _arity(func)
 
 
-def run(target: Any, args: list[Any], name: str) -> bool:
-    """Perform a job with its hooks in Ruby's order; return False if a hook skipped it.
+def run(target: Any, args: list[Any], name: str) -> Any:
+    """Perform a job with its hooks in Ruby's order; return what it returned, or ``SKIPPED``
+    if a hook skipped it.
 
+    ``args`` are the payload's: keyword arguments, if any, are split off its last element
+    (``layout.split_kwargs``) and every hook and ``perform`` get ``(*args, **kwargs)``.
     ``before_perform`` (``DontPerform`` skips quietly), ``around_perform`` (generator hooks
     that yield once; the first in name order is outermost), ``perform``, ``after_perform``
-    (only when nothing raised), and ``on_failure(exc, *args)`` for any exception, which is
-    then re-raised for the caller to record.
+    (only when nothing raised), and ``on_failure(exc, *args, **kwargs)`` for any exception,
+    which is then re-raised for the caller to record.
     """
+    kwargs = _NO_KEYWORDS
+    if args and type(args[-1]) is dict:  # only then can there be keywords: every job runs this
+        args, kwargs = split_kwargs(args)
     try:
         try:
             for hook in hooks(target, "before_perform"):
-                hook(*args)
+                hook(*args, **kwargs)
         except DontPerform:
-            return False
+            return SKIPPED
         func = perform_callable(target)
-        check_arguments(func, args, name)
+        check_arguments(func, args, name, kwargs)
         arounds = hooks(target, "around_perform")
-        performed = _around(arounds, func, args) if arounds else _call(func, args)
-        if performed:
+        result = _around(arounds, func, args, kwargs) if arounds else _call(func, args, kwargs)
+        if result is not SKIPPED:
             for hook in hooks(target, "after_perform"):
-                hook(*args)
-        return performed
+                hook(*args, **kwargs)
+        return result
     except BaseException as exc:
-        run_failure_hooks(target, exc, args)
+        run_failure_hooks(target, exc, args, kwargs)
         raise
 
 
-def _call(func: Callable[..., Any], args: list[Any]) -> bool:
-    result = func(*args)
+_NO_KEYWORDS: dict[str, Any] = {}  # shared, never changed: most jobs have no keywords
+
+
+def _call(func: Callable[..., Any], args: list[Any], kwargs: dict[str, Any]) -> Any:
+    result = func(*args, **kwargs) if kwargs else func(*args)
     if inspect.isawaitable(result):  # an ``async def`` job
-        awaiter(result)
-    return True
+        return awaiter(result)
+    return result
 
 
 async def as_coroutine(awaitable: Any) -> Any:
@@ -367,39 +486,46 @@ def _run_awaitable(awaitable: Any) -> Any:
 
 
 awaiter: Callable[[Any], Any] = _run_awaitable
-"""How ``async def`` jobs are run; a concurrent worker points it at its shared loop."""
+"""How ``async def`` jobs are run; a concurrent worker points it at its shared loop. The
+loop runs the coroutine in the caller's context (``contextvars``), so ``current_job()`` works
+inside it."""
 
 
-def _around(arounds: list[Callable[..., Any]], func: Callable[..., Any], args: list[Any]) -> bool:
+def _around(arounds: Sequence[Callable[..., Any]], func: Callable[..., Any], args: list[Any],
+            kwargs: dict[str, Any]) -> Any:
     """Nest generator hooks around the call; a hook that does not yield skips the job."""
     if not arounds:
-        return _call(func, args)
-    generator = arounds[0](*args)
+        return _call(func, args, kwargs)
+    generator = arounds[0](*args, **kwargs)
     if not inspect.isgenerator(generator):
         raise TypeError(f"around_perform hook {arounds[0]!r} must be a generator that yields once")
     try:
         next(generator)
     except StopIteration:
-        return False
+        return SKIPPED
     try:
-        performed = _around(arounds[1:], func, args)
+        result = _around(arounds[1:], func, args, kwargs)
     except BaseException as exc:
         try:
             generator.throw(exc)
         except StopIteration:
-            return False
+            return SKIPPED
         raise
     try:
         next(generator)
     except StopIteration:
         pass
-    return performed
+    return result
 
 
-def run_failure_hooks(target: Any, exc: BaseException, args: list[Any]) -> None:
-    """``on_failure*`` hooks; a failing hook is logged, never raised over the job's error."""
+def run_failure_hooks(target: Any, exc: BaseException, args: list[Any],
+                      kwargs: dict[str, Any] | None = None) -> None:
+    """``on_failure*`` hooks; a failing hook is logged, never raised over the job's error.
+    ``args`` may still carry the keywords (a dead child's payload): they are split off."""
+    if kwargs is None:
+        args, kwargs = split_kwargs(args)
     for hook in hooks(target, "on_failure"):
         try:
-            hook(exc, *args)
+            hook(exc, *args, **kwargs)
         except Exception:
             log.exception("on_failure hook %r failed", hook)

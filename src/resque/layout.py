@@ -17,82 +17,14 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from resque import rubyjson, rubytime
 from resque.errors import BadPayload, NoQueueError
 
 # --- JSON -------------------------------------------------------------------------------------
+# Spelled as Ruby's MultiJson/json gem spells it, floats included (resque.rubyjson).
 
-# MultiJson/Oj output: compact, insertion order, raw UTF-8, "/" unescaped, no NaN.
-_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-_DECODER = json.JSONDecoder()
-
-
-# Ruby's json gem writes a float as ``Float#to_s``: the same shortest digits as Python's repr,
-# but ``1.0e-07`` where Python writes ``1e-07``, and ``1.0e+15`` for a whole number in [1e15,
-# 1e16) where Python writes ``1000000000000000.0``. Output where this regex finds nothing has
-# no such float (a match inside a string only costs the slow path).
-_FLOAT_RUBY_WRITES_OTHERWISE = re.compile(r"[0-9]e[+-]|[0-9]{16}\.0")
-
-
-def encode(value: Any) -> str:
-    """Encode a value the way Ruby's ``Resque.encode`` does (byte-identical for JSON types):
-    Ruby's ``Job.destroy`` and resque-scheduler's ``timestamps:<item>`` find jobs by bytes.
-
-    Raises ``TypeError`` for values JSON cannot represent (sets, objects) and ``ValueError``
-    for NaN and infinities.
-    """
-    text = _ENCODER.encode(value)
-    return _encode_floats_as_ruby(value) if _may_hold_python_only_float(text) else text
-
-
-def _may_hold_python_only_float(text: str) -> bool:
-    # Substring tests first: a regex search costs more than encoding a small job.
-    return ("e+" in text or "e-" in text or ".0" in text) and bool(
-        _FLOAT_RUBY_WRITES_OTHERWISE.search(text))
-
-
-def _encode_floats_as_ruby(value: Any) -> str:
-    """``encode``'s slow path, for the rare value holding a float in exponent notation or a
-    whole one in [1e15, 1e16); everything but floats is left to the C encoder."""
-    if isinstance(value, float):
-        return _ruby_float(value)
-    if isinstance(value, (list, tuple)):
-        return "[" + ",".join(_encode_floats_as_ruby(item) for item in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ",".join(
-            f"{_ENCODER.encode(_json_key(key))}:{_encode_floats_as_ruby(item)}"
-            for key, item in value.items()
-        ) + "}"
-    return _ENCODER.encode(value)
-
-
-def _json_key(key: Any) -> str:
-    """A non-string object key as JSON writes it (``true``, ``5``), floats as Ruby does."""
-    if isinstance(key, str):
-        return key
-    return _ruby_float(key) if isinstance(key, float) else _ENCODER.encode(key)
-
-
-def _ruby_float(value: float) -> str:
-    """``Float#to_s`` of a finite float (``encode`` has refused NaN and infinities already)."""
-    text = float.__repr__(value)
-    if "e" in text:
-        mantissa, exponent = text.split("e")
-        return f"{mantissa if '.' in mantissa else mantissa + '.0'}e{exponent}"
-    if not (1e15 <= abs(value) < 1e16 and text.endswith(".0")):
-        return text
-    sign, digits = ("-", text[1:-2]) if value < 0 else ("", text[:-2])
-    digits = digits.rstrip("0")
-    return f"{sign}{digits[0]}.{digits[1:] or '0'}e+15"
-
-
-def decode(raw: str | bytes) -> Any:
-    """Decode JSON written by Ruby, Perl or us."""
-    if isinstance(raw, bytes):
-        raw = raw.decode("utf-8", errors="surrogateescape")
-    try:
-        return _DECODER.decode(raw)
-    except RecursionError:  # deeper than the interpreter's stack: bad data, not a crash
-        raise ValueError("JSON nested too deeply to decode") from None
+encode = rubyjson.encode
+decode = rubyjson.decode
 
 
 def canonical(value: Any) -> str:
@@ -100,26 +32,37 @@ def canonical(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
 
 
-def encode_job(class_name: str, args: Sequence[Any]) -> str:
-    """The queued job payload: ``{"class":"X","args":[...]}``, key order class then args."""
+def encode_job(
+    class_name: str, args: Sequence[Any], job_id: str | None = None, track: int | None = None
+) -> str:
+    """The queued job payload: ``{"class":"X","args":[...]}``, key order class then args, as
+    Ruby writes it; then our additions, which Ruby and Perl workers ignore: ``"id"`` (the
+    job's id) and ``"track"`` (seconds its status and result are kept after it ends; only
+    jobs that asked for a status have it). Without them the bytes are exactly Ruby's."""
     if not isinstance(args, (list, tuple)):
         raise TypeError(f"job args must be a list, not {type(args).__name__}")
-    payload = encode({"class": class_name, "args": args})  # one C-encoder pass, usually
+    job: dict[str, Any] = {"class": class_name, "args": args}
+    if job_id is not None:
+        job[JOB_ID] = job_id
+        if track is not None:
+            job[JOB_TRACK] = track
+    payload = encode(job)  # one C-encoder pass (floats spelled as Ruby's, resque.rubyjson)
     # Lone surrogates would only fail inside redis-py; refuse them here, before Redis.
     payload.encode("utf-8")
     return payload
 
 
 def decode_job(raw: str | bytes | None, queue: str) -> dict[str, Any]:
-    """Read a queued payload tolerantly: any key order, a missing ``args`` means ``[]``.
+    """Read a queued payload: any key order, a missing ``args`` means ``[]``; every value
+    strict (no NaN, infinity, invalid UTF-8 or lone surrogate reaches a job).
 
-    Raises ``BadPayload`` (naming the queue) when the item is not a JSON object with a string
-    ``class`` and an array ``args``; the raw item is kept on the exception.
+    Raises ``BadPayload`` (naming the queue) when the item is not such a JSON object with a
+    string ``class`` and an array ``args``; the raw item is kept on the exception.
     """
     if raw is None:
         raise BadPayload(queue, raw, "empty item")
     try:
-        job = decode(raw)
+        job = rubyjson.decode_strict(raw)
     except ValueError as exc:
         raise BadPayload(queue, raw, f"not valid JSON ({exc})") from None
     if not isinstance(job, dict):
@@ -132,6 +75,46 @@ def decode_job(raw: str | bytes | None, queue: str) -> dict[str, Any]:
     elif not isinstance(args, list):
         raise BadPayload(queue, raw, f'"args" is a JSON {type(args).__name__}, not an array')
     return job
+
+
+# --- Our additions to the payload -------------------------------------------------------------
+# Ruby and Perl workers read ``class`` and ``args`` and ignore any other key. Three places drop
+# our keys: resque-web's retry (it pushes ``{"class","args"}``), Ruby's resque-scheduler moving a
+# delayed job (``Job.create(queue, klass, *args)``), and Perl, which re-encodes in its own order.
+
+JOB_ID = "id"  # the job's id, unique across processes and hosts (resque.ids)
+JOB_TRACK = "track"  # seconds to keep the status and result: the worker tracks this job
+KWARGS_MARKER = "__kwargs__"
+"""Keyword arguments travel as the last element of ``args``: a JSON object whose first key is
+``"__kwargs__": true``, then the keywords in call order. Ruby and Perl jobs see it as a trailing
+options hash (``{"__kwargs__"=>true, "locale"=>"sv"}``)."""
+
+
+def with_job_id(payload: str, job_id: str) -> str:
+    """A payload of ``encode_job`` without an id, given one (a recurring tick's fixed bytes)."""
+    return f'{payload[:-1]},"{JOB_ID}":{encode(job_id)}}}'
+
+
+def kwargs_argument(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The ``args`` element that carries keyword arguments: the marker, then the keywords."""
+    return {KWARGS_MARKER: True, **kwargs}
+
+
+def split_kwargs(args: list[Any]) -> tuple[list[Any], dict[str, Any]]:
+    """``(positional, keywords)`` of a payload's args: the last element is the keywords when
+    it is an object carrying the marker set to ``true``. Costs one type check per job."""
+    if args:
+        last = args[-1]
+        if type(last) is dict and last.get(KWARGS_MARKER) is True:
+            keywords = dict(last)
+            del keywords[KWARGS_MARKER]
+            return args[:-1], keywords
+    return args, {}
+
+
+def carries_kwargs_marker(value: Any) -> bool:
+    """Is this a positional argument that a worker would take for the keywords?"""
+    return type(value) is dict and KWARGS_MARKER in value
 
 
 def text(value: str | bytes) -> str:
@@ -150,17 +133,37 @@ def raw_text(raw: str | bytes | None) -> str:
 
 # --- Queue names -----------------------------------------------------------------------------
 
-_BAD_QUEUE = re.compile(r"\s")
+# A worker's -q (and Ruby's QUEUES) splits on commas, strips whitespace, reads "!" first as an
+# exclusion and these characters as a pattern: a name holding any of them no worker can select.
+_GLOB_CHARACTERS = "*?[]{}"
+_UNSELECTABLE = re.compile(r"[\s,*?\[\]{}]")
+_SELECTABLE: set[str] = set()  # names accepted already: the per-enqueue check is one lookup
 
 
 def check_queue_name(queue: Any) -> str:
-    """Refuse queue names Resque cannot use: empty, not a string, or with whitespace."""
+    """Refuse a queue name no worker could take jobs from: empty, not a string, or a name a
+    worker's ``-q`` reads as something else (a pattern, an exclusion, two names)."""
+    if type(queue) is str and queue in _SELECTABLE:
+        return queue
     if not isinstance(queue, str) or not queue:
         raise NoQueueError(f"a queue name must be a non-empty string, not {queue!r}")
-    if _BAD_QUEUE.search(queue):
-        raise NoQueueError(f"queue name {queue!r} contains whitespace")
+    found = _UNSELECTABLE.search(queue)
+    if found or queue.startswith("!"):
+        raise NoQueueError(f"queue name {queue!r} {_unselectable_because(found)}")
+    if len(_SELECTABLE) < 10_000:
+        _SELECTABLE.add(queue)
     return queue
 
+
+def _unselectable_because(found: re.Match[str] | None) -> str:
+    if found is None:
+        return "starts with '!', which makes a worker's -q exclude the name instead"
+    if found.group() == ",":
+        return "contains a comma, which separates queue names in a worker's -q"
+    if found.group() in _GLOB_CHARACTERS:
+        return (f"contains {found.group()!r}, which makes a worker's -q read it as a pattern "
+                "matching other queues")
+    return "contains whitespace, which a worker's -q strips or splits on"
 
 
 # --- Time formats -----------------------------------------------------------------------------
@@ -192,52 +195,11 @@ def retried_at_multi_queue(now: float | None = None) -> str:
     return time.strftime("%Y/%m/%d %H:%M:%S", time.localtime(now))
 
 
-_ZONES = {"UTC": "+0000", "GMT": "+0000", "Z": "+0000"}
-_TIME_RE = re.compile(
-    r"^\s*(\d{4})[-/](\d{1,2})[-/](\d{1,2})[T ](\d{1,2}):(\d{2}):(\d{2})(\.\d+)?\s*"
-    r"(Z|[+-]\d{2}:?\d{2}|[A-Za-z]{1,5})?\s*$",
-    re.ASCII,
-)
-
-
-def _from_epoch(seconds: float) -> _dt.datetime | None:
-    try:
-        return _dt.datetime.fromtimestamp(seconds, _dt.timezone.utc)
-    except (OverflowError, OSError, ValueError):  # NaN, infinity, out of time_t range
-        return None
-
-
-def parse_time(value: Any) -> _dt.datetime | None:
-    """Parse any time format Ruby, Perl or older tools wrote; ``None`` if it cannot be read.
-
-    Accepts iso8601 (``Z`` or an offset), ``2026/11/27 23:46:22 UTC``, the zone-less
-    multi-queue form, ``2026-11-27 23:46:22 +0000`` and epoch seconds (pyres). A missing or
-    unknown zone abbreviation is read as local time.
-    """
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return _from_epoch(value)
-    if not isinstance(value, str):
-        return None
-    if re.fullmatch(r"\s*\d+(\.\d+)?\s*", value, re.ASCII):  # not "٠" (an Arabic zero)
-        return _from_epoch(float(value))
-    match = _TIME_RE.match(value)
-    if not match:
-        return None
-    year, month, day, hour, minute, second, fraction, zone = match.groups()
-    try:
-        moment = _dt.datetime(
-            int(year), int(month), int(day), int(hour), int(minute), int(second),
-            int(float(fraction) * 1_000_000) if fraction else 0,
-        )
-    except ValueError:
-        return None
-    offset = _ZONES.get(zone.upper(), zone) if zone else None
-    if offset and offset[0] in "+-":
-        digits = offset.replace(":", "")
-        delta = _dt.timedelta(hours=int(digits[1:3]), minutes=int(digits[3:5]))
-        tz = _dt.timezone(delta if digits[0] == "+" else -delta)
-        return moment.replace(tzinfo=tz)
-    return moment.astimezone()
+# Reading them back (any zone Ruby or Perl writes, and pyres's epoch seconds) is
+# resque.rubytime's job: ``parse_time`` gives the instant, ``is_time`` says whether a text
+# is a time at all (one whose zone cannot be placed is shown as recorded).
+parse_time = rubytime.parse_time
+is_time = rubytime.is_time
 
 
 # --- Worker ids and process titles ------------------------------------------------------------
@@ -444,6 +406,20 @@ class Keys:
     def wake_pattern(self) -> str:
         return self.prefix + "wake:*"
 
+    # resque-status's keys (github.com/quirkey/resque-status), for jobs that asked for a status.
+    def status(self, job_id: str) -> str:
+        """The status record of a tracked job: JSON (``status_fields``), expiring."""
+        return f"{self.prefix}status:{job_id}"
+
+    @property
+    def statuses(self) -> str:
+        """Zset of tracked job ids scored by the time of their last status write."""
+        return self.prefix + "_statuses"
+
+    def status_channel(self, job_id: str) -> str:
+        """Pub/sub channel (ours) told each new status of a job, for ``result()`` waiters."""
+        return f"{self.prefix}status-changed:{job_id}"
+
     @staticmethod
     def keyspace_channel(db: int, key: str) -> str:
         """Redis's own keyspace-notification channel for a key (if the server has them on)."""
@@ -495,6 +471,52 @@ class Keys:
     def schedule_last_tick(self) -> str:
         """Hash: schedule name -> the Unix second of the last tick enqueued (our de-dup)."""
         return self.prefix + "scheduler:last_tick"
+
+    def scheduler_master(self, lock_prefix: str = "") -> str:
+        """String: what our master scheduler says of itself (``{"lock":"<host>:<pid>",
+        "dynamic":..}`` JSON), true only while ``lock`` is the master lock's value. One per
+        lock prefix: ``resque:scheduler:master`` (``MyApp``: ``resque:scheduler:MyApp:master``)."""
+        middle = f"{lock_prefix}:" if lock_prefix else ""
+        return f"{self.prefix}scheduler:{middle}master"
+
+
+# --- Status records of tracked jobs (resque-status's layout, plus our fields) -----------------
+# ``status:<id>`` holds one JSON object. resque-status's fields: ``uuid``, ``status`` (one of
+# the values below), ``time`` (epoch seconds of the last write), ``name`` (the job class),
+# ``message``, ``num``, ``total``. Ours, which its tab ignores: ``queue``, ``payload`` (the
+# queued bytes, to cancel by), ``due`` (a delayed job's epoch second), ``enqueued_at``,
+# ``started_at``, ``ended_at`` (epoch seconds), ``worker``, ``result`` (the return value as
+# JSON text), ``error`` (``Exception: message``). The record is merged by ``lua/status_lib.lua``.
+
+STATUS_QUEUED = "queued"
+STATUS_WORKING = "working"  # ours: started
+STATUS_COMPLETED = "completed"  # ours: finished
+STATUS_FAILED = "failed"
+STATUS_KILLED = "killed"  # ours: cancelled
+STATUS_RETRYING = "retrying"  # not resque-status's: failed, and another attempt is planned
+STATUS_FIELDS = frozenset({
+    "status", "name", "message", "num", "total", "queue", "payload", "due", "enqueued_at",
+    "started_at", "ended_at", "worker", "result", "error",
+})
+
+
+def status_fields(**fields: Any) -> str:
+    """The JSON object of fields a status write merges into the record (names checked)."""
+    unknown = set(fields) - STATUS_FIELDS
+    if unknown:
+        raise ValueError(f"not status record fields: {sorted(unknown)}")
+    return encode(fields)
+
+
+def decode_status(raw: str | bytes | None) -> dict[str, Any] | None:
+    """A status record; None when missing or not a JSON object (never raises)."""
+    if raw is None:
+        return None
+    try:
+        record = decode(raw)
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) else None
 
 
 # --- Failure administration (additions for resque.failure and resque.admin) -------------------
@@ -561,14 +583,15 @@ def delayed_member_timestamp(member: str | bytes) -> int | None:
 
 def delayed_item(class_name: str, args: Sequence[Any], queue: str) -> str:
     """A delayed item: ``{"class":..,"args":[..],"queue":..}``, in exactly that key order."""
-    if not isinstance(args, (list, tuple)):
-        raise TypeError(f"job args must be a list, not {type(args).__name__}")
-    item = (
-        f'{{"class":{_ENCODER.encode(class_name)},"args":{encode(args)},'
-        f'"queue":{_ENCODER.encode(queue)}}}'
-    )
-    item.encode("utf-8")  # refuse lone surrogates before Redis does
-    return item
+    return delayed_item_of(encode_job(class_name, args), queue)
+
+
+def delayed_item_of(payload: str, queue: str) -> str:
+    """The delayed item of a job payload: the payload with ``"queue"`` added last. Our keys
+    (``id``, ``track``) sit between ``args`` and ``queue``, so that the due job's payload is
+    the item's text up to ``queue`` (``decode_delayed_item``): they survive our scheduler's
+    move, while Ruby's resque-scheduler rebuilds the job from class and args only."""
+    return f'{payload[:-1]},"queue":{encode(queue)}}}'
 
 
 def job_params(args: Any) -> list[Any]:
@@ -601,16 +624,16 @@ class DelayedItem:
 def decode_delayed_item(raw: str | bytes) -> DelayedItem:
     """Read a delayed item written by Ruby, Perl or us; ``BadPayload`` if it is not one.
 
-    The payload to queue keeps only class and args (the ``queue`` and any other key are
-    dropped). When the item has the canonical shape, the args bytes are copied verbatim, so
-    numbers Ruby wrote (``1.0e+20``) reach the queue exactly as Ruby would push them.
+    The payload to queue is the item without its ``queue``. When the item has the canonical
+    shape (``delayed_item_of``), the text before ``queue`` is copied verbatim, so numbers Ruby
+    wrote (``1.0e+20``) reach the queue exactly as Ruby would push them, and our ``id`` and
+    ``track`` come along; otherwise the payload is re-encoded from class, args and those two.
     """
     where = "delayed"
-    try:  # strict UTF-8: the payload is re-sent to Redis, where lone surrogates cannot go
+    try:  # strict: the payload is re-sent to Redis, where lone surrogates cannot go
         source = raw.decode("utf-8") if isinstance(raw, bytes) else raw
-        source.encode("utf-8")
-        item = _DECODER.decode(source)
-    except (ValueError, UnicodeError) as exc:
+        item = rubyjson.decode_strict(source)
+    except ValueError as exc:
         raise BadPayload(where, raw, f"not valid JSON ({exc})") from None
     if not isinstance(item, dict):
         raise BadPayload(where, raw, f"a JSON {type(item).__name__}, not an object")
@@ -628,15 +651,17 @@ def decode_delayed_item(raw: str | bytes) -> DelayedItem:
         if source.startswith(head) and source.endswith(tail) and len(source) > len(head + tail):
             payload = f"{head}{source[len(head) : -len(tail)]}}}"
     if payload is None:
-        payload = encode_job(class_name, args)
+        job_id, track = item.get(JOB_ID), item.get(JOB_TRACK)
+        payload = encode_job(class_name, args, job_id if isinstance(job_id, str) else None,
+                             track if type(track) is int else None)
     return DelayedItem(class_name, args, queue, payload)
 
 
 @functools.lru_cache(maxsize=1024)
 def _item_frame(class_name: str, queue: str | None) -> tuple[str, str]:
     """The text around the args of a canonical item (and of its job payload's head)."""
-    head = f'{{"class":{_ENCODER.encode(class_name)},"args":'
-    return head, f',"queue":{_ENCODER.encode(queue)}}}'
+    head = f'{{"class":{encode(class_name)},"args":'
+    return head, f',"queue":{encode(queue)}}}'
 
 
 def last_enqueued_at(now: float | None = None) -> str:
@@ -698,3 +723,44 @@ def decode_metrics_sample(raw: str | bytes) -> dict[str, Any] | None:
 def scan_pattern(keys: Keys) -> str:
     """A ``SCAN MATCH`` pattern for every key under the namespace (glob characters escaped)."""
     return re.sub(r"([*?\[\]\\])", r"\\\1", keys.prefix) + "*"
+
+
+# --- Job durations and queue marks (resque.durations, resque.prometheus): ours only -------------
+# ``metrics:durations`` is a hash of cumulative counters, one field per (slot, queue, class):
+# the field is ``<slot> <JSON [queue, class]>``; a slot is ``b:<le>`` (jobs whose duration was
+# at most ``le`` seconds and more than the bound below it, Prometheus's ``le`` text: ``0.005``,
+# ``+Inf``), ``sum_us`` (their total duration in microseconds, an integer so HINCRBY never
+# rounds) or ``failed`` (how many of them failed). Workers only ever add to it.
+# ``metrics:queue_marks`` is a hash: queue name -> JSON array of ``[seen, item, position]``
+# marks, the jobs a scrape saw at the tail (or head) of that queue, oldest first.
+
+DURATION_SLOT_PREFIX = "b:"
+DURATION_SUM = "sum_us"
+DURATION_FAILED = "failed"
+
+
+def job_durations_key(keys: Keys) -> str:
+    """The hash of job duration histograms by queue and class."""
+    return f"{keys.prefix}metrics:durations"
+
+
+def queue_marks_key(keys: Keys) -> str:
+    """The hash of each queue's marks, from which the age of its oldest job is estimated."""
+    return f"{keys.prefix}metrics:queue_marks"
+
+
+def duration_field(slot: str, queue: str, class_name: str) -> str:
+    """A field of ``metrics:durations``: ``b:0.25 ["mail","Mailer::Welcome"]``."""
+    return f"{slot} {encode([queue, class_name])}"
+
+
+def parse_duration_field(field: str | bytes) -> tuple[str, str, str] | None:
+    """``(slot, queue, class)`` of a ``metrics:durations`` field; None if it is not one."""
+    slot, _, series = text(field).partition(" ")
+    try:
+        names = decode(series)
+    except ValueError:
+        return None
+    if not (isinstance(names, list) and len(names) == 2 and all(isinstance(n, str) for n in names)):
+        return None
+    return slot, names[0], names[1]

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import redis
 
-from resque import layout
+from resque import layout, status
 from resque.failure import Failure, FailureBackend, RedisFailure, save_quietly
 from resque.store import WorkerStore
 
@@ -172,6 +172,7 @@ class Pruner:
             if self.store.fail_entry(worker, entry, record, queue):
                 log.warning("job %s from %s killed its worker again: failed, not requeued",
                             decoded.get("class"), queue)
+                status.after_recovery(self.store.redis, self.store.keys, worker, [], [payload])
                 if self.failure.saves:
                     save_quietly(self.failure, Failure(record, queue, decoded))
 

@@ -199,6 +199,10 @@ class WorkerSettings:
     preload: tuple[str, ...] = setting(
         (), parse=parse_names,
         doc="Modules the fork server imports before forking, besides those of registered jobs.")
+    job_metrics: bool = setting(
+        False, env="RESQUE_JOB_METRICS",
+        doc="Time each job into the farm's duration histograms by queue and class (Redis "
+            "hash `metrics:durations`, added to every 5 s), for `/metrics`.")
 
     def __post_init__(self) -> None:
         for name in ("queues", "preload"):  # a string or any sequence, kept as a tuple
@@ -237,6 +241,15 @@ class ClientSettings:
         "development", env=("RAILS_ENV", "RACK_ENV"), ruby="RAILS_ENV, RACK_ENV",
         doc="The `environment` that `info()` (and the Stats tab) reports, as Ruby's "
             "`Resque.info`.")
+    job_ids: bool = setting(
+        True, env="RESQUE_JOB_IDS", parse=parse_on_unless_false,
+        doc="Give every job enqueued from Python an id (key `id` after `args` in its "
+            "payload). Off: Ruby's exact payload bytes, for Ruby code that removes jobs with "
+            "`Resque.dequeue`; jobs with a status still carry their id.")
+    result_ttl: int = setting(
+        86400, env="RESQUE_RESULT_TTL",
+        doc="Seconds a tracked job's status and result are kept after it ends (at most "
+            "30 days).")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None,

@@ -17,7 +17,7 @@ from typing import Any
 
 import redis
 
-from resque import layout, scripts
+from resque import layout, scripts, status
 from resque.failure import RedisFailure, RedisTarget
 
 log = logging.getLogger("resque.worker")
@@ -266,6 +266,9 @@ class WorkerStore:
         """
         keys = self.keys
         target = self.failure_target(keys, failure_queue) if failure else None
+        # Read first, for the status records of tracked jobs among them (status.py): one
+        # LRANGE, and recovery is rare (a dead worker, a worker's exit).
+        entries: list[Any] = self.redis.lrange(keys.inflight(worker), 0, -1)
         result = self._recover(
             keys=[
                 keys.worker(worker),
@@ -290,6 +293,11 @@ class WorkerStore:
         )
         if int(result[0]) < 0:
             return -1, None
+        if entries:
+            payloads = [_entry(raw)[1] for raw in entries]
+            # Without a worker record, whoever unregistered it failed the first job already.
+            first = 0 if result[2] else 1
+            status.after_recovery(self.redis, keys, worker, payloads[first:], payloads[:first])
         return int(result[0]) + int(result[1]), result[2] or None
 
     def inflight_entries(self, worker: str) -> list[tuple[bytes, str, bytes]]:

@@ -119,7 +119,7 @@ class Wakeup:
         """Wake-ups and keyspace events in separate commands: an ACL user allowed only the
         namespace's channels is refused the second one alone (see ``_drain``)."""
         db = int(self.client.connection_pool.connection_kwargs.get("db", 0))
-        self._pubsub = self.client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+        self._pubsub = self.client.pubsub(ignore_subscribe_messages=True)
         if self._channels == 0:
             return  # Redis refused every channel: the interval poll finds the jobs
         keys, patterns = self.keys, self.queues.patterns

@@ -16,7 +16,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 import setproctitle
@@ -39,6 +39,9 @@ from resque.settings import WorkerSettings
 from resque.signals import Intent, SignalHandlers
 from resque.store import Acks, Reserved, Step, WorkerStore
 from resque.wakeup import Wakeup
+
+if TYPE_CHECKING:
+    from resque.durations import DurationRecorder
 
 __all__ = ["WORKER_HOOKS", "Worker", "work", "worker_hook"]
 
@@ -81,6 +84,11 @@ class Worker:
         self.signals = SignalHandlers(settings.graceful_term)
         self.executor = self._executor()
         self.heartbeat: Heartbeat | None = None  # started with the worker
+        self.durations: DurationRecorder | None = None
+        if settings.job_metrics:  # imported only when asked for: no cost at all otherwise
+            from resque.durations import DurationRecorder
+
+            self.durations = DurationRecorder(self.resque.redis, self.keys)
 
     @classmethod
     def from_env(cls, queues: Sequence[str] | str = (), *, resque: Client | None = None,
@@ -160,6 +168,8 @@ class Worker:
         self.wakeup.subscribe()
         self.executor.start()
         self.heartbeat.start()
+        if self.durations is not None:
+            self.durations.start()
         log.info("worker %s started (%s)", self.id, "fork per job" if self.fork else "no fork")
 
     def _requeue_leftovers(self) -> None:
@@ -259,6 +269,8 @@ class Worker:
         of this worker."""
         if self.heartbeat is not None:
             self.heartbeat.stop()
+        if self.durations is not None:
+            self.durations.close()
         self.executor.close()
         self.wakeup.close()
         try:

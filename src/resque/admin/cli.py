@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar, cast
@@ -19,17 +18,17 @@ from typing import Any, TypeVar, cast
 import click
 import redis
 
-from resque import layout
+from resque import layout, rubyjson
 from resque.admin.operations import Admin
-from resque.cli import namespace_option, redis_option
+from resque.cli import as_click_error, namespace_option, redis_option, redis_wait
 from resque.connection import wait_until_reachable
 from resque.errors import ResqueError
 from resque.logs import setup_logging
+from resque.scheduler.state import lock_prefix_from_env, read_state
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 ERROR_WIDTH = 60  # characters of an error message shown in a table cell
-DEFAULT_REDIS_WAIT = 60.0  # seconds a verb waits for Redis to answer (RESQUE_REDIS_WAIT)
 
 
 # --- shared plumbing ----------------------------------------------------------------------------
@@ -51,10 +50,8 @@ def farm_options(command: F) -> F:
                 kwargs[name] = parent[name]
         try:
             return ctx.invoke(command, *args, **kwargs)
-        except ResqueError as exc:
-            raise click.ClickException(str(exc)) from exc
-        except redis.ResponseError as exc:  # WRONGTYPE and the like: a key another tool wrote
-            raise click.ClickException(f"Redis refused: {exc}") from exc
+        except (ResqueError, redis.RedisError) as exc:  # WRONGTYPE: a key another tool wrote
+            raise as_click_error(exc) from exc
 
     return cast(F, wrapper)
 
@@ -66,15 +63,6 @@ def admin_for(redis_url: str | None, namespace: str | None) -> Admin:
     admin = Admin(redis=redis_url, namespace=namespace)
     wait_until_reachable(admin.redis, redis_wait(), logging.getLogger("resque.admin"))
     return admin
-
-
-def redis_wait() -> float:
-    value = os.environ.get("RESQUE_REDIS_WAIT", "").strip()
-    try:
-        seconds = float(value) if value else DEFAULT_REDIS_WAIT
-    except ValueError:
-        raise click.UsageError(f"RESQUE_REDIS_WAIT={value!r} is not a number of seconds") from None
-    return max(0.0, seconds)
 
 
 def echo(message: str = "", err: bool = False) -> None:
@@ -176,18 +164,28 @@ def enqueue(
     queue: str, class_name: str, args_json: str, redis_url: str | None, namespace: str | None,
     as_json: bool,
 ) -> None:
-    """Push a job: `resque enqueue mail SendWelcome '[42, "en"]'` (no enqueue hooks run)."""
+    """Push a job: `resque enqueue mail SendWelcome '[42, "en"]'` (no enqueue hooks run).
+
+    Warns (on stderr; the job is queued all the same) when no live worker serves QUEUE."""
     try:
-        args = json.loads(args_json)
+        args = rubyjson.decode_strict(args_json)  # no NaN, no lone surrogate: as a worker reads
     except ValueError as exc:
-        raise click.UsageError(f"ARGS_JSON is not JSON: {exc}") from exc
+        raise click.UsageError(f"ARGS_JSON is not JSON a job can take: {exc}") from exc
     if not isinstance(args, list):
         raise click.UsageError(f"ARGS_JSON must be a JSON array, like '[1, \"a\"]': {args_json}")
-    admin_for(redis_url, namespace).enqueue(queue, class_name, args)
+    admin = admin_for(redis_url, namespace)
+    try:
+        job_id = admin.enqueue(queue, class_name, args)
+    except ValueError as exc:  # a queue name no worker could select, args too deep to encode
+        raise click.UsageError(str(exc)) from exc
     if as_json:
-        emit_json({"queue": queue, "class": class_name, "args": args})
+        emit_json({"queue": queue, "class": class_name, "args": args, "id": job_id})
     else:
         echo(f"enqueued {class_name} to {queue}")
+    if not admin.serving(queue):
+        click.echo(f"warning: no live worker takes jobs from {queue!r}, so the job waits there "
+                   f"until one starts (e.g. resque work -q {queue} --app <your jobs module>); "
+                   "`resque workers` lists the registered ones", err=True)
 
 
 @click.command("remove-queue")
@@ -258,15 +256,20 @@ def prune(
 @click.command()
 @farm_options
 def stats(redis_url: str | None, namespace: str | None, as_json: bool) -> None:
-    """Totals, as Ruby's Resque.info and resque-web's Stats tab show them."""
-    info = admin_for(redis_url, namespace).stats()
+    """Totals, as Ruby's Resque.info and resque-web's Stats tab show them; on stderr, a
+    warning when delayed jobs are overdue because no scheduler runs."""
+    admin = admin_for(redis_url, namespace)
+    info = admin.stats()
     if as_json:
         emit_json(info)
-        return
-    width = max(len(name) for name in info) + 1
-    for name, value in info.items():
-        shown = ", ".join(value) if isinstance(value, list) else value
-        echo(f"{name + ':':<{width}} {shown}")
+    else:
+        width = max(len(name) for name in info) + 1
+        for name, value in info.items():
+            shown = ", ".join(value) if isinstance(value, list) else value
+            echo(f"{name + ':':<{width}} {shown}")
+    overdue = read_state(admin.resque, lock_prefix_from_env()).overdue_warning()
+    if overdue:
+        echo(f"warning: {overdue}", err=True)
 
 
 @click.command()

@@ -15,11 +15,12 @@ from typing import Any
 
 import redis
 
-from resque import layout
+from resque import ids, layout
 from resque.client import Client
 from resque.connection import describe, translate_errors
 from resque.failure.operations import Failures
 from resque.layout import check_queue_name
+from resque.queues import ruby_fnmatch
 
 log = logging.getLogger("resque.admin")
 
@@ -196,13 +197,25 @@ class Admin:
                 items.append(QueuedItem(start + offset, raw, None, str(exc)))
         return items
 
-    def enqueue(self, queue: str, class_name: str, args: list[Any]) -> None:
-        """Push ``{"class","args"}`` without hooks (Ruby's ``Resque.push``): the job's code
-        need not be importable here."""
+    def enqueue(self, queue: str, class_name: str, args: list[Any]) -> str | None:
+        """Push ``{"class","args"}`` without hooks (Ruby's ``Resque.push``), with a job id
+        unless the client writes Ruby's exact payloads; the id. The job's code need not be
+        importable here."""
         if not isinstance(args, list):
             raise TypeError(f"job args must be a JSON array, not {type(args).__name__}")
-        self.resque.push(check_queue_name(queue), {"class": class_name, "args": args})
+        item: dict[str, Any] = {"class": class_name, "args": args}
+        if self.resque.job_ids:
+            item[layout.JOB_ID] = ids.new_id()
+        self.resque.push(check_queue_name(queue), item)
         log.info("enqueued %s to %s", class_name, queue)
+        return item.get(layout.JOB_ID)
+
+    def serving(self, queue: str, heartbeat_expiry: float = 300.0) -> list[WorkerInfo]:
+        """Registered workers that take jobs from ``queue`` (by name or glob) and look alive:
+        a heartbeat younger than ``heartbeat_expiry``, or none at all (an older Ruby, Perl)."""
+        return [worker for worker in self.workers()
+                if any(ruby_fnmatch(pattern, queue) for pattern in worker.queues)
+                and (worker.heartbeat_age is None or worker.heartbeat_age < heartbeat_expiry)]
 
     @translate_errors
     def size(self, queue: str) -> int | None:

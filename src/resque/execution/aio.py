@@ -3,25 +3,31 @@
 Why: through the thread pool, each ``async def`` job holds a pool thread that hands the
 coroutine to the loop and blocks on its result: four thread switches per job, all under one
 GIL, which made an asyncio job slower than the same wait in a plain function. A plain
-``async def`` job function without hooks is instead awaited on the loop directly, the whole
-batch's in one hand-off from the worker's thread. Anything else in the batch (plain jobs, jobs
-with hooks, whose Ruby order of before/around/after around an awaited ``perform`` is
-``jobs.run``'s, payloads that cannot be read or resolved) goes to the pool as before, at the
-same time. Either way each job gets the same acknowledgement ``Executor.perform`` gives.
+``async def`` task without hooks and without a status record is instead awaited on the loop
+directly (``current.execute_awaited``: ``current_job()``, keyword arguments and the argument
+check as everywhere else), the whole batch's in one hand-off from the worker's thread.
+Anything else in the batch goes to the pool as before, at the same time: plain jobs; jobs with
+hooks, whose Ruby order of before/around/after around an awaited ``perform`` is
+``jobs.run``'s; tracked jobs (``status=True``), whose started and finished marks are Redis
+round trips that must not block the loop; payloads that cannot be read or resolved. Either way
+each job gets the same acknowledgement ``Executor.perform`` gives, and is timed into the
+worker's duration histograms the same way.
 """
 
 from __future__ import annotations
 
 import asyncio
 import inspect
+import time
 from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from resque import jobs, layout
+from resque import current, layout
 from resque.errors import TermException
 from resque.execution.base import Executor
 from resque.store import ACK_FAILED, ACK_OK, ACK_REQUEUE, Ack, Reserved
+from resque.tasks import AsyncTask
 
 Direct = tuple[Reserved, dict[str, Any], Callable[..., Coroutine[Any, Any, Any]]]
 
@@ -34,21 +40,32 @@ def direct(executor: Executor, job: Reserved) -> Direct | None:
         target = resque.registry.resolve(payload["class"], resque.allowed_modules)
     except Exception:  # noqa: BLE001 - Executor.perform records why, on the pool
         return None
-    if (isinstance(target, jobs.JobFunction) and not any(target.hooks.values())
-            and inspect.iscoroutinefunction(target.func)):
+    if (isinstance(target, AsyncTask) and not any(target.hooks.values())
+            and layout.JOB_TRACK not in payload and inspect.iscoroutinefunction(target.func)):
         return job, payload, target.func
     return None
 
 
 async def perform(executor: Executor, plan: Direct) -> Ack:
-    """``Executor.perform_here`` for a hookless ``async def`` job, awaited on this loop."""
+    """``Executor.perform`` for a hookless, untracked ``async def`` job, on this loop."""
     job, payload, func = plan
+    durations = executor.host.durations
+    started = time.perf_counter()
+    ack = await _outcome(executor, job, payload, func)
+    if durations is not None and ack.mode != ACK_REQUEUE:  # a requeued job is timed when rerun
+        durations.observe(job.queue, payload["class"], time.perf_counter() - started,
+                          ack.mode != ACK_OK)
+    return ack
+
+
+async def _outcome(executor: Executor, job: Reserved, payload: dict[str, Any],
+                   func: Callable[..., Coroutine[Any, Any, Any]]) -> Ack:
+    """``Executor.perform_here``, awaited."""
     executor.show_processing(job, payload)
     try:
-        jobs.check_arguments(func, payload["args"], payload["class"])
-        await func(*payload["args"])
+        await current.execute_awaited(func, payload, job.queue, executor.host)
         return Ack(ACK_OK)
-    except BaseException as exc:  # a job may raise anything, as in perform_here
+    except BaseException as exc:  # noqa: BLE001 - a job may raise anything, as in perform_here
         if executor.host.stop.interrupt and isinstance(exc, TermException):
             return Ack(ACK_REQUEUE)
         return executor.failure(ACK_FAILED, job, payload, exc)

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from resque import jobs, layout
+from resque import current, layout, status
 from resque.errors import BadPayload, TermException
 from resque.failure import Failure, FailureBackend, records, save_quietly
 from resque.hooks import Hook
@@ -21,7 +21,12 @@ from resque.store import ACK_FAILED, ACK_OK, ACK_REQUEUE, Ack, Reserved
 
 if TYPE_CHECKING:
     from resque.client import Client
+    from resque.durations import DurationRecorder
     from resque.settings import WorkerSettings
+    from resque.status import StatusStore
+
+
+_TRACK = layout.JOB_TRACK  # looked up once per job: a global, not an attribute
 
 
 @dataclass
@@ -41,6 +46,7 @@ class Host(Protocol):
     failure: FailureBackend
     hooks: dict[str, list[Hook]]
     stop: Stop
+    durations: DurationRecorder | None  # the farm's job-duration histograms, when asked for
 
     @property
     def id(self) -> str: ...
@@ -83,7 +89,11 @@ class Executor:
         return acks
 
     def perform(self, job: Reserved) -> Ack:
-        """One job: decode it, find its code, perform it. Never raises."""
+        """One job: decode it, find its code, perform it. Never raises.
+
+        A tracked job (``track`` in its payload, so no round trip to find out) gets its
+        status recorded: started and finished where it runs (``current.execute``), failed or
+        requeued here, from its acknowledgement (``status.settle``)."""
         try:
             payload = layout.decode_job(job.raw, job.queue)
         except BadPayload as exc:
@@ -91,9 +101,21 @@ class Executor:
         resque = self.host.resque
         try:
             target = resque.registry.resolve(payload["class"], resque.allowed_modules)
-        except Exception as exc:  # not found, forbidden, or an allowed module failed to import
-            return self.failure(ACK_FAILED, job, payload, exc)
-        return self.perform_job(job, payload, target)
+        except Exception as exc:  # noqa: BLE001 - not found, forbidden, or an import failed
+            ack = self.failure(ACK_FAILED, job, payload, exc)
+        else:
+            durations = self.host.durations
+            if durations is None:
+                ack = self.perform_job(job, payload, target)
+            else:
+                started = time.perf_counter()
+                ack = self.perform_job(job, payload, target)
+                if ack.mode != ACK_REQUEUE:  # a requeued job runs again: time it then
+                    durations.observe(job.queue, payload["class"],
+                                      time.perf_counter() - started, ack.mode != ACK_OK)
+        if _TRACK in payload:
+            status.settle(resque.statuses, payload, ack.mode, ack.failure, self.host.id)
+        return ack
 
     def perform_job(self, job: Reserved, payload: dict[str, Any], target: Any) -> Ack:
         """Perform a decoded job wherever this mode runs jobs, and say how it ended."""
@@ -110,12 +132,17 @@ class Executor:
     def perform_here(self, job: Reserved, payload: dict[str, Any], target: Any) -> Ack:
         """Perform the job in this process and turn its outcome into an ``Ack``."""
         try:
-            jobs.run(target, payload["args"], payload["class"])
+            current.execute(target, payload, job.queue, self.host,
+                            self.host.resque.statuses if _TRACK in payload else None)
             return Ack(ACK_OK)
-        except BaseException as exc:  # a job may raise anything, SystemExit included
+        except BaseException as exc:  # noqa: BLE001 - a job may raise anything, SystemExit too
             if self.host.stop.interrupt and isinstance(exc, TermException):
                 return Ack(ACK_REQUEUE)  # stopped by a shutdown: it runs again elsewhere
             return self.failure(ACK_FAILED, job, payload, exc)
+
+    def statuses(self, payload: dict[str, Any]) -> StatusStore | None:
+        """Where a tracked job's status goes; None for the others."""
+        return self.host.resque.statuses if _TRACK in payload else None
 
     def show_processing(self, job: Reserved, payload: dict[str, Any]) -> None:
         self.host.set_title(layout.title_processing(job.queue, int(time.time()),

@@ -17,7 +17,7 @@ import traceback
 from types import FrameType
 from typing import Any
 
-from resque import jobs
+from resque import current
 from resque.errors import TermException
 from resque.failure import Failure, FailureBackend, save_quietly
 from resque.failure.records import from_exception
@@ -43,16 +43,19 @@ def child_main(
     failure: FailureBackend,
     after_fork: list[Hook],
     result_fd: int | None = None,
+    statuses: Any = None,
 ) -> None:
     """In the forked child: perform, report a failure through the pipe, ``os._exit``.
 
     With ``result_fd`` (a fork server's child) the result line also goes straight to the
-    worker on that socket, before ``REPORT_DONE`` tells the server it was delivered."""
+    worker on that socket, before ``REPORT_DONE`` tells the server it was delivered.
+    ``statuses``: where a tracked job records its status (the worker's client, inherited:
+    only a directly forked child has one)."""
     code = 0
     try:
         _become_child(title)
         run_hooks("after_fork", after_fork, payload)
-        report = _perform(queue, raw, payload, target, worker, failure)
+        report = _perform(queue, raw, payload, target, worker, failure, statuses)
         _flush_output()  # before the report: the worker moves on
         if result_fd is not None:
             line = {"status": 0, "report": (REPORT_DONE + report).decode(
@@ -84,11 +87,11 @@ def _become_child(title: str) -> None:
 
 
 def _perform(queue: str, raw: bytes, payload: dict[str, Any], target: Any, worker: str,
-             failure: FailureBackend) -> bytes:
+             failure: FailureBackend, statuses: Any) -> bytes:
     """Run the job; the report: empty, or a marker and the failure record."""
     try:
-        jobs.run(target, payload["args"], payload["class"])
-    except BaseException as exc:  # the child reports everything, then exits
+        current.execute(target, payload, queue, worker, statuses)
+    except BaseException as exc:  # noqa: BLE001 - the child reports everything, then exits
         record = from_exception(payload, exc, worker, queue, raw)
         if failure.saves:  # a non-Redis backend gets the live exception here
             save_quietly(failure, Failure(record, queue, payload, exc))

@@ -94,7 +94,9 @@ class ForkExecutor(Executor):
               title: str) -> tuple[int, int, bytes]:
         """``(pid, wait status, report)`` of a child that performed the job."""
         server = self._server
-        if server is not None:
+        # A tracked job writes its status from the child: only a child forked here inherits
+        # the worker's Redis client (the fork server's children load no redis-py).
+        if server is not None and layout.JOB_TRACK not in payload:
             try:
                 return server.run(job.queue, job.raw, title, self._child_started)
             except ForkServerUnavailable as exc:
@@ -116,7 +118,7 @@ class ForkExecutor(Executor):
             child.child_main(
                 write_end, queue=job.queue, raw=job.raw, payload=payload, target=target,
                 worker=self.host.id, title=title, failure=self.host.failure,
-                after_fork=self.host.hooks["after_fork"],
+                after_fork=self.host.hooks["after_fork"], statuses=self.statuses(payload),
             )
         gc.unfreeze()
         os.close(write_end)

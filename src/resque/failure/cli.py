@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
+from click.core import ParameterSource
 
 from resque import layout
 from resque.admin.cli import admin_for, confirm, echo, emit_json, farm_options, table
@@ -43,28 +44,46 @@ def make_filter(
                   malformed=malformed or None)
 
 
+def list_options(command: F) -> F:
+    """What picks a page of failures: the filters, --retried, --start, --count, the order."""
+    for option in reversed([
+        click.option("--retried/--not-retried", default=None,
+                     help="Only retried (or never retried)."),
+        click.option("--start", default=0, show_default=True, type=click.IntRange(min=0)),
+        click.option("--count", default=20, show_default=True, type=click.IntRange(min=1)),
+        click.option("--newest/--oldest", default=True, show_default=True, help="Order."),
+    ]):
+        command = option(command)
+    return filter_options(command)
+
+
 @click.group(invoke_without_command=True)
 @redis_option
 @namespace_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@list_options
 @click.pass_context
 def failed(
-    ctx: click.Context, redis_url: str | None, namespace: str | None, as_json: bool
+    ctx: click.Context, /, redis_url: str | None, namespace: str | None, as_json: bool,
+    **listing: Any,
 ) -> None:
-    """Failed jobs: list (the default), count, show, retry, remove, retry-all, clear,
-    clear-retried. Ids look like 12-0123456789ab; they stay valid while others add or
-    remove failures, and change when the entry is retried."""
+    """Failed jobs: list (the default, with the list's options), count, show, retry, remove,
+    retry-all, clear, clear-retried. Ids look like 12-0123456789ab; they stay valid while
+    others add or remove failures, and change when the entry is retried."""
     ctx.obj = {"redis_url": redis_url, "namespace": namespace, "as_json": as_json}
     if ctx.invoked_subcommand is None:
-        ctx.invoke(failed_list)
+        ctx.invoke(failed_list, **listing)
+        return
+    given = [param.opts[0] for param in ctx.command.params if param.name in listing
+             and ctx.get_parameter_source(param.name) is not ParameterSource.DEFAULT]
+    if given:
+        raise click.UsageError(
+            f"options of the list ({', '.join(given)}) go after 'resque failed' alone, or "
+            f"after the verb: 'resque failed {ctx.invoked_subcommand} {given[0]} ...'")
 
 
 @failed.command("list")
-@filter_options
-@click.option("--retried/--not-retried", default=None, help="Only retried (or never retried).")
-@click.option("--start", default=0, show_default=True, type=click.IntRange(min=0))
-@click.option("--count", default=20, show_default=True, type=click.IntRange(min=1))
-@click.option("--newest/--oldest", default=True, show_default=True, help="Order.")
+@list_options
 @farm_options
 def failed_list(
     queue: str | None = None, class_name: str | None = None, list_name: str | None = None,
@@ -272,17 +291,18 @@ def _describe(where: Filter) -> str:
 @click.option("--include-retried", is_flag=True,
               help="Also retry entries retried before (Ruby's retry-all does).")
 @click.option("--remove", is_flag=True, help="Remove the entries instead of marking them.")
-@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask before --remove.")
 @farm_options
 def failed_retry_all(
     queue: str | None, class_name: str | None, list_name: str | None, malformed: bool | None,
     include_retried: bool, remove: bool, yes: bool, redis_url: str | None,
     namespace: str | None, as_json: bool,
 ) -> None:
-    """Retry every failure (or those matching --queue/--class/--list), oldest first."""
+    """Retry every failure (or those matching --queue/--class/--list), oldest first. Nothing
+    is deleted, so nothing is asked, unless --remove."""
     where = make_filter(queue, class_name, list_name, malformed)
-    confirm(f"Retry every failure matching {_describe(where)}"
-            + (" and remove them?" if remove else "?"), yes)
+    if remove:
+        confirm(f"Retry every failure matching {_describe(where)} and remove them?", yes)
     result = admin_for(redis_url, namespace).failures.requeue_where(
         where, remove=remove, include_retried=include_retried)
     if as_json:

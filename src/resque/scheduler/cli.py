@@ -4,6 +4,7 @@ resque-scheduler reads, through ``resque.settings.SchedulerSettings``."""
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import time
@@ -13,22 +14,40 @@ from typing import Any
 import click
 
 from resque import layout
-from resque.cli import import_apps, namespace_option, redis_option
+from resque.cli import import_apps, namespace_option, redis_option, redis_wait
+from resque.connection import check_credentials, wait_until_reachable
 from resque.errors import ResqueError
 from resque.facade import Resque
 from resque.logs import setup_logging
+from resque.scheduler.process import Scheduler
+from resque.scheduler.schedule import ScheduleError, load_schedule_file
+from resque.scheduler.state import lock_prefix_from_env, read_state
 from resque.settings import SchedulerSettings
-
-EXTRA_HINT = "recurring schedules need croniter and PyYAML: pip install 'resque[scheduler]'"
 
 
 def _client(redis_url: str | None, namespace: str | None, apps: tuple[str, ...] = ()) -> Resque:
+    """The farm, once Redis answers (as the admin verbs: up to ``RESQUE_REDIS_WAIT``)."""
     modules = import_apps(apps)
-    return Resque(redis_url, namespace=namespace, allowed_modules=modules)
+    resque = Resque(redis_url, namespace=namespace, allowed_modules=modules)
+    wait_until_reachable(resque.redis, redis_wait(), logging.getLogger("resque.scheduler"))
+    return resque
 
 
 def _when(timestamp: float) -> str:
     return f"{layout.started_at(timestamp)} ({int(timestamp)})"
+
+
+def warn_if_overdue(resque: Resque) -> None:
+    """On stderr: due delayed jobs that no scheduler will move (none is master)."""
+    warning = read_state(resque, lock_prefix_from_env()).overdue_warning()
+    if warning:
+        click.echo(f"warning: {warning}", err=True)
+
+
+def _note_schedule_change(resque: Resque) -> None:
+    """Who picks a stored schedule's change up: a warning when nobody will soon."""
+    warning, text = read_state(resque, lock_prefix_from_env()).schedule_change_note()
+    click.echo(f"{'warning' if warning else 'note'}: {text}", err=True)
 
 
 def _json_args(values: tuple[str, ...]) -> list[Any]:
@@ -40,14 +59,6 @@ def _json_args(values: tuple[str, ...]) -> list[Any]:
         except ValueError:
             parsed.append(value)
     return parsed
-
-
-def _schedule_module() -> Any:
-    try:
-        from resque.scheduler import schedule
-    except ImportError as exc:
-        raise click.UsageError(f"{EXTRA_HINT} ({exc})") from exc
-    return schedule
 
 
 app_option = click.option(
@@ -102,15 +113,11 @@ def scheduler(
     Every option falls back to the environment variable in brackets (resque-scheduler's)."""
     setup_logging(max(verbose, 1))
     try:
-        from resque.scheduler.process import Scheduler
-        from resque.scheduler.schedule import ScheduleError
-    except ImportError as exc:
-        raise click.UsageError(f"{EXTRA_HINT} ({exc})") from exc
-    try:
         settings = SchedulerSettings.from_env(env=env_name, **options)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
-    resque = _client(redis_url, namespace, apps)
+    resque = Resque(redis_url, namespace=namespace, allowed_modules=import_apps(apps))
+    check_credentials(resque.redis)  # a refused password is fatal now; an outage is waited out
     try:
         process = Scheduler(resque, settings=settings)
     except ScheduleError as exc:
@@ -159,6 +166,7 @@ def delayed_list(
         if items and row.size:
             for item in resque.delayed.delayed_timestamp_peek(row.timestamp, 0, 100):
                 click.echo(f"    {layout.encode(item)}")
+    warn_if_overdue(resque)
 
 
 @delayed.command("remove")
@@ -228,10 +236,13 @@ def schedule_list(
     namespace: str | None,
 ) -> None:
     """Schedules with their last and next run, and the current master."""
-    module = _schedule_module()
     resque = _client(redis_url, namespace, apps)
-    local = module.load_schedule_file(schedule_file) if schedule_file else {}
-    click.echo(f"current master: {resque.schedules.master() or 'none'}")
+    try:
+        local = load_schedule_file(schedule_file) if schedule_file else {}
+    except ScheduleError as exc:
+        raise click.UsageError(str(exc)) from exc
+    state = read_state(resque, lock_prefix_from_env())
+    click.echo(f"current master: {state.describe_master()}")
     for row in resque.schedules.status(local, time.time()):
         where = "redis" if row.persistent else "file"
         if row.error:
@@ -272,7 +283,6 @@ def schedule_set(
     namespace: str | None,
 ) -> None:
     """Store (or replace) schedule NAME in Redis; a --dynamic master picks it up."""
-    module = _schedule_module()
     config: dict[str, Any] = {}
     try:
         if config_json:
@@ -295,9 +305,10 @@ def schedule_set(
     resque = _client(redis_url, namespace, apps)
     try:
         resque.schedules.set(name, config)
-    except module.ScheduleError as exc:
+    except ScheduleError as exc:
         raise click.UsageError(str(exc)) from exc
     click.echo(f"schedule {name} set: {layout.encode(config)}")
+    _note_schedule_change(resque)
 
 
 @schedule.command("remove")
@@ -306,9 +317,10 @@ def schedule_set(
 @namespace_option
 def schedule_remove(name: str, redis_url: str | None, namespace: str | None) -> None:
     """Delete schedule NAME from Redis."""
-    _schedule_module()
-    if _client(redis_url, namespace).schedules.remove(name):
+    resque = _client(redis_url, namespace)
+    if resque.schedules.remove(name):
         click.echo(f"schedule {name} removed")
+        _note_schedule_change(resque)
     else:
         click.echo(f"no stored schedule {name}", err=True)
         sys.exit(1)

@@ -21,17 +21,18 @@ from __future__ import annotations
 import datetime as _dt
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from resque import jobs, layout, scripts
+from resque import arguments, jobs, layout, scripts
 from resque.errors import BadPayload, NoQueueError
+from resque.handles import Job
 from resque.layout import check_queue_name
 from resque.settings import SchedulerSettings
 
 if TYPE_CHECKING:
-    from resque.client import Client
+    from resque.client import Client, Prepared
     from resque.scheduler.lock import MasterLock
 
 log = logging.getLogger("resque.scheduler")
@@ -123,51 +124,84 @@ class Delayed:
 
     # --- enqueueing ---------------------------------------------------------------------
 
-    def enqueue_at(self, when: When, job: Any, *args: Any) -> bool:
-        """Enqueue ``job`` on its own queue at ``when``; False if a ``before_schedule`` hook
-        said no. A time already past enqueues at once, as Ruby does."""
-        return self.enqueue_at_with_queue(self._queue_of(job), when, job, *args)
+    def enqueue_at(self, when: When, job: Any, /, *args: Any, **kwargs: Any) -> Job[Any] | None:
+        """Enqueue ``job`` on its own queue at ``when``; its handle, or None if a
+        ``before_schedule`` hook said no. A time already past enqueues at once, as Ruby does."""
+        return self.enqueue_at_with_queue(self._queue_of(job), when, job, *args, **kwargs)
 
-    def enqueue_at_with_queue(self, queue: str, when: When, job: Any, *args: Any) -> bool:
-        """Like ``enqueue_at``, on a named queue. One round trip (a script doing Ruby's
-        RPUSH delayed:<ts> + SADD timestamps:<item> + ZADD delayed_queue_schedule)."""
-        check_queue_name(queue)
+    def enqueue_at_with_queue(self, queue: str, when: When, job: Any, /, *args: Any,
+                              **kwargs: Any) -> Job[Any] | None:
+        """Like ``enqueue_at``, on a named queue."""
+        return self.enqueue_prepared(self.resque.prepare(job, args, kwargs, queue=queue), when)
+
+    def enqueue_prepared(self, prepared: Prepared, when: When) -> Job[Any] | None:
+        """Delay a call the client prepared (its payload encoded, with our id and track keys
+        between ``args`` and ``queue`` in the item). One round trip: a script doing Ruby's
+        RPUSH delayed:<ts> + SADD timestamps:<item> + ZADD delayed_queue_schedule, pipelined
+        after the status record of a tracked job."""
         timestamp = to_timestamp(when)
-        name = jobs.class_name(job)
-        target = self.resque.registry.get(job) if isinstance(job, str) else job
-        item = layout.delayed_item(name, list(args), queue)
-        if not self.run_before_hooks(target, "before_schedule", args):
-            return False
+        target, args, kwargs = prepared.target, prepared.args, prepared.kwargs
+        if not self.run_before_hooks(target, "before_schedule", args, kwargs):
+            return None
         if self.resque.inline or timestamp <= int(self.clock()):
-            self.resque.enqueue_to(queue, job, *args)
+            handle = self.resque.submit(prepared)
         else:
-            self._delay(
-                keys=[self.keys.delayed(timestamp), self.keys.timestamps(item),
-                      self.keys.delayed_schedule],
-                args=[item, layout.delayed_member(timestamp), timestamp],
-            )
-        self.run_after_hooks(target, "after_schedule", args)
-        return True
+            item = layout.delayed_item_of(prepared.payload, prepared.queue)
+            with self.redis.pipeline(transaction=False) as pipe:
+                if prepared.job_id is not None and prepared.track is not None:
+                    self.resque.statuses.queued(
+                        prepared.job_id, prepared.track, name=prepared.name,
+                        queue=prepared.queue, payload=prepared.payload, due=timestamp,
+                        client=pipe)
+                self._delay(
+                    keys=[self.keys.delayed(timestamp), self.keys.timestamps(item),
+                          self.keys.delayed_schedule],
+                    args=[item, layout.delayed_member(timestamp), timestamp], client=pipe)
+                pipe.execute()
+            handle = Job(self.resque, prepared.job_id, prepared.queue, prepared.name,
+                         prepared.payload, prepared.track is not None, due=timestamp)
+        self.run_after_hooks(target, "after_schedule", args, kwargs)
+        return handle
 
-    def enqueue_in(self, delay: float | _dt.timedelta, job: Any, *args: Any) -> bool:
+    def enqueue_in(self, delay: float | _dt.timedelta, job: Any, /, *args: Any,
+                   **kwargs: Any) -> Job[Any] | None:
         """Enqueue ``job`` on its own queue ``delay`` seconds from now."""
-        return self.enqueue_at(self.clock() + to_seconds(delay), job, *args)
+        return self.enqueue_at(self.clock() + to_seconds(delay), job, *args, **kwargs)
 
-    def enqueue_in_with_queue(
-        self, queue: str, delay: float | _dt.timedelta, job: Any, *args: Any
-    ) -> bool:
-        return self.enqueue_at_with_queue(queue, self.clock() + to_seconds(delay), job, *args)
+    def enqueue_in_with_queue(self, queue: str, delay: float | _dt.timedelta, job: Any, /,
+                              *args: Any, **kwargs: Any) -> Job[Any] | None:
+        return self.enqueue_at_with_queue(queue, self.clock() + to_seconds(delay), job, *args,
+                                          **kwargs)
 
     # --- removing -----------------------------------------------------------------------
 
-    def remove_delayed(self, job: Any, *args: Any) -> int:
+    def remove_delayed(self, job: Any, *args: Any, **kwargs: Any) -> int:
         """Remove every delayed copy of ``job(*args)`` on the job's own queue; returns how
-        many. One round trip. Items delayed to another queue need ``remove_delayed_in_queue``
-        (they are different bytes, hence a different ``timestamps:`` set), as in Ruby."""
-        return self.remove_delayed_in_queue(job, self._queue_of(job), *args)
+        many. Items delayed to another queue need ``remove_delayed_in_queue`` (they are
+        different bytes, hence a different ``timestamps:`` set), as in Ruby.
 
-    def remove_delayed_in_queue(self, job: Any, queue: str, *args: Any) -> int:
-        return self.remove_item(layout.delayed_item(jobs.class_name(job), list(args), queue))
+        Ruby finds the item by its exact bytes, in one round trip, and so misses items that
+        carry our job id; with ``job_ids`` on, those are found by reading the schedule
+        (``find_delayed_selection``). A handle's ``cancel()`` removes one job in one trip."""
+        return self.remove_delayed_in_queue(job, self._queue_of(job), *args, **kwargs)
+
+    def remove_delayed_in_queue(self, job: Any, queue: str, *args: Any, **kwargs: Any) -> int:
+        return sum(self.remove_item(raw) for raw in self._items_of(job, queue, args, kwargs))
+
+    def _items_of(self, job: Any, queue: str, args: Sequence[Any],
+                  kwargs: Mapping[str, Any]) -> list[bytes]:
+        """The raw items of ``job(*args, **kwargs)`` on ``queue``: Ruby's exact bytes, and
+        (client with ``job_ids``) the copies whose bytes differ by our id."""
+        name, packed = jobs.class_name(job), arguments.pack(args, kwargs)
+        exact = _raw(layout.delayed_item(name, packed, queue))
+        if not self.resque.job_ids:
+            return [exact]
+        wanted = layout.canonical(packed)
+
+        def same(item: layout.DelayedItem) -> bool:
+            return item.queue == queue and layout.canonical(item.args) == wanted
+
+        return [exact, *(raw for raw in self._find(name, same) if raw != exact)]
 
     def remove_item(self, item: str | bytes) -> int:
         """Remove every copy of one raw item from every timestamp; returns how many."""
@@ -193,20 +227,24 @@ class Delayed:
         Reads every timestamp: pipelined LRANGEs, 100 timestamps per round trip.
         """
         wanted = jobs.class_name(job) if job is not None else None
+        return self._find(wanted, lambda item: predicate(item.args))
+
+    def _find(self, name: str | None, keep: Callable[[layout.DelayedItem], bool]) -> list[bytes]:
         found: list[bytes] = []
         for raw in self._all_items():
             try:
                 item = layout.decode_delayed_item(raw)
             except BadPayload:
                 continue
-            if (wanted is None or item.class_name == wanted) and predicate(item.args):
+            if (name is None or item.class_name == name) and keep(item):
                 found.append(raw)
         return found
 
-    def remove_delayed_job_from_timestamp(self, when: When, job: Any, *args: Any) -> int:
+    def remove_delayed_job_from_timestamp(self, when: When, job: Any, *args: Any,
+                                          **kwargs: Any) -> int:
         """Remove ``job(*args)`` (on the job's queue) from one timestamp only."""
-        item = layout.delayed_item(jobs.class_name(job), list(args), self._queue_of(job))
-        return self.remove_item_at(when, item)
+        items = self._items_of(job, self._queue_of(job), args, kwargs)
+        return sum(self.remove_item_at(when, raw) for raw in items)
 
     def remove_item_at(self, when: When, item: str | bytes) -> int:
         """Remove every copy of one raw item from one timestamp; one round trip."""
@@ -253,17 +291,20 @@ class Delayed:
         found: Any = self.redis.zrangebyscore(self.keys.delayed_schedule, "-inf", limit, 0, 1)
         return int(found[0]) if found else None
 
-    def scheduled_at(self, job: Any, *args: Any, queue: str | None = None) -> list[int]:
+    def scheduled_at(self, job: Any, *args: Any, queue: str | None = None,
+                     **kwargs: Any) -> list[int]:
         """The timestamps where ``job(*args)`` waits (on ``queue``, default the job's own)."""
         queue = queue or self._queue_of(job)
-        item = layout.delayed_item(jobs.class_name(job), list(args), queue)
-        members = self.redis.smembers(self.keys.timestamps(item))
-        found = (layout.delayed_member_timestamp(member) for member in members)
-        return sorted(ts for ts in found if ts is not None)
+        found: set[int] = set()
+        for raw in self._items_of(job, queue, args, kwargs):
+            members: Any = self.redis.smembers(self._timestamps_key(raw))
+            found.update(ts for ts in map(layout.delayed_member_timestamp, members)
+                         if ts is not None)
+        return sorted(found)
 
-    def is_delayed(self, job: Any, *args: Any, queue: str | None = None) -> bool:
+    def is_delayed(self, job: Any, *args: Any, queue: str | None = None, **kwargs: Any) -> bool:
         """Ruby's ``delayed?``."""
-        return bool(self.scheduled_at(job, *args, queue=queue))
+        return bool(self.scheduled_at(job, *args, queue=queue, **kwargs))
 
     def count_all_scheduled_jobs(self) -> int:
         """Delayed jobs in all. One ZRANGE, then LLENs pipelined 1000 per round trip."""
@@ -431,7 +472,7 @@ class Delayed:
             if run_hooks and target is not None and not self.before_queueing(target, item.args):
                 return "", "", None, item.args
             return queue, item.payload, target, item.args
-        except Exception as exc:  # any bad item is parked, never lost, never stops the move
+        except Exception as exc:  # noqa: BLE001 - a bad item is parked, never lost
             return "", self._failure(raw, timestamp, queue, exc), None, []
 
     def _failure(self, raw: bytes, timestamp: int, queue: str | None, exc: Exception) -> str:
@@ -451,12 +492,15 @@ class Delayed:
     def _hooks(self, target: Any, kind: str) -> list[Callable[..., Any]]:
         key = (target, kind)
         if key not in self._hook_cache:
-            self._hook_cache[key] = jobs.hooks(target, kind)
+            self._hook_cache[key] = list(jobs.hooks(target, kind))
         return self._hook_cache[key]
 
-    def run_before_hooks(self, target: Any, kind: str, args: Sequence[Any]) -> bool:
-        """Run ``kind`` hooks in name order; False if one returned False."""
-        results = [hook(*args) for hook in self._hooks(target, kind)]
+    def run_before_hooks(self, target: Any, kind: str, args: Sequence[Any],
+                         kwargs: Mapping[str, Any] | None = None) -> bool:
+        """Run ``kind`` hooks in name order; False if one returned False. Without
+        ``kwargs``, keywords are split off ``args`` as a payload carries them."""
+        args, kwargs = _split(args, kwargs)
+        results = [hook(*args, **kwargs) for hook in self._hooks(target, kind)]
         return all(result is not False for result in results)
 
     def before_queueing(self, target: Any, args: Sequence[Any]) -> bool:
@@ -471,12 +515,19 @@ class Delayed:
         self.run_after_hooks(target, "after_enqueue", args)
         self.run_after_hooks(target, "after_schedule", args)
 
-    def run_after_hooks(self, target: Any, kind: str, args: Sequence[Any]) -> None:
+    def run_after_hooks(self, target: Any, kind: str, args: Sequence[Any],
+                        kwargs: Mapping[str, Any] | None = None) -> None:
+        args, kwargs = _split(args, kwargs)
         for hook in self._hooks(target, kind):
             try:
-                hook(*args)
+                hook(*args, **kwargs)
             except Exception:
                 log.exception("%s hook %r failed", kind, hook)
+
+
+def _split(args: Sequence[Any], kwargs: Mapping[str, Any] | None
+           ) -> tuple[Sequence[Any], Mapping[str, Any]]:
+    return layout.split_kwargs(list(args)) if kwargs is None else (args, kwargs)
 
 
 def _declared_queue(target: Any) -> str | None:

@@ -3,7 +3,8 @@
 Each pass (every ``interval`` seconds, sooner when a recurring tick is due):
 
 1. take or renew the master lock (one round trip; contract §5);
-2. on becoming master, load the schedules (the YAML file or code, plus ``persistent_schedules``);
+2. on becoming master, say so in ``scheduler:master`` (whether it is dynamic; ``state.py``) and
+   load the schedules (the YAML file or code, plus ``persistent_schedules``);
 3. as master: move the due delayed jobs (one round trip per batch), pick up changed dynamic
    schedules, enqueue the due recurring ticks;
 4. sleep until the next pass; TERM, INT and QUIT end the sleep at once.
@@ -33,14 +34,16 @@ from resque.client import Client
 from resque.errors import RedisUnavailable
 from resque.scheduler.delayed import Delayed
 from resque.scheduler.lock import MasterLock
-from resque.scheduler.recurring import Recurring
+from resque.scheduler.recurring import Recurring, log_needs_extra
 from resque.scheduler.schedule import (
+    NeedsExtra,
     ScheduleError,
     Schedules,
     load_schedule_file,
     parse_entry,
     with_class_names,
 )
+from resque.scheduler.state import record_master
 from resque.settings import SchedulerSettings
 
 log = logging.getLogger("resque.scheduler")
@@ -139,15 +142,7 @@ class Scheduler:
         master = self.lock.acquire()
         if master != self.is_master or self._reload:
             self._reload = False
-            self._title("Master scheduler" if master else "Child scheduler")
-            first = self.is_master is None
-            self.is_master = master
-            if master:
-                self.load_schedules(now)
-            else:
-                self.recurring.clear()
-                if first:
-                    self._check_local_schedules()
+            self._become(master, now)
         if not master:
             return
         moved = self.delayed.move_due(
@@ -161,6 +156,21 @@ class Scheduler:
             self.update_schedules(now)
         if not self.recurring.fire_due(now):
             self.is_master = None  # lost the lock between two scripts; re-checked next pass
+
+    def _become(self, master: bool, now: float) -> None:
+        """Master: say so in ``scheduler:master`` (state.py) and load the schedules.
+        Standby: fire nothing, but report bad local schedules once."""
+        self._title("Master scheduler" if master else "Child scheduler")
+        first = self.is_master is None
+        self.is_master = master
+        if master:
+            record_master(self.resque, self.lock, dynamic=self.dynamic,
+                          interval=self.interval, lock_prefix=self.settings.lock_prefix)
+            self.load_schedules(now)
+        else:
+            self.recurring.clear()
+            if first:
+                self._check_local_schedules()
 
     # --- schedules ----------------------------------------------------------------------
 
@@ -196,11 +206,15 @@ class Scheduler:
 
     def _check_local_schedules(self) -> None:
         """Report bad local schedules on a standby too (a master reports them as it loads)."""
+        unreadable = []
         for name, config in self.local.items():
             try:
                 parse_entry(name, config, self.resque.registry)
+            except NeedsExtra:
+                unreadable.append(name)
             except ScheduleError as exc:
                 log.error("%s; it will be skipped", exc)
+        log_needs_extra(unreadable)
 
     # --- signals and titles -------------------------------------------------------------
 

@@ -12,10 +12,17 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from resque import layout, scripts
+from resque import ids, layout, scripts
 from resque.scheduler.delayed import Delayed
-from resque.scheduler.schedule import Entry, ScheduleError, env_matches, last_run, parse_entry
-from resque.scheduler.triggers import Cron
+from resque.scheduler.schedule import (
+    Entry,
+    NeedsExtra,
+    ScheduleError,
+    env_matches,
+    last_run,
+    parse_entry,
+)
+from resque.scheduler.triggers import CRON_NEEDS, Cron
 
 if TYPE_CHECKING:
     from resque.client import Client
@@ -26,6 +33,12 @@ log = logging.getLogger("resque.scheduler")
 FIRE_SCRIPT = scripts.compose("push_lib", "schedule_fire")
 
 FIRED, ALREADY, LOST = 1, 0, -2
+
+
+def log_needs_extra(names: list[str]) -> None:
+    """One line for every cron schedule this install cannot run, rather than one each."""
+    if names:
+        log.error("not running schedules %s: %s", ", ".join(sorted(names)), CRON_NEEDS)
 
 
 class Recurring:
@@ -59,7 +72,8 @@ class Recurring:
 
     def load(self, configs: Mapping[str, Any], now: float | None = None) -> None:
         """Replace every schedule, resuming from the runs recorded in Redis (one round trip).
-        A bad schedule is logged and skipped; the others load."""
+        A bad schedule is logged and skipped; the others load. Cron schedules on an install
+        without croniter are named in one line that says what to install."""
         now = self.clock() if now is None else now
         self.entries.clear()
         self.next_at.clear()
@@ -67,9 +81,14 @@ class Recurring:
             pipe.hgetall(self.keys.schedule_last_tick)
             pipe.hgetall(self.keys.last_enqueued_at)
             ticks, texts = pipe.execute()
+        unreadable = []
         for name, config in configs.items():
             key = name.encode()
-            self._add(name, config, now, last_run(ticks.get(key), texts.get(key)))
+            try:
+                self._add(name, config, now, last_run(ticks.get(key), texts.get(key)))
+            except NeedsExtra:
+                unreadable.append(name)
+        log_needs_extra(unreadable)
         log.info("schedules loaded: %s", ", ".join(sorted(self.entries)) or "none")
 
     def clear(self) -> None:
@@ -88,14 +107,21 @@ class Recurring:
             del self.entries[name]
             self.next_at.pop(name, None)
         if config is not None:
-            self._add(name, config, now, None)
+            try:
+                self._add(name, config, now, None)
+            except NeedsExtra as exc:
+                log.error("%s; skipped", exc)
 
     def _add(self, name: str, config: Any, now: float, last: float | None) -> None:
+        """Schedule one entry; a bad one is logged and skipped (``NeedsExtra`` is raised for
+        the caller to report once)."""
         if isinstance(config, Mapping) and not env_matches(config, self.env):
             log.info("skipping schedule %s: its env does not include %r", name, self.env)
             return
         try:
             entry = parse_entry(name, config, self.resque.registry)
+        except NeedsExtra:
+            raise
         except ScheduleError as exc:
             log.error("%s; skipped", exc)
             return
@@ -150,6 +176,13 @@ class Recurring:
             log.exception("schedule %s could not be enqueued", entry.name)
             return ALREADY
 
+    def _payload(self, entry: Entry) -> str:
+        """The tick's job: the schedule's payload, with an id of its own (unless the client
+        writes Ruby's exact payloads)."""
+        if not getattr(self.resque, "job_ids", False):
+            return entry.payload
+        return layout.with_job_id(entry.payload, ids.new_id())
+
     def _enqueue(self, entry: Entry, tick: int, now: float) -> int:
         delayed = self.delayed
         target, args = entry.target, entry.args
@@ -161,7 +194,7 @@ class Recurring:
                   self.keys.schedule_last_tick, self.keys.last_enqueued_at, self.keys.queues,
                   self.keys.queue(entry.queue)],
             args=[self.fence.value if self.fence else "", entry.name, tick,
-                  layout.last_enqueued_at(now), entry.queue, entry.payload,
+                  layout.last_enqueued_at(now), entry.queue, self._payload(entry),
                   self.keys.wake_channel(entry.queue)],
         ))
         if result == FIRED:

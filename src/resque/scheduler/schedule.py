@@ -28,24 +28,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-try:
-    import yaml
-except ImportError as exc:  # pragma: no cover - depends on the install
-    raise ImportError(
-        f"recurring schedules need croniter and PyYAML: pip install 'resque[scheduler]' ({exc})"
-    ) from exc
-
 from resque import jobs, layout
 from resque.errors import NoQueueError, ResqueError
 from resque.layout import check_queue_name
-from resque.scheduler.triggers import Cron, Every, parse_duration
+from resque.scheduler.triggers import EXTRA, Cron, Every, MissingExtra, parse_duration
 
 if TYPE_CHECKING:
     from resque.client import Client
 
 __all__ = [  # parse_duration, Cron and Every are triggers.py's, kept importable from here
-    "Cron", "Entry", "Every", "ScheduleError", "ScheduleStatus", "Schedules", "env_matches",
-    "last_run", "load_schedule_file", "parse_duration", "parse_entry", "with_class_names",
+    "Cron", "Entry", "Every", "NeedsExtra", "ScheduleError", "ScheduleStatus", "Schedules",
+    "env_matches", "last_run", "load_schedule_file", "parse_duration", "parse_entry",
+    "with_class_names",
 ]
 
 log = logging.getLogger("resque.scheduler")
@@ -53,6 +47,11 @@ log = logging.getLogger("resque.scheduler")
 
 class ScheduleError(ResqueError, ValueError):
     """A schedule that cannot run: the message names the schedule and what to fix."""
+
+
+class NeedsExtra(ScheduleError):
+    """A schedule (a cron expression) or a schedule file that this install cannot read: it
+    needs the ``scheduler`` extra. Everything else keeps running."""
 
 
 # --- schedule entries -------------------------------------------------------------------------
@@ -87,16 +86,7 @@ def parse_entry(name: str, config: Any, registry: jobs.Registry) -> Entry:
     class_name = config.get("class")
     if not isinstance(class_name, str) or not class_name:
         raise ScheduleError(f"schedule {name!r}: no 'class' (the job class name to enqueue)")
-    try:
-        trigger: Cron | Every
-        if config.get("cron"):
-            trigger = Cron(config["cron"])
-        elif config.get("every"):
-            trigger = Every(config["every"])
-        else:
-            raise ValueError("no cron / every found")
-    except ValueError as exc:
-        raise ScheduleError(f"schedule {name!r}: {exc}") from None
+    trigger = _trigger(name, config)
     target = registry.get(class_name)
     queue = config.get("queue")
     if not queue and target is not None:
@@ -121,6 +111,20 @@ def parse_entry(name: str, config: Any, registry: jobs.Registry) -> Entry:
     return Entry(name, dict(config), class_name, queue, args, payload, trigger, target)
 
 
+def _trigger(name: str, config: Mapping[str, Any]) -> Cron | Every:
+    """When the schedule fires: ``cron`` wins over ``every``, as in resque-scheduler."""
+    try:
+        if config.get("cron"):
+            return Cron(config["cron"])
+        if config.get("every"):
+            return Every(config["every"])
+        raise ValueError("no cron / every found")
+    except MissingExtra as exc:
+        raise NeedsExtra(f"schedule {name!r}: {exc}") from None
+    except ValueError as exc:
+        raise ScheduleError(f"schedule {name!r}: {exc}") from None
+
+
 def with_class_names(schedules: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """Ruby's ``Resque.schedule=``: a config without ``class`` runs the class named like it."""
     prepared: dict[str, dict[str, Any]] = {}
@@ -134,6 +138,10 @@ def with_class_names(schedules: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
 
 def load_schedule_file(path: str | Path) -> dict[str, dict[str, Any]]:
     """Read a resque-scheduler YAML schedule file (a mapping of name to config)."""
+    try:
+        import yaml
+    except ImportError:
+        raise NeedsExtra(f"schedule file {path}: YAML files need PyYAML: {EXTRA}") from None
     try:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:

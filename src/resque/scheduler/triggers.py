@@ -2,6 +2,9 @@
 
 Cron expressions have 5 fields, or 6 with seconds first (fugit's order), and an optional time
 zone; durations follow rufus (``1y 1M 1w 1d 1h 1m 1s``), as in resque-scheduler.
+
+Only ``Cron`` needs croniter (the ``scheduler`` extra), and only when one is built: ``every``
+schedules and the delayed-job mover run on the core install.
 """
 
 from __future__ import annotations
@@ -12,16 +15,28 @@ import math
 import re
 import zoneinfo
 from collections.abc import Mapping
+from types import ModuleType
 from typing import Any
 
-try:
-    import croniter as _croniter
-except ImportError as exc:  # pragma: no cover - depends on the install
-    raise ImportError(
-        f"recurring schedules need croniter and PyYAML: pip install 'resque[scheduler]' ({exc})"
-    ) from exc
+from resque.errors import ResqueError
 
 log = logging.getLogger("resque.scheduler")
+
+EXTRA = "pip install 'resque[scheduler]'"
+CRON_NEEDS = f"cron expressions need croniter: {EXTRA}"
+
+
+class MissingExtra(ResqueError, ImportError):
+    """A schedule needs a package of the ``scheduler`` extra: croniter for cron, PyYAML for
+    schedule files. The message says which, and the one command that installs both."""
+
+
+def _croniter() -> ModuleType:
+    try:
+        import croniter
+    except ImportError:
+        raise MissingExtra(CRON_NEEDS) from None
+    return croniter
 
 _DURATION_UNITS = {
     "y": 365 * 86400, "M": 30 * 86400, "w": 7 * 86400, "d": 86400, "h": 3600, "m": 60, "s": 1,
@@ -68,10 +83,11 @@ class Cron:
             )
         self.fields = " ".join(fields)
         self.seconds_first = len(fields) == 6
+        self._croniter = _croniter()
         try:
-            _croniter.croniter(self.fields, _dt.datetime(2000, 1, 1),
-                               second_at_beginning=self.seconds_first)
-        except (_croniter.CroniterError, ValueError, KeyError) as exc:
+            self._croniter.croniter(self.fields, _dt.datetime(2000, 1, 1),
+                                    second_at_beginning=self.seconds_first)
+        except (self._croniter.CroniterError, ValueError, KeyError) as exc:
             raise ValueError(f"cron {expression!r} cannot be parsed: {exc}") from None
 
     def next_after(self, moment: float) -> float:
@@ -80,7 +96,7 @@ class Cron:
             start = _dt.datetime.fromtimestamp(moment, self.zone)
         else:  # naive local time; .timestamp() maps it back through the local zone's rules
             start = _dt.datetime.fromtimestamp(moment)
-        found = _croniter.croniter(
+        found: _dt.datetime = self._croniter.croniter(
             self.fields, start, second_at_beginning=self.seconds_first
         ).get_next(_dt.datetime)
         return found.timestamp()

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import redis
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.convertors import PathConvertor, register_url_convertor
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -31,13 +32,22 @@ from resque.connection import is_transient
 from resque.errors import RedisUnavailable
 from resque.facade import Resque
 from resque.metrics import RECENT
-from resque.web import actions, live, pages, stats
+from resque.web import actions, jobs, live, pages, scrape, stats
 from resque.web.config import WebConfig
 from resque.web.dashboard import HERE, Dashboard
 from resque.web.security import AuthHook, Guard, SecureStarlette
 
 if TYPE_CHECKING:
     from a2wsgi.wsgi_typing import WSGIApp
+
+class NameConvertor(PathConvertor):
+    """A name from Redis as the last path segment(s): any character at all, newlines
+    included (Starlette's ``path`` stops at one, and a worker id may hold one)."""
+
+    regex = r"[\s\S]*"
+
+
+register_url_convertor("resque_name", NameConvertor())
 
 log = logging.getLogger("resque.web")
 
@@ -50,22 +60,25 @@ def _routes(read_only: bool) -> list[BaseRoute]:
         Route("/live.json", live.live),
         Route("/charts/{kind}.svg", live.chart),
         Route("/queues", pages.queues),
-        Route("/queues/{name:path}", pages.queue),
+        Route("/queues/{name:resque_name}", pages.queue),
         Route("/working", pages.working),
         Route("/workers", pages.workers),
-        Route("/workers/{worker_id:path}", pages.worker),
+        Route("/workers/{worker_id:resque_name}", pages.worker),
         Route("/failed", pages.failed),
-        Route("/failed/{list_name:path}", pages.failed),
-        Route("/failures/{failure_id:path}", pages.failure),
+        Route("/failed/{list_name:resque_name}", pages.failed),
+        Route("/failures/{failure_id:resque_name}", pages.failure),
         Route("/delayed", pages.delayed),
         Route("/delayed/{timestamp}", pages.delayed_timestamp),
         Route("/schedule", pages.schedule),
+        Route("/jobs", jobs.jobs),
+        Route("/jobs/{job_id:resque_name}", jobs.job),
         Route("/stats", stats.stats),
         Route("/stats/raw", stats.stats_raw),
         Route("/stats/redis", stats.stats_redis),
         Route("/stats/keys", stats.stats_keys),
-        Route("/stats/keys/{key:path}", stats.stats_key),
+        Route("/stats/keys/{key:resque_name}", stats.stats_key),
         Route("/stats.txt", stats.stats_txt),
+        Route("/metrics", scrape.metrics),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
     if read_only:

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 import click
 
 from resque.cli import namespace_option, redis_option
+from resque.connection import check_credentials
+from resque.facade import Resque
 from resque.logs import setup_logging
 
 if TYPE_CHECKING:
@@ -85,7 +87,9 @@ def web(
     config = answering_to(config, host)
     if not _is_loopback(host):
         _warn_exposed(host, config)
-    app = with_prefix(create_app(redis_url, namespace=namespace, config=config), prefix)
+    resque = Resque(redis_url, namespace=namespace)
+    check_credentials(resque.redis)  # a refused password is fatal now; an outage is waited out
+    app = with_prefix(create_app(resque, config=config), prefix)
     shown = f"[{host}]" if ":" in host else host
     path = "/" + prefix.strip("/") + ("/" if prefix.strip("/") else "")
     click.echo(f"resque web: http://{shown}:{port}{path}"

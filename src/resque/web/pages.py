@@ -18,6 +18,8 @@ from starlette.responses import RedirectResponse, Response
 from resque import layout
 from resque.admin import Filter, NotAFailureList, Page, WorkerInfo
 from resque.failure.records import FailureNotFound
+from resque.scheduler.schedule import ScheduleError, Schedules, load_schedule_file
+from resque.scheduler.state import SchedulerState, lock_prefix_from_env, read_state
 from resque.web import charts
 from resque.web.dashboard import Dashboard, Pager, page_of, path_param, url_builder
 
@@ -53,7 +55,7 @@ def overview(request: Request) -> Response:
         queue_count=len(totals.queues), failure_counts=totals.failure_lists,
         working=working[:10],
         working_count=len(working), worker_count=len(workers), window=_window(request),
-        windows=list(charts.WINDOWS),
+        windows=list(charts.WINDOWS), scheduler=scheduler_state(board),
     )
 
 
@@ -210,13 +212,19 @@ def failure(request: Request) -> Response:
 # --- delayed and recurring jobs -------------------------------------------------------------
 
 
+def scheduler_state(board: Dashboard) -> SchedulerState:
+    """Whether a scheduler is master and due jobs are late, for the banners (one round
+    trip; two when due jobs wait with no master)."""
+    return read_state(board.resque, lock_prefix_from_env())
+
+
 def delayed(request: Request) -> Response:
     board = dashboard_of(request)
     pager = Pager.from_request(request, board.config.page_size)
     total, rows = board.resque.delayed.page(pager.start, pager.per_page)
     pager.total = total
     return board.render(request, "delayed.html", tab="delayed", rows=rows, pager=pager,
-                        total=total)
+                        total=total, scheduler=scheduler_state(board))
 
 
 def delayed_timestamp(request: Request) -> Response:
@@ -245,11 +253,6 @@ def delayed_timestamp(request: Request) -> Response:
 
 def schedule(request: Request) -> Response:
     board = dashboard_of(request)
-    try:
-        from resque.scheduler.schedule import ScheduleError, Schedules, load_schedule_file
-    except ImportError as exc:
-        return board.render(request, "schedule.html", tab="schedule", rows=[], master=None,
-                            missing=str(exc), file_error=None)
     schedules = Schedules(board.resque)
     local: dict[str, Any] = {}
     file_error = None
@@ -260,4 +263,4 @@ def schedule(request: Request) -> Response:
             file_error = str(exc)
     rows = schedules.status(local=local, now=time.time())
     return board.render(request, "schedule.html", tab="schedule", rows=rows,
-                        master=schedules.master(), missing=None, file_error=file_error)
+                        scheduler=scheduler_state(board), file_error=file_error)

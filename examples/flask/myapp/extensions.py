@@ -1,0 +1,4 @@
+# myapp/extensions.py
+from resque.contrib.flask import Resque
+
+resque = Resque()
