@@ -8,6 +8,8 @@ import redis
 from support.workerkit import Workers, failures, notes, push
 
 from resque import Resque
+from resque.durations import read_durations
+from resque.status import JobStatus
 
 
 def test_a_batch_of_hookless_async_jobs_never_uses_a_pool_thread(
@@ -47,3 +49,50 @@ def test_an_async_job_that_raises_or_gets_wrong_args_is_recorded_as_failed(
         [("Resque::JobNotFound", "NoSuchJob"), ("TypeError", "AioTag"), ("ValueError", "AioFail")],
         ["aio:ok:resque-loop"], b"4", b"3")
 
+
+# --- where main's typed tasks, job ids, statuses and job timing meet the loop's jobs ---------
+
+
+def test_an_awaited_job_reads_its_id_and_keywords_and_a_tracked_one_gets_its_status(
+    r: redis.Redis, workers: Workers
+) -> None:
+    """``current_job()`` on the loop as on the pool; a tracked job (``status=True``) goes
+    through the pool, where its start, progress and result are recorded."""
+    client = Resque(r)
+    plain = [client.enqueue_to("low", "AioCurrent", f"c{i}", locale="fi") for i in range(3)]
+    tracked = client.enqueue_call("AioTracked", ["t0"], {}, queue="low", status=True)
+    workers.run("low", "-c", "4", "--app", "aioapp")
+    assert tracked is not None and all(plain)
+    assert sorted(notes(r)) == sorted(
+        [f"current:c{i}:fi:{handle.id}:True:False:resque-loop"
+         for i, handle in enumerate(plain) if handle]
+        + [f"tracked:t0:{tracked.id}:True:resque-loop"])
+    record = tracked.info()
+    assert record is not None
+    assert (tracked.result(timeout=5), record.status, record.num, record.total,
+            record.message, record.started_at is not None) == (
+        "done t0", JobStatus.FINISHED, 1, 2, "halfway", True)
+
+
+def test_awaited_jobs_are_timed_into_the_duration_histograms(
+    r: redis.Redis, resque: Resque, workers: Workers
+) -> None:
+    """``--job-metrics``: a job awaited on the loop is counted as one on the pool is, a
+    failure as a failure."""
+    for i in range(3):
+        resque.enqueue_to("low", "AioPool", f"p{i}")
+    resque.enqueue_to("low", "AioFail", "f0")
+    workers.run("low", "-c", "4", "--app", "aioapp", "--job-metrics")
+    series = {s.class_name: (s.count, s.failed) for s in read_durations(r, resque.keys)}
+    assert (sorted(notes(r)), series) == (
+        [f"pool:p{i}:0:resque-loop" for i in range(3)], {"AioPool": (3, 0), "AioFail": (1, 1)})
+
+
+def test_an_awaited_job_given_keywords_it_does_not_take_fails_and_names_them(
+    r: redis.Redis, workers: Workers
+) -> None:
+    Resque(r).enqueue_to("low", "AioCurrent", "k0", region="eu")
+    workers.run("low", "-c", "2", "--app", "aioapp")
+    (failure,) = failures(r)
+    assert (failure["exception"], "region" in failure["error"], notes(r)) == (
+        "TypeError", True, [])

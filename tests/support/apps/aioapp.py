@@ -1,7 +1,8 @@
 """``async def`` jobs for tests/test_aio.py (``--app aioapp``): each notes, in workerapp's log,
 the thread it ran on (``resque-loop``: the worker's loop; ``resque-job``: the thread pool);
 ``AioPool`` notes how many pool threads exist while it runs (none once a batch of hookless
-``async def`` jobs never needed one)."""
+``async def`` jobs never needed one); ``AioCurrent`` what ``resque.current_job()`` tells it;
+``AioTracked`` asks for a status."""
 
 from __future__ import annotations
 
@@ -28,6 +29,22 @@ async def aio_pool(tag: str) -> None:
     await asyncio.sleep(0.01)
     pool = [t for t in threading.enumerate() if t.name.startswith("resque-job")]
     note("pool", tag, len(pool))
+
+
+@resque.job(name="AioCurrent")
+async def aio_current(tag: str, *, locale: str = "en") -> None:
+    await asyncio.sleep(0.01)
+    job = resque.current_job()
+    note("current", tag, locale, job.id, job.kwargs == {"locale": locale}, job.tracked)
+
+
+@resque.job(name="AioTracked", status=True)
+async def aio_tracked(tag: str) -> str:
+    await asyncio.sleep(0.01)
+    job = resque.current_job()
+    job.at(1, 2, "halfway")
+    note("tracked", tag, job.id, job.tracked)
+    return f"done {tag}"
 
 
 @resque.job(name="AioFail")
