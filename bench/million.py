@@ -1,5 +1,6 @@
-"""A million jobs: 1,000,000 queued over 1,000 queues, 100,000 delayed, 100,000 failures and
-500 registered workers; every dashboard page and admin verb timed on it, then a drain.
+"""A million jobs: 1,000,000 queued over 1,000 queues, 100,000 delayed, 100,000 failures,
+500 registered workers and 100,000 status records of tracked jobs; every dashboard page and
+admin verb timed on it, then a drain.
 
     python bench/million.py [--scale F] [--drainers N] [--markdown FILE]
 
@@ -10,9 +11,10 @@ tests/support/scalekit.py (every page of the dashboard, every admin verb's libra
 enqueue, a worker's step) runs alone: pages three times (the median is shown), verbs once,
 each with the Redis commands and bytes it cost. Each has a documented limit (``LIMITS``); the
 bulk verbs (retry-all, clear-retried, a search matching nothing, counting every delayed job,
-removing a delayed job by its args, which looks for copies that carry a job id) act on every
-entry, and their limit is per 100,000 entries. Last, ``--drainers`` in-process workers on
-``*`` drain the million jobs (``--burst``): jobs/s and Redis commands per job.
+as the metrics snapshot does, removing a delayed job by its args, which looks for copies that
+carry a job id) act on every entry, and their limit is per 100,000 entries. Last,
+``--drainers`` in-process workers on ``*`` drain the million jobs (``--burst``): jobs/s and
+Redis commands per job.
 
 ``--scale 0.1`` builds a tenth of everything (a quick check). Not a test: the CI test of the
 same probes at a small size (tests/test_scale.py) counts commands instead of timing.
@@ -41,7 +43,8 @@ from resque.embedded import EmbeddedRedis  # noqa: E402
 
 PAGE_LIMIT = 0.5  # seconds: every page and single-item verb, at a million jobs
 BULK_LIMIT = 30.0  # seconds per 100,000 entries a bulk verb acts on (retry-all: the slowest)
-LIMITS = {"prune": 1.0, "workers": 1.0}  # read every worker record (500): stated per verb
+LIMITS = {"prune": 1.0, "workers": 1.0,  # read every worker record (500): stated per verb
+          "enqueue's warning: workers serving the queue": 1.0}
 
 
 def limit(probe: Probe, sizes: Sizes) -> float:
@@ -95,13 +98,16 @@ def main() -> int:
     s = options.scale
     sizes = Sizes(int(MILLION.queued * s), max(10, int(MILLION.queues * s)),
                   int(MILLION.delayed * s), MILLION.per_timestamp, int(MILLION.failures * s),
-                  max(20, int(MILLION.workers * s)))
+                  max(20, int(MILLION.workers * s)), int(MILLION.tracked * s))
     run = Run()
     with EmbeddedRedis() as server:
         r = server.client()
         resque = Resque(server.client())
         baseline = scalekit.used_memory(r)
         filled = scalekit.fill(resque, sizes)
+        # The payloads as enqueued (each with its job id): the first queue's, on average.
+        sample = r.lrange(resque.keys.queue(scalekit.queue_name(0)), 0, -1)
+        payload = sum(len(raw) for raw in sample) / max(1, len(sample))
         print(f"filled in {sum(filled.seconds.values()):.0f} s", file=sys.stderr)
         web = client(resque)
         probes = [*scalekit.pages(resque, web, sizes), *scalekit.verbs(resque, sizes)]
@@ -126,9 +132,6 @@ def main() -> int:
     head = ["page or verb", "ms", "Redis commands", "KiB sent", "documented limit, ms",
             "result"]
     per_job = filled.memory["queued"] / sizes.queued
-    per_queue = sizes.queued // sizes.queues
-    payload = sum(len(layout.encode_job(scalekit.JOB, [i, *scalekit.ARGS[1:]]))
-                  for i in range(per_queue)) / per_queue
     farm = [
         ["enqueue_many, 1,000 per call", f"{sizes.queued / filled.seconds['queued']:,.0f} "
                                          "jobs/s"],
@@ -147,7 +150,8 @@ def main() -> int:
     if options.markdown:
         described = (f"{sizes.queued:,} queued jobs over {sizes.queues:,} queues, "
                      f"{sizes.delayed:,} delayed ({sizes.per_timestamp} per timestamp), "
-                     f"{sizes.failures:,} failures, {sizes.workers} registered workers")
+                     f"{sizes.failures:,} failures, {sizes.workers} registered workers, "
+                     f"{sizes.tracked:,} status records of tracked jobs")
         run.page(options.markdown, server.binary,
                  [markdown_table(["farm", "measured"], farm), markdown_table(head, rows)],
                  [("farm", described)])

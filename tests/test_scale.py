@@ -18,7 +18,7 @@ from support.webkit import client
 from resque import Resque
 
 SIZES = Sizes(queued=20_000, queues=20, delayed=2_000, per_timestamp=10, failures=2_500,
-              workers=40)
+              workers=40, tracked=2_000)
 SLACK = 64  # bytes: a number in a reply may gain a digit when the farm doubles
 
 

@@ -1,9 +1,10 @@
 """A farm of a given size, and what each page and verb costs Redis on it.
 
-``fill`` builds a farm: queued jobs over many queues, delayed jobs, failures and registered
-workers, with the library's own writers where the size allows (``enqueue_many``) and the wire
-contract's encoders elsewhere. ``probes`` lists every dashboard page and admin verb with the
-arguments a user would give (first, middle and last pages). ``cost`` runs one and reports
+``fill`` builds a farm: queued jobs over many queues, delayed jobs, failures, registered
+workers and the status records of tracked jobs, with the library's own writers where the size
+allows (``enqueue_many``, ``StatusStore.write``) and the wire contract's encoders elsewhere.
+``probes`` lists every dashboard page and admin verb with the arguments a user would give
+(first, middle and last pages). ``cost`` runs one and reports
 what Redis did for it: commands by name (``INFO commandstats``, a script's inner commands
 included), bytes Redis sent (``total_net_output_bytes``) and the wall time.
 
@@ -28,6 +29,7 @@ from resque import Resque, layout
 from resque.admin import Admin
 from resque.failure.operations import Filter
 from resque.metrics import record_sample
+from resque.prometheus.snapshot import read_snapshot
 from resque.scheduler.schedule import Schedules
 from resque.store import ACK_OK, Ack, Acks, Reserved, WorkerStore
 
@@ -44,16 +46,20 @@ class Sizes:
     per_timestamp: int
     failures: int
     workers: int  # registered records (half of them working); none runs
+    tracked: int = 0  # status records of finished tracked jobs (the Jobs tab)
 
     def times(self, factor: int) -> Sizes:
-        """``factor`` times as many jobs, delayed jobs and failures; the same queues and
-        workers (what a page costs per queue and per worker is stated, not hidden)."""
+        """``factor`` times as many jobs, delayed jobs, failures and status records; the same
+        queues and workers (what a page costs per queue and per worker is stated, not
+        hidden)."""
         return Sizes(self.queued * factor, self.queues, self.delayed * factor,
-                     self.per_timestamp, self.failures * factor, self.workers)
+                     self.per_timestamp, self.failures * factor, self.workers,
+                     self.tracked * factor)
 
 
+# tracked: the status index keeps at most status.INDEX_LIMIT ids (100,000)
 MILLION = Sizes(queued=1_000_000, queues=1_000, delayed=100_000, per_timestamp=10,
-                failures=100_000, workers=500)
+                failures=100_000, workers=500, tracked=100_000)
 
 
 def queue_name(n: int) -> str:
@@ -62,6 +68,10 @@ def queue_name(n: int) -> str:
 
 def worker_id(n: int) -> str:
     return f"scale-host-{n % 20}:{1000 + n}:{queue_name(n % 7)}"
+
+
+def tracked_id(n: int) -> str:
+    return f"scale-{n:08d}"
 
 
 FIRST_TIMESTAMP = 4_000_000_000  # far in the future: nothing becomes due during a run
@@ -85,6 +95,7 @@ def fill(resque: Resque, sizes: Sizes) -> Filled:
         ("delayed", lambda: fill_delayed(resque, sizes)),
         ("failures", lambda: fill_failures(r, resque.keys, sizes)),
         ("workers", lambda: fill_workers(r, resque.keys, sizes)),
+        ("tracked", lambda: fill_tracked(resque, sizes)),
     ]
     for name, part in parts:
         before, started = used_memory(r), time.perf_counter()
@@ -141,6 +152,27 @@ def fill_workers(r: redis.Redis, keys: layout.Keys, sizes: Sizes) -> None:
                 pipe.set(keys.worker(worker), layout.working_on(
                     queue_name(n % 7), layout.encode_job(JOB, ARGS)))
         pipe.execute()
+
+
+def fill_tracked(resque: Resque, sizes: Sizes) -> None:
+    """The records finished tracked jobs leave (``status=True``), each written as a worker's
+    last write leaves it, with the script every status write runs (it also indexes the id),
+    pipelined ``CHUNK`` at a time."""
+    store, now = resque.statuses, time.time()
+    for start in range(0, sizes.tracked, CHUNK):
+        with resque.redis.pipeline(transaction=False) as pipe:
+            for i in range(start, min(start + CHUNK, sizes.tracked)):
+                job_id = tracked_id(i)
+                store.write(job_id, TRACKED_TTL, client=pipe, status=layout.STATUS_COMPLETED,
+                            name=JOB, queue=queue_name(i % 7), worker=worker_id(i % 7),
+                            payload=layout.encode_job(JOB, [i, *ARGS[1:]], job_id,
+                                                      TRACKED_TTL),
+                            enqueued_at=now - 2, started_at=now - 1, ended_at=now,
+                            result=layout.encode(i))
+            pipe.execute()
+
+
+TRACKED_TTL = 86_400  # seconds a finished job's record is kept
 
 
 # --- what a page or verb costs Redis -----------------------------------------------------------
@@ -244,6 +276,10 @@ def pages(resque: Resque, web: TestClient, sizes: Sizes) -> list[Probe]:
         "/stats/keys", "/stats/keys/failed", "/stats.txt", "/live.json",
         "/charts/throughput.svg", "/charts/depth.svg",
     ]
+    if sizes.tracked:  # the Jobs tab: its first, middle and last page, a job's page (where
+        # its search box redirects)
+        paths += ["/jobs", f"/jobs?start={sizes.tracked // 2}",
+                  f"/jobs?start={sizes.tracked - 10}", f"/jobs/{tracked_id(sizes.tracked // 2)}"]
     return [Probe(f"GET {path}", _get(web, path), exact=path != "/stats/keys")
             for path in paths]
 
@@ -272,6 +308,12 @@ def verbs(resque: Resque, sizes: Sizes) -> list[Probe]:
 
     probes = [
         Probe("enqueue (one job)", lambda: resque.enqueue_to(queue_name(0), JOB, *ARGS)),
+        Probe("enqueue (one tracked job)", lambda: resque.enqueue_call(
+            JOB, ARGS, {}, queue=queue_name(0), status=True)),
+        Probe("enqueue's warning: workers serving the queue",
+              lambda: admin.serving(queue_name(0))),
+        Probe("job status (Job.fetch)",
+              lambda: resque.statuses.get(tracked_id(sizes.tracked // 2))),
         Probe("worker step (acknowledge one, reserve one)", worker_steps(resque, last_queue)),
         Probe("queues", admin.queues),
         Probe("peek (first page)", lambda: admin.peek(last_queue, 0, 10)),
@@ -302,6 +344,9 @@ def verbs(resque: Resque, sizes: Sizes) -> list[Probe]:
               lambda: record_sample(resque.redis, resque.keys, time.time() + 3600)),
         Probe("delayed list: its count of every delayed job", delayed.count_all_scheduled_jobs,
               bulk=True),
+        # What /metrics and `resque metrics` read: its delayed-jobs gauge counts them all.
+        Probe("metrics (/metrics, resque metrics): its count of every delayed job",
+              lambda: read_snapshot(resque), bulk=True),
         Probe("delayed remove (by args: every timestamp read for copies with an id)",
               lambda: delayed.remove_delayed_in_queue(JOB, queue_name(3), 3, *ARGS[1:]),
               bulk=True),
