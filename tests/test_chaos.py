@@ -3,9 +3,9 @@
 Jobs (``Chaos`` in chaosapp.py) record their effect idempotently on the session Redis, which
 no fault touches: ``SADD chaos:done <id>`` and ``HINCRBY chaos:runs <id> 1``. The queues
 live on a Redis of the test's own with the append-only file on (``appendfsync everysec``).
-Forking and in-process workers run side by side, each pruning every second. While they
-work, at moments spread over the run (by progress, so a fast or slow machine sees the same
-story), the test
+Forking, in-process and threaded (``-c 3``) workers run side by side, each pruning every
+second. While they work, at moments spread over the run (by progress, so a fast or slow
+machine sees the same story), the test
 
 * SIGKILLs a random worker (and starts a replacement of the same mode). The victim is frozen
   with SIGSTOP for the few milliseconds it takes to read its in-flight list, so we know which
@@ -62,7 +62,7 @@ WORKER_ENV = {
     # Chaos kills are random, not caused by the job: never fail a job as a repeat offender.
     "RESQUE_REQUEUE_LIMIT": "1000000",
 }
-MODES = ("--fork", "--no-fork")
+MODES = ("--fork", "--no-fork", "--concurrency=3")
 
 
 @pytest.fixture

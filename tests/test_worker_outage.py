@@ -48,7 +48,7 @@ def test_a_redis_restart_mid_run_loses_no_job_and_runs_none_twice(
         assert not back.exists(f"resque:inflight:{worker.id}")
         assert worker.alive()  # still working, without a restart
         log = worker.output()
-        assert log.count("Redis is unreachable") == 1
+        assert log.count("Redis is unreachable") == 1, log
         assert log.count("Redis is back") == 1
     finally:
         farm.cleanup()

@@ -151,20 +151,21 @@ class Workers:
         env: dict[str, str] | None = None,
         interval: float = 0.2,
         queue_option: bool = True,
+        app: str | None = "workerapp",
+        verbose: bool = True,
     ) -> WorkerProcess:
-        """``resque work --app workerapp -q <queues> --interval <interval> -v <args>``."""
+        """``resque work --app <app> -q <queues> --interval <interval> -v <args>``."""
         command = [
             PYTHON,
             "-m",
             "resque",
             "work",
-            "--app",
-            "workerapp",
+            *(["--app", app] if app else []),
             "--redis",
             self.redis_url,
             "--interval",
             str(interval),
-            "-v",
+            *(["-v"] if verbose else []),
         ]
         if queue_option:
             command += ["-q", queues]

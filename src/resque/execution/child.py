@@ -17,7 +17,7 @@ import traceback
 from types import FrameType
 from typing import Any
 
-from resque import current
+from resque import current, logs
 from resque.errors import TermException
 from resque.failure import Failure, FailureBackend, save_quietly
 from resque.failure.records import from_exception
@@ -53,6 +53,7 @@ def child_main(
     only a directly forked child has one)."""
     code = 0
     try:
+        logs.set_job(queue, payload)  # its lines (hooks, the job's own) are about this job
         _become_child(title)
         run_hooks("after_fork", after_fork, payload)
         report = _perform(queue, raw, payload, target, worker, failure, statuses)

@@ -1,8 +1,7 @@
 """``async def`` jobs for tests/test_aio.py (``--app aioapp``): each notes, in workerapp's log,
-the thread it ran on (``resque-loop``: the worker's loop; ``resque-job``: the thread pool);
-``AioPool`` notes how many pool threads exist while it runs (none once a batch of hookless
-``async def`` jobs never needed one); ``AioCurrent`` what ``resque.current_job()`` tells it;
-``AioTracked`` asks for a status."""
+the thread it ran on (``resque-loop``: the worker's loop; ``resque-job``: a job thread);
+``AioTogether`` how many of its kind waited at once at most; ``AioCurrent`` what
+``resque.current_job()`` tells it; ``AioTracked`` asks for a status."""
 
 from __future__ import annotations
 
@@ -15,7 +14,8 @@ import resque
 
 
 def note(*parts: object) -> None:
-    workerapp.note(*parts, threading.current_thread().name.split("_")[0])
+    name = threading.current_thread().name  # resque-loop, or resque-job-N: noted resque-job
+    workerapp.note(*parts, name if name == "resque-loop" else name.rstrip("0123456789-"))
 
 
 @resque.job(name="AioTag")
@@ -27,8 +27,19 @@ async def aio_tag(tag: str) -> None:
 @resque.job(name="AioPool")
 async def aio_pool(tag: str) -> None:
     await asyncio.sleep(0.01)
-    pool = [t for t in threading.enumerate() if t.name.startswith("resque-job")]
-    note("pool", tag, len(pool))
+    note("pool", tag)
+
+
+_waiting = [0, 0]  # AioTogether jobs waiting now, the most seen at once
+
+
+@resque.job(name="AioTogether")
+async def aio_together(tag: str) -> None:
+    _waiting[0] += 1
+    _waiting[1] = max(_waiting)
+    await asyncio.sleep(0.3)
+    _waiting[0] -= 1
+    note("together", tag, _waiting[1])
 
 
 @resque.job(name="AioCurrent")
