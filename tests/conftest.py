@@ -146,6 +146,14 @@ LONG_TIMEOUT = 1200.0
 LONG_MARKERS = ("slow", "chaos")
 PEER_MARKERS = ("ruby", "perl", "scheduler_peer")
 _peer_tests: set[str] = set()
+_report_lines: list[str] = []
+
+
+@pytest.fixture
+def report() -> Callable[[str], None]:
+    """Adds a line to the end of the session's output: a measured fact a test wants seen
+    (how long pruning took, how many jobs ran twice), not only pass or fail."""
+    return _report_lines.append
 
 
 def _marked(item: pytest.Item, names: tuple[str, ...]) -> bool:
@@ -161,7 +169,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """One line saying how many tests against the real Ruby/Perl peers ran, passed and were
-    skipped (with why), so that CI shows when the peers silently stopped being tested."""
+    skipped (with why), so that CI shows when the peers silently stopped being tested; then
+    the lines tests reported (``report``)."""
+    for line in _report_lines:
+        terminalreporter.write_line(line)
     outcomes: dict[str, str] = {}
     reasons: Counter[str] = Counter()
     for outcome in ("passed", "failed", "error", "skipped"):

@@ -162,6 +162,12 @@ class Executor:
                     performed = True
             finally:
                 logs.current_job.reset(context)
+        return self.settle(job, payload, ack, started, performed=performed, tracked=tracked)
+
+    def settle(self, job: Reserved, payload: Any, ack: Ack, started: float, *,
+               performed: bool, tracked: bool) -> Ack:
+        """After a job: its line, its timing, its status; the acknowledgement to give
+        (a job stopped too often is failed rather than requeued)."""
         durations = self.host.durations
         if ack.mode != ACK_OK or self.ok_lines or durations is not None:
             seconds = time.monotonic() - started
@@ -227,12 +233,15 @@ class Executor:
                             self.host.resque.statuses if _TRACK in payload else None)
             return Ack(ACK_OK)
         except BaseException as exc:  # noqa: BLE001 - a job may raise anything, SystemExit too
-            # Stopped by a shutdown: it runs again elsewhere (threads are never stopped so:
-            # a job of theirs that raises TermException itself is a failure like any other).
-            if (self.host.stop.interrupt and isinstance(exc, TermException)
-                    and not self.concurrent):
-                return Ack(ACK_REQUEUE)
-            return self.failure(ACK_FAILED, job, payload, exc)
+            return self.ended_by(job, payload, exc)
+
+    def ended_by(self, job: Reserved, payload: dict[str, Any], exc: BaseException) -> Ack:
+        """The acknowledgement of a job its code ended by raising ``exc``."""
+        # Stopped by a shutdown: it runs again elsewhere (threads are never stopped so: a job
+        # of theirs that raises TermException itself is a failure like any other).
+        if self.host.stop.interrupt and isinstance(exc, TermException) and not self.concurrent:
+            return Ack(ACK_REQUEUE)
+        return self.failure(ACK_FAILED, job, payload, exc)
 
     def statuses(self, payload: dict[str, Any]) -> StatusStore | None:
         """Where a tracked job's status goes; None for the others."""

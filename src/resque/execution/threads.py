@@ -3,7 +3,8 @@
 Each thread takes the next job as soon as it is free: the worker reserves as many jobs as
 there are free threads, and acknowledges each job when it ends (several in one step when they
 end together), so a slow job never holds the others back. ``async def`` jobs share one event
-loop on a thread of its own, so N of them can wait on I/O at once. Ruby sees one worker with
+loop on a thread of its own, so N of them can wait on I/O at once; a plain one is awaited there
+directly and takes a place but no thread (``aio``). Ruby sees one worker with
 one pid, working on its oldest running job.
 
 A job on a thread cannot be interrupted. A stop (TERM) takes no more jobs and gives the
@@ -24,6 +25,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from resque import jobs, layout, logs
+from resque.execution import aio
 from resque.execution.base import Executor, Host
 from resque.store import Ack, Reserved
 
@@ -71,11 +73,7 @@ class ThreadExecutor(Executor):
 
     def _serve(self) -> None:
         while (job := self._tasks.get()) is not None:
-            self.ok_lines = logs.job_log.isEnabledFor(logging.INFO)
-            ack = self.perform(job)
-            self._done.put((job, ack))
-            if self._pipe is not None:
-                os.write(self._pipe[1], b".")  # wakes the worker's wait
+            self._ended(job, self.perform(job))
 
     # --- what the worker asks -----------------------------------------------------------
 
@@ -91,12 +89,28 @@ class ThreadExecutor(Executor):
         return self._pipe[0] if self._pipe else None
 
     def run(self, batch: Sequence[Reserved]) -> list[Ack]:
-        """Start each job on a free thread; their acknowledgements come from ``finished``."""
+        """Start each job on a free thread, or on the loop if it can be awaited there
+        (``aio.direct``); their acknowledgements come from ``finished``."""
         now = time.time()
+        self.ok_lines = logs.job_log.isEnabledFor(logging.INFO)
         for job in batch:
             self._running[job.token] = (job, now)
-            self._tasks.put(job)
+            plan = aio.direct(self, job) if self._loop is not None else None
+            if plan is None:
+                self._tasks.put(job)
+            else:
+                aio.start(self, self._loop, plan, self._ended)
         return []
+
+    def _ended(self, job: Reserved, ack: Ack) -> None:
+        """A job ended, on a thread or on the loop: hand it to ``finished``."""
+        self._done.put((job, ack))
+        pipe = self._pipe
+        if pipe is not None:
+            try:
+                os.write(pipe[1], b".")  # wakes the worker's wait
+            except OSError:
+                pass  # closed: the worker ended without waiting for this job
 
     def finished(self) -> list[tuple[Reserved, Ack]]:
         """The jobs that ended since the last call, with how they ended."""
