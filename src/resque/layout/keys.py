@@ -230,8 +230,9 @@ class Keys:
 
     def scheduler_master(self, lock_prefix: str = "") -> str:
         """String: what our master scheduler says of itself (``{"lock":"<host>:<pid>",
-        "dynamic":..}`` JSON), true only while ``lock`` is the master lock's value. One per
-        lock prefix: ``resque:scheduler:master`` (``MyApp``: ``resque:scheduler:MyApp:master``)."""
+        "dynamic":..}`` JSON), true only while ``lock`` is the master lock's value, and
+        expiring with the lock (same TTL, renewed with it). One per lock prefix:
+        ``resque:scheduler:master`` (``MyApp``: ``resque:scheduler:MyApp:master``)."""
         middle = f"{lock_prefix}:" if lock_prefix else ""
         return f"{self.prefix}scheduler:{middle}master"
 
