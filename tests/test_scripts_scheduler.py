@@ -73,6 +73,14 @@ def test_renewing_our_lock_renews_our_masters_record_with_it(r: redis.Redis) -> 
     assert (r.ttl(LOCK), r.ttl(RECORD)) == (180, 180)
 
 
+def test_renewing_our_lock_without_its_record_asks_for_the_record_again(
+    r: redis.Redis
+) -> None:
+    r.set(LOCK, "me:1", ex=10)
+    assert script(r, ACQUIRE_SCRIPT)(keys=[LOCK, RECORD], args=["me:1", 180]) == 2
+    assert r.ttl(LOCK) == 180
+
+
 def test_taking_a_free_lock_leaves_an_earlier_masters_record_to_lapse(r: redis.Redis) -> None:
     r.set(RECORD, '{"lock":"gone:7"}', ex=10)
     assert script(r, ACQUIRE_SCRIPT)(keys=[LOCK, RECORD], args=["me:1", 180]) == 1

@@ -62,14 +62,17 @@ class MasterLock:
         self.record_key = keys.scheduler_master(prefix)
         self.value = value or layout.scheduler_lock_value(lock_hostname(), os.getpid())
         self.timeout = int(timeout)
+        self.record_missing = False  # set by acquire(): our master's record must be rewritten
         self._acquire = client.register_script(ACQUIRE_SCRIPT)
         self._release = client.register_script(RELEASE_SCRIPT)
 
     def acquire(self) -> bool:
         """Take the lock if it is free, renew it (and our record) if it is ours; True if we
-        are master."""
-        return bool(self._acquire(keys=[self.key, self.record_key],
+        are master. ``record_missing`` says whether our renewed lock has lost its record."""
+        reply = int(self._acquire(keys=[self.key, self.record_key],
                                   args=[self.value, self.timeout]))
+        self.record_missing = reply == 2
+        return reply != 0
 
     def release(self) -> bool:
         """Delete the lock if it is still ours (compare-and-delete); True if deleted."""
