@@ -184,6 +184,13 @@ def test_the_worker_and_the_scheduler_build_on_the_client_not_the_facade(
     assert "resque.facade" not in reachable(graph, module)
 
 
+def test_the_wire_contract_builds_only_on_the_json_time_and_error_modules(graph: Graph) -> None:
+    layout = {module for module in graph if module.split(".")[:2] == ["resque", "layout"]}
+    assert "resque.layout.keys" in layout
+    below = reachable(graph, "resque.layout") - layout
+    assert _names(below) == ["resque.errors", "resque.rubyjson", "resque.rubytime"]
+
+
 def test_no_library_module_imports_a_cli_module(graph: Graph) -> None:
     offenders = {module: _names(m for m in imported if is_cli(m))
                  for module, imported in graph.items() if not is_cli(module)}

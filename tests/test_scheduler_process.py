@@ -17,6 +17,7 @@ from resque import Resque, layout
 from resque.scheduler.lock import lock_hostname
 
 LOCK = "resque:resque:resque_scheduler_master_lock"
+RECORD = "resque:scheduler:master"
 Spawn = Callable[..., SchedulerProcess]
 
 
@@ -39,6 +40,12 @@ def spawn(redis_url: str, tmp_path: Path) -> Iterator[Spawn]:
 def master(r: redis.Redis) -> str | None:
     value = r.get(LOCK)
     return as_text(value) if value else None
+
+
+def record_lock(r: redis.Redis) -> str | None:
+    """The ``lock`` our master wrote in its record (``scheduler:master``), if any."""
+    raw = r.get(RECORD)
+    return layout.decode(raw)["lock"] if raw else None
 
 
 def delay_ruby_items(r: redis.Redis, golden_dir: Path, timestamp: int) -> list[str]:
@@ -161,6 +168,30 @@ def test_two_schedulers_and_a_killed_master_enqueue_every_due_job_exactly_once(
     assert took_over <= 2 + 1, "the standby takes over within the TTL (plus one interval)"
     second.signal(signal.SIGTERM)
     assert second.wait(5) == 0 and master(r) is None
+
+
+def test_a_killed_masters_record_lapses_with_its_lock(r: redis.Redis, spawn: Spawn) -> None:
+    scheduler = spawn("--lock-timeout", "2")
+    value = f"{lock_hostname()}:{scheduler.pid}"
+    wait_for(lambda: record_lock(r) == value)
+    scheduler.proc.kill()  # SIGKILL: no release, the lock only lapses
+    scheduler.wait(5)
+    wait_for(lambda: master(r) is None, timeout=2 + 1)
+    assert r.get(RECORD) is None
+
+
+def test_a_standby_takes_over_from_a_killed_master_within_the_ttl_and_records_itself(
+    r: redis.Redis, spawn: Spawn
+) -> None:
+    first = spawn("--lock-timeout", "2")
+    wait_for(lambda: record_lock(r) == f"{lock_hostname()}:{first.pid}")
+    second = spawn("--lock-timeout", "2")
+    wait_for(lambda: "Child scheduler" in second.log())
+    first.proc.kill()
+    first.wait(5)
+    # Documented: within the lock's TTL (2 s) plus one interval (0.1 s), less one poll's slack.
+    wait_for(lambda: record_lock(r) == f"{lock_hostname()}:{second.pid}", timeout=2 + 0.1 + 0.9)
+    assert 0 < r.ttl(RECORD) <= 2
 
 
 def test_dynamic_schedules_set_while_running_are_picked_up(

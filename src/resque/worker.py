@@ -130,8 +130,13 @@ class Worker:
 
     # --- the life of a worker -----------------------------------------------------------
 
-    def work(self) -> None:
-        """Register, process jobs until told to stop (or, in burst mode, until idle), exit."""
+    def work(self, *, pidfile: str | None = None) -> None:
+        """Register, process jobs until told to stop (or, in burst mode, until idle), exit.
+
+        ``pidfile`` gets the pid once the signal handlers are in place, so a supervisor that
+        signals as soon as it reads the pid never meets the default action (which kills);
+        it is removed on the way out.
+        """
         if not self.patterns:
             raise NoQueueError("Please give each worker at least one queue.")
         self.pid = os.getpid()
@@ -141,10 +146,15 @@ class Worker:
         self.set_title(layout.STARTING_TITLE, bare=True)
         self._handle_signals()
         try:
+            if pidfile:
+                with open(pidfile, "w") as handle:
+                    handle.write(str(self.pid))
             self.startup()
             self.loop()
         finally:
             self.unregister()
+            if pidfile and os.path.exists(pidfile):
+                os.unlink(pidfile)
 
     def startup(self) -> None:
         """Ruby's order: heartbeat, prune, ``before_first_fork``, register; then subscribe,

@@ -143,6 +143,8 @@ class Scheduler:
         if master != self.is_master or self._reload:
             self._reload = False
             self._become(master, now)
+        elif self.lock.record_missing:
+            self._record()
         if not master:
             return
         moved = self.delayed.move_due(
@@ -164,13 +166,16 @@ class Scheduler:
         first = self.is_master is None
         self.is_master = master
         if master:
-            record_master(self.resque, self.lock, dynamic=self.dynamic,
-                          interval=self.interval, lock_prefix=self.settings.lock_prefix)
+            self._record()
             self.load_schedules(now)
         else:
             self.recurring.clear()
             if first:
                 self._check_local_schedules()
+
+    def _record(self) -> None:
+        record_master(self.resque, self.lock, dynamic=self.dynamic, interval=self.interval,
+                      lock_prefix=self.settings.lock_prefix)
 
     # --- schedules ----------------------------------------------------------------------
 
