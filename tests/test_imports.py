@@ -39,7 +39,9 @@ def module_name(path: Path, root: Path = SRC) -> str:
 
 
 def is_cli(module: str) -> bool:
-    return module in CLI_ONLY or module == "resque.cli" or module.endswith(".cli")
+    # Django finds its management commands by their place: they are command-line modules too.
+    return (module in CLI_ONLY or module == "resque.cli" or module.endswith(".cli")
+            or ".management.commands." in module)
 
 
 def _is_type_checking(test: ast.expr) -> bool:
