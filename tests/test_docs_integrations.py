@@ -33,7 +33,8 @@ def test_the_flask_guide_shows_the_example_app_as_it_is() -> None:
     assert shown_files("flask.md") == example_files("flask")
 
 
-@pytest.mark.parametrize("guide, example", [("django.md", "django")])
+@pytest.mark.parametrize("guide, example", [("django.md", "django"),
+                                           ("fastapi.md", "fastapi")])
 def test_a_guide_shows_every_file_of_its_example_as_it_is(guide: str, example: str) -> None:
     files = example_files(example)
     shown = shown_files(guide)

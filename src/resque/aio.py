@@ -299,7 +299,7 @@ class AsyncResque:
                 if not await _next_message(pubsub, deadline):
                     return record
         finally:
-            await pubsub.aclose()
+            await pubsub.aclose()  # type: ignore[no-untyped-call]
 
 
 async def _next_message(pubsub: Any, deadline: float | None) -> bool:
