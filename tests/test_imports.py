@@ -28,7 +28,7 @@ CLI_ONLY = {"resque.__main__", "resque.demo", "click"}
 # What a worker process must never load.
 NOT_IN_A_WORKER = ("resque.web", "resque.scheduler", "resque.pool", "resque.admin",
                    "resque.facade", "click", "starlette", "jinja2", "uvicorn", "croniter",
-                   "yaml")
+                   "yaml", "resque.contrib", "opentelemetry", "django", "fastapi")
 
 
 def module_name(path: Path, root: Path = SRC) -> str:

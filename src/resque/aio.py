@@ -26,7 +26,7 @@ import redis.asyncio
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from resque import jobs, layout, scripts
+from resque import jobs, layout, scripts, tracing
 from resque.client import PUSH_SCRIPT, Performs, Prepared, prepare
 from resque.connection import DEFAULT_NAMESPACE, connect
 from resque.handles import JobCancelled, JobFailed, NotTracked
@@ -209,12 +209,22 @@ class AsyncResque:
         if delay is not None:
             at = time.time() + seconds(delay)
         if at is not None:
-            return await self._delay_prepared(prepared, _timestamp(at))
+            timestamp = _timestamp(at)
+            if tracing.tracer is not None:
+                with tracing.tracer.sending(prepared, self):
+                    return await self._delay_prepared(prepared, timestamp)
+            return await self._delay_prepared(prepared, timestamp)
         return await self.submit(prepared)
 
     async def submit(self, prepared: Prepared) -> AsyncJob[Any] | None:
         """Queue a prepared call, with its enqueue hooks around it. One round trip: the
         status record (a tracked job) and the push script, pipelined."""
+        if tracing.tracer is not None:
+            with tracing.tracer.sending(prepared, self):
+                return await self._submit(prepared)
+        return await self._submit(prepared)
+
+    async def _submit(self, prepared: Prepared) -> AsyncJob[Any] | None:
         if not _before(prepared, "before_enqueue"):
             return None
         async with self.redis.pipeline(transaction=False) as pipe:
@@ -231,7 +241,7 @@ class AsyncResque:
         if not _before(prepared, "before_schedule"):
             return None
         if timestamp <= int(time.time()):
-            handle = await self.submit(prepared)
+            handle = await self._submit(prepared)
         else:
             item = layout.delayed_item_of(prepared.payload, prepared.queue)
             async with self.redis.pipeline(transaction=False) as pipe:

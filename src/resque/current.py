@@ -19,7 +19,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from resque import jobs, layout
+from resque import jobs, layout, tracing
 
 if TYPE_CHECKING:
     from resque.status import StatusStore
@@ -88,7 +88,16 @@ def execute(target: Any, payload: dict[str, Any], queue: str, worker: object,
     finished (with its result) after; a failure is recorded by whoever acknowledges the job
     (``status.settle``), since only it knows whether the job failed or goes back to its queue.
     An untracked job costs a ``ContextVar.set`` and ``reset``: this is every job's path.
+    A tracer (``resque.tracing``) opens its span around the job.
     """
+    if tracing.tracer is not None:
+        with tracing.tracer.performing(payload, queue, worker):
+            return _execute(target, payload, queue, worker, store)
+    return _execute(target, payload, queue, worker, store)
+
+
+def _execute(target: Any, payload: dict[str, Any], queue: str, worker: object,
+             store: StatusStore | None) -> Any:
     if store is not None and _TRACK in payload:
         return _execute_tracked(target, payload, queue, worker, store)
     token = _running.set((payload, queue, worker, None))

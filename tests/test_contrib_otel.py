@@ -1,0 +1,218 @@
+"""resque.contrib.otel: the job's consumer span is a child of its enqueue's producer span, in
+this process and across a fork (the SDK's in-memory exporter here, a file from the worker's
+children), with messaging attributes; the trace context rides in the payload, and the real
+Ruby and Perl workers still perform such a job."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+pytest.importorskip("opentelemetry.sdk")
+
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider  # noqa: E402
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor  # noqa: E402
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import (  # noqa: E402
+    InMemorySpanExporter,
+)
+from opentelemetry.trace import SpanKind, StatusCode  # noqa: E402
+from peers import perl, ran, require_perl_resque, require_ruby_resque, ruby  # noqa: E402
+from workerkit import Workers  # noqa: E402
+
+import resque  # noqa: E402
+from resque import layout, tracing  # noqa: E402
+from resque.aio import AsyncResque  # noqa: E402
+from resque.contrib import otel  # noqa: E402
+
+
+@resque.job(queue="otel", name="test_contrib_otel.add")
+def add(a: int, b: int) -> int:
+    return a + b
+
+
+@resque.job(queue="otel", name="test_contrib_otel.explode")
+def explode() -> None:
+    raise ValueError("kaboom")
+
+
+@pytest.fixture
+def spans() -> Iterator[InMemorySpanExporter]:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    otel.instrument(provider)
+    yield exporter
+    otel.uninstrument()
+
+
+@pytest.fixture
+def workers(redis_url: str, tmp_path: Path) -> Iterator[Workers]:
+    farm = Workers(redis_url, tmp_path)
+    yield farm
+    farm.cleanup()
+
+
+def work(client: resque.Resque, queue: str = "otel") -> None:
+    resque.Worker([queue], resque=client, fork=False, burst=True).work()
+
+
+def one(exporter: InMemorySpanExporter, kind: SpanKind) -> ReadableSpan:
+    (span,) = [s for s in exporter.get_finished_spans() if s.kind is kind]
+    return span
+
+
+def ids(span: ReadableSpan) -> tuple[int, int]:
+    assert span.context is not None
+    return span.context.trace_id, span.context.span_id
+
+
+def test_the_perform_span_is_a_child_of_the_enqueue_span_in_process(
+    r: redis.Redis, spans: InMemorySpanExporter
+) -> None:
+    client = resque.Resque(r)
+    handle = client.enqueue(add, 1, 2)
+    assert handle is not None
+    work(client)
+
+    producer, consumer = one(spans, SpanKind.PRODUCER), one(spans, SpanKind.CONSUMER)
+    trace_id, span_id = ids(producer)
+    assert (producer.name, consumer.name) == ("send otel", "process otel")
+    assert consumer.parent is not None
+    assert (ids(consumer)[0], consumer.parent.span_id) == (trace_id, span_id)
+    assert dict(producer.attributes or {}) == {
+        "messaging.system": "resque", "messaging.operation.type": "send",
+        "messaging.operation.name": "enqueue", "messaging.destination.name": "otel",
+        "messaging.message.id": handle.id, "resque.job.class": "test_contrib_otel.add",
+        "server.address": "127.0.0.1", "server.port": r.connection_pool.connection_kwargs["port"],
+        "messaging.message.body.size": len(handle.payload.encode())}
+    attributes = dict(consumer.attributes or {})
+    assert attributes["messaging.operation.type"] == "process"
+    assert attributes["messaging.message.id"] == handle.id
+    assert str(attributes["messaging.client.id"]).endswith(":otel")
+    assert consumer.status.status_code is StatusCode.UNSET
+
+
+def test_the_trace_context_is_the_payloads_last_key(r: redis.Redis,
+                                                     spans: InMemorySpanExporter) -> None:
+    handle = resque.Resque(r).enqueue(add, 1, 2)
+    assert handle is not None
+    (item,) = r.lrange("resque:queue:otel", 0, -1)
+    raw = item if isinstance(item, bytes) else item.encode()
+    assert raw.decode() == handle.payload
+    producer = one(spans, SpanKind.PRODUCER)
+    trace_id, span_id = ids(producer)
+    assert producer.context is not None
+    flags = int(producer.context.trace_flags)
+    assert raw.decode() == (
+        f'{{"class":"test_contrib_otel.add","args":[1,2],"id":"{handle.id}",'
+        f'"trace":{{"traceparent":"00-{trace_id:032x}-{span_id:016x}-{flags:02x}"}}}}')
+
+
+def test_a_failing_job_ends_its_span_with_the_error(r: redis.Redis,
+                                                    spans: InMemorySpanExporter) -> None:
+    client = resque.Resque(r)
+    client.enqueue(explode)
+    work(client)
+    consumer = one(spans, SpanKind.CONSUMER)
+    assert consumer.status.status_code is StatusCode.ERROR
+    assert [(e.name, (e.attributes or {}).get("exception.message")) for e in consumer.events] == [
+        ("exception", "kaboom")]
+    assert r.llen("resque:failed") == 1
+
+
+def test_a_delayed_job_keeps_its_trace_through_the_schedule(
+    r: redis.Redis, spans: InMemorySpanExporter
+) -> None:
+    client = resque.Resque(r)
+    when = int(time.time()) + 3600
+    client.enqueue_at(when, add, 3, 4)
+    client.delayed.move_due(now=when)
+    work(client)
+    producer, consumer = one(spans, SpanKind.PRODUCER), one(spans, SpanKind.CONSUMER)
+    assert producer.name == "send otel"
+    assert consumer.parent is not None and consumer.parent.span_id == ids(producer)[1]
+
+
+def test_a_delayed_job_due_at_once_has_one_producer_span(
+    r: redis.Redis, spans: InMemorySpanExporter
+) -> None:
+    handle = resque.Resque(r).enqueue_at(int(time.time()) - 5, add, 1, 1)
+    assert handle is not None
+    one(spans, SpanKind.PRODUCER)
+    assert handle.payload.count('"trace":') == 1
+
+
+def test_the_asyncio_client_traces_its_enqueue(r: redis.Redis, redis_url: str,
+                                               spans: InMemorySpanExporter) -> None:
+    async def enqueue() -> None:
+        client = AsyncResque(redis_url)
+        await client.enqueue(add, 2, 2)
+        await client.aclose()
+
+    asyncio.run(enqueue())
+    work(resque.Resque(r))
+    producer, consumer = one(spans, SpanKind.PRODUCER), one(spans, SpanKind.CONSUMER)
+    assert consumer.parent is not None and consumer.parent.span_id == ids(producer)[1]
+
+
+def test_untraced_enqueues_carry_no_trace(r: redis.Redis) -> None:
+    assert tracing.tracer is None
+    resque.Resque(r).enqueue(add, 1, 2)
+    (raw,) = r.lrange("resque:queue:otel", 0, -1)
+    assert layout.JOB_TRACE not in json.loads(raw)
+
+
+# --- across a fork ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fork_server", ["1", "0"], ids=["fork-server", "direct-fork"])
+def test_the_perform_span_is_a_child_of_the_enqueue_span_across_a_fork(
+    r: redis.Redis, spans: InMemorySpanExporter, workers: Workers, tmp_path: Path,
+    fork_server: str
+) -> None:
+    handle = resque.Resque(r).enqueue_to("traced", "otelapp.hello", "ann")
+    assert handle is not None
+    file = tmp_path / "spans.jsonl"
+    worker = workers.run("traced", "--app", "otelapp",
+                         env={"OTELAPP_SPANS": str(file), "RESQUE_FORK_SERVER": fork_server})
+    trace_id, span_id = ids(one(spans, SpanKind.PRODUCER))
+    (consumer,) = [json.loads(line) for line in file.read_text().splitlines()]
+    assert (consumer["name"], consumer["kind"], consumer["status"]) == (
+        "process traced", "CONSUMER", "UNSET")
+    assert (consumer["trace_id"], consumer["parent_id"]) == (trace_id, span_id)
+    assert consumer["pid"] not in (worker.pid, None)  # recorded in the job's child
+    assert consumer["attributes"]["messaging.message.id"] == handle.id
+
+
+# --- the real peers ignore the trace context --------------------------------------------------
+
+
+@pytest.mark.ruby
+def test_a_ruby_worker_performs_a_traced_job(r: redis.Redis, redis_url: str,
+                                             spans: InMemorySpanExporter) -> None:
+    require_ruby_resque()
+    handle = resque.Resque(r).enqueue_to("peers", "Echo", "a", 1)
+    assert handle is not None and '"trace":{"traceparent":' in handle.payload
+    ruby(redis_url, "work", "peers")
+    assert ran(r, "ruby") == [["a", 1]]
+    assert r.llen("resque:failed") == 0
+
+
+@pytest.mark.perl
+@pytest.mark.parametrize("fork", [True, False], ids=["fork", "nofork"])
+def test_a_perl_worker_performs_a_traced_job(r: redis.Redis, redis_url: str,
+                                             spans: InMemorySpanExporter, fork: bool) -> None:
+    require_perl_resque()
+    handle = resque.Resque(r).enqueue_to("peers", "Echo", "a", 1)
+    assert handle is not None and '"trace":{"traceparent":' in handle.payload
+    perl(redis_url, "work", "peers", *([] if fork else ["nofork"]))
+    assert ran(r, "perl") == [["a", 1]]
+    assert r.llen("resque:failed") == 0
+
+
