@@ -28,7 +28,8 @@ CLI_ONLY = {"resque.__main__", "resque.demo", "click"}
 # What a worker process must never load.
 NOT_IN_A_WORKER = ("resque.web", "resque.scheduler", "resque.pool", "resque.admin",
                    "resque.facade", "click", "starlette", "jinja2", "uvicorn", "croniter",
-                   "yaml", "resque.contrib", "opentelemetry", "django", "fastapi")
+                   "yaml", "resque.contrib", "django", "fastapi")
+# (Not "opentelemetry": redis-py 8 loads it by itself when it is installed, for its own metrics.)
 
 
 def module_name(path: Path, root: Path = SRC) -> str:
