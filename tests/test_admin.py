@@ -11,13 +11,12 @@ import hashlib
 import json
 import subprocess
 import threading
-import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import redis
-from failurekit import (
+from support.failurekit import (
     MALFORMED,
     PERL_RETRIED,
     RUBY_SCRIPT,
@@ -32,6 +31,7 @@ from failurekit import (
     ruby_retried_record,
     utc_epoch,
 )
+from support.replies import bytes_list
 
 from resque import Resque, layout
 from resque.admin import (
@@ -51,22 +51,12 @@ def admin(resque: Resque) -> Admin:
     return Admin(resque)
 
 
-@pytest.fixture
-def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Run in UTC, as the golden captures were, so time strings compare byte for byte."""
-    monkeypatch.setenv("TZ", "UTC")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
-
-
 def push(r: redis.Redis, *records: str | bytes, list_name: str = "failed") -> None:
     r.rpush(f"resque:{list_name}", *records)
 
 
 def queued(r: redis.Redis, queue: str) -> list[bytes]:
-    return list(r.lrange(f"resque:queue:{queue}", 0, -1))
+    return bytes_list(r.lrange(f"resque:queue:{queue}", 0, -1))
 
 
 def entry_at(admin: Admin, index: int, list_name: str = "failed") -> FailureEntry:
@@ -82,7 +72,9 @@ def numbered(n: int, start: int = 0, class_name: str = "Ours", queue: str = "py"
 # --- reading records of every origin ------------------------------------------------------------
 
 
-def test_ruby_perl_and_our_records_list_alike(admin: Admin, r: redis.Redis, golden_dir: Path):
+def test_ruby_perl_and_our_records_list_alike(
+    admin: Admin, r: redis.Redis, golden_dir: Path
+) -> None:
     perl = perl_null_backtrace_record(golden_dir)
     push(r, ruby_record(golden_dir), perl, our_record())
     ruby_entry, perl_entry, ours = admin.failures.page(newest=False).entries
@@ -104,7 +96,7 @@ def test_ruby_perl_and_our_records_list_alike(admin: Admin, r: redis.Redis, gold
 
 def test_every_perl_record_in_the_captures_reads_without_problems(
     admin: Admin, r: redis.Redis, golden_dir: Path
-):
+) -> None:
     records = perl_records(golden_dir)
     assert len(records) >= 4
     push(r, *records)
@@ -113,7 +105,9 @@ def test_every_perl_record_in_the_captures_reads_without_problems(
         assert entry.requeue_problem() is None
 
 
-def test_retried_at_reads_in_ruby_and_perl_forms(admin: Admin, r: redis.Redis, golden_dir: Path):
+def test_retried_at_reads_in_ruby_and_perl_forms(
+    admin: Admin, r: redis.Redis, golden_dir: Path
+) -> None:
     push(r, ruby_retried_record(golden_dir), PERL_RETRIED)
     ruby_entry, perl_entry = admin.failures.page(newest=False).entries
     assert ruby_entry.retried and ruby_entry.retried_at_text == "2026/11/27 23:46:25 UTC"
@@ -123,7 +117,7 @@ def test_retried_at_reads_in_ruby_and_perl_forms(admin: Admin, r: redis.Redis, g
 
 def test_malformed_entries_are_shown_with_their_problem_and_never_hide_the_rest(
     admin: Admin, r: redis.Redis, golden_dir: Path
-):
+) -> None:
     push(r, ruby_record(golden_dir), *MALFORMED, our_record())
     entries = admin.failures.page(count=100, newest=False).entries
     assert len(entries) == len(MALFORMED) + 2
@@ -137,7 +131,9 @@ def test_malformed_entries_are_shown_with_their_problem_and_never_hide_the_rest(
     assert entries[1].to_json()["raw"] == "not json at all"
 
 
-def test_a_record_without_failed_at_is_flagged_but_can_be_retried(admin: Admin, r: redis.Redis):
+def test_a_record_without_failed_at_is_flagged_but_can_be_retried(
+    admin: Admin, r: redis.Redis
+) -> None:
     push(r, MALFORMED[-1])
     entry = admin.failures.page().entries[0]
     assert entry.malformed and entry.requeue_problem() is None
@@ -150,7 +146,7 @@ def test_a_record_without_failed_at_is_flagged_but_can_be_retried(admin: Admin, 
 
 def test_listing_is_newest_first_by_default_and_oldest_first_on_request(
     admin: Admin, r: redis.Redis
-):
+) -> None:
     push(r, *numbered(5))
     newest = admin.failures.page(0, 2)
     assert [e.args for e in newest.entries] == [[4], [3]]
@@ -160,7 +156,7 @@ def test_listing_is_newest_first_by_default_and_oldest_first_on_request(
     assert oldest.more is False
 
 
-def test_pages_run_through_failed_then_each_multi_queue_list(admin: Admin, r: redis.Redis):
+def test_pages_run_through_failed_then_each_multi_queue_list(admin: Admin, r: redis.Redis) -> None:
     push(r, *numbered(2))
     push(r, *numbered(3, 10, queue="b"), list_name="b_failed")
     push(r, *numbered(2, 20, queue="a"), list_name="a_failed")
@@ -174,7 +170,7 @@ def test_pages_run_through_failed_then_each_multi_queue_list(admin: Admin, r: re
     assert newest == [11, 10, 21]
 
 
-def test_filters_select_by_queue_class_and_list(admin: Admin, r: redis.Redis):
+def test_filters_select_by_queue_class_and_list(admin: Admin, r: redis.Redis) -> None:
     push(r, *[our_record("A" if i % 2 else "B", [i], "q1" if i < 6 else "q2") for i in range(10)])
     push(r, our_record("A", [99], "q3"), list_name="q3_failed")
     r.sadd("resque:failed_queues", "q3_failed")
@@ -189,7 +185,9 @@ def test_filters_select_by_queue_class_and_list(admin: Admin, r: redis.Redis):
     assert admin.failures.count() == 11
 
 
-def test_a_multi_queue_record_without_queue_takes_its_lists_queue(admin: Admin, r: redis.Redis):
+def test_a_multi_queue_record_without_queue_takes_its_lists_queue(
+    admin: Admin, r: redis.Redis
+) -> None:
     record = json.loads(our_record("Q", [1], "low"))
     del record["queue"]
     push(r, json.dumps(record), list_name="low_failed")
@@ -200,7 +198,9 @@ def test_a_multi_queue_record_without_queue_takes_its_lists_queue(admin: Admin, 
     assert queued(r, "low") == [b'{"class":"Q","args":[1]}']
 
 
-def test_a_page_of_a_big_list_is_two_round_trips_of_constant_size(admin: Admin, r: redis.Redis):
+def test_a_page_of_a_big_list_is_two_round_trips_of_constant_size(
+    admin: Admin, r: redis.Redis
+) -> None:
     push(r, *numbered(5000))
     r.config_resetstat()
     page = admin.failures.page(2500, 20)
@@ -213,7 +213,7 @@ def test_a_page_of_a_big_list_is_two_round_trips_of_constant_size(admin: Admin, 
 # --- ids ----------------------------------------------------------------------------------------
 
 
-def test_an_id_is_the_index_and_a_digest_of_the_raw_bytes(admin: Admin, r: redis.Redis):
+def test_an_id_is_the_index_and_a_digest_of_the_raw_bytes(admin: Admin, r: redis.Redis) -> None:
     record = our_record()
     push(r, our_record("Other"), record)
     entry = admin.failures.page().entries[0]
@@ -227,7 +227,7 @@ def test_an_id_is_the_index_and_a_digest_of_the_raw_bytes(admin: Admin, r: redis
 
 def test_an_id_still_finds_its_entry_after_earlier_entries_were_removed(
     admin: Admin, r: redis.Redis
-):
+) -> None:
     push(r, *numbered(3000))
     target = entry_at(admin, 2500)
     r.ltrim("resque:failed", 1200, -1)  # someone removed 1,200 older entries
@@ -235,7 +235,9 @@ def test_an_id_still_finds_its_entry_after_earlier_entries_were_removed(
     assert found.raw == target.raw and found.id.index == 1300
 
 
-def test_an_id_still_finds_its_entry_after_the_list_was_reordered(admin: Admin, r: redis.Redis):
+def test_an_id_still_finds_its_entry_after_the_list_was_reordered(
+    admin: Admin, r: redis.Redis
+) -> None:
     """Perl's mass_remove and Ruby's failures:sort rewrite lists; entries can move to the tail."""
     push(r, *numbered(2500))
     target = entry_at(admin, 3)
@@ -247,7 +249,7 @@ def test_an_id_still_finds_its_entry_after_the_list_was_reordered(admin: Admin, 
     assert target.raw not in failed(r) and len(failed(r)) == 2499
 
 
-def test_ids_and_list_names_reach_failure_lists_only(admin: Admin, r: redis.Redis):
+def test_ids_and_list_names_reach_failure_lists_only(admin: Admin, r: redis.Redis) -> None:
     """Ids come from URLs in a dashboard: one naming a job queue must not touch it."""
     job = b'{"class":"Mail","args":[1]}'
     r.rpush("resque:queue:mail", job)
@@ -263,10 +265,10 @@ def test_ids_and_list_names_reach_failure_lists_only(admin: Admin, r: redis.Redi
     assert queued(r, "mail") == [job]
 
 
-def test_an_id_of_a_removed_entry_is_not_found(admin: Admin, r: redis.Redis):
+def test_an_id_of_a_removed_entry_is_not_found(admin: Admin, r: redis.Redis) -> None:
     push(r, *numbered(3))
     target = entry_at(admin, 1)
-    r.lrem("resque:failed", 1, target.raw)
+    r.lrem("resque:failed", 1, target.raw)  # type: ignore[arg-type]  # typed str; bytes work
     with pytest.raises(FailureNotFound, match="removed or retried meanwhile"):
         admin.failures.get(target.id)
 
@@ -276,7 +278,7 @@ def test_an_id_of_a_removed_entry_is_not_found(admin: Admin, r: redis.Redis):
 
 def test_retrying_a_ruby_failure_writes_exactly_what_ruby_writes(
     admin: Admin, r: redis.Redis, golden_dir: Path, utc: None
-):
+) -> None:
     push(r, ruby_record(golden_dir))
     entry = admin.failures.page().entries[0]
     updated = admin.failures.requeue(entry, now=utc_epoch("2026/11/27 23:46:25"))
@@ -289,7 +291,7 @@ def test_retrying_a_ruby_failure_writes_exactly_what_ruby_writes(
 
 def test_retrying_a_multi_queue_failure_writes_the_zone_less_retried_at(
     admin: Admin, r: redis.Redis, golden_dir: Path, utc: None
-):
+) -> None:
     before = ruby_phase_list(golden_dir, "multi_queue_failed", "resque:low_failed")
     after = ruby_phase_list(golden_dir, "multi_queue_retried", "resque:low_failed")
     push(r, *before, list_name="low_failed")
@@ -303,7 +305,7 @@ def test_retrying_a_multi_queue_failure_writes_the_zone_less_retried_at(
 
 def test_retrying_a_perl_failure_keeps_its_bytes_and_pushes_class_and_args_only(
     admin: Admin, r: redis.Redis, golden_dir: Path
-):
+) -> None:
     perl = perl_null_backtrace_record(golden_dir)
     push(r, perl)
     updated = admin.failures.requeue(admin.failures.page().entries[0])
@@ -312,7 +314,7 @@ def test_retrying_a_perl_failure_keeps_its_bytes_and_pushes_class_and_args_only(
     assert queued(r, "dirty") == [b'{"class":"Sleep","args":[30]}']
 
 
-def test_retrying_again_updates_retried_at_where_it_stands(admin: Admin, r: redis.Redis):
+def test_retrying_again_updates_retried_at_where_it_stands(admin: Admin, r: redis.Redis) -> None:
     push(r, PERL_RETRIED)
     updated = admin.failures.requeue(admin.failures.page().entries[0], now=0)
     assert updated is not None
@@ -322,9 +324,9 @@ def test_retrying_again_updates_retried_at_where_it_stands(admin: Admin, r: redi
     assert queued(r, "low") == [b'{"class":"Fail","args":["x"]}']
 
 
-def test_a_retry_wakes_idle_workers_through_the_client_push(admin: Admin, r: redis.Redis):
+def test_a_retry_wakes_idle_workers_through_the_client_push(admin: Admin, r: redis.Redis) -> None:
     push(r, our_record(queue="mail"))
-    pubsub = r.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+    pubsub = r.pubsub(ignore_subscribe_messages=True)
     pubsub.subscribe("resque:wake:mail")
     pubsub.get_message(timeout=1)
     admin.failures.requeue(admin.failures.page().entries[0])
@@ -333,7 +335,7 @@ def test_a_retry_wakes_idle_workers_through_the_client_push(admin: Admin, r: red
     pubsub.close()
 
 
-def test_retry_and_remove_takes_the_entry_out(admin: Admin, r: redis.Redis):
+def test_retry_and_remove_takes_the_entry_out(admin: Admin, r: redis.Redis) -> None:
     push(r, *numbered(3))
     target = entry_at(admin, 1)
     assert admin.failures.requeue(target.id, remove=True) is None
@@ -344,7 +346,7 @@ def test_retry_and_remove_takes_the_entry_out(admin: Admin, r: redis.Redis):
 
 def test_an_entry_without_a_job_cannot_be_retried_and_nothing_changes(
     admin: Admin, r: redis.Redis
-):
+) -> None:
     push(r, *MALFORMED[:5])
     for entry in admin.failures.scan():
         with pytest.raises(NotRequeueable, match="cannot be retried"):
@@ -353,7 +355,7 @@ def test_an_entry_without_a_job_cannot_be_retried_and_nothing_changes(
     assert not r.exists("resque:queues")
 
 
-def test_a_queue_name_with_whitespace_is_not_retried(admin: Admin, r: redis.Redis):
+def test_a_queue_name_with_whitespace_is_not_retried(admin: Admin, r: redis.Redis) -> None:
     push(r, our_record(queue="bad queue"))
     with pytest.raises(NotRequeueable, match="whitespace"):
         admin.failures.requeue(admin.failures.page().entries[0])
@@ -365,7 +367,7 @@ def test_a_queue_name_with_whitespace_is_not_retried(admin: Admin, r: redis.Redi
 @pytest.mark.parametrize("origin", ["ruby", "perl", "ours", "malformed", "empty"])
 def test_removing_an_entry_of_any_origin_takes_exactly_that_entry(
     admin: Admin, r: redis.Redis, golden_dir: Path, origin: str
-):
+) -> None:
     record = {
         "ruby": ruby_record(golden_dir).encode(),
         "perl": perl_null_backtrace_record(golden_dir).encode(),
@@ -379,14 +381,16 @@ def test_removing_an_entry_of_any_origin_takes_exactly_that_entry(
     assert failed(r) == neighbours
 
 
-def test_removing_one_of_two_identical_entries_leaves_the_other(admin: Admin, r: redis.Redis):
+def test_removing_one_of_two_identical_entries_leaves_the_other(
+    admin: Admin, r: redis.Redis
+) -> None:
     same, other = our_record().encode(), our_record("Other").encode()
     push(r, same, other, same)
     admin.failures.remove(entry_at(admin, 2))
     assert failed(r) == [same, other]
 
 
-def test_removing_twice_says_the_entry_is_gone(admin: Admin, r: redis.Redis):
+def test_removing_twice_says_the_entry_is_gone(admin: Admin, r: redis.Redis) -> None:
     push(r, *numbered(2))
     target = entry_at(admin, 0)
     admin.failures.remove(target.id)
@@ -398,7 +402,7 @@ def test_removing_twice_says_the_entry_is_gone(admin: Admin, r: redis.Redis):
 
 def test_a_stale_id_removes_the_right_entry_after_a_ruby_style_removal(
     admin: Admin, r: redis.Redis
-):
+) -> None:
     """resque #1172: Ruby's index-based remove would take the wrong one here."""
     records = [x.encode() for x in numbered(6)]
     push(r, *records)
@@ -409,11 +413,11 @@ def test_a_stale_id_removes_the_right_entry_after_a_ruby_style_removal(
     assert failed(r) == [records[0], records[2], records[3], records[5]]
 
 
-def test_a_retry_by_a_stale_id_marks_the_right_entry(admin: Admin, r: redis.Redis):
+def test_a_retry_by_a_stale_id_marks_the_right_entry(admin: Admin, r: redis.Redis) -> None:
     records = [x.encode() for x in numbered(4)]
     push(r, *records)
     target = entry_at(admin, 3)
-    r.lrem("resque:failed", 1, records[0])
+    r.lrem("resque:failed", 1, records[0])  # type: ignore[arg-type]  # typed str; bytes work
     admin.failures.requeue(target.id)
     assert failed(r)[:2] == records[1:3]
     assert failed(r)[2].startswith(records[3][:-1] + b',"retried_at"')
@@ -433,7 +437,7 @@ def _append_while(r_url: str, stop: threading.Event, appended: list[bytes]) -> N
 
 def test_concurrent_appends_during_removes_never_cost_the_wrong_entry(
     admin: Admin, r: redis.Redis, redis_url: str
-):
+) -> None:
     records = [x.encode() for x in numbered(600)]
     push(r, *records)
     targets = [entry_at(admin, i) for i in range(0, 600, 3)]
@@ -456,7 +460,7 @@ def test_concurrent_appends_during_removes_never_cost_the_wrong_entry(
 
 def test_two_admins_removing_concurrently_each_take_their_own_entries(
     admin: Admin, r: redis.Redis, redis_url: str
-):
+) -> None:
     """Two dashboards (or a dashboard and a CLI) removing at once, ids seen before either began."""
     records = [x.encode() for x in numbered(400)]
     push(r, *records)
@@ -482,7 +486,7 @@ def test_two_admins_removing_concurrently_each_take_their_own_entries(
 
 def test_retry_all_pushes_oldest_first_and_skips_retried_and_unretriable_entries(
     admin: Admin, r: redis.Redis, golden_dir: Path
-):
+) -> None:
     push(r, our_record("A", [1]), ruby_retried_record(golden_dir), b"junk", our_record("A", [2]))
     result = admin.failures.requeue_where()
     assert (result.done, result.skipped, result.gone) == (2, 1, 0)
@@ -494,13 +498,13 @@ def test_retry_all_pushes_oldest_first_and_skips_retried_and_unretriable_entries
 
 def test_retry_all_can_include_retried_entries_as_ruby_does(
     admin: Admin, r: redis.Redis, golden_dir: Path
-):
+) -> None:
     push(r, ruby_retried_record(golden_dir))
     assert admin.failures.requeue_where(include_retried=True).done == 1
     assert queued(r, "low") == [b'{"class":"Fail","args":[]}']
 
 
-def test_retry_by_queue_or_class_and_remove_across_chunks(admin: Admin, r: redis.Redis):
+def test_retry_by_queue_or_class_and_remove_across_chunks(admin: Admin, r: redis.Redis) -> None:
     n = CHUNK * 2 + 500
     records = [our_record("A" if i % 3 == 0 else "B", [i], "q").encode() for i in range(n)]
     push(r, *records)
@@ -512,7 +516,7 @@ def test_retry_by_queue_or_class_and_remove_across_chunks(admin: Admin, r: redis
 
 
 def test_remove_by_class_keeps_everything_else_in_order(admin: Admin, r: redis.Redis,
-                                                         golden_dir: Path):
+                                                         golden_dir: Path) -> None:
     records = [our_record("Keep" if i % 2 else "Drop", [i]).encode() for i in range(2100)]
     records.insert(7, b"junk")
     records.insert(1500, perl_null_backtrace_record(golden_dir).encode())
@@ -522,7 +526,7 @@ def test_remove_by_class_keeps_everything_else_in_order(admin: Admin, r: redis.R
     assert failed(r) == [x for x in records if b'"Drop"' not in x]
 
 
-def test_remove_malformed_entries_only(admin: Admin, r: redis.Redis, golden_dir: Path):
+def test_remove_malformed_entries_only(admin: Admin, r: redis.Redis, golden_dir: Path) -> None:
     good = [ruby_record(golden_dir).encode(), our_record().encode()]
     push(r, good[0], *MALFORMED, good[1])
     assert admin.failures.remove_where(Filter(malformed=True)).done == len(MALFORMED)
@@ -531,7 +535,7 @@ def test_remove_malformed_entries_only(admin: Admin, r: redis.Redis, golden_dir:
 
 def test_bulk_remove_with_concurrent_appends_keeps_every_appended_entry(
     admin: Admin, r: redis.Redis, redis_url: str
-):
+) -> None:
     records = [our_record("Drop" if i % 2 else "Keep", [i]).encode() for i in range(3000)]
     push(r, *records)
     stop, appended = threading.Event(), []  # type: ignore[var-annotated]
@@ -547,7 +551,7 @@ def test_bulk_remove_with_concurrent_appends_keeps_every_appended_entry(
     assert appended_meanwhile > 0
 
 
-def test_clear_deletes_every_list_and_keeps_failed_queues(admin: Admin, r: redis.Redis):
+def test_clear_deletes_every_list_and_keeps_failed_queues(admin: Admin, r: redis.Redis) -> None:
     push(r, *numbered(3))
     push(r, *numbered(2), list_name="low_failed")
     r.sadd("resque:failed_queues", "low_failed")
@@ -556,7 +560,7 @@ def test_clear_deletes_every_list_and_keeps_failed_queues(admin: Admin, r: redis
     assert r.smembers("resque:failed_queues") == {b"low_failed"}
 
 
-def test_clear_one_list(admin: Admin, r: redis.Redis):
+def test_clear_one_list(admin: Admin, r: redis.Redis) -> None:
     push(r, *numbered(3))
     push(r, *numbered(2), list_name="low_failed")
     r.sadd("resque:failed_queues", "low_failed")
@@ -566,7 +570,7 @@ def test_clear_one_list(admin: Admin, r: redis.Redis):
 
 def test_clear_retried_removes_retried_entries_of_every_origin(
     admin: Admin, r: redis.Redis, golden_dir: Path
-):
+) -> None:
     keep = [ruby_record(golden_dir).encode(), our_record().encode()]
     push(r, ruby_retried_record(golden_dir), keep[0], PERL_RETRIED, keep[1])
     assert admin.failures.clear_retried().done == 2
@@ -576,7 +580,7 @@ def test_clear_retried_removes_retried_entries_of_every_origin(
 # --- queues -------------------------------------------------------------------------------------
 
 
-def test_queues_with_sizes(admin: Admin, resque: Resque):
+def test_queues_with_sizes(admin: Admin, resque: Resque) -> None:
     for i in range(1000):
         resque.push(f"q{i:04d}", {"class": "X", "args": [i]})
     resque.push("q0001", {"class": "X", "args": []})
@@ -584,7 +588,7 @@ def test_queues_with_sizes(admin: Admin, resque: Resque):
     assert len(sizes) == 1000 and sizes["q0001"] == 2 and list(sizes)[0] == "q0000"
 
 
-def test_peek_shows_jobs_and_bad_items_without_taking_them(admin: Admin, r: redis.Redis):
+def test_peek_shows_jobs_and_bad_items_without_taking_them(admin: Admin, r: redis.Redis) -> None:
     r.rpush("resque:queue:low", '{"args":[1],"class":"Perl"}', "oops", '{"class":"X"}')
     items = admin.peek("low", 0, 10)
     assert [i.job for i in items] == [{"class": "Perl", "args": [1]}, None,
@@ -594,20 +598,20 @@ def test_peek_shows_jobs_and_bad_items_without_taking_them(admin: Admin, r: redi
     assert r.llen("resque:queue:low") == 3
 
 
-def test_enqueue_pushes_class_and_args_as_ruby_does(admin: Admin, r: redis.Redis):
+def test_enqueue_pushes_class_and_args_as_ruby_does(admin: Admin, r: redis.Redis) -> None:
     job_id = admin.enqueue("mail", "Mailer::Welcome", [42, "en"])
     assert queued(r, "mail") == [
         f'{{"class":"Mailer::Welcome","args":[42,"en"],"id":"{job_id}"}}'.encode()]
     assert r.smembers("resque:queues") == {b"mail"}
 
 
-def test_enqueue_with_job_ids_off_pushes_rubys_exact_bytes(r: redis.Redis):
+def test_enqueue_with_job_ids_off_pushes_rubys_exact_bytes(r: redis.Redis) -> None:
     assert Admin(Resque(r, job_ids=False)).enqueue("mail", "Mailer::Welcome", [42]) is None
     assert queued(r, "mail") == [b'{"class":"Mailer::Welcome","args":[42]}']
 
 
 def test_remove_queue_forgets_it_and_deletes_its_jobs(admin: Admin, resque: Resque,
-                                                     r: redis.Redis):
+                                                     r: redis.Redis) -> None:
     resque.push("gone", {"class": "X", "args": []})
     resque.push("kept", {"class": "X", "args": []})
     assert admin.remove_queue("gone") == 1
@@ -632,7 +636,7 @@ def load_keys(r: redis.Redis, keys: dict[str, dict[str, object]]) -> None:
 
 def test_workers_show_a_ruby_worker_as_resque_web_does(
     admin: Admin, r: redis.Redis, golden_dir: Path
-):
+) -> None:
     load_keys(r, ruby_phase_keys(golden_dir, "working"))
     (worker,) = admin.workers()
     assert (worker.id, worker.host, worker.pid, worker.queues) == (
@@ -646,7 +650,7 @@ def test_workers_show_a_ruby_worker_as_resque_web_does(
     assert (worker.processed, worker.failed) == (3, 1)
 
 
-def test_an_idle_worker_without_heartbeat_or_stats(admin: Admin, r: redis.Redis):
+def test_an_idle_worker_without_heartbeat_or_stats(admin: Admin, r: redis.Redis) -> None:
     r.sadd("resque:workers", "box:7:*")
     (worker,) = admin.workers()
     assert worker.to_json() == {
@@ -656,7 +660,9 @@ def test_an_idle_worker_without_heartbeat_or_stats(admin: Admin, r: redis.Redis)
     }
 
 
-def test_prune_unregisters_a_silent_worker_and_fails_its_ruby_job(admin: Admin, r: redis.Redis):
+def test_prune_unregisters_a_silent_worker_and_fails_its_ruby_job(
+    admin: Admin, r: redis.Redis
+) -> None:
     worker = "elsewhere:1:low"
     r.sadd("resque:workers", worker)
     r.hset("resque:workers:heartbeat", worker, "2020-01-01T00:00:00+00:00")
@@ -669,7 +675,7 @@ def test_prune_unregisters_a_silent_worker_and_fails_its_ruby_job(admin: Admin, 
     assert entry.exception == layout.PRUNE_DIRTY_EXIT and entry.class_name == "Job"
 
 
-def test_prune_reports_who_holds_rubys_lock_unless_forced(admin: Admin, r: redis.Redis):
+def test_prune_reports_who_holds_rubys_lock_unless_forced(admin: Admin, r: redis.Redis) -> None:
     r.set("resque:pruning_dead_workers_in_progress", "vm:99:high", ex=60)
     r.sadd("resque:workers", "elsewhere:1:low")
     r.hset("resque:workers:heartbeat", "elsewhere:1:low", "2020-01-01T00:00:00+00:00")
@@ -679,7 +685,7 @@ def test_prune_reports_who_holds_rubys_lock_unless_forced(admin: Admin, r: redis
 
 
 def test_stats_are_rubys_info_plus_every_failure_list(admin: Admin, r: redis.Redis,
-                                                      resque: Resque):
+                                                      resque: Resque) -> None:
     resque.push("low", {"class": "X", "args": []})
     push(r, *numbered(2))
     push(r, *numbered(3), list_name="low_failed")
@@ -692,7 +698,7 @@ def test_stats_are_rubys_info_plus_every_failure_list(admin: Admin, r: redis.Red
     assert info["paused"] is False
 
 
-def test_pause_sets_rubys_key_and_resume_deletes_it(admin: Admin, r: redis.Redis):
+def test_pause_sets_rubys_key_and_resume_deletes_it(admin: Admin, r: redis.Redis) -> None:
     admin.pause()
     assert r.get("resque:pause-all-workers") == b"true" and admin.paused()
     admin.resume()
@@ -701,7 +707,7 @@ def test_pause_sets_rubys_key_and_resume_deletes_it(admin: Admin, r: redis.Redis
     assert admin.paused()
 
 
-def test_another_namespace_is_its_own_farm(r: redis.Redis, redis_url: str):
+def test_another_namespace_is_its_own_farm(r: redis.Redis, redis_url: str) -> None:
     other = Admin(redis=redis_url, namespace="staging")
     r.rpush("staging:failed", our_record())
     r.rpush("resque:failed", our_record(), our_record())
@@ -714,7 +720,7 @@ def test_another_namespace_is_its_own_farm(r: redis.Redis, redis_url: str):
 
 
 @pytest.fixture(scope="module")
-def ruby(tmp_path_factory: pytest.TempPathFactory):
+def ruby(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., str]:
     lib = ruby_resque_lib()
     script = tmp_path_factory.mktemp("ruby-script") / "failures.rb"
     script.write_text(RUBY_SCRIPT)
@@ -730,8 +736,8 @@ def ruby(tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.mark.ruby
 def test_failures_written_by_ruby_are_retried_and_removed_and_ruby_reads_the_result(
-    ruby, admin: Admin, r: redis.Redis, redis_url: str
-):
+    ruby: Callable[..., str], admin: Admin, r: redis.Redis, redis_url: str
+) -> None:
     ruby(redis_url, "fail", "1", "2", "3")
     entries = admin.failures.page(newest=False).entries
     assert [e.args for e in entries] == [[1], [2], [3]]
@@ -751,8 +757,8 @@ def test_failures_written_by_ruby_are_retried_and_removed_and_ruby_reads_the_res
 
 @pytest.mark.ruby
 def test_an_id_listed_before_a_ruby_removal_still_retries_the_right_failure(
-    ruby, admin: Admin, r: redis.Redis, redis_url: str
-):
+    ruby: Callable[..., str], admin: Admin, r: redis.Redis, redis_url: str
+) -> None:
     ruby(redis_url, "fail", "1", "2", "3")
     last = admin.failures.page().entries[0]  # index 2: args [3]
     ruby(redis_url, "remove", "0")  # Ruby removes index 0 meanwhile: [3] is now at index 1

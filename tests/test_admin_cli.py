@@ -15,13 +15,13 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import click
 import pytest
 import redis
 from click.testing import CliRunner, Result
-from failurekit import (
+from support.failurekit import (
     MALFORMED,
     PERL_RETRIED,
     failed,
@@ -39,8 +39,12 @@ from resque.cli import main
 RESQUE = Path(sys.executable).parent / "resque"
 
 
+class Run(Protocol):
+    def __call__(self, *args: str, input: str | None = None) -> Result: ...
+
+
 @pytest.fixture
-def run(redis_url: str):
+def run(redis_url: str) -> Run:
     """``run("failed", "list")``: the verb against the test Redis, through CliRunner."""
 
     def invoke(*args: str, input: str | None = None) -> Result:
@@ -72,14 +76,14 @@ def as_json(result: Result) -> Any:
 # --- the verbs are there, and cost the worker nothing -------------------------------------------
 
 
-def test_help_lists_the_admin_verbs():
+def test_help_lists_the_admin_verbs() -> None:
     result = CliRunner().invoke(main, ["--help"])
     for verb in ("queues", "peek", "enqueue", "remove-queue", "failed", "workers", "prune",
                  "stats", "pause", "resume"):
         assert f"  {verb} " in result.output
 
 
-def test_resque_work_does_not_import_the_admin_code():
+def test_resque_work_does_not_import_the_admin_code() -> None:
     code = ("import sys; from click.testing import CliRunner; from resque.cli import main; "
             "CliRunner().invoke(main, ['work', '--help']); print('resque.admin' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -89,7 +93,9 @@ def test_resque_work_does_not_import_the_admin_code():
 # --- failed list, count, show -------------------------------------------------------------------
 
 
-def test_failed_lists_every_origin_newest_first(run, mixed: list[bytes], r: redis.Redis):
+def test_failed_lists_every_origin_newest_first(
+    run: Run, mixed: list[bytes], r: redis.Redis
+) -> None:
     result = run("failed")
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
@@ -104,7 +110,7 @@ def test_failed_lists_every_origin_newest_first(run, mixed: list[bytes], r: redi
     assert lines[-1] == "1-4 of 4, newest first"
 
 
-def test_failed_list_json_pages_and_orders(run, mixed: list[bytes], r: redis.Redis):
+def test_failed_list_json_pages_and_orders(run: Run, mixed: list[bytes], r: redis.Redis) -> None:
     data = as_json(run("failed", "list", "--json", "--oldest", "--start", "1", "--count", "2"))
     assert (data["start"], data["total"], data["more"]) == (1, 4, True)
     perl, ours = data["entries"]
@@ -115,7 +121,7 @@ def test_failed_list_json_pages_and_orders(run, mixed: list[bytes], r: redis.Red
     assert everything["entries"][0]["raw"] == "not json"
 
 
-def test_failed_list_filters(run, r: redis.Redis):
+def test_failed_list_filters(run: Run, r: redis.Redis) -> None:
     r.rpush("resque:failed", *[our_record("A" if i % 2 else "B", [i], "q") for i in range(6)])
     data = as_json(run("failed", "list", "--class", "A", "--oldest", "--count", "2", "--json"))
     assert [e["args"] for e in data["entries"]] == [[1], [3]]
@@ -125,7 +131,7 @@ def test_failed_list_filters(run, r: redis.Redis):
     assert as_json(run("failed", "list", "--malformed", "--json"))["entries"] == []
 
 
-def test_failed_count_per_list_and_filtered(run, r: redis.Redis):
+def test_failed_count_per_list_and_filtered(run: Run, r: redis.Redis) -> None:
     r.rpush("resque:failed", our_record("A"), our_record("B"))
     r.rpush("resque:low_failed", our_record("A", queue="low"))
     r.sadd("resque:failed_queues", "low_failed")
@@ -135,7 +141,7 @@ def test_failed_count_per_list_and_filtered(run, r: redis.Redis):
     assert "low_failed  1" in run("failed", "count").stdout
 
 
-def test_failed_show_prints_the_whole_record(run, mixed: list[bytes], r: redis.Redis):
+def test_failed_show_prints_the_whole_record(run: Run, mixed: list[bytes], r: redis.Redis) -> None:
     ruby_id, _, ours_id, junk_id = ids_of(r)
     out = run("failed", "show", ruby_id).stdout
     assert "exception: RuntimeError" in out
@@ -147,7 +153,7 @@ def test_failed_show_prints_the_whole_record(run, mixed: list[bytes], r: redis.R
     assert data["raw"] == mixed[2].decode() and data["worker"] == "host:42:py"
 
 
-def test_failed_show_of_a_bad_or_gone_id(run, mixed: list[bytes], r: redis.Redis):
+def test_failed_show_of_a_bad_or_gone_id(run: Run, mixed: list[bytes], r: redis.Redis) -> None:
     bad = run("failed", "show", "banana")
     assert bad.exit_code == 2 and "not a failure id" in bad.output
     gone = run("failed", "show", "7-0123456789ab")
@@ -158,8 +164,8 @@ def test_failed_show_of_a_bad_or_gone_id(run, mixed: list[bytes], r: redis.Redis
 
 
 def test_failed_retry_pushes_the_jobs_back_and_prints_the_new_ids(
-    run, mixed: list[bytes], r: redis.Redis
-):
+    run: Run, mixed: list[bytes], r: redis.Redis
+) -> None:
     ruby_id, perl_id, _, _ = ids_of(r)
     result = run("failed", "retry", ruby_id, perl_id)
     assert result.exit_code == 0, result.output
@@ -172,7 +178,9 @@ def test_failed_retry_pushes_the_jobs_back_and_prints_the_new_ids(
     assert r.lrange("resque:queue:dirty", 0, -1) == [b'{"class":"Sleep","args":[30]}']
 
 
-def test_failed_retry_remove_and_errors_per_id(run, mixed: list[bytes], r: redis.Redis):
+def test_failed_retry_remove_and_errors_per_id(
+    run: Run, mixed: list[bytes], r: redis.Redis
+) -> None:
     ruby_id, _, ours_id, junk_id = ids_of(r)
     data = json.loads(run("failed", "retry", "--remove", "--json", ours_id, junk_id,
                           "9-0123456789ab").stdout)
@@ -184,7 +192,9 @@ def test_failed_retry_remove_and_errors_per_id(run, mixed: list[bytes], r: redis
     assert result.exit_code == 1 and f"not retried {junk_id}" in result.stderr
 
 
-def test_failed_remove_needs_yes_off_a_terminal(run, mixed: list[bytes], r: redis.Redis):
+def test_failed_remove_needs_yes_off_a_terminal(
+    run: Run, mixed: list[bytes], r: redis.Redis
+) -> None:
     _, perl_id, _, junk_id = ids_of(r)
     refused = run("failed", "remove", perl_id)
     assert refused.exit_code == 2 and "pass --yes" in refused.output
@@ -196,7 +206,7 @@ def test_failed_remove_needs_yes_off_a_terminal(run, mixed: list[bytes], r: redi
     assert again.exit_code == 1 and "not removed" in again.stderr
 
 
-def test_failed_remove_by_conditions(run, mixed: list[bytes], r: redis.Redis):
+def test_failed_remove_by_conditions(run: Run, mixed: list[bytes], r: redis.Redis) -> None:
     assert run("failed", "remove").exit_code == 2  # neither ids nor conditions
     assert run("failed", "remove", "--class", "X", "3-0123456789ab").exit_code == 2
     data = as_json(run("failed", "remove", "--malformed", "--yes", "--json"))
@@ -206,7 +216,9 @@ def test_failed_remove_by_conditions(run, mixed: list[bytes], r: redis.Redis):
     assert failed(r) == [mixed[0], mixed[2]]
 
 
-def test_failed_retry_all_by_queue_and_with_remove(run, r: redis.Redis, golden_dir: Path):
+def test_failed_retry_all_by_queue_and_with_remove(
+    run: Run, r: redis.Redis, golden_dir: Path
+) -> None:
     r.rpush("resque:failed", our_record("A", [1], "q1"), our_record("A", [2], "q2"),
             ruby_retried_record(golden_dir), b"junk")
     assert run("failed", "retry-all", "--remove").exit_code == 2  # removing: asks first
@@ -221,7 +233,7 @@ def test_failed_retry_all_by_queue_and_with_remove(run, r: redis.Redis, golden_d
     assert data["done"] == 1 and r.llen("resque:queue:low") == 1
 
 
-def test_failed_clear_and_clear_retried(run, r: redis.Redis, golden_dir: Path):
+def test_failed_clear_and_clear_retried(run: Run, r: redis.Redis, golden_dir: Path) -> None:
     r.rpush("resque:failed", ruby_retried_record(golden_dir), PERL_RETRIED, our_record())
     r.rpush("resque:low_failed", our_record())
     r.sadd("resque:failed_queues", "low_failed")
@@ -236,7 +248,9 @@ def test_failed_clear_and_clear_retried(run, r: redis.Redis, golden_dir: Path):
 # --- queues, peek, enqueue, remove-queue --------------------------------------------------------
 
 
-def test_queues_peek_enqueue_and_remove_queue(run, r: redis.Redis, monkeypatch):
+def test_queues_peek_enqueue_and_remove_queue(
+    run: Run, r: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("RESQUE_JOB_IDS", "0")  # Ruby's exact payloads: the bytes are compared
     assert run("queues").stdout.strip() == "no queues"
     assert run("enqueue", "mail", "Mailer", '[42, "en"]').stdout.strip() == (
@@ -261,7 +275,7 @@ def test_queues_peek_enqueue_and_remove_queue(run, r: redis.Redis, monkeypatch):
 # --- workers, prune, stats, pause ---------------------------------------------------------------
 
 
-def test_workers_table_and_json(run, r: redis.Redis, golden_dir: Path):
+def test_workers_table_and_json(run: Run, r: redis.Redis, golden_dir: Path) -> None:
     assert run("workers").stdout.strip() == "no workers"
     for name, entry in ruby_phase_keys(golden_dir, "working").items():
         if name in ("resque:workers", "resque:worker:vm:1210:high,low"):
@@ -274,7 +288,7 @@ def test_workers_table_and_json(run, r: redis.Redis, golden_dir: Path):
     assert worker["job"]["payload"] == {"class": "Sleep", "args": [3]}
 
 
-def test_prune_stats_pause_resume(run, r: redis.Redis, resque: Resque):
+def test_prune_stats_pause_resume(run: Run, r: redis.Redis, resque: Resque) -> None:
     assert run("prune").stdout.strip() == "no dead workers"
     r.set("resque:pruning_dead_workers_in_progress", "vm:9:x", ex=60)
     held = run("prune")
@@ -288,13 +302,13 @@ def test_prune_stats_pause_resume(run, r: redis.Redis, resque: Resque):
     assert not r.exists("resque:pause-all-workers")
 
 
-def test_namespace_option(run, r: redis.Redis):
+def test_namespace_option(run: Run, r: redis.Redis) -> None:
     r.rpush("staging:failed", our_record())
     assert as_json(run("failed", "count", "--json", "--namespace", "staging"))["total"] == 1
     assert as_json(run("failed", "--namespace", "staging", "list", "--json"))["total"] == 1
 
 
-def test_an_unreachable_redis_is_a_one_line_error():
+def test_an_unreachable_redis_is_a_one_line_error() -> None:
     result = CliRunner().invoke(main, ["failed", "list", "--redis", "redis://127.0.0.1:1/0"],
                                 env={"RESQUE_REDIS_WAIT": "0"})
     assert result.exit_code == 1
@@ -306,7 +320,7 @@ def test_an_unreachable_redis_is_a_one_line_error():
 
 
 def test_the_installed_script_lists_and_retries(redis_url: str, mixed: list[bytes],
-                                                r: redis.Redis):
+                                                r: redis.Redis) -> None:
     listed = subprocess.run([str(RESQUE), "failed", "list", "--json", "--redis", redis_url],
                             capture_output=True, text=True, timeout=30)
     assert listed.returncode == 0, listed.stderr
@@ -344,7 +358,7 @@ def on_terminal(args: list[str], answer: bytes) -> tuple[int, str]:
     return os.waitstatus_to_exitcode(status), output.decode()
 
 
-def test_on_a_terminal_clear_asks_first(redis_url: str, r: redis.Redis):
+def test_on_a_terminal_clear_asks_first(redis_url: str, r: redis.Redis) -> None:
     r.rpush("resque:failed", our_record(), our_record())
     status, output = on_terminal(["failed", "clear", "--redis", redis_url], b"n\n")
     assert "Delete 2 failure(s)? [y/N]" in output
@@ -355,8 +369,8 @@ def test_on_a_terminal_clear_asks_first(redis_url: str, r: redis.Redis):
 
 
 def test_entries_resque_web_cannot_show_can_be_removed_from_the_command_line(
-    run, r: redis.Redis
-):
+    run: Run, r: redis.Redis
+) -> None:
     r.rpush("resque:failed", our_record(), *MALFORMED)
     assert run("failed", "remove", "--malformed", "-y").stdout.strip() == (
         f"removed {len(MALFORMED)} failure(s)")  # including the one without failed_at
@@ -367,8 +381,8 @@ def test_entries_resque_web_cannot_show_can_be_removed_from_the_command_line(
                                   "2026/12/01 00:01:30 +0530", "2026/12/01 00:01:30 -03",
                                   "2026/12/01 15:01:31 CST", "2026/12/01 15:01:31 XYZ"])
 def test_a_ruby_failure_in_any_zone_is_not_malformed_and_survives_remove_malformed(
-    run, r: redis.Redis, golden_dir: Path, when: str
-):
+    run: Run, r: redis.Redis, golden_dir: Path, when: str
+) -> None:
     record = json.loads(ruby_record(golden_dir))
     record["failed_at"] = when
     kept = json.dumps(record, separators=(",", ":"))
@@ -377,14 +391,16 @@ def test_a_ruby_failure_in_any_zone_is_not_malformed_and_survives_remove_malform
     assert failed(r) == [kept.encode()]
 
 
-def test_failed_alone_takes_the_options_of_the_list(run, mixed: list[bytes]):
+def test_failed_alone_takes_the_options_of_the_list(run: Run, mixed: list[bytes]) -> None:
     assert run("failed", "--count", "2", "--oldest").stdout == run(
         "failed", "list", "--count", "2", "--oldest").stdout
     data = as_json(run("failed", "--json", "--start", "1", "--count", "1", "--oldest"))
     assert (data["start"], data["total"], len(data["entries"])) == (1, 4, 1)
 
 
-def test_list_options_before_another_failed_verb_are_a_usage_error(run, mixed: list[bytes]):
+def test_list_options_before_another_failed_verb_are_a_usage_error(
+    run: Run, mixed: list[bytes]
+) -> None:
     result = run("failed", "--count", "5", "count")
     assert (result.exit_code, result.output.strip().splitlines()[-1]) == (2, (
         "Error: options of the list (--count) go after 'resque failed' alone, or after the "
@@ -409,7 +425,7 @@ def _short_options(command: click.Command, path: str) -> Iterator[tuple[str, str
 SAME_MEANING = {"--queues": "--queue"}  # -q: the worker's list of queues, or one queue
 
 
-def test_each_short_option_has_one_meaning_across_every_verb():
+def test_each_short_option_has_one_meaning_across_every_verb() -> None:
     meanings: dict[str, set[str]] = {}
     for short, long, path in _short_options(main, "resque"):
         if path != "resque pool":  # its options are being reworked elsewhere (-c, -E)

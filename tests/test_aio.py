@@ -1,252 +1,119 @@
-"""resque.aio.AsyncResque: the same enqueue from the asyncio client and the sync one writes the
-same bytes (ids aside), and an awaited result comes from a real worker."""
+"""A concurrent worker (``-c N``) awaits plain ``async def`` jobs on its event loop, the
+batch's in one hand-off (``execution/aio.py``); jobs with hooks, plain jobs and payloads it
+cannot read go to the job threads, from the same reservation, with the same acknowledgements."""
 
 from __future__ import annotations
 
-import asyncio
-import datetime
-import json
-import time
-from collections.abc import Coroutine, Iterator
-from pathlib import Path
-from typing import Any, TypeVar
+import re
 
-import pytest
 import redis
-import redis.asyncio
-import taskapp
-from workerkit import Workers
+from support.workerkit import Workers, failures, notes, push
 
-from resque import JobStatus, Resque, layout
-from resque.aio import AsyncJob, AsyncResque, async_redis
-from resque.handles import JobFailed, NotTracked
-
-T = TypeVar("T")
-ID = layout.JOB_ID
+from resque import Resque
+from resque.durations import read_durations
+from resque.status import JobStatus
 
 
-def run(coroutine: Coroutine[Any, Any, T]) -> T:
-    return asyncio.run(coroutine)
-
-
-@pytest.fixture
-def workers(redis_url: str, tmp_path: Path) -> Iterator[Workers]:
-    farm = Workers(redis_url, tmp_path)
-    yield farm
-    farm.cleanup()
-
-
-def items(r: redis.Redis, key: str) -> list[bytes]:
-    return [raw if isinstance(raw, bytes) else raw.encode() for raw in r.lrange(key, 0, -1)]
-
-
-def without_ids(raw: bytes) -> bytes:
-    """A payload with its id taken out (the one thing two enqueues never share)."""
-    job = json.loads(raw)
-    assert isinstance(job.pop(ID), str)
-    return json.dumps(job, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-async def both(redis_url: str, call: str, *args: Any, **options: Any) -> None:
-    """The same call through the sync client, then the asyncio one."""
-    getattr(Resque(redis_url, **options), call)(*args)
-    client = AsyncResque(redis_url, **options)
-    try:
-        await getattr(client, call)(*args)
-    finally:
-        await client.aclose()
-
-
-# --- the same bytes ---------------------------------------------------------------------------
-
-
-CALLS: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = [
-    ("enqueue", (taskapp.echo, "t", 1, 2), {}),
-    ("enqueue_to", ("urgent", taskapp.echo, "t", 1.0e20, -0.0), {}),
-    ("enqueue_call", (taskapp.echo, ["t", 3], {"locale": "sv", "x": 0.1}), {}),
-]
-
-
-@pytest.mark.parametrize("call, args, kwargs", CALLS)
-def test_an_enqueue_writes_rubys_bytes_from_both_clients_without_ids(
-    r: redis.Redis, redis_url: str, call: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+def test_hookless_async_jobs_all_run_on_the_loop_and_none_on_a_job_thread(
+    r: redis.Redis, workers: Workers
 ) -> None:
-    run(both(redis_url, call, *args, job_ids=False))
-    queue = "urgent" if call == "enqueue_to" else "tasks"
-    sync, async_ = items(r, f"resque:queue:{queue}")
-    assert sync == async_
+    Resque(r).enqueue_many("AioPool", [[f"p{i}"] for i in range(4)], queue="low")
+    workers.run("low", "-c", "4", "--app", "aioapp")
+    assert sorted(notes(r)) == [f"pool:p{i}:resque-loop" for i in range(4)]
 
 
-def test_a_class_name_goes_to_the_queue_given_with_the_same_bytes(
-    r: redis.Redis, redis_url: str
+def test_hookless_async_jobs_are_awaited_on_the_loop_and_the_rest_on_job_threads(
+    r: redis.Redis, workers: Workers
 ) -> None:
-    run(both(redis_url, "enqueue_to", "mail", "Mailer::Welcome", "ünïcode ✓",
-             {"nested": [1.5, None, True]}))
-    first, second = items(r, "resque:queue:mail")
-    assert first != second  # each has its own id
-    assert without_ids(first) == without_ids(second)
-    assert first.startswith(b'{"class":"Mailer::Welcome","args":["\xc3\xbcn')
+    client = Resque(r)
+    for i in range(3):
+        client.enqueue_to("low", "AioTag", f"a{i}")
+    client.enqueue_to("low", "SyncTag", "s0")
+    client.enqueue_to("low", "AioHooked", "h0")
+    workers.run("low", "-c", "5", "--app", "aioapp")
+    assert (sorted(notes(r)), r.get("resque:stat:processed"), failures(r)) == (
+        ["aio:a0:resque-loop", "aio:a1:resque-loop", "aio:a2:resque-loop",
+         "before:h0:resque-job", "hooked:h0:resque-loop", "sync:s0:resque-job"], b"5", [])
 
 
-def test_a_tracked_enqueue_writes_the_same_payload_and_record(r: redis.Redis,
-                                                               redis_url: str) -> None:
-    sync_job = Resque(redis_url).enqueue_call(taskapp.echo, ["t"], {}, status=True)
-
-    async def tracked() -> AsyncJob[Any] | None:
-        client = AsyncResque(redis_url)
-        try:
-            return await client.enqueue_call(taskapp.echo, ["t"], {}, status=True)
-        finally:
-            await client.aclose()
-
-    async_job = run(tracked())
-    assert sync_job is not None and async_job is not None
-    first, second = items(r, "resque:queue:tasks")
-    assert without_ids(first) == without_ids(second) == (
-        b'{"class":"taskapp.echo","args":["t"],"track":86400}')
-    records = [json.loads(r.get(f"resque:status:{job.id}") or b"{}")
-               for job in (sync_job, async_job)]
-    volatile = ("time", "enqueued_at", "payload", "uuid")
-    assert [{k: v for k, v in rec.items() if k not in volatile} for rec in records] == [
-        {"status": "queued", "name": "taskapp.echo", "queue": "tasks"}] * 2
-    assert [rec["uuid"] for rec in records] == [sync_job.id, async_job.id]
-    assert [without_ids(rec["payload"].encode()) for rec in records] == [without_ids(first)] * 2
-    assert r.zcard("resque:_statuses") == 2
-    assert r.ttl(f"resque:status:{async_job.id}") == r.ttl(f"resque:status:{sync_job.id}")
+def test_an_async_job_that_raises_or_gets_wrong_args_is_recorded_as_failed(
+    r: redis.Redis, workers: Workers
+) -> None:
+    client = Resque(r)
+    client.enqueue_to("low", "AioFail", "f0")
+    client.enqueue_to("low", "AioTag", "one", "too many")
+    push(r, "low", "NoSuchJob", "x")
+    client.enqueue_to("low", "AioTag", "ok")
+    workers.run("low", "-c", "4", "--app", "aioapp")
+    found = [(f["exception"], f["payload"]["class"]) for f in failures(r)]
+    assert (sorted(found), notes(r), r.get("resque:stat:processed"),
+            r.get("resque:stat:failed")) == (
+        [("Resque::JobNotFound", "NoSuchJob"), ("TypeError", "AioTag"), ("ValueError", "AioFail")],
+        ["aio:ok:resque-loop"], b"4", b"3")
 
 
-def test_a_delayed_enqueue_writes_the_same_item(r: redis.Redis, redis_url: str) -> None:
-    when = int(time.time()) + 3600
-    run(both(redis_url, "enqueue_at", when, taskapp.echo, "later", job_ids=False))
-    assert r.zrange("resque:delayed_queue_schedule", 0, -1) == [str(when).encode()]
-    sync, async_ = items(r, f"resque:delayed:{when}")
-    assert sync == async_ == b'{"class":"taskapp.echo","args":["later"],"queue":"tasks"}'
-    assert r.smembers(f"resque:timestamps:{sync.decode()}") == {f"delayed:{when}".encode()}
+# --- where main's typed tasks, job ids, statuses and job timing meet the loop's jobs ---------
 
 
-def test_enqueue_in_a_moment_already_past_is_queued_now(r: redis.Redis, redis_url: str) -> None:
-    async def main() -> None:
-        client = AsyncResque(redis_url)
-        await client.enqueue_in(datetime.timedelta(seconds=-5), taskapp.echo, "now")
-        assert await client.size("tasks") == 1
-        await client.aclose()
-
-    run(main())
-    assert r.zcard("resque:delayed_queue_schedule") == 0
-
-
-# --- reading ----------------------------------------------------------------------------------
-
-
-def test_queue_sizes(r: redis.Redis, redis_url: str) -> None:
-    async def main() -> tuple[list[str], dict[str, int], int]:
-        client = AsyncResque(redis_url)
-        await client.enqueue(taskapp.echo, "a")
-        await client.enqueue(taskapp.echo, "b")
-        await client.enqueue_to("mail", "Mailer", 1)
-        found = (await client.queues(), await client.queue_sizes(), await client.size("mail"))
-        await client.aclose()
-        return found
-
-    assert run(main()) == (["mail", "tasks"], {"mail": 1, "tasks": 2}, 1)
+def test_an_awaited_job_reads_its_id_and_keywords_and_a_tracked_one_gets_its_status(
+    r: redis.Redis, workers: Workers
+) -> None:
+    """``current_job()`` on the loop as on a thread; a tracked job (``status=True``) goes
+    to a job thread, where its start, progress and result are recorded."""
+    client = Resque(r)
+    plain = [client.enqueue_to("low", "AioCurrent", f"c{i}", locale="fi") for i in range(3)]
+    tracked = client.enqueue_call("AioTracked", ["t0"], {}, queue="low", status=True)
+    workers.run("low", "-c", "4", "--app", "aioapp")
+    assert tracked is not None and all(plain)
+    assert sorted(notes(r)) == sorted(
+        [f"current:c{i}:fi:{handle.id}:True:False:resque-loop"
+         for i, handle in enumerate(plain) if handle]
+        + [f"tracked:t0:{tracked.id}:True:resque-loop"])
+    record = tracked.info()
+    assert record is not None
+    assert (tracked.result(timeout=5), record.status, record.num, record.total,
+            record.message, record.started_at is not None) == (
+        "done t0", JobStatus.FINISHED, 1, 2, "halfway", True)
 
 
-def test_a_result_is_awaited_from_a_real_worker(r: redis.Redis, redis_url: str,
-                                                workers: Workers) -> None:
-    async def main() -> Any:
-        client = AsyncResque(redis_url)
-        job = await client.enqueue_call(taskapp.echo, ["t", 1], {"locale": "sv"}, status=True)
-        assert job is not None and job.id is not None
-        assert await job.status() is JobStatus.QUEUED
-        worker = workers.start("tasks", "--app", "taskapp", "--burst",
-                               env={"TASKAPP_REDIS": redis_url})
-        value = await job.result(timeout=30)
-        await asyncio.to_thread(worker.wait, 30)
-        fetched = await client.fetch(job.id)
-        assert fetched is not None and await fetched.status() is JobStatus.FINISHED
-        await client.aclose()
-        return value
-
-    assert run(main()) == {"tag": "t", "numbers": [1], "locale": "sv", "extra": {}}
+def test_awaited_jobs_are_timed_into_the_duration_histograms(
+    r: redis.Redis, resque: Resque, workers: Workers
+) -> None:
+    """``--job-metrics``: a job awaited on the loop is counted as one on a thread is, a
+    failure as a failure."""
+    for i in range(3):
+        resque.enqueue_to("low", "AioPool", f"p{i}")
+    resque.enqueue_to("low", "AioFail", "f0")
+    workers.run("low", "-c", "4", "--app", "aioapp", "--job-metrics")
+    series = {s.class_name: (s.count, s.failed) for s in read_durations(r, resque.keys)}
+    assert (sorted(notes(r)), series) == (
+        [f"pool:p{i}:resque-loop" for i in range(3)], {"AioPool": (3, 0), "AioFail": (1, 1)})
 
 
-def test_a_failed_job_raises_job_failed(r: redis.Redis, redis_url: str,
-                                        workers: Workers) -> None:
-    async def main() -> None:
-        client = AsyncResque(redis_url)
-        job = await client.enqueue_call(taskapp.boom, ["kaboom"], {}, status=True)
-        assert job is not None
-        workers.start("tasks", "--app", "taskapp", "--burst", env={"TASKAPP_REDIS": redis_url})
-        with pytest.raises(JobFailed, match="kaboom"):
-            await job.result(timeout=30)
-        await client.aclose()
-
-    run(main())
+def test_an_awaited_job_given_keywords_it_does_not_take_fails_and_names_them(
+    r: redis.Redis, workers: Workers
+) -> None:
+    Resque(r).enqueue_to("low", "AioCurrent", "k0", region="eu")
+    workers.run("low", "-c", "2", "--app", "aioapp")
+    (failure,) = failures(r)
+    assert (failure["exception"], "region" in failure["error"], notes(r)) == (
+        "TypeError", True, [])
 
 
-def test_result_times_out_while_the_job_waits(r: redis.Redis, redis_url: str) -> None:
-    async def main() -> None:
-        client = AsyncResque(redis_url)
-        job = await client.enqueue_call(taskapp.echo, ["t"], {}, status=True)
-        assert job is not None
-        with pytest.raises(TimeoutError):
-            await job.result(timeout=0.2)
-        await client.aclose()
-
-    run(main())
-
-
-def test_an_untracked_job_has_no_status(r: redis.Redis, redis_url: str) -> None:
-    async def main() -> None:
-        client = AsyncResque(redis_url)
-        job = await client.enqueue(taskapp.echo, "t")
-        assert job is not None
-        with pytest.raises(NotTracked):
-            await job.status()
-        await client.aclose()
-
-    run(main())
+def test_an_awaited_job_gets_its_line_named_by_its_id_as_a_job_on_a_thread_does(
+    r: redis.Redis, workers: Workers
+) -> None:
+    client = Resque(r)
+    ok, bad = client.enqueue_to("low", "AioTag", "a"), client.enqueue_to("low", "AioFail", "b")
+    assert ok is not None and bad is not None and ok.id and bad.id
+    text = workers.run("low", "-c", "2", "--app", "aioapp").output()
+    assert (re.search(rf"INFO: job AioTag \(id {re.escape(ok.id)}\) from low: ok in ", text)
+            is not None,
+            re.search(rf"WARNING: job AioFail \(id {re.escape(bad.id)}\) from low: failed in "
+                      r"[\d.]+ ms: ValueError: aio failed: b", text) is not None) == (True, True)
 
 
-def test_before_enqueue_saying_no_writes_nothing(r: redis.Redis, redis_url: str) -> None:
-    refused: list[tuple[Any, ...]] = []
-
-    def no(*args: Any) -> bool:
-        refused.append(args)
-        return False
-
-    taskapp.echo.hooks.setdefault("before_enqueue", []).append(no)
-    try:
-        async def main() -> AsyncJob[Any] | None:
-            client = AsyncResque(redis_url)
-            job = await client.enqueue(taskapp.echo, "t")
-            await client.aclose()
-            return job
-
-        assert run(main()) is None
-    finally:
-        taskapp.echo.hooks["before_enqueue"].remove(no)
-    assert (refused, r.keys("resque:*")) == ([("t",)], [])
-
-
-# --- connections ------------------------------------------------------------------------------
-
-
-def test_the_namespace_comes_from_the_url(r: redis.Redis, redis_url: str) -> None:
-    async def main() -> None:
-        client = AsyncResque(f"{redis_url}?namespace=shop")
-        await client.enqueue(taskapp.echo, "t")
-        await client.aclose()
-
-    run(main())
-    assert r.llen("shop:queue:tasks") == 1
-
-
-def test_a_redis_asyncio_client_is_used_as_given(redis_url: str) -> None:
-    given = redis.asyncio.Redis.from_url(redis_url)
-    assert async_redis(given, None) == (given, "resque")
-
-
-def test_sentinel_needs_a_client_built_for_it() -> None:
-    with pytest.raises(ValueError, match="Sentinel"):
-        async_redis("redis+sentinel://localhost:26379/mymaster", None)
+def test_four_awaited_jobs_on_four_places_wait_together(r: redis.Redis, workers: Workers) -> None:
+    Resque(r).enqueue_many("AioTogether", [[f"t{i}"] for i in range(4)], queue="low")
+    workers.run("low", "-c", "4", "--app", "aioapp")
+    assert sorted(notes(r)) == [f"together:t{i}:4:resque-loop" for i in range(4)]

@@ -4,23 +4,15 @@ queue names no worker could select never get a job."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 import redis
-from workerkit import Workers, failures, notes
+from support.workerkit import Workers, failures, notes
 
 from resque import NoQueueError, Resque, layout
 
 MODES = [pytest.param("--fork", id="fork"), pytest.param("--no-fork", id="no-fork")]
-
-
-@pytest.fixture
-def workers(redis_url: str, tmp_path: Path) -> Iterator[Workers]:
-    farm = Workers(redis_url, tmp_path)
-    yield farm
-    farm.cleanup()
 
 
 # raw item, the error recorded
@@ -74,7 +66,7 @@ def test_no_task_call_or_handle_queues_a_job_where_no_worker_could_take_it(
     from resque.admin import Admin
     from resque.testing import FakeResque
 
-    calls = [
+    calls: list[Callable[[], object]] = [
         lambda: taskapp.echo.to(queue).options(client=resque).enqueue("x"),
         lambda: taskapp.echo.options(client=resque, queue=queue, status=True).enqueue("x"),
         lambda: taskapp.echo.options(client=resque, queue=queue).enqueue_in(60, "x"),

@@ -3,9 +3,9 @@
 Jobs (``Chaos`` in chaosapp.py) record their effect idempotently on the session Redis, which
 no fault touches: ``SADD chaos:done <id>`` and ``HINCRBY chaos:runs <id> 1``. The queues
 live on a Redis of the test's own with the append-only file on (``appendfsync everysec``).
-Forking and in-process workers run side by side, each pruning every second. While they
-work, at moments spread over the run (by progress, so a fast or slow machine sees the same
-story), the test
+Forking, in-process and threaded (``-c 3``) workers run side by side, each pruning every
+second. While they work, at moments spread over the run (by progress, so a fast or slow
+machine sees the same story), the test
 
 * SIGKILLs a random worker (and starts a replacement of the same mode). The victim is frozen
   with SIGSTOP for the few milliseconds it takes to read its in-flight list, so we know which
@@ -37,13 +37,14 @@ import os
 import random
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import redis
 from chaosapp import DONE, RUNS
-from workerkit import TITLE_PREFIX, WorkerProcess, Workers, wait_for
+from support.replies import as_text, texts
+from support.workerkit import TITLE_PREFIX, WorkerProcess, Workers, wait_for
 
 from resque import Resque
 from resque.embedded import EmbeddedRedis
@@ -61,7 +62,7 @@ WORKER_ENV = {
     # Chaos kills are random, not caused by the job: never fail a job as a repeat offender.
     "RESQUE_REQUEUE_LIMIT": "1000000",
 }
-MODES = ("--fork", "--no-fork")
+MODES = ("--fork", "--no-fork", "--concurrency=3")
 
 
 @pytest.fixture
@@ -124,15 +125,15 @@ class Chaos:
 
     def diagnosis(self, r: redis.Redis, ids: list[str]) -> str:
         """What was left when the run did not finish: for the failure message."""
-        done = {m.decode() for m in r.smembers(DONE)}
+        done = set(texts(r.smembers(DONE)))
         missing = [i for i in ids if i not in done]
         q = self.admin
         lines = [f"seed {SEED}; {len(missing)} job(s) never done: {missing[:20]}",
                  f"queues: { {k: q.llen(f'resque:queue:{k}') for k in QUEUES.split(',')} }",
-                 f"workers: {sorted(m.decode() for m in q.smembers('resque:workers'))}",
+                 f"workers: {sorted(texts(q.smembers('resque:workers')))}",
                  f"live: {[(w.id, w.alive(), w.title()) for w, _ in self.live]}"]
-        for key in q.keys("resque:inflight:*"):
-            lines.append(f"{key.decode()}: {q.lrange(key, 0, 5)}")
+        for key in texts(q.keys("resque:inflight:*")):
+            lines.append(f"{key}: {q.lrange(key, 0, 5)}")
         for worker in self.farm.started:
             lines.append(f"--- {worker.id} ---\n{worker.output()[-3000:]}")
         return "\n".join(lines)
@@ -150,6 +151,11 @@ class Chaos:
         wait_for(lambda: not worker.title().startswith(TITLE_PREFIX + "Paused"), timeout=10,
                  what="the worker to resume")
         self.counts["pauses"] += 1
+
+
+def done_reaches(r: redis.Redis, count: int) -> Callable[[], bool]:
+    """For wait_for: at least ``count`` jobs are done."""
+    return lambda: r.scard(DONE) >= count
 
 
 def test_chaos_every_job_runs_at_least_once_and_only_jobs_in_flight_at_a_kill_run_twice(
@@ -182,7 +188,7 @@ def test_chaos_every_job_runs_at_least_once_and_only_jobs_in_flight_at_a_kill_ru
         for n, event in enumerate(events, 1):
             # Spread the faults over the run: the n-th when n/(len+1) of the jobs are done.
             target = JOBS * n // (len(events) + 1)
-            wait_for(lambda t=target: r.scard(DONE) >= t, timeout=120,
+            wait_for(done_reaches(r, target), timeout=120,
                      what=f"{target} jobs done before {event}")
             getattr(chaos, {"restart": "restart_redis"}.get(event, event))()
         queues = chaos.admin
@@ -190,8 +196,8 @@ def test_chaos_every_job_runs_at_least_once_and_only_jobs_in_flight_at_a_kill_ru
         def drained() -> bool:
             try:
                 pending = sum(queues.llen(f"resque:queue:{q}") for q in QUEUES.split(","))
-                inflight = [k for k in queues.smembers("resque:inflight")
-                            if queues.llen(b"resque:inflight:" + k)]
+                inflight = [k for k in texts(queues.smembers("resque:inflight"))
+                            if queues.llen(f"resque:inflight:{k}")]
             except redis.ConnectionError:
                 return False
             return r.scard(DONE) == JOBS and pending == 0 and not inflight
@@ -202,7 +208,7 @@ def test_chaos_every_job_runs_at_least_once_and_only_jobs_in_flight_at_a_kill_ru
             raise AssertionError(chaos.diagnosis(r, ids)) from None
         elapsed = time.monotonic() - started
 
-        runs = {k.decode(): int(v) for k, v in r.hgetall(RUNS).items()}
+        runs = {as_text(k): int(v) for k, v in r.hgetall(RUNS).items()}
         lost = JOBS - r.scard(DONE)
         duplicated = {job: n - 1 for job, n in runs.items() if n > 1}
         duplicates = sum(duplicated.values())
@@ -223,22 +229,27 @@ def test_chaos_every_job_runs_at_least_once_and_only_jobs_in_flight_at_a_kill_ru
         assert sum(runs.values()) == JOBS + duplicates
         assert queues.get("resque:stat:failed") is None
         assert queues.llen("resque:failed") == 0
-        # Nothing left behind: dead workers unregistered, the requeue memory expires.
-        live_ids = {w.id for w, _ in chaos.live}
-        wait_for(lambda: {k.decode() for k in queues.smembers("resque:workers")} == live_ids,
-                 timeout=10, what="only live workers registered")
-        assert {k.decode() for k in queues.smembers("resque:inflight")} <= live_ids
-        assert {k.decode() for k in queues.hkeys("resque:workers:heartbeat")} <= live_ids
-        if chaos.counts["kills"]:
-            assert 0 < queues.ttl("resque:recovered") <= 7 * 24 * 3600
-        for worker, _ in chaos.live:
-            assert worker.alive(), worker.output()
-        for worker in farm.started:
-            log = worker.output()
-            if worker.alive():  # a killed worker's fork server may die noisily; live ones never
-                assert "Traceback" not in log, log
-            # One line per outage, never one per attempt.
-            assert log.count("is unreachable") <= chaos.counts["restarts"] + chaos.counts[
-                "client_kills"], log
+        assert_nothing_left_behind(chaos, farm)
     finally:
         farm.cleanup()
+
+
+def assert_nothing_left_behind(chaos: Chaos, farm: Workers) -> None:
+    """Dead workers unregistered, the requeue memory expiring, live workers quiet."""
+    queues = chaos.admin
+    live_ids = {w.id for w, _ in chaos.live}
+    wait_for(lambda: set(texts(queues.smembers("resque:workers"))) == live_ids,
+             timeout=10, what="only live workers registered")
+    assert set(texts(queues.smembers("resque:inflight"))) <= live_ids
+    assert set(texts(queues.hkeys("resque:workers:heartbeat"))) <= live_ids
+    if chaos.counts["kills"]:
+        assert 0 < queues.ttl("resque:recovered") <= 7 * 24 * 3600
+    for worker, _ in chaos.live:
+        assert worker.alive(), worker.output()
+    for worker in farm.started:
+        log = worker.output()
+        if worker.alive():  # a killed worker's fork server may die noisily; live ones never
+            assert "Traceback" not in log, log
+        # One line per outage, never one per attempt.
+        assert log.count("is unreachable") <= chaos.counts["restarts"] + chaos.counts[
+            "client_kills"], log

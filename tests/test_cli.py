@@ -15,7 +15,7 @@ import click
 import pytest
 import redis
 from click.testing import CliRunner, Result
-from workerkit import title_of
+from support.workerkit import title_of
 
 from resque.cli import LazyGroup, main
 from resque.embedded import EmbeddedRedis, free_port
@@ -244,5 +244,41 @@ def test_an_error_no_verb_expected_is_still_one_line_with_exit_status_1(
 
     monkeypatch.setitem(main.commands, "broken", click.Command("broken", callback=broken))
     result = invoke("broken")
+    assert (result.exit_code, last_line(result)) == (
+        1, "Error: RuntimeError: kaput (VVERBOSE=1 shows where)")
+
+
+# --- RESQUE_LOG_FORMAT (the worker's JSON lines) read by every verb -------------------------
+
+BAD_FORMAT = "Error: RESQUE_LOG_FORMAT is one of text, json, not 'xml'"
+
+
+@pytest.mark.parametrize("verb", [["queues"], ["workers"], ["failed", "list"], ["recover", "x"],
+                                  ["web", "--port", "0"], ["scheduler"],
+                                  ["metrics", "--port", "0"]],
+                         ids=lambda verb: verb[0])
+def test_a_log_format_that_cannot_be_read_is_a_usage_error_of_one_line(verb: list[str]) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "resque", *verb, "--redis", "redis://127.0.0.1:1/0"],
+        env={**os.environ, "RESQUE_LOG_FORMAT": "xml", "RESQUE_REDIS_WAIT": "0"},
+        capture_output=True, text=True, timeout=30)
+    assert (done.returncode, done.stderr.strip().splitlines()[-1]) == (2, BAD_FORMAT)
+    assert "Traceback" not in done.stderr
+
+
+def test_resque_work_refuses_a_log_format_it_cannot_read_as_its_option() -> None:
+    result = invoke("work", "-q", "a", env={"RESQUE_LOG_FORMAT": "xml"})
+    assert (result.exit_code, last_line(result)) == (
+        2, "Error: Invalid value for '--log-format': 'xml' is not one of 'text', 'json'.")
+
+
+def test_another_error_is_still_its_own_line_when_the_log_format_cannot_be_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def broken() -> None:
+        raise RuntimeError("kaput")
+
+    monkeypatch.setitem(main.commands, "broken", click.Command("broken", callback=broken))
+    result = invoke("broken", env={"RESQUE_LOG_FORMAT": "xml"})
     assert (result.exit_code, last_line(result)) == (
         1, "Error: RuntimeError: kaput (VVERBOSE=1 shows where)")

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import redis
+from support.replies import bytes_list
 
 import resque
 from resque import Resque, layout
@@ -35,7 +36,7 @@ def q(r: redis.Redis, reg: resque.Registry) -> Resque:
 
 
 def items(r: redis.Redis, queue: str) -> list[bytes]:
-    return list(r.lrange(f"resque:queue:{queue}", 0, -1))
+    return bytes_list(r.lrange(f"resque:queue:{queue}", 0, -1))
 
 
 class Unregistered:
@@ -161,7 +162,7 @@ def test_enqueue_appends_in_order(q: Resque, r: redis.Redis) -> None:
 def test_enqueue_publishes_a_wake_up_for_idle_workers(q: Resque, r: redis.Redis) -> None:
     pubsub = r.pubsub()
     pubsub.subscribe(q.keys.wake_channel("high"))
-    assert pubsub.get_message(timeout=1)["type"] == "subscribe"  # type: ignore[index]
+    assert pubsub.get_message(timeout=1)["type"] == "subscribe"
     q.enqueue_to("high", "Hello")
     message = pubsub.get_message(timeout=1)
     assert message is not None and message["channel"] == b"resque:wake:high"
@@ -189,7 +190,7 @@ def test_before_enqueue_returning_false_cancels_and_nothing_reaches_redis(
             after.append(args)
 
         @staticmethod
-        def perform() -> None:
+        def perform(*args: Any) -> None:
             pass
 
     assert q.enqueue(Vetoed, 1) is None
@@ -548,6 +549,10 @@ def test_before_dequeue_returning_false_cancels(
         def after_dequeue(*args: Any) -> None:
             after.append(args)
 
+        @staticmethod
+        def perform(*args: Any) -> None:
+            pass
+
     q.enqueue(Guarded, 1)
     assert q.dequeue(Guarded, 1) is None
     assert r.llen("resque:queue:high") == 1
@@ -570,6 +575,10 @@ def test_dequeue_hooks_run_around_the_removal(
         @staticmethod
         def after_dequeue(*args: Any) -> None:
             calls.append(("after", args, r.llen("resque:queue:high")))
+
+        @staticmethod
+        def perform(*args: Any) -> None:
+            pass
 
     q.enqueue(Hooked, 7)
     assert q.dequeue(Hooked, 7) == 1
@@ -600,7 +609,7 @@ def test_enqueue_many_sends_one_pipeline_of_chunks(redis_url: str, r: redis.Redi
 
         def send_packed_command(self, command: Any, check_health: bool = True) -> None:
             CountingConnection.sends += 1
-            super().send_packed_command(command, check_health)
+            redis.Connection.send_packed_command(self, command, check_health)
 
     kwargs = redis.Redis.from_url(redis_url).connection_pool.connection_kwargs
     pool = redis.ConnectionPool(
@@ -642,7 +651,7 @@ def test_enqueue_many_with_an_args_value_that_is_not_a_list_queues_nothing(
     q: Resque, r: redis.Redis
 ) -> None:
     with pytest.raises(TypeError):
-        q.enqueue_many("Bulk", [[1], "oops"], queue="bulk")  # type: ignore[list-item]
+        q.enqueue_many("Bulk", [[1], "oops"], queue="bulk")  # a str is a Sequence to mypy
     assert r.keys("*") == []
 
 
@@ -707,6 +716,10 @@ def test_bad_args_are_refused_before_before_enqueue_hooks_run(q: Resque, r: redi
         @staticmethod
         def before_enqueue(*args: Any) -> None:
             ran.append(args)
+
+        @staticmethod
+        def perform(*args: Any) -> None:
+            pass
 
     with pytest.raises(TypeError):
         q.enqueue(Hooked, {1})
@@ -1011,7 +1024,7 @@ def test_inline_args_that_do_not_fit_perform_raise_type_error(
         pass
 
     with pytest.raises(TypeError, match="do not fit"):
-        inline.enqueue(one, 1, 2)
+        inline.enqueue(one, 1, 2)  # type: ignore[call-overload]  # deliberately one too many
 
 
 def test_inline_resolves_the_job_by_name_as_a_worker_would(inline: Resque) -> None:

@@ -16,19 +16,19 @@ import redis
 
 pytest.importorskip("opentelemetry.sdk")
 
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider  # noqa: E402
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor  # noqa: E402
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import (  # noqa: E402
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
     InMemorySpanExporter,
 )
-from opentelemetry.trace import SpanKind, StatusCode  # noqa: E402
-from peers import perl, ran, require_perl_resque, require_ruby_resque, ruby  # noqa: E402
-from workerkit import Workers  # noqa: E402
+from opentelemetry.trace import SpanKind, StatusCode
+from support.peers import perl, ran, require_perl_resque, require_ruby_resque, ruby
+from support.workerkit import Workers
 
-import resque  # noqa: E402
-from resque import layout, tracing  # noqa: E402
-from resque.aio import AsyncResque  # noqa: E402
-from resque.contrib import otel  # noqa: E402
+import resque
+from resque import layout, tracing
+from resque.aio import AsyncResque
+from resque.contrib import otel
 
 
 @resque.job(queue="otel", name="test_contrib_otel.add")
@@ -49,13 +49,6 @@ def spans() -> Iterator[InMemorySpanExporter]:
     otel.instrument(provider)
     yield exporter
     otel.uninstrument()
-
-
-@pytest.fixture
-def workers(redis_url: str, tmp_path: Path) -> Iterator[Workers]:
-    farm = Workers(redis_url, tmp_path)
-    yield farm
-    farm.cleanup()
 
 
 def work(client: resque.Resque, queue: str = "otel") -> None:

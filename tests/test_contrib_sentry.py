@@ -4,24 +4,16 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
-from workerkit import Workers, failures, push
+from support.workerkit import Workers, failures, push
 
 from resque import Resque
 
 BACKEND = "redis,resque.contrib.sentry:SentryFailure"
-
-
-@pytest.fixture
-def workers(redis_url: str, tmp_path: Path) -> Iterator[Workers]:
-    kit = Workers(redis_url, tmp_path)
-    yield kit
-    kit.cleanup()
 
 
 def events(path: Path) -> list[dict[str, Any]]:

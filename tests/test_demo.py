@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import redis
-from schedulerkit import wait_for
+from support.schedulerkit import wait_for
 
 from resque import Resque
 from resque.demo import Progress

@@ -152,6 +152,7 @@ VOLATILE = [
     (re.compile(r"\d{4}[-/]\d\d[-/]\d\d[ T]\d\d:\d\d:\d\d(?:[.,]\d+)?"
                 r"(?: ?(?:[+-]\d\d:?\d\d|Z|UTC|[A-Z]{3,4}))?"), "<time>"),
     (re.compile(r"\b1[5-9]\d{8}\b"), "<epoch>"),
+    (re.compile(r"\b[0-9a-f]{16}-[0-9a-f]+\b"), "<job id>"),  # resque.ids: per process
     (re.compile(r"\b\d+-[0-9a-f]{12}\b"), "<failure id>"),
     (re.compile(r"\b(127\.0\.0\.1|localhost):\d+"), r"\1:<port>"),
     (re.compile(r"\b\d+(?:\.\d+)?\s?(?:ms|us|µs|s|min)\b"), "<duration>"),

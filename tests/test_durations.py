@@ -4,13 +4,15 @@ the flush script's refusal path (a full hash takes no new series, whole or not a
 from __future__ import annotations
 
 import redis
+from support.replies import as_bytes
 
 from resque import Resque, layout
 from resque.durations import ADD_SCRIPT, DurationRecorder, read_durations
 
 
 def fields(r: redis.Redis, resque: Resque) -> dict[bytes, bytes]:
-    return dict(r.hgetall(layout.job_durations_key(resque.keys)))
+    return {as_bytes(k): as_bytes(v)
+            for k, v in r.hgetall(layout.job_durations_key(resque.keys)).items()}
 
 
 def test_a_flush_adds_bucket_sum_and_failure_fields(r: redis.Redis, resque: Resque) -> None:
@@ -53,7 +55,7 @@ def test_a_full_hash_takes_no_new_series_but_known_ones_keep_counting(
     add = r.register_script(ADD_SCRIPT)
     key = layout.job_durations_key(resque.keys)
 
-    def group(queue: str, jobs: int) -> list[object]:
+    def group(queue: str, jobs: int) -> list[str | int]:
         return [2, layout.duration_field("sum_us", queue, "Job"), 10 * jobs,
                 layout.duration_field("b:+Inf", queue, "Job"), jobs]
 

@@ -55,7 +55,7 @@ class Site:
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
-        log = open(self.folder / "server.log", "wb")  # noqa: SIM115 - closed with the server
+        log = open(self.folder / "server.log", "wb")  # closed with the server
         self.server = subprocess.Popen(
             [sys.executable, str(EXAMPLE / "manage.py"), "runserver", "--noreload",
              f"127.0.0.1:{port}"], cwd=self.folder, env=self.env, stdout=log,

@@ -37,7 +37,7 @@ class App:
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]
-        self.log = open(folder / "uvicorn.log", "wb")  # noqa: SIM115 - closed in stop()
+        self.log = open(folder / "uvicorn.log", "wb")  # closed in stop()
         self.server = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "app:app", "--port", str(self.port)],
             cwd=EXAMPLE, env=self.env, stdout=self.log, stderr=subprocess.STDOUT,

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import redis
-from failurekit import our_record
+from support.failurekit import our_record
 
 from resque import layout
 from resque.admin import Admin
@@ -63,30 +63,30 @@ def a_failure(exc: BaseException | None = None) -> Failure:
 # --- what each backend tells the worker ---------------------------------------------------------
 
 
-def test_redis_backend_appends_to_the_failed_list():
+def test_redis_backend_appends_to_the_failed_list() -> None:
     backend = RedisFailure()
     assert backend.redis_target(KEYS, "low") == RedisTarget("resque:failed")
     assert not backend.saves
 
 
-def test_redis_multi_queue_backend_appends_to_the_queues_own_list_and_names_it():
+def test_redis_multi_queue_backend_appends_to_the_queues_own_list_and_names_it() -> None:
     target = RedisMultiQueueFailure().redis_target(KEYS, "low")
     assert target == RedisTarget("resque:low_failed", "low_failed")
     assert target.key == KEYS.failed_queue("low")  # the key the worker's store uses
 
 
-def test_a_tracker_backend_has_no_list_and_saves():
+def test_a_tracker_backend_has_no_list_and_saves() -> None:
     tracker = Tracker()
     assert tracker.redis_target(KEYS, "low") is None
     assert tracker.saves
 
 
-def test_a_backend_object_is_taken_as_it_is():
+def test_a_backend_object_is_taken_as_it_is() -> None:
     tracker = Tracker()
     assert backend_from_name(tracker) is tracker
 
 
-def test_the_none_backend_does_nothing():
+def test_the_none_backend_does_nothing() -> None:
     backend = backend_from_name("none")
     assert backend.redis_target(KEYS, "q") is None and not backend.saves
 
@@ -94,7 +94,9 @@ def test_the_none_backend_does_nothing():
 # --- choosing a backend by name -----------------------------------------------------------------
 
 
-def test_the_default_is_redis_and_failure_backend_env_chooses(monkeypatch: pytest.MonkeyPatch):
+def test_the_default_is_redis_and_failure_backend_env_chooses(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("FAILURE_BACKEND", raising=False)
     assert isinstance(backend_from_name(), RedisFailure)
     monkeypatch.setenv("FAILURE_BACKEND", "redis_multi_queue")
@@ -102,7 +104,7 @@ def test_the_default_is_redis_and_failure_backend_env_chooses(monkeypatch: pytes
     assert isinstance(backend_from_name("redis"), RedisFailure)  # an explicit name wins
 
 
-def test_an_unknown_name_is_refused_with_the_choices():
+def test_an_unknown_name_is_refused_with_the_choices() -> None:
     with pytest.raises(ValueError, match="redis, redis_multi_queue, log, none"):
         backend_from_name("airbrake")
     with pytest.raises(ValueError, match="cannot load failure backend 'nowhere.mod:X'"):
@@ -137,7 +139,7 @@ def plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     sys.modules.pop("myplugin", None)
 
 
-def test_your_own_backend_by_module_and_name(plugin: str):
+def test_your_own_backend_by_module_and_name(plugin: str) -> None:
     import myplugin  # type: ignore[import-not-found]
 
     for spec in (f"{plugin}:Sentry", f"{plugin}.Sentry", f"{plugin}:instance", f"{plugin}:duck"):
@@ -150,7 +152,7 @@ def test_your_own_backend_by_module_and_name(plugin: str):
         backend_from_name(f"{plugin}:not_a_backend")
 
 
-def test_commas_combine_a_redis_list_with_your_tracker(plugin: str):
+def test_commas_combine_a_redis_list_with_your_tracker(plugin: str) -> None:
     import myplugin
 
     backend = backend_from_name(f"redis, {plugin}:Sentry")
@@ -161,12 +163,12 @@ def test_commas_combine_a_redis_list_with_your_tracker(plugin: str):
     assert myplugin.SAVED == ["Ours"]
 
 
-def test_two_backends_writing_redis_lists_cannot_be_combined():
+def test_two_backends_writing_redis_lists_cannot_be_combined() -> None:
     with pytest.raises(ValueError, match="only one failure backend may write a Redis list"):
         backend_from_name("redis,redis_multi_queue")
 
 
-def test_multiple_saves_to_every_backend_even_when_one_fails():
+def test_multiple_saves_to_every_backend_even_when_one_fails() -> None:
     tracker = Tracker()
     backend = MultipleFailure([Broken(), RedisFailure(), tracker])
     with pytest.raises(RuntimeError, match="tracker is down"):
@@ -177,14 +179,14 @@ def test_multiple_saves_to_every_backend_even_when_one_fails():
 # --- how the worker calls save ------------------------------------------------------------------
 
 
-def test_save_quietly_logs_a_broken_backend_and_returns(caplog: pytest.LogCaptureFixture):
+def test_save_quietly_logs_a_broken_backend_and_returns(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.ERROR, logger="resque.failure"):
         assert save_quietly(Broken(), a_failure()) is False
     assert "could not save the failure of Ours from py" in caplog.text
     assert save_quietly(Tracker(), a_failure()) is True
 
 
-def test_log_backend_logs_the_failure_with_its_traceback(caplog: pytest.LogCaptureFixture):
+def test_log_backend_logs_the_failure_with_its_traceback(caplog: pytest.LogCaptureFixture) -> None:
     try:
         raise ValueError("boom")
     except ValueError as exc:
@@ -202,7 +204,7 @@ def test_log_backend_logs_the_failure_with_its_traceback(caplog: pytest.LogCaptu
 @pytest.mark.parametrize("backend", [RedisFailure(), RedisMultiQueueFailure()])
 def test_a_failure_acknowledged_by_the_worker_script_lands_in_the_backends_list(
     r: redis.Redis, backend: FailureBackend
-):
+) -> None:
     r.rpush("resque:queue:low", '{"class":"Job","args":[7]}')
     store = WorkerStore(r, KEYS, "host:1:low")
     target = backend.redis_target(KEYS, "low")

@@ -17,16 +17,16 @@ import json
 import os
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import quote
 
 import pytest
 import redis
-import setproctitle
 from click.testing import CliRunner
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from support.replies import as_bytes, bytes_list
 
 import resque
 from resque import Resque, Worker, layout
@@ -101,13 +101,6 @@ def kept(record: dict[str, Any], raw: bytes) -> bool:
         return False
 
 
-@pytest.fixture
-def quiet_title() -> Iterator[None]:
-    title = setproctitle.getproctitle()
-    yield
-    setproctitle.setproctitle(title)
-
-
 def burst(client: redis.Redis, *queues: str) -> Worker:
     worker = Worker(list(queues) or ["fuzz"], redis=client, fork=False, interval=0,
                     prune_interval=3600, heartbeat_interval=3600)
@@ -157,8 +150,10 @@ def test_a_queue_key_of_another_type_is_skipped_reported_and_left_alone(
     r.flushall()
     performed.clear()
     bad = KEYS.queue("broken")
-    {"hash": lambda: r.hset(bad, "f", "v"), "string": lambda: r.set(bad, "v"),
-     "set": lambda: r.sadd(bad, "v"), "zset": lambda: r.zadd(bad, {"v": 1})}[kind]()
+    writes: dict[str, Callable[[], object]] = {
+        "hash": lambda: r.hset(bad, "f", "v"), "string": lambda: r.set(bad, "v"),
+        "set": lambda: r.sadd(bad, "v"), "zset": lambda: r.zadd(bad, {"v": 1})}
+    writes[kind]()
     dump = r.dump(bad)
     r.sadd(KEYS.queues, "broken")
     Resque(r).enqueue_to("fine", "FuzzGood", "ran")
@@ -244,7 +239,8 @@ def _pages(web: Any, *paths: str) -> None:
 
 def _snapshot(r: redis.Redis) -> dict[bytes, bytes]:
     """Every key but the dashboard's own chart samples."""
-    return {key: r.dump(key) for key in r.keys("*") if not key.startswith(b"resque:metrics")}
+    return {key: as_bytes(r.dump(key)) for key in bytes_list(r.keys("*"))
+            if not key.startswith(b"resque:metrics")}
 
 
 good_record = layout.failure_record(

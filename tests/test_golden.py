@@ -8,14 +8,13 @@ time formats inside them.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
-from schedulerkit import dump
+from support.schedulerkit import dump
 
 from resque import Resque, layout
 from resque.errors import BadPayload
@@ -73,15 +72,6 @@ def is_queue_key(name: str) -> bool:
 
 def is_failure_key(name: str) -> bool:
     return name == "resque:failed" or name.endswith("_failed")
-
-
-@pytest.fixture
-def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("TZ", "UTC")  # the golden captures ran in UTC
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
 
 
 # --- replaying Ruby ---------------------------------------------------------------------------

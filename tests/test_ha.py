@@ -21,8 +21,9 @@ from pathlib import Path
 import pytest
 import redis
 from chaosapp import DONE, RUNS
-from faultkit import RedisServer
-from workerkit import Workers, notes, push, wait_for
+from support.faultkit import RedisServer
+from support.replies import as_text
+from support.workerkit import Workers, notes, push, wait_for
 
 from resque import Resque
 from resque.connection import connect, describe, sentinel_client
@@ -83,7 +84,7 @@ class SentinelFarm:
             if any(_master_of(s) != port for s in self.sentinels):
                 return False
             role = self.servers[port].client().execute_command("ROLE")
-            return role[0] == b"master"
+            return bool(role[0] == b"master")
 
         wait_for(switched, timeout=timeout, what=f"the sentinels to name :{port} master")
 
@@ -163,7 +164,7 @@ def test_jobs_survive_two_sentinel_failovers_mid_run_and_none_is_lost(
         sentinels.wait_for_master(old, timeout=40)
 
         wait_for(lambda: r.scard(DONE) == jobs, timeout=90, what="every job")
-        runs = {k.decode(): int(v) for k, v in r.hgetall(RUNS).items()}
+        runs = {as_text(k): int(v) for k, v in r.hgetall(RUNS).items()}
         duplicates = sum(n - 1 for n in runs.values())
         print(f"\nsentinel: jobs={jobs} failovers=2 duplicates={duplicates} "
               f"lost={jobs - r.scard(DONE)}")

@@ -3,21 +3,20 @@ a worker performs a job (a forked child, the fork server's child, in process, th
 ``async def`` job on the shared loop) and through an inline client.
 
 Each job reads its own id with ``resque.current_job()`` and reports what it received
-(tests/taskapp.py), so the tests compare what was enqueued with what the job saw.
+(tests/support/apps/taskapp.py), so the tests compare what was enqueued with what the job saw.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
 import taskapp
-from workerkit import Workers
+from support.workerkit import Workers
 
 import resque
 from resque import Resque, ids, layout
@@ -29,19 +28,6 @@ ID = re.compile(r"^[0-9a-f]{16}-[0-9a-f]+$")
 @pytest.fixture
 def client(r: redis.Redis) -> Resque:
     return Resque(r)
-
-
-@pytest.fixture
-def workers(redis_url: str, tmp_path: Path) -> Iterator[Workers]:
-    farm = Workers(redis_url, tmp_path)
-    yield farm
-    farm.cleanup()
-
-
-@pytest.fixture
-def taskapp_redis(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("TASKAPP_REDIS", redis_url)
-    return redis_url
 
 
 def queued(r: redis.Redis, queue: str = "tasks") -> list[bytes]:

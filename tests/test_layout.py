@@ -10,7 +10,7 @@ import datetime as dt
 import math
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
@@ -20,24 +20,6 @@ from resque.worker import Worker
 
 GOLDEN_NOW = 1795823182  # 2026-11-27 23:46:22 UTC
 GOLDEN_MOMENT = dt.datetime(2026, 11, 27, 23, 46, 22, tzinfo=dt.timezone.utc)
-
-
-@pytest.fixture
-def set_tz(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], None]]:
-    """Switch the process time zone for one test; the original zone is restored afterwards."""
-
-    def set_zone(name: str) -> None:
-        monkeypatch.setenv("TZ", name)
-        time.tzset()
-
-    yield set_zone
-    monkeypatch.undo()
-    time.tzset()
-
-
-@pytest.fixture
-def utc(set_tz: Callable[[str], None]) -> None:
-    set_tz("UTC")
 
 
 # --- encode -----------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import sys
 import threading
 
 import redis
-from webkit import add_worker
+from support.webkit import add_worker
 
 from resque import Resque, layout
 from resque.metrics import HISTORY, RECENT, TOP_QUEUES, read_samples, record_sample, tier_for

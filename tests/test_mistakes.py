@@ -166,15 +166,6 @@ def run_worker(client: Resque, queue: str) -> list[dict[str, Any]]:
     return [json.loads(raw) for raw in client.redis.lrange("resque:failed", 0, -1)]
 
 
-@pytest.fixture
-def quiet_title() -> Any:
-    import setproctitle
-
-    title = setproctitle.getproctitle()
-    yield
-    setproctitle.setproctitle(title)
-
-
 def test_an_unknown_job_name_suggests_the_registered_one_it_resembles(
     client: Resque, quiet_title: None
 ) -> None:
@@ -206,7 +197,9 @@ def test_a_job_whose_module_moved_is_suggested_by_its_own_name(r: redis.Redis,
     (failure,) = run_worker(client, "tasks")
     assert failure["exception"] == "Resque::JobNotFound"
     assert failure["error"] == (
-        "cannot find 'taskapp.old.echo': no such module attribute (did you mean taskapp.echo?)")
+        "cannot find 'taskapp.old.echo': no such attribute in a module that is imported (did "
+        "you mean taskapp.echo?); a payload never causes an import: import the module with "
+        "--app, or name it in allowed_modules / RESQUE_JOB_MODULES")
 
 
 def test_a_name_like_nothing_registered_gets_no_suggestion(client: Resque,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import redis
-from peers import (
+from support.peers import (
     PeerProcesses,
     ResqueWeb,
     perl,
@@ -26,18 +26,11 @@ from peers import (
     require_ruby_scheduler,
     ruby,
 )
-from workerkit import Workers
+from support.workerkit import Workers
 
 from resque import Resque, layout
 
 KEYWORDS = {"__kwargs__": True, "locale": "sv", "n": 2}
-
-
-@pytest.fixture
-def workers(redis_url: str, tmp_path: Path) -> Iterator[Workers]:
-    farm = Workers(redis_url, tmp_path)
-    yield farm
-    farm.cleanup()
 
 
 @pytest.fixture

@@ -3,19 +3,25 @@ performed by the other, Perl's failures retried by us, and what Perl does to num
 re-encodes.
 
 The Perl side is tests/perl/peers.pl; skipped with the reason where the peer is absent
-(tests/peers.py).
+(tests/support/peers.py).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import redis
-from peers import PERL_EXACT, perl, python_worker, ran, require_perl_resque, resque_cli, typed
-from workerkit import Workers, wait_for
+from support.peers import (
+    PERL_EXACT,
+    perl,
+    python_worker,
+    ran,
+    require_perl_resque,
+    resque_cli,
+    typed,
+)
+from support.workerkit import Workers, wait_for
 
 from resque import Resque
 
@@ -25,13 +31,6 @@ pytestmark = pytest.mark.perl
 @pytest.fixture(autouse=True)
 def _perl() -> None:
     require_perl_resque()
-
-
-@pytest.fixture
-def workers(redis_url: str, tmp_path: Path) -> Iterator[Workers]:
-    farm = Workers(redis_url, tmp_path)
-    yield farm
-    farm.cleanup()
 
 
 def test_a_job_perl_enqueued_runs_in_python(

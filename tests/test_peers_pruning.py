@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import redis
-from peers import perl, ran, require_perl_resque, require_ruby_resque, ruby
-from workerkit import HOST, Workers, wait_for
+from support.peers import perl, ran, require_perl_resque, require_ruby_resque, ruby
+from support.workerkit import HOST, Workers, wait_for
 
 from resque import Resque, layout
 
@@ -28,12 +26,11 @@ MODES = {"fork": (), "no-fork": ("--no-fork",), "threads": ("-c", "4")}
 
 
 @pytest.fixture
-def workers(redis_url: str, tmp_path: Path) -> Iterator[Workers]:
+def workers(workers: Workers) -> Workers:
+    """conftest's workers, where both peers are installed (skips otherwise)."""
     require_ruby_resque()
     require_perl_resque()
-    farm = Workers(redis_url, tmp_path)
-    yield farm
-    farm.cleanup()
+    return workers
 
 
 def plant_dead_worker(r: redis.Redis, queues: str) -> str:

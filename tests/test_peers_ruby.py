@@ -3,7 +3,7 @@ of every JSON type enqueued by one side and performed by the other, our failures
 resque-web's pages and retried from there, Ruby's failures retried by us.
 
 The Ruby side is tests/ruby/peers.rb (and resque-web's own executable); skipped with the
-reason where the peer is absent (tests/peers.py).
+reason where the peer is absent (tests/support/peers.py).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import redis
-from peers import (
+from support.peers import (
     EVERY_JSON_TYPE,
     PeerProcesses,
     ResqueWeb,
@@ -29,7 +29,7 @@ from peers import (
     ruby,
     typed,
 )
-from workerkit import Workers, wait_for
+from support.workerkit import Workers, wait_for
 
 from resque import Resque, layout
 
@@ -39,13 +39,6 @@ pytestmark = pytest.mark.ruby
 @pytest.fixture(autouse=True)
 def _ruby() -> None:
     require_ruby_resque()
-
-
-@pytest.fixture
-def workers(redis_url: str, tmp_path: Path) -> Iterator[Workers]:
-    farm = Workers(redis_url, tmp_path)
-    yield farm
-    farm.cleanup()
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@ hand-overs both ways; every delayed job moved exactly once across a master's cra
 schedules set on one side run by the other; delayed jobs removed by the other side.
 
 resque-scheduler runs from its own executable with tests/ruby/peers.rb as initializer;
-skipped with the reason where the peer is absent (tests/peers.py).
+skipped with the reason where the peer is absent (tests/support/peers.py).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 import redis
-from peers import (
+from support.peers import (
     PeerProcesses,
     ResqueWeb,
     python_worker,
@@ -28,8 +28,9 @@ from peers import (
     ruby,
     ruby_scheduler,
 )
-from schedulerkit import SchedulerProcess
-from workerkit import Workers, wait_for
+from support.replies import as_bytes
+from support.schedulerkit import SchedulerProcess
+from support.workerkit import Workers, wait_for
 
 from resque import Resque, layout
 
@@ -59,13 +60,6 @@ def ours(redis_url: str, tmp_path: Path) -> Iterator[Callable[..., SchedulerProc
     yield start
     for process in started:
         process.stop()
-
-
-@pytest.fixture
-def workers(redis_url: str, tmp_path: Path) -> Iterator[Workers]:
-    farm = Workers(redis_url, tmp_path)
-    yield farm
-    farm.cleanup()
 
 
 def master_pid(r: redis.Redis) -> int | None:
@@ -163,7 +157,7 @@ def test_a_schedule_ruby_set_is_enqueued_by_our_scheduler(
         "every": "1s", "class": "Echo", "queue": "peers", "args": ["from ruby's schedule"],
         "persist": True}), scheduler=True)
     wait_for(lambda: r.llen("resque:queue:peers"), timeout=10, what=scheduler.log())
-    tick = r.lindex("resque:queue:peers", 0)  # Ruby's bytes, then the tick's own job id
+    tick = as_bytes(r.lindex("resque:queue:peers", 0))  # Ruby's bytes, then the tick's job id
     assert tick.startswith(b'{"class":"Echo","args":["from ruby\'s schedule"],"id":"')
 
 

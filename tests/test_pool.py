@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 import redis
-from workerkit import PYTHON, TESTS, Workers, notes, push, queued, title_of, wait_for
+from support.replies import as_text
+from support.workerkit import PYTHON, TESTS, Workers, notes, push, queued, title_of, wait_for
 
 from resque.pool import (
     PoolConfigError,
@@ -54,7 +55,7 @@ def registered(r: redis.Redis) -> dict[int, str]:
     """Registered workers as pid -> queues."""
     result = {}
     for raw in r.smembers("resque:workers"):
-        _, pid, queues = raw.decode().split(":", 2)
+        _, pid, queues = as_text(raw).split(":", 2)
         result[int(pid)] = queues
     return result
 

@@ -20,8 +20,8 @@ import pytest
 import redis
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
-from webkit import BASE_URL, add_worker
-from workerkit import Workers, push
+from support.webkit import BASE_URL, add_worker
+from support.workerkit import Workers, push
 
 from resque import Resque, layout
 from resque.web import create_app
@@ -192,13 +192,6 @@ def test_without_prometheus_client_the_route_says_which_extra_to_install(
 
 
 # --- job durations, from real workers -----------------------------------------------------------
-
-
-@pytest.fixture
-def workers(redis_url: str, tmp_path: Path) -> Iterator[Workers]:
-    kit = Workers(redis_url, tmp_path)
-    yield kit
-    kit.cleanup()
 
 
 @pytest.mark.parametrize("mode", ["--fork", "--no-fork"])

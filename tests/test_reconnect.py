@@ -16,15 +16,14 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import redis
-import setproctitle
 import workerapp  # noqa: F401 - registers the jobs for the in-process tests
-from faultkit import ReplyDropper, freeze, own_redis, stop, thaw
-from workerkit import Workers, failures, notes, wait_for
+from support.faultkit import ReplyDropper, freeze, own_redis, stop, thaw
+from support.workerkit import WorkerProcess, Workers, failures, notes, wait_for
 
 from resque import Resque, Worker, layout
 from resque.embedded import EmbeddedRedis
@@ -44,12 +43,14 @@ class SecretRedis(EmbeddedRedis):
         return f"redis://:{SECRET}@127.0.0.1:{self.port}/0"
 
 
-@pytest.fixture
-def in_process(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("WORKERAPP_REDIS", redis_url)
-    title = setproctitle.getproctitle()
-    yield
-    setproctitle.setproctitle(title)
+def says(worker: WorkerProcess, text: str) -> Callable[[], bool]:
+    """For wait_for: the worker's output holds ``text``."""
+    return lambda: text in worker.output()
+
+
+def has_noted(r: redis.Redis, note: str) -> Callable[[], bool]:
+    """For wait_for: a workerapp job logged ``note``."""
+    return lambda: note in notes(r)
 
 
 # --- a step whose reply is lost acts once (the script itself: test_scripts_worker.py) ----------
@@ -182,14 +183,14 @@ def test_everything_waits_out_a_long_outage_and_resumes_without_a_restart(
         wait_for(lambda: queue.scard("resque:workers") == 3, timeout=20,
                  what="all three workers registered")
         for worker in [*running, late]:
-            wait_for(lambda w=worker: "Redis is back" in w.output(), timeout=15,
+            wait_for(says(worker, "Redis is back"), timeout=15,
                      what=f"{worker.id} to see Redis back")
 
         client = Resque(server.url)
         for i in range(2):  # the second one proves the wake-up subscription is back
             enqueued = time.monotonic()
             client.enqueue_to("low", "Record", f"after{i}")
-            wait_for(lambda i=i: f"after{i}" in notes(r), timeout=15)
+            wait_for(has_noted(r, f"after{i}"), timeout=15)
             if i:
                 assert time.monotonic() - enqueued < 3, "woken by the poll, not the wake-up"
 

@@ -1,35 +1,28 @@
 """Against the real Ruby resque 3.0: the same Redis, read and written by both.
 
-Uses the real peer in ``../shared/peers`` (see ``tests/peers.py``); skipped with the reason
+Uses the real peer in ``../shared/peers`` (see ``tests/support/peers.py``); skipped with the reason
 where it is absent.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import redis
-from peers import require_ruby_resque
+from support.peers import ruby_app_worker
+from support.replies import as_bytes, as_text
+from support.workerkit import wait_for
 
 from resque import Resque
 
 pytestmark = pytest.mark.ruby
 
 HARNESS = Path(__file__).parent / "ruby" / "harness.rb"
-TESTS = Path(__file__).parent
-
-
-@pytest.fixture(scope="module")
-def ruby_lib() -> str:
-    return require_ruby_resque()
 
 
 def ruby(lib: str, url: str, *args: str, timeout: float = 30) -> str:
@@ -39,24 +32,6 @@ def ruby(lib: str, url: str, *args: str, timeout: float = 30) -> str:
     )
     assert done.returncode == 0, done.stderr
     return done.stdout
-
-
-def start_worker(url: str, queues: str, *extra: str, env: dict[str, str] | None = None
-                 ) -> subprocess.Popen[bytes]:
-    environment = dict(os.environ, PYTHONPATH=str(TESTS), RESQUE_REDIS=url, **(env or {}))
-    return subprocess.Popen(
-        [sys.executable, "-m", "resque", "work", "--app", "ruby_app", "-q", queues, *extra],
-        env=environment,
-    )
-
-
-def wait_for(predicate: object, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 @pytest.fixture
@@ -69,7 +44,9 @@ def processes() -> Iterator[list[subprocess.Popen[bytes]]]:
             process.wait()
 
 
-def test_ruby_dequeues_a_python_job_by_its_exact_bytes(ruby_lib, r, redis_url):
+def test_ruby_dequeues_a_python_job_by_its_exact_bytes(
+    ruby_lib: str, r: redis.Redis, redis_url: str
+) -> None:
     """With job ids off (``job_ids=False``), our payload is Ruby's bytes: Ruby's exact-string
     ``Resque.dequeue(Klass, *args)`` finds it."""
     Resque(r, job_ids=False).enqueue_to("high", "Hello", "a", 1, {"k": [2.5, None, True]},
@@ -79,25 +56,32 @@ def test_ruby_dequeues_a_python_job_by_its_exact_bytes(ruby_lib, r, redis_url):
     assert r.llen("resque:queue:high") == 0
 
 
-def test_ruby_dequeue_misses_a_python_job_that_carries_its_id(ruby_lib, r, redis_url):
+def test_ruby_dequeue_misses_a_python_job_that_carries_its_id(
+    ruby_lib: str, r: redis.Redis, redis_url: str
+) -> None:
     """With job ids on (the default), the payload's bytes differ from what Ruby rebuilds from
     class and args, so Ruby's ``Resque.dequeue(Klass, *args)`` removes nothing; our own
     ``dequeue`` (compared decoded) and a handle's ``cancel()`` remove it."""
     client = Resque(r)
     handle = client.enqueue_to("high", "Hello", "a", 1)
+    assert handle is not None
     assert ruby(ruby_lib, redis_url, "dequeue", "Hello", json.dumps(["a", 1])).strip() == "0"
     assert r.lrange("resque:queue:high", 0, -1) == [handle.payload.encode()]
     assert client.dequeue("Hello", "a", 1, queue="high") == 1
 
 
-def test_python_worker_performs_a_job_ruby_enqueued(ruby_lib, r, redis_url, processes):
+def test_python_worker_performs_a_job_ruby_enqueued(
+    ruby_lib: str, r: redis.Redis, redis_url: str, processes: list[subprocess.Popen[bytes]]
+) -> None:
     ruby(ruby_lib, redis_url, "enqueue", "high", "Hello", '["from ruby", 7]')
-    processes.append(start_worker(redis_url, "high", "--burst"))
+    processes.append(ruby_app_worker(redis_url, "high", "--burst"))
     assert processes[-1].wait(30) == 0
     assert r.lrange("python-ran", 0, -1) == [b'["from ruby",7]']
 
 
-def test_ruby_worker_performs_a_job_python_enqueued(ruby_lib, r, redis_url):
+def test_ruby_worker_performs_a_job_python_enqueued(
+    ruby_lib: str, r: redis.Redis, redis_url: str
+) -> None:
     Resque(r).enqueue_to("high", "Hello", "from python")
     ruby(ruby_lib, redis_url, "work", "high")
     ran = [json.loads(x) for x in r.lrange("resque:ruby-ran", 0, -1)]
@@ -105,23 +89,23 @@ def test_ruby_worker_performs_a_job_python_enqueued(ruby_lib, r, redis_url):
 
 
 def test_ruby_worker_starting_on_the_same_host_leaves_a_live_python_worker_alone(
-    ruby_lib, r, redis_url, processes
-):
-    worker = start_worker(redis_url, "high,low")
+    ruby_lib: str, r: redis.Redis, redis_url: str, processes: list[subprocess.Popen[bytes]]
+) -> None:
+    worker = ruby_app_worker(redis_url, "high,low")
     processes.append(worker)
     wait_for(lambda: r.scard("resque:workers") == 1)
     (python_id,) = r.smembers("resque:workers")
     ruby(ruby_lib, redis_url, "work", "high,low")  # prunes same-host workers with our queues
     assert python_id in r.smembers("resque:workers")
-    assert python_id.decode() in ruby(ruby_lib, redis_url, "workers").split()
+    assert as_text(python_id) in ruby(ruby_lib, redis_url, "workers").split()
 
 
 def test_job_of_a_killed_python_worker_pruned_by_ruby_is_failed_once_and_not_rerun(
-    ruby_lib, r, redis_url, processes
-):
+    ruby_lib: str, r: redis.Redis, redis_url: str, processes: list[subprocess.Popen[bytes]]
+) -> None:
     client = Resque(r)
     client.enqueue_to("slow", "Sleepy", 30)
-    worker = start_worker(redis_url, "slow", "--no-fork")
+    worker = ruby_app_worker(redis_url, "slow", "--no-fork")
     processes.append(worker)
     wait_for(lambda: r.exists(f"resque:worker:{_only_worker(r)}"))
     dead_id = _only_worker(r)
@@ -135,18 +119,21 @@ def test_job_of_a_killed_python_worker_pruned_by_ruby_is_failed_once_and_not_rer
     ]
     # Our pruner now finds only the orphaned in-flight list: it must not requeue the job.
     r.delete("resque:pruning_dead_workers_in_progress")  # as if Ruby's 60 s lock expired
-    survivor = start_worker(redis_url, "other", env={"RESQUE_PRUNE_INTERVAL": "1"})
+    survivor = ruby_app_worker(redis_url, "other", env={"RESQUE_PRUNE_INTERVAL": "1"})
     processes.append(survivor)
     wait_for(lambda: not r.exists(f"resque:inflight:{dead_id}"), timeout=15)
     assert r.llen("resque:queue:slow") == 0
     assert r.llen("resque:failed") == 1
 
 
-def test_ruby_reads_and_retries_a_python_failure(ruby_lib, r, redis_url, processes):
+def test_ruby_reads_and_retries_a_python_failure(
+    ruby_lib: str, r: redis.Redis, redis_url: str, processes: list[subprocess.Popen[bytes]]
+) -> None:
     """Ruby reads the failed payload with our id in it; its retry rebuilds the job from class
     and args (``Job.create``), so the requeued job has no id: Ruby's exact payload."""
     handle = Resque(r).enqueue_to("high", "Broken", "x")
-    processes.append(start_worker(redis_url, "high", "--burst"))
+    assert handle is not None
+    processes.append(ruby_app_worker(redis_url, "high", "--burst"))
     assert processes[-1].wait(30) == 0
     (failure,) = json.loads(ruby(ruby_lib, redis_url, "failures"))
     assert failure["exception"] == "RuntimeError"
@@ -154,14 +141,16 @@ def test_ruby_reads_and_retries_a_python_failure(ruby_lib, r, redis_url, process
     assert failure["payload"] == {"class": "Broken", "args": ["x"], "id": handle.id}
     ruby(ruby_lib, redis_url, "retry", "0")
     assert r.lrange("resque:queue:high", 0, -1) == [b'{"class":"Broken","args":["x"]}']
-    assert "retried_at" in json.loads(r.lindex("resque:failed", 0))
+    assert "retried_at" in json.loads(as_bytes(r.lindex("resque:failed", 0)))
 
 
-def test_ruby_info_counts_python_workers_and_stats(ruby_lib, r, redis_url, processes):
+def test_ruby_info_counts_python_workers_and_stats(
+    ruby_lib: str, r: redis.Redis, redis_url: str, processes: list[subprocess.Popen[bytes]]
+) -> None:
     client = Resque(r)
     for i in range(3):
         client.enqueue_to("high", "Hello", i)
-    processes.append(start_worker(redis_url, "high", "--burst"))
+    processes.append(ruby_app_worker(redis_url, "high", "--burst"))
     assert processes[-1].wait(30) == 0
     info = json.loads(ruby(ruby_lib, redis_url, "info"))
     ours = client.info()
@@ -171,4 +160,4 @@ def test_ruby_info_counts_python_workers_and_stats(ruby_lib, r, redis_url, proce
 
 def _only_worker(r: redis.Redis) -> str:
     members = r.smembers("resque:workers")
-    return members.pop().decode() if len(members) == 1 else "none"
+    return as_text(members.pop()) if len(members) == 1 else "none"

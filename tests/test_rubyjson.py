@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 import redis
-from peers import require_ruby_resque
+from support.peers import require_ruby_resque
+from support.replies import as_text
 
 from resque import Resque, layout, rubyjson
 
@@ -99,7 +100,7 @@ def test_a_job_with_an_id_keywords_and_a_status_spells_its_floats_as_ruby(
     job = Resque(r).enqueue_to("high", "Physics", 1e20, 1e-05, c=1e15)
     assert job is not None and job.id is not None
     (raw,) = r.lrange("resque:queue:high", 0, -1)
-    assert raw.decode() == job.payload == (
+    assert as_text(raw) == job.payload == (
         '{"class":"Physics","args":[1.0e+20,1.0e-05,{"__kwargs__":true,"c":1.0e+15}],'
         f'"id":"{job.id}"}}'
     )
@@ -112,7 +113,7 @@ def test_a_delayed_job_with_an_id_keeps_rubys_floats_through_the_move(r: redis.R
     assert job is not None
     expected = f'{{"class":"Physics","args":[2.0e-07,2.0e+15],"id":"{job.id}"}}'
     (item,) = r.lrange(f"resque:delayed:{due}", 0, -1)
-    assert item.decode() == expected[:-1] + ',"queue":"high"}'
+    assert as_text(item) == expected[:-1] + ',"queue":"high"}'
     client.delayed.move_due(now=due)
     assert r.lrange("resque:queue:high", 0, -1) == [expected.encode()]
 

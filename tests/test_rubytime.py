@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import subprocess
-import time
 import zoneinfo
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
@@ -23,22 +22,6 @@ GOLDEN_MOMENT = dt.datetime(2026, 11, 27, 23, 46, 22, tzinfo=UTC)
 
 # Ruby's DateTime.parse places these one hour off; the tz database: NST -3:30, NDT -2:30.
 RUBY_DIFFERS = {"NST": -2.5, "NDT": -1.5}
-
-
-@pytest.fixture
-def set_tz(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], None]]:
-    def set_zone(name: str) -> None:
-        monkeypatch.setenv("TZ", name)
-        time.tzset()
-
-    yield set_zone
-    monkeypatch.undo()
-    time.tzset()
-
-
-@pytest.fixture
-def utc(set_tz: Callable[[str], None]) -> None:
-    set_tz("UTC")
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 import redis
-from schedulerkit import CORE_INSTALL, SchedulerProcess, wait_for
+from support.replies import as_bytes
+from support.schedulerkit import CORE_INSTALL, SchedulerProcess, wait_for
 
 from resque import Resque
 
@@ -54,7 +55,7 @@ def test_the_core_install_runs_every_schedules(r: redis.Redis, core_scheduler: S
     Resque(r).schedules.set("tick", {"every": "1s", "class": "Tick", "queue": "ops"})
     core_scheduler()
     wait_for(lambda: r.llen("resque:queue:ops"))
-    tick = r.lindex("resque:queue:ops", 0)  # Ruby's bytes, then the tick's own job id
+    tick = as_bytes(r.lindex("resque:queue:ops", 0))  # Ruby's bytes, then the tick's own job id
     assert tick.startswith(b'{"class":"Tick","args":[],"id":"')
 
 

@@ -9,17 +9,13 @@ from typing import Any
 
 import pytest
 import redis
+from support.replies import bytes_list
 
 from resque import NoQueueError, Registry, Resque, layout
 from resque.scheduler.delayed import Delayed
 from resque.scheduler.lock import MasterLock
 
 NOW = 1_900_000_000  # a fixed clock: "now" for every test here
-
-
-@pytest.fixture
-def registry() -> Registry:
-    return Registry()
 
 
 @pytest.fixture
@@ -34,7 +30,7 @@ def delayed(client: Resque) -> Delayed:
 
 
 def queue(r: redis.Redis, name: str) -> list[bytes]:
-    return r.lrange(f"resque:queue:{name}", 0, -1)
+    return bytes_list(r.lrange(f"resque:queue:{name}", 0, -1))
 
 
 # --- enqueueing ---------------------------------------------------------------------------------

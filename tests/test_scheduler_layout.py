@@ -4,13 +4,12 @@ we write what Ruby wrote byte for byte, and we move what Ruby delayed exactly as
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
-from schedulerkit import dump, golden, phase, restore
+from support.schedulerkit import dump, golden, phase, restore
 
 from resque import Registry, Resque, layout
 from resque.scheduler.delayed import Delayed
@@ -18,15 +17,6 @@ from resque.scheduler.lock import MasterLock
 from resque.scheduler.recurring import Recurring
 
 T0 = 1795825795  # the capture's t0: enqueue_at times are t0 + n
-
-
-@pytest.fixture
-def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("TZ", "UTC")  # the capture ran in UTC
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
 
 
 @pytest.fixture
@@ -57,7 +47,9 @@ def delay_like_the_capture(resque: Resque) -> None:
     at.enqueue_at(T0 + 14, "Fail", "gone")
 
 
-def assert_same_keys(ours: dict[str, dict], theirs: dict[str, dict]) -> None:
+def assert_same_keys(
+    ours: dict[str, dict[str, Any]], theirs: dict[str, dict[str, Any]]
+) -> None:
     assert sorted(ours) == sorted(theirs), "the same keys, no more and no fewer"
     for key, entry in theirs.items():
         assert ours[key]["type"] == entry["type"], key

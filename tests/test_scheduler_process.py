@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 import redis
-from schedulerkit import SchedulerProcess, phase, wait_for
+from support.replies import as_text
+from support.schedulerkit import SchedulerProcess, phase, wait_for
 
 from resque import Resque, layout
 from resque.scheduler.lock import lock_hostname
@@ -37,7 +38,7 @@ def spawn(redis_url: str, tmp_path: Path) -> Iterator[Spawn]:
 
 def master(r: redis.Redis) -> str | None:
     value = r.get(LOCK)
-    return value.decode() if value else None
+    return as_text(value) if value else None
 
 
 def delay_ruby_items(r: redis.Redis, golden_dir: Path, timestamp: int) -> list[str]:

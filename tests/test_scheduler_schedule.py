@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from support.replies import bytes_list
 
 from resque import Registry, Resque, layout
 from resque.scheduler.lock import MasterLock
@@ -30,18 +31,8 @@ UTC = dt.timezone.utc
 T = dt.datetime(2026, 11, 28, 10, 0, 0, tzinfo=UTC).timestamp()  # a Saturday, 10:00 UTC
 
 
-@pytest.fixture
-def registry() -> Registry:
-    return Registry()
-
-
-@pytest.fixture
-def client(r: redis.Redis, registry: Registry) -> Resque:
-    return Resque(r, registry=registry)
-
-
 def noop_queue(r: redis.Redis) -> list[bytes]:
-    return r.lrange("resque:queue:noop", 0, -1)
+    return bytes_list(r.lrange("resque:queue:noop", 0, -1))
 
 
 # --- triggers -----------------------------------------------------------------------------------

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import redis
 from click.testing import CliRunner, Result
-from peers import PeerProcesses, require_ruby_scheduler, ruby_scheduler
-from schedulerkit import SchedulerProcess, wait_for
+from support.peers import PeerProcesses, require_ruby_scheduler, ruby_scheduler
+from support.schedulerkit import SchedulerProcess, wait_for
 
 from resque import Resque, layout
 from resque.cli import main

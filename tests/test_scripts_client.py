@@ -25,7 +25,7 @@ def push(r: redis.Redis) -> Any:
 @pytest.fixture
 def wake(r: redis.Redis) -> Iterator[redis.client.PubSub]:
     """A subscriber to the high queue's wake channel, subscribed before the test acts."""
-    pubsub = r.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+    pubsub = r.pubsub(ignore_subscribe_messages=True)
     pubsub.subscribe(WAKE)
     pubsub.get_message(timeout=1)  # the subscription itself
     yield pubsub

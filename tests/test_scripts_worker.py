@@ -21,11 +21,13 @@ from resque.store import (
     ACK_OK,
     ACK_REQUEUE,
     NOT_NOW,
+    RECOVERY_MEMORY,
     Ack,
     Acks,
     Reserved,
     Step,
     WorkerStore,
+    digest,
 )
 
 KEYS = layout.Keys()
@@ -238,6 +240,78 @@ def test_step_outcome_tells_a_step_that_never_ran_from_one_that_did(
     assert store.step_outcome("2", a.token) == step  # it ran: what it reserved
     store.step(acks_for(*step.jobs), ["q"], 0, T0, "3")
     assert store.step_outcome("3", step.jobs[0].token) == Step()  # ran, reserved nothing
+
+
+def test_a_stopped_job_is_counted_in_the_stopped_hash_as_it_is_requeued(
+    r: redis.Redis, store: WorkerStore
+) -> None:
+    queue(r, "q", "a")
+    (a,) = store.step(None, ["q"], 1, T0, "1").jobs
+    store.step(acks_for(a, mode=ACK_REQUEUE), ["q"], 0, T0, "2")
+    (a,) = store.step(None, ["q"], 1, T0, "3").jobs
+    store.step(acks_for(a, mode=ACK_REQUEUE), ["q"], 0, T0, "4")
+    assert r.hgetall(KEYS.stopped) == {digest(job("a").encode()).encode(): b"2"}
+    assert 0 < r.ttl(KEYS.stopped) <= RECOVERY_MEMORY
+    assert r.lrange(KEYS.queue("q"), 0, -1) == [job("a").encode()]
+
+
+# --- step.lua, concurrent mode: jobs end in any order --------------------------------------------
+
+
+@pytest.fixture
+def threads(r: redis.Redis) -> WorkerStore:
+    store = WorkerStore(r, KEYS, WORKER)
+    store.concurrent = True
+    return store
+
+
+def ended(*jobs: tuple[Reserved, str, str], shows: str = "") -> Acks:
+    acks = Acks(concurrent=True, shows=shows)
+    for reserved, mode, record in jobs:
+        acks.add(Ack(mode, record, reserved.queue if record else ""), reserved)
+    return acks
+
+
+def test_jobs_ending_out_of_order_are_acknowledged_by_token_and_the_rest_stay(
+    r: redis.Redis, threads: WorkerStore
+) -> None:
+    queue(r, "q", "a", "b", "c")
+    a, b, c = threads.step(None, ["q"], 3, T0, "1").jobs
+    shows = layout.working_on("q", job("a"), T0 + 5)
+    threads.step(ended((b, ACK_FAILED, "{}"), shows=shows), ["q"], 0, T0, "2")
+    assert inflight_tokens(r) == ["1:1", "1:3"]
+    assert (r.get(KEYS.stat("processed")), r.get(KEYS.stat("failed"))) == (b"1", b"1")
+    assert r.lrange(KEYS.failed, 0, -1) == [b"{}"]
+    assert r.get(KEYS.worker(WORKER)) == shows.encode()
+    threads.step(ended((a, ACK_OK, ""), (c, ACK_OK, "")), ["q"], 0, T0, "3")
+    assert not r.exists(KEYS.inflight(WORKER), KEYS.worker(WORKER))
+    assert r.get(KEYS.stat("processed")) == b"3"
+
+
+def test_a_concurrent_acknowledgement_delivered_twice_counts_once(
+    r: redis.Redis, threads: WorkerStore
+) -> None:
+    queue(r, "q", "a", "b")
+    a, b = threads.step(None, ["q"], 2, T0, "1").jobs
+    acks = ended((a, ACK_FAILED, "{}"))
+    threads.step(acks, ["q"], 0, T0, "2")
+    threads.step(acks, ["q"], 0, T0, "2")  # its reply lost; sent again
+    assert (r.get(KEYS.stat("processed")), r.get(KEYS.stat("failed"))) == (b"1", b"1")
+    assert r.llen(KEYS.failed) == 1
+    assert inflight_tokens(r) == ["1:2"]
+
+
+def test_a_concurrent_step_reserves_beside_running_jobs_and_keeps_the_oldest_shown(
+    r: redis.Redis, threads: WorkerStore
+) -> None:
+    queue(r, "q", "a", "b", "c")
+    (a,) = threads.step(None, ["q"], 1, T0, "1").jobs
+    shown = r.get(KEYS.worker(WORKER))
+    step = threads.step(None, ["q"], 2, T0 + 9, "2")
+    assert [j.raw for j in step.jobs] == [job("b").encode(), job("c").encode()]
+    assert inflight_tokens(r) == ["1:1", "2:1", "2:2"]  # the running job is not requeued
+    assert r.get(KEYS.worker(WORKER)) == shown
+    assert r.llen(KEYS.queue("q")) == 0
 
 
 # --- recover.lua: unregister a worker, give its jobs back ---------------------------------------

@@ -21,8 +21,9 @@ import pytest
 import redis
 import securityapp
 import setproctitle
-from faultkit import RedisServer
-from workerkit import Workers, wait_for
+from support.faultkit import RedisServer
+from support.replies import bytes_list
+from support.workerkit import APPS, Workers, wait_for
 
 from resque import Resque, Worker, layout
 from resque.errors import JobForbidden, JobNotFound
@@ -166,7 +167,7 @@ def test_a_password_in_the_redis_url_never_shows_in_titles_logs_or_failures(
         worker.wait(20)
         assert SECRET not in worker.output()
         assert "redis://127.0.0.1" in worker.output()
-        stored = b"".join(locked_redis.client().lrange("resque:failed", 0, -1))
+        stored = b"".join(bytes_list(locked_redis.client().lrange("resque:failed", 0, -1)))
         assert SECRET.encode() not in stored
     finally:
         farm.cleanup()
@@ -221,5 +222,5 @@ def test_no_process_shows_the_password_once_started(
     locked_redis: RedisServer, args: list[str]
 ) -> None:
     url = f"redis://:{SECRET}@127.0.0.1:{locked_redis.port}/0"
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent), "WORKERAPP_REDIS": url}
+    env = {**os.environ, "PYTHONPATH": str(APPS), "WORKERAPP_REDIS": url}
     assert _leaks(args, url, env) == {}

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import redis
-from workerkit import Workers, wait_for
+from support.replies import bytes_list, texts
+from support.workerkit import Workers, wait_for
 
 from resque import Resque
 from resque.metrics import TIERS
@@ -70,14 +70,7 @@ def long_lived(pid: int) -> list[int]:
 
 def namespace_keys(r: redis.Redis) -> set[bytes]:
     """Keys in the namespace, but the prune lock, which comes and goes every second."""
-    return set(r.keys("resque:*")) - {b"resque:pruning_dead_workers_in_progress"}
-
-
-@pytest.fixture
-def workers(redis_url: str, tmp_path: Path) -> Iterator[Workers]:
-    farm = Workers(redis_url, tmp_path)
-    yield farm
-    farm.cleanup()
+    return set(bytes_list(r.keys("resque:*"))) - {b"resque:pruning_dead_workers_in_progress"}
 
 
 @pytest.mark.parametrize(("mode", "total"), [("--no-fork", JOBS), ("--fork", FORK_JOBS)])
@@ -122,7 +115,7 @@ def test_memory_descriptors_and_keys_stay_flat_over_a_long_run(
 
     worker.signal(15)
     assert worker.wait(20) == 0
-    left = {k.decode() for k in r.keys("resque:*")}
+    left = set(texts(r.keys("resque:*")))
     assert not [k for k in left if worker.id in k], left  # per-worker keys deleted
     assert left <= {"resque:stat:processed", "resque:queues",
                     "resque:pruning_dead_workers_in_progress",

@@ -1,7 +1,8 @@
 """Status, progress and results of tracked jobs (``status=True``), in resque-status's layout.
 
-Jobs come from tests/taskapp.py; ``taskapp.steps`` waits at a gate after its first step, so a
-test can look at a job while it runs. Workers are real processes unless a test says otherwise.
+Jobs come from tests/support/apps/taskapp.py; ``taskapp.steps`` waits at a gate after its
+first step, so a test can look at a job while it runs. Workers are real processes unless a
+test says otherwise.
 """
 
 from __future__ import annotations
@@ -13,17 +14,17 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
 import taskapp
-from workerkit import TESTS, Workers, wait_for
+from click.testing import CliRunner
+from support.workerkit import TESTS, Workers, wait_for
 
 import resque
-from resque import JobStatus, Resque, layout, status
+from resque import JobStatus, Resque, durations, layout, status
+from resque.cli import main as cli_main
 from resque.handles import Job, JobCancelled, JobFailed, NotTracked
 from resque.testing import TestResque
 
@@ -31,19 +32,6 @@ from resque.testing import TestResque
 @pytest.fixture
 def client(r: redis.Redis) -> Resque:
     return Resque(r)
-
-
-@pytest.fixture
-def workers(redis_url: str, tmp_path: Path) -> Iterator[Workers]:
-    farm = Workers(redis_url, tmp_path)
-    yield farm
-    farm.cleanup()
-
-
-@pytest.fixture
-def taskapp_redis(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("TASKAPP_REDIS", redis_url)
-    return redis_url
 
 
 def record(r: redis.Redis, job_id: str) -> dict[str, Any]:
@@ -377,6 +365,80 @@ def test_a_child_killed_mid_job_fails_the_record(client: Resque, r: redis.Redis,
     info = handle.info()
     assert info is not None and info.error is not None
     assert info.error.startswith("Resque::DirtyExit: Child process received unhandled signal")
+
+
+# --- the stop limit, threads that take work as they free up, job timing ----------------------
+
+
+@pytest.mark.parametrize("mode", [[], ["--no-fork"]])
+def test_a_tracked_job_the_stop_limit_fails_is_failed_in_its_record(
+    client: Resque, r: redis.Redis, workers: Workers, mode: list[str]
+) -> None:
+    handle = tracked(client)
+    env = {"TERM_CHILD": "1", "RESQUE_STOP_REQUEUE_LIMIT": "1"}
+    for stop in (1, 2):
+        worker = start(workers, *mode, **env)
+        wait_for(lambda: handle.status() is JobStatus.STARTED, what=f"start {stop}")
+        worker.signal(signal.SIGTERM)
+        assert worker.wait(15) == 0
+        if stop == 1:  # requeued: queued again
+            assert handle.status() is JobStatus.QUEUED
+            assert r.lrange("resque:queue:tasks", 0, -1) == [handle.payload.encode()]
+    # the second stop is one too many: a failure, in the failed list and in the record
+    info = handle.info()
+    assert info is not None and info.status is JobStatus.FAILED
+    assert info.error == (f"Resque::TermException: "
+                          f"{layout.stopped_too_often_message(2, 1)}")
+    with pytest.raises(JobFailed, match="TermException"):
+        handle.result(timeout=1)
+    assert r.llen("resque:queue:tasks") == 0 and r.llen("resque:failed") == 1
+    (failure,) = [json.loads(raw) for raw in r.lrange("resque:failed", 0, -1)]
+    assert failure["payload"][layout.JOB_ID] == handle.id
+    assert f"job taskapp.steps (id {handle.id}) from tasks: failed in" in worker.output()
+
+
+def test_a_threaded_worker_tracks_and_times_jobs_that_end_in_any_order(
+    client: Resque, r: redis.Redis, workers: Workers
+) -> None:
+    slow = tracked(client, tag="slow")  # reserved first, ends last
+    quick = taskapp.echo.options(client=client, status=True).enqueue("quick")
+    bad = taskapp.boom.options(client=client, status=True).enqueue("bad input")
+    assert quick is not None and bad is not None
+    worker = start(workers, "-c", "3", "--job-metrics")
+    wait_for(lambda: quick.status() is JobStatus.FINISHED and bad.status() is JobStatus.FAILED,
+             what="the quick jobs to end while the slow one runs")
+    assert slow.status() is JobStatus.STARTED
+    # each acknowledged as it ended (the record is written first, then the step runs)
+    wait_for(lambda: r.llen(f"resque:inflight:{worker.id}") == 1, what="the acknowledgements")
+    assert slow.status() is JobStatus.STARTED
+    bad_info = bad.info()
+    assert bad_info is not None and bad_info.error == "ValueError: bad input"
+    open_gate(r, "slow")
+    assert slow.result(timeout=15) == 20
+    assert quick.result(timeout=1)["tag"] == "quick"
+    worker.signal(signal.SIGQUIT)
+    assert worker.wait(15) == 0  # a last flush of the job timings on the way out
+    timed = {series.class_name: series for series in durations.read_durations(r, client.keys)}
+    assert {name: (series.count, series.failed) for name, series in timed.items()} == {
+        "taskapp.steps": (1, 0), "taskapp.echo": (1, 0), "taskapp.boom": (1, 1)}
+    assert timed["taskapp.steps"].sum_seconds > timed["taskapp.echo"].sum_seconds
+
+
+def test_a_tracked_job_a_threaded_worker_left_in_flight_is_queued_again_once_recovered(
+    client: Resque, r: redis.Redis, workers: Workers, redis_url: str
+) -> None:
+    handle = tracked(client, tag="left")
+    worker = start(workers, "-c", "2", RESQUE_TERM_TIMEOUT="0.2")
+    wait_for(lambda: handle.status() is JobStatus.STARTED, what="the job to start")
+    worker.signal(signal.SIGTERM)
+    assert worker.wait(15) == 1  # the grace period ran out: the job is left in flight
+    assert handle.status() is JobStatus.STARTED  # nobody knows yet
+    result = CliRunner().invoke(cli_main, ["recover", worker.id, "--redis", redis_url])
+    assert result.exit_code == 0, result.output
+    info = handle.info()
+    assert info is not None and info.status is JobStatus.QUEUED
+    assert info.message == f"requeued: worker {worker.id} stopped before it finished"
+    assert r.lrange("resque:queue:tasks", 0, -1) == [handle.payload.encode()]
 
 
 # --- what an untracked job costs -------------------------------------------------------------

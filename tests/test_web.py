@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 import redis
-from webkit import (
+from support.replies import as_bytes, as_text
+from support.webkit import (
     add_failure,
     add_worker,
     client,
@@ -313,7 +314,7 @@ def test_retry_remove_and_retry_and_remove_one_failure(farm: Resque, r: redis.Re
     web = client(farm)
     first, second = farm_failures(farm)
     assert flash(post(web, "/actions/failed/retry", id=first)) == "retried"
-    assert farm.size("low") == 2 and b"retried_at" in r.lindex(farm.keys.failed, 0)
+    assert farm.size("low") == 2 and b"retried_at" in as_bytes(r.lindex(farm.keys.failed, 0))
     assert flash(post(web, "/actions/failed/retry", id=first)) == "gone"  # its id changed
     assert flash(post(web, "/actions/failed/remove", id=second)) == "removed"
     assert r.llen(farm.keys.failed) == 1
@@ -477,7 +478,7 @@ def test_the_redis_tab_groups_info_by_section_in_redis_order(farm: Resque,
     shown = re.findall(r'<h2 id="info-[a-z]+">([A-Za-z]+)</h2>', page)
     plain = redis.Redis(connection_pool=r.connection_pool)
     plain.response_callbacks.pop("INFO", None)
-    told = [line[2:] for line in plain.info().decode().splitlines() if line.startswith("# ")]
+    told = [line[2:] for line in as_text(plain.info()).splitlines() if line.startswith("# ")]
     assert shown == told and shown[:3] == ["Server", "Clients", "Memory"]
     server = page.split('<h2 id="info-server">')[1].split("</table>")[0]
     assert server.index("redis_version") < server.index("uptime_in_seconds")  # Redis's order

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 import redis
-from webkit import add_failure, add_worker, wait_until_up
+from support.webkit import add_failure, add_worker, stop_server, wait_until_up
 
 from resque import Resque, layout
 from resque.embedded import EmbeddedRedis, free_port
@@ -33,7 +33,15 @@ if not CHROMIUM.exists():
     pytest.skip(f"browser tests need Debian's chromium at {CHROMIUM} (apt-get install -y "
                 "chromium)", allow_module_level=True)
 try:
-    from playwright.sync_api import Browser, Dialog, Page, expect, sync_playwright
+    from playwright.sync_api import (
+        Browser,
+        ConsoleMessage,
+        Dialog,
+        Page,
+        Response,
+        expect,
+        sync_playwright,
+    )
     from playwright.sync_api import Error as PlaywrightError
 except ImportError:
     pytest.skip("browser tests need playwright (pip install -e '.[test]')",
@@ -60,16 +68,14 @@ def start_web(redis_url: str, **env: str) -> tuple[str, subprocess.Popen[str]]:
 def web(redis_server: EmbeddedRedis) -> Iterator[str]:
     url, process = start_web(redis_server.url)
     yield url
-    process.terminate()
-    process.wait(10)
+    stop_server(process)
 
 
 @pytest.fixture(scope="module")
 def locked_web(redis_server: EmbeddedRedis) -> Iterator[str]:
     url, process = start_web(redis_server.url, RESQUE_WEB_PASSWORD=PASSWORD)
     yield url
-    process.terminate()
-    process.wait(10)
+    stop_server(process)
 
 
 @pytest.fixture(scope="module")
@@ -89,9 +95,12 @@ class Watch:
         self.errors: list[str] = []
         self.confirm = confirm
         page.on("dialog", self.on_dialog)
-        page.on("console", lambda message: message.type == "error"
-                and self.errors.append(message.text))
+        page.on("console", self.on_console)
         page.on("pageerror", lambda error: self.errors.append(str(error)))
+
+    def on_console(self, message: ConsoleMessage) -> None:
+        if message.type == "error":
+            self.errors.append(message.text)
 
     def on_dialog(self, dialog: Dialog) -> None:
         if dialog.type == "confirm":
@@ -107,6 +116,12 @@ def page(browser: Browser) -> Iterator[Page]:
     context.set_default_timeout(10_000)
     yield context.new_page()
     context.close()
+
+
+def status(response: Response | None) -> int:
+    """The status of a navigation's response (``goto`` gives none for a same-page anchor)."""
+    assert response is not None
+    return response.status
 
 
 @pytest.fixture
@@ -331,7 +346,7 @@ def test_auth_on_asks_for_the_password(locked_web: str, farm: Resque,
     try:
         page = allowed.new_page()
         Watch(page)
-        assert page.goto(locked_web).status == 200
+        assert status(page.goto(locked_web)) == 200
         expect(page.locator(".card [data-live-count=pending]")).to_have_text("31")
         page.goto(locked_web + "queues/low")
         page.get_by_role("button", name="Remove queue").click()
@@ -342,8 +357,8 @@ def test_auth_on_asks_for_the_password(locked_web: str, farm: Resque,
 
 
 def test_auth_off_lets_anyone_on_loopback_in(web: str, farm: Resque, page: Page) -> None:
-    assert page.goto(web).status == 200
-    assert page.goto(web + "failed").status == 200
+    assert status(page.goto(web)) == 200
+    assert status(page.goto(web + "failed")) == 200
 
 
 def test_live_view_links_a_worker_whose_host_is_not_utf8(web: str, r: redis.Redis,

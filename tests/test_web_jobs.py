@@ -1,6 +1,6 @@
 """The dashboard's Jobs tab: tracked jobs listed newest first, a search by id, and a page per
 job with its status, timeline, progress and result. Through Starlette's test client against
-the real Redis; the jobs run in an in-process worker (tests/taskapp.py)."""
+the real Redis; the jobs run in an in-process worker (tests/support/apps/taskapp.py)."""
 
 from __future__ import annotations
 

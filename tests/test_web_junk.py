@@ -12,7 +12,7 @@ import pytest
 import redis
 from click.testing import CliRunner
 from markupsafe import escape
-from webkit import add_failure, add_worker, client
+from support.webkit import add_failure, add_worker, client
 
 from resque import Resque
 from resque.admin import Admin

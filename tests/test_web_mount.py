@@ -25,7 +25,15 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.responses import PlainTextResponse
 from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
-from webkit import BASE_URL, add_failure, add_worker, cookie_name, hidden, wait_until_up
+from support.webkit import (
+    BASE_URL,
+    add_failure,
+    add_worker,
+    cookie_name,
+    hidden,
+    stop_server,
+    wait_until_up,
+)
 
 from resque import Resque
 from resque.cli import main
@@ -147,6 +155,7 @@ def test_mounted_in_a_wsgi_host_through_a2wsgi(farm: Resque) -> None:
         form = urllib.parse.urlencode({"csrf_token": token, "next": "/ops/resque/failed"})
         with pytest.raises(urllib.error.HTTPError) as redirect:
             opener.open(base + "/ops/resque/actions/pause", data=form.encode())
+        redirect.value.close()
         assert redirect.value.code == 303
         assert redirect.value.headers["location"] == "/ops/resque/failed?done=paused&n=0"
         assert farm.redis.get(farm.keys.pause) == b"true"
@@ -162,8 +171,9 @@ def test_start_dashboard_serves_from_a_thread_and_stops(farm: Resque, redis_url:
         page = urllib.request.urlopen(dashboard.url + "queues").read().decode()
         assert "/resque/queues/high" in page
         rebound = urllib.request.Request(dashboard.url, headers={"Host": "evil.example"})
-        with pytest.raises(urllib.error.HTTPError):
+        with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(rebound)
+        refused.value.close()
     finally:
         dashboard.stop()
     assert not dashboard.thread.is_alive()
@@ -187,6 +197,7 @@ def test_two_dashboards_on_one_host_keep_their_own_csrf_cookies(
             form = urllib.parse.urlencode({"csrf_token": token, "next": "/"}).encode()
             with pytest.raises(urllib.error.HTTPError) as redirect:
                 opener.open(dashboard.url + "actions/pause", data=form)
+            redirect.value.close()
             assert redirect.value.code == 303, dashboard.url
     finally:
         first.stop()
@@ -214,8 +225,7 @@ def served(farm: Resque, redis_url: str) -> Iterator[tuple[str, subprocess.Popen
         wait_until_up(url, process)
         yield url, process
     finally:
-        process.terminate()
-        process.wait(10)
+        stop_server(process)
 
 
 def test_resque_web_process_on_loopback_with_prefix_read_only(
@@ -226,15 +236,18 @@ def test_resque_web_process_on_loopback_with_prefix_read_only(
     assert 'data-poll="1.0"' in page and "read-only" in page and 'method="post"' not in page
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(url + "actions/pause", data=b"x=1")
+    refused.value.close()
     assert refused.value.code == 405
     host = url.split("/")[2].split(":")[0]
     assert host == "127.0.0.1"
     rebound = urllib.request.Request(url, headers={"Host": "evil.example"})
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(rebound)
+    refused.value.close()
     assert refused.value.code == 400  # on loopback, only loopback names are answered
     localhost = url.replace("127.0.0.1", "localhost")
-    assert urllib.request.urlopen(localhost).status == 200
+    with urllib.request.urlopen(localhost) as answer:
+        assert answer.status == 200
     process.terminate()
     assert process.wait(10) == -15  # uvicorn re-raises SIGTERM after a clean shutdown
     output = process.stderr.read() if process.stderr else ""
@@ -256,9 +269,9 @@ def test_uvicorn_factory_standalone_refuses_a_rebound_host(farm: Resque, redis_u
         rebound = urllib.request.Request(url + "queues", headers={"Host": "evil.example"})
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(rebound)
+        refused.value.close()
         assert refused.value.code == 400
         assert "set-cookie" not in refused.value.headers  # no CSRF token to steal
         assert "/queues/high" in urllib.request.urlopen(url + "queues").read().decode()
     finally:
-        process.terminate()
-        process.wait(10)
+        stop_server(process)

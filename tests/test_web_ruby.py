@@ -19,8 +19,9 @@ from urllib.parse import unquote
 
 import pytest
 import redis
-from test_ruby_compat import ruby_lib, start_worker, wait_for  # noqa: F401 (a fixture)
-from webkit import client, live_counts, number, queue_sizes
+from support.peers import ruby_app_worker
+from support.webkit import client, live_counts, number, queue_sizes
+from support.workerkit import wait_for
 
 from resque import Resque
 from resque.web.dashboard import quote_segment
@@ -40,7 +41,7 @@ def ruby(lib: str, script: Path, url: str, *args: str) -> str:
 
 @pytest.fixture
 def mixed_farm(
-    ruby_lib: str, r: redis.Redis, redis_url: str  # noqa: F811
+    ruby_lib: str, r: redis.Redis, redis_url: str
 ) -> Iterator[Resque]:
     """Ruby and Python workers, jobs, failures in ``failed`` and in ``<q>_failed``."""
     resque = Resque(r)
@@ -51,7 +52,7 @@ def mixed_farm(
         for i in range(3):
             resque.enqueue_to("high", "Hello", i)
         resque.enqueue_to("high", "Broken", "x")
-        processes.append(start_worker(redis_url, "high", "--burst"))  # 3 done, 1 failed
+        processes.append(ruby_app_worker(redis_url, "high", "--burst"))  # 3 done, 1 failed
         assert processes[-1].wait(30) == 0
         ruby(ruby_lib, HARNESS, redis_url, "enqueue", "ruby_only", "Missing", "[1]")
         ruby(ruby_lib, HARNESS, redis_url, "enqueue", "ruby_only", "Missing", "[2]")
@@ -59,8 +60,8 @@ def mixed_farm(
         ruby(ruby_lib, HARNESS, redis_url, "enqueue", "ruby_plain", "Missing", "[3]")
         ruby(ruby_lib, VIEW, redis_url, "work", "ruby_plain")  # 1 more in failed
         resque.enqueue_to("slow", "Sleepy", 30)
-        processes.append(start_worker(redis_url, "slow", "--no-fork"))
-        processes.append(start_worker(redis_url, "idle_q"))
+        processes.append(ruby_app_worker(redis_url, "slow", "--no-fork"))
+        processes.append(ruby_app_worker(redis_url, "idle_q"))
         processes.append(subprocess.Popen(
             ["ruby", "-I", ruby_lib, str(VIEW), redis_url, "serve", "ruby_q"]))
         wait_for(lambda: r.scard(resque.keys.workers) == 3 and len(resque.working()) == 1,
@@ -98,7 +99,7 @@ def failure_entries(page: str) -> list[dict[str, str]]:
 
 
 def test_dashboard_matches_resque_web(
-    mixed_farm: Resque, ruby_lib: str, redis_url: str  # noqa: F811
+    mixed_farm: Resque, ruby_lib: str, redis_url: str
 ) -> None:
     ruby_view = json.loads(ruby(ruby_lib, VIEW, redis_url, "view"))
     multi_view = json.loads(ruby(ruby_lib, VIEW, redis_url, "view", "multi"))
@@ -169,10 +170,10 @@ def test_dashboard_matches_resque_web(
 
 
 def test_ruby_reads_what_dashboard_actions_wrote(
-    ruby_lib: str, r: redis.Redis, redis_url: str  # noqa: F811
+    ruby_lib: str, r: redis.Redis, redis_url: str
 ) -> None:
     """A retry, a removal and a queue removal made in the dashboard, seen by Ruby."""
-    from webkit import add_failure, hidden, post
+    from support.webkit import add_failure, hidden, post
 
     resque = Resque(r)
     for i in range(3):

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import pytest
 import redis
-from webkit import client, failure_record, post
+from support.webkit import client, failure_record, post
 
 from resque import Resque, layout
 from resque.admin import Admin

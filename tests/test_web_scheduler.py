@@ -8,7 +8,7 @@ import re
 import time
 
 import redis
-from webkit import client
+from support.webkit import client
 
 from resque import Resque
 from resque.scheduler.delayed import Delayed

@@ -16,7 +16,7 @@ import redis
 from starlette.requests import Request
 from starlette.routing import Route
 from starlette.testclient import TestClient
-from webkit import (
+from support.webkit import (
     BASE_URL,
     HOSTILE,
     HOSTILE_NAME,

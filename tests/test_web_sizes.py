@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 
 import pytest
 import redis
-import setproctitle
-from webkit import add_worker, client
+from support.replies import bytes_list
+from support.webkit import add_worker, client
 
 import resque
 from resque import Resque, Worker, layout
@@ -32,13 +31,6 @@ def no_args() -> None:
 
 
 @pytest.fixture
-def quiet_title() -> Iterator[None]:
-    title = setproctitle.getproctitle()
-    yield
-    setproctitle.setproctitle(title)
-
-
-@pytest.fixture
 def failed_big(r: redis.Redis, resque: Resque, quiet_title: None) -> list[bytes]:
     """What a real worker records for a 5 MB class name and for 8 MB of args that do not fit,
     in the order of the list (the dashboard shows the newest first)."""
@@ -47,7 +39,7 @@ def failed_big(r: redis.Redis, resque: Resque, quiet_title: None) -> list[bytes]
     r.sadd(resque.keys.queues, "big")
     Worker(["big"], redis=r, fork=False, interval=0, prune_interval=3600,
            heartbeat_interval=3600).work()
-    records: list[bytes] = r.lrange(resque.keys.failed, 0, -1)
+    records = bytes_list(r.lrange(resque.keys.failed, 0, -1))
     assert len(records) == 2
     return records
 

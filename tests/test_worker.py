@@ -2,7 +2,7 @@
 
 Workers here are real processes (``python -m resque work --app workerapp``) on the real
 redis-server of the session, except where a test shows the in-process API. The jobs live in
-``tests/workerapp.py`` and log what they did to the Redis list ``workerapp:log``.
+``tests/support/apps/workerapp.py`` and log what they did to the Redis list ``workerapp:log``.
 Signals are in ``test_worker_signals.py``, dead-worker recovery in ``test_worker_recovery.py``.
 """
 
@@ -14,14 +14,13 @@ import os
 import re
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import redis
-import setproctitle
 import workerapp  # noqa: F401 - registers the jobs for the in-process tests
-from workerkit import (
+from support.replies import as_bytes, as_text, bytes_list, texts
+from support.workerkit import (
     HOST,
     TITLE_PREFIX,
     Workers,
@@ -44,24 +43,8 @@ FAILED_AT = r"\d{4}/\d\d/\d\d \d\d:\d\d:\d\d [A-Z]{3,5}"
 FAILURE_KEYS = ["failed_at", "payload", "exception", "error", "backtrace", "worker", "queue"]
 
 
-@pytest.fixture
-def workers(redis_url: str, tmp_path: Path) -> Iterator[Workers]:
-    farm = Workers(redis_url, tmp_path)
-    yield farm
-    farm.cleanup()
-
-
-@pytest.fixture
-def in_process(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """For workers run inside pytest: jobs find Redis, and pytest keeps its process title."""
-    monkeypatch.setenv("WORKERAPP_REDIS", redis_url)
-    title = setproctitle.getproctitle()
-    yield
-    setproctitle.setproctitle(title)
-
-
 def resque_keys(r: redis.Redis) -> set[str]:
-    return {key.decode() for key in r.keys("resque:*")}
+    return set(texts(r.keys("resque:*")))
 
 
 def epoch_of(stamp: str, fmt: str) -> int:
@@ -78,16 +61,16 @@ def test_a_running_job_shows_in_the_keys_ruby_writes(r: redis.Redis, workers: Wo
     now = time.time()
 
     assert r.smembers("resque:workers") == {worker.id.encode()}
-    raw = r.get(f"resque:worker:{worker.id}")
+    raw = as_bytes(r.get(f"resque:worker:{worker.id}"))
     record = json.loads(raw)
     assert list(record) == ["queue", "run_at", "payload"]
     assert re.fullmatch(RUN_AT, record["run_at"])
     assert abs(epoch_of(record["run_at"], "%Y-%m-%dT%H:%M:%SZ") - now) < 5
     payload = '{"class":"Sleep","args":[1.5,"a"]}'
     assert raw.decode() == f'{{"queue":"low","run_at":"{record["run_at"]}","payload":{payload}}}'
-    started = r.get(f"resque:worker:{worker.id}:started").decode()
+    started = as_text(r.get(f"resque:worker:{worker.id}:started"))
     assert re.fullmatch(STARTED, started), started
-    beat = r.hget("resque:workers:heartbeat", worker.id).decode()
+    beat = as_text(r.hget("resque:workers:heartbeat", worker.id))
     assert re.fullmatch(HEARTBEAT, beat), beat
 
 
@@ -217,7 +200,7 @@ def test_a_failing_job_is_recorded_in_rubys_format(
     push(r, "low", "Fail", 1, "x")
     before = time.time()
     worker = workers.run("high,low", mode)
-    raw = r.lrange("resque:failed", 0, -1)
+    raw = bytes_list(r.lrange("resque:failed", 0, -1))
     assert len(raw) == 1
     record = json.loads(raw[0])
     assert list(record) == FAILURE_KEYS
@@ -238,7 +221,7 @@ def test_a_failing_job_is_recorded_in_rubys_format(
 def test_a_failure_record_is_compact_json_like_rubys(r: redis.Redis, workers: Workers) -> None:
     push(r, "low", "Fail", "caf\u00e9/x")
     workers.run("low")
-    raw = r.lindex("resque:failed", 0)
+    raw = as_bytes(r.lindex("resque:failed", 0))
     assert b'"payload":{"class":"Fail","args":["caf\xc3\xa9/x"]},"exception":"RuntimeError"' in raw
     assert b": " not in raw and b", " not in raw
 

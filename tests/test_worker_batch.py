@@ -8,23 +8,14 @@ from __future__ import annotations
 
 import signal
 from collections import Counter
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import redis
-from workerkit import Workers, failures, notes, wait_for
+from support.workerkit import Workers, failures, notes, wait_for
 
 from resque import Resque
 
 FAST_PRUNE = {"RESQUE_PRUNE_INTERVAL": "1"}
-
-
-@pytest.fixture
-def workers(redis_url: str, tmp_path: Path) -> Iterator[Workers]:
-    farm = Workers(redis_url, tmp_path)
-    yield farm
-    farm.cleanup()
 
 
 def test_a_large_batch_run_counts_every_job_once_and_in_order(

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 import redis
-from workerkit import Workers, notes, wait_for
+from support.faultkit import stop
+from support.workerkit import Workers, notes, wait_for
 
 from resque import Resque
 from resque.embedded import EmbeddedRedis
@@ -36,8 +37,7 @@ def test_a_redis_restart_mid_run_loses_no_job_and_runs_none_twice(
     try:
         worker = farm.start("low", mode, env={"WORKERAPP_REDIS": redis_url})
         wait_for(lambda: "start:job1" in notes(r), timeout=10, what="job1 to start")
-        own_redis.process.terminate()  # Redis goes away while job1 runs (AOF is fsynced)
-        own_redis.process.wait(10)
+        stop(own_redis)  # Redis goes away while job1 runs (AOF is fsynced)
         wait_for(lambda: "end:job1" in notes(r), timeout=5, what="job1 to finish offline")
         own_redis.start()  # same port, same data directory
         wait_for(lambda: notes(r).count("end:job5") == 1, timeout=20, what="the last job")
@@ -48,7 +48,7 @@ def test_a_redis_restart_mid_run_loses_no_job_and_runs_none_twice(
         assert not back.exists(f"resque:inflight:{worker.id}")
         assert worker.alive()  # still working, without a restart
         log = worker.output()
-        assert log.count("Redis is unreachable") == 1
+        assert log.count("Redis is unreachable") == 1, log
         assert log.count("Redis is back") == 1
     finally:
         farm.cleanup()

@@ -13,24 +13,15 @@ import json
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
 import redis
-from workerkit import HOST, Workers, failures, notes, push, queued, wait_for
+from support.replies import texts
+from support.workerkit import HOST, Workers, failures, notes, push, queued, wait_for
 
 from resque import layout
 
 FAST_PRUNE = {"RESQUE_PRUNE_INTERVAL": "1", "RESQUE_HEARTBEAT_EXPIRY": "5"}
 RECORD_X = '{"class":"Record","args":["x"]}'
-
-
-@pytest.fixture
-def workers(redis_url: str, tmp_path: Path) -> Iterator[Workers]:
-    farm = Workers(redis_url, tmp_path)
-    yield farm
-    farm.cleanup()
 
 
 def dead_pid() -> int:
@@ -75,7 +66,7 @@ def fake_worker(
 
 
 def keys_of(r: redis.Redis, worker: str) -> list[str]:
-    found = [key.decode() for key in r.keys("resque:*") if worker.encode() in key]
+    found = [key for key in texts(r.keys("resque:*")) if worker in key]
     if r.sismember("resque:workers", worker):
         found.append("workers member")
     if r.hexists("resque:workers:heartbeat", worker):

@@ -11,24 +11,28 @@ import json
 import os
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import redis
-from workerkit import TITLE_PREFIX, WorkerProcess, Workers, failures, notes, push, queued, wait_for
+from support.workerkit import (
+    TITLE_PREFIX,
+    WorkerProcess,
+    Workers,
+    failures,
+    notes,
+    push,
+    queued,
+    wait_for,
+)
 
-from resque import Resque
+from resque import Resque, layout
+from resque.settings import WorkerSettings
+from resque.store import digest
 
 SLEEP_A = b'{"class":"Sleep","args":[30,"a"]}'
 RECORD_B = b'{"class":"Record","args":["b"]}'
-
-
-@pytest.fixture
-def workers(redis_url: str, tmp_path: Path) -> Iterator[Workers]:
-    farm = Workers(redis_url, tmp_path)
-    yield farm
-    farm.cleanup()
 
 
 def start_on_sleep(r: redis.Redis, workers: Workers, *args: str, **env: str) -> WorkerProcess:
@@ -330,3 +334,46 @@ def test_a_signalled_worker_never_leaves_its_child_running(
     os.kill(worker.pid, signal.SIGKILL)
     worker.wait()
     wait_for(lambda: not process_exists(child), timeout=5, what="the orphaned child to die")
+
+
+# --- a job that never ends within the grace period --------------------------------------------
+
+
+def started(r: redis.Redis, tag: str, times: int) -> Callable[[], bool]:
+    return lambda: notes(r).count(f"start:{tag}") == times
+
+
+@pytest.mark.parametrize("mode", ["--fork", "--no-fork"])
+def test_a_job_stopped_by_more_shutdowns_than_the_limit_fails_saying_why(
+    r: redis.Redis, workers: Workers, mode: str
+) -> None:
+    push(r, "high", "Sleep", 30, "a")
+    push(r, "high", "Record", "b")
+    env = {"RESQUE_TERM_TIMEOUT": "0.2", "RESQUE_STOP_REQUEUE_LIMIT": "2"}
+    for stop in range(1, 4):
+        worker = workers.start("high", mode, env=env)
+        wait_for(started(r, "a", stop), what=f"start {stop} of the job")
+        worker.signal(signal.SIGTERM)
+        assert worker.wait() == 0
+        if stop < 3:
+            assert queued(r, "high") == [SLEEP_A, RECORD_B]
+            assert r.hget("resque:stopped", digest(SLEEP_A)) == str(stop).encode()
+    assert queued(r, "high") == [RECORD_B]
+    (failure,) = failures(r)
+    assert (failure["exception"], failure["error"], failure["payload"]) == (
+        "Resque::TermException", layout.stopped_too_often_message(3, 2), json.loads(SLEEP_A))
+    assert (r.get("resque:stat:processed"), r.get("resque:stat:failed")) == (b"1", b"1")
+    assert r.hget("resque:stopped", digest(SLEEP_A)) is None
+
+
+def test_the_stop_count_is_kept_for_a_week_after_the_last_stop(
+    r: redis.Redis, workers: Workers
+) -> None:
+    worker = start_on_sleep(r, workers, RESQUE_TERM_TIMEOUT="0.2")
+    worker.signal(signal.SIGTERM)
+    assert worker.wait() == 0
+    assert 7 * 24 * 3600 - 60 < r.ttl("resque:stopped") <= 7 * 24 * 3600
+
+
+def test_the_default_stop_limit_is_three() -> None:
+    assert WorkerSettings().stop_requeue_limit == 3

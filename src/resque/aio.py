@@ -165,7 +165,7 @@ class AsyncResque:
 
     async def aclose(self) -> None:
         """Close the connections (the client's, when this one built it)."""
-        await self.redis.aclose()  # type: ignore[no-untyped-call]
+        await self.redis.aclose()
 
     def __repr__(self) -> str:
         return f"<AsyncResque namespace={self.namespace!r}>"
@@ -309,7 +309,7 @@ class AsyncResque:
                 if not await _next_message(pubsub, deadline):
                     return record
         finally:
-            await pubsub.aclose()  # type: ignore[no-untyped-call]
+            await pubsub.aclose()
 
 
 async def _next_message(pubsub: Any, deadline: float | None) -> bool:

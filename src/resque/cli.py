@@ -16,7 +16,7 @@ import redis
 
 from resque import __version__
 from resque.client import Client
-from resque.errors import BadRedisURL, NoQueueError, ResqueError
+from resque.errors import BadLogFormat, BadRedisURL, NoQueueError, ResqueError
 from resque.logs import setup_logging
 
 log = logging.getLogger("resque.cli")
@@ -34,7 +34,7 @@ def import_apps(apps: tuple[str, ...]) -> list[str]:
             importlib.import_module(name)
         except ImportError as exc:
             raise click.UsageError(f"cannot import --app {name}: {exc}") from exc
-        except Exception as exc:  # noqa: BLE001 - whatever the app raises, one clear line
+        except Exception as exc:  # whatever the app raises, one clear line
             frame = traceback.extract_tb(exc.__traceback__)[-1]
             raise click.ClickException(
                 f"--app {name} raised {type(exc).__name__} while loading: {exc} "
@@ -80,7 +80,7 @@ class LazyGroup(click.Group):
             return super().invoke(ctx)
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
-        except Exception as exc:  # noqa: BLE001 - the last line of defence of the command
+        except Exception as exc:  # the last line of defence of the command
             raise as_click_error(exc) from exc
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
@@ -111,7 +111,7 @@ def _missing_extra(name: str, exc: ImportError) -> click.Command:
 def as_click_error(exc: Exception) -> click.ClickException:
     """One line for an error a verb let through: what the user gave (a Redis URL, a queue
     name) is a usage error; Redis refusing or failing is a runtime error."""
-    if isinstance(exc, (BadRedisURL, NoQueueError)):
+    if isinstance(exc, (BadRedisURL, BadLogFormat, NoQueueError)):
         return click.UsageError(str(exc))
     if isinstance(exc, ResqueError):
         return click.ClickException(str(exc))
@@ -122,7 +122,10 @@ def as_click_error(exc: Exception) -> click.ClickException:
         return click.ClickException(f"cannot reach Redis: {exc}")
     if isinstance(exc, redis.RedisError):
         return click.ClickException(f"Redis refused: {exc}")
-    setup_logging(0)  # VVERBOSE=1 turns on debug, with the traceback
+    try:
+        setup_logging(0)  # VVERBOSE=1 turns on debug, with the traceback
+    except BadLogFormat:  # RESQUE_LOG_FORMAT is not the error at hand: say that one
+        setup_logging(0, "text")
     log.debug("unexpected error", exc_info=exc)
     return click.ClickException(f"{type(exc).__name__}: {exc} (VVERBOSE=1 shows where)")
 
@@ -175,7 +178,12 @@ def _help(name: str) -> str:
 @click.option("--allow", "allowed", multiple=True, help="Extra module prefix whose dotted job "
               "paths may be imported (also RESQUE_JOB_MODULES).")
 @click.option("--job-metrics", is_flag=True, default=None, help=_help("job_metrics"))
-@click.option("-v", "--verbose", count=True, help="-v info, -vv debug (VERBOSE, VVERBOSE).")
+@click.option("-v", "--verbose", count=True,
+              help="-v adds one line per job, -vv debug (VERBOSE, VVERBOSE); without it the "
+              "worker logs its start, stop, pauses, requeues and failed jobs.")
+@click.option("--log-format", type=click.Choice(["text", "json"]), envvar="RESQUE_LOG_FORMAT",
+              help="text (default) or json: one JSON object per line, for log shippers "
+              "(RESQUE_LOG_FORMAT).")
 @redis_option
 @namespace_option
 def work(
@@ -192,11 +200,12 @@ def work(
     allowed: tuple[str, ...],
     job_metrics: bool | None,
     verbose: int,
+    log_format: str | None,
     redis_url: str | None,
     namespace: str | None,
 ) -> None:
     """Start a worker on QUEUES (Ruby's `rake resque:work`)."""
-    setup_logging(verbose)
+    setup_logging(verbose, log_format, default=logging.INFO)
     if count > 1:
         sys.exit(_run_several(count, redis_url))
     from resque.settings import WorkerSettings
@@ -312,6 +321,7 @@ lazy_command("remove-queue", "resque.admin.cli:remove_queue")
 lazy_command("failed", "resque.failure.cli:failed")
 lazy_command("workers", "resque.admin.cli:workers")
 lazy_command("prune", "resque.admin.cli:prune")
+lazy_command("recover", "resque.admin.cli:recover")
 lazy_command("stats", "resque.admin.cli:stats")
 lazy_command("pause", "resque.admin.cli:pause")
 lazy_command("resume", "resque.admin.cli:resume")

@@ -230,7 +230,7 @@ class Client:
         """
         command = ("EVALSHA", self._push.sha, 3, *self._push_keys(queue), queue, *payloads)
         try:
-            self.redis.execute_command(*command)  # type: ignore[no-untyped-call]
+            self.redis.execute_command(*command)
         except redis.exceptions.NoScriptError:
             self._push(keys=self._push_keys(queue), args=[queue, *payloads])
 

@@ -200,10 +200,10 @@ def sentinel_client(
     settings = {**CLIENT_DEFAULTS, **connection_kwargs}
     if ssl:
         settings["ssl"] = True
-    manager = Sentinel(  # type: ignore[no-untyped-call]
+    manager = Sentinel(
         addresses, sentinel_kwargs=sentinel_kwargs, retry=_no_retry(), **settings
     )
-    client: redis.Redis = manager.master_for(  # type: ignore[no-untyped-call]
+    client: redis.Redis = manager.master_for(
         service, db=db, username=username, password=password
     )
     return client
@@ -433,7 +433,7 @@ def refresh_master(client: redis.Redis) -> None:
     master up for a while does not keep it on the old one)."""
     pool = client.connection_pool
     if isinstance(pool, SentinelConnectionPool):
-        pool.get_master_address()  # type: ignore[no-untyped-call]
+        pool.get_master_address()
 
 
 def _short(exc: BaseException, limit: int = 300) -> str:

@@ -2,10 +2,11 @@
 
 Every way of performing a job (a forked child, in the worker, on a thread of ``-c N``, an
 ``async def`` job on the shared event loop, an inline client, the test plugin's ``drain``)
-goes through ``execute``, which sets a context variable for the duration of the job, so the
-job can read its id and report progress wherever it runs. ``contextvars`` follow threads and
-event-loop tasks as they should: each thread has its own, and a coroutine handed to a loop
-runs in the context of the code that handed it over.
+goes through ``execute`` (``execute_awaited`` for the hookless, untracked ``async def`` jobs
+a ``-c N`` worker awaits on its loop directly), which sets a context variable for the
+duration of the job, so the job can read its id and report progress wherever it runs.
+``contextvars`` follow threads and event-loop tasks as they should: each thread has its own,
+and a coroutine handed to a loop runs in the context of the code that handed it over.
 
 Setting the variable costs one ``ContextVar.set``; the ``CurrentJob`` object is built only when
 a job asks for it. This module imports neither redis-py nor the client (the fork server's
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -105,6 +107,25 @@ def _execute(target: Any, payload: dict[str, Any], queue: str, worker: object,
         return jobs.run(target, payload["args"], payload["class"])
     finally:
         _running.reset(token)
+
+
+async def execute_awaited(func: Callable[..., Awaitable[Any]], payload: dict[str, Any],
+                          queue: str, worker: object) -> Any:
+    """``execute`` for an untracked, hookless ``async def`` job that a concurrent worker
+    awaits on its own loop (``execution/aio.py``): the same current job, set in the context
+    of the task that awaits it, and the same argument check; what the job returned."""
+    token = _running.set((payload, queue, worker, None))
+    try:
+        args, kwargs = payload["args"], _NO_KEYWORDS
+        if args and type(args[-1]) is dict:  # only then can there be keywords
+            args, kwargs = layout.split_kwargs(args)
+        jobs.check_arguments(func, args, payload["class"], kwargs)
+        return await (func(*args, **kwargs) if kwargs else func(*args))
+    finally:
+        _running.reset(token)
+
+
+_NO_KEYWORDS: dict[str, Any] = {}  # shared, never changed
 
 
 def _execute_tracked(target: Any, payload: dict[str, Any], queue: str, worker: object,

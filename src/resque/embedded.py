@@ -101,6 +101,8 @@ class EmbeddedRedis:
         return args + self.extra_args
 
     def start(self, timeout: float = 10.0) -> EmbeddedRedis:
+        if self.process is not None and self.process.stderr:
+            self.process.stderr.close()  # a restart after the server was stopped from outside
         self.data_dir.mkdir(parents=True, exist_ok=True)
         try:
             self.process = subprocess.Popen(

@@ -15,6 +15,10 @@ class BadRedisURL(ResqueError, ValueError):
     """A Redis URL or address that cannot be read; the message never shows a password."""
 
 
+class BadLogFormat(ResqueError, ValueError):
+    """A log format other than ``text`` or ``json`` (``--log-format``, ``RESQUE_LOG_FORMAT``)."""
+
+
 class BadPayload(ResqueError, ValueError):
     """A queued item that is not a job payload. The raw item is kept, never dropped."""
 

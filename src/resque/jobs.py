@@ -9,8 +9,10 @@ A job is any of:
 * either of them registered under an explicit name (``name="Mailer::Welcome"``) so that jobs
   enqueued by Ruby or Perl map to Python code.
 
-Resolution never imports a module named by Redis data unless the application allowed that
-module prefix: a payload naming ``os.system`` fails as ``JobForbidden`` without any import.
+Resolution never imports a module because Redis data named it: a dotted class path resolves
+only under a module prefix the application allowed, through modules already imported or named
+by the application itself. A payload naming ``os.system`` fails as ``JobForbidden``, one naming
+a module nobody imported as ``JobNotFound``, without any import.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import logging
+import sys
 from collections.abc import Callable, Coroutine, Iterable, Sequence
 from typing import Any, TypeVar, overload
 
@@ -82,16 +85,48 @@ class Registry:
     def names(self) -> list[str]:
         return sorted(self._by_name)
 
-    def resolve(self, name: str, allowed_modules: Iterable[str] = ()) -> Any:
+    def resolve(self, name: str, allowed_modules: Iterable[str] = (),
+                named: Iterable[str] = ()) -> Any:
         """The job for a payload's class name, or ``JobNotFound``/``JobForbidden``.
 
-        Registered names win. A dotted path is imported only when its module lies under one
-        of ``allowed_modules``; anything else (``os.system``, ``builtins.eval``) is refused
-        before any import.
+        Registered names win. A dotted path resolves only under one of ``allowed_modules``,
+        and only through modules already imported, or modules the application named: an
+        ``allowed_modules`` entry itself, or one of ``named`` (``preload``). Redis data never
+        causes an import: ``myapp.sideeffect.Job`` with ``myapp`` allowed does not import
+        ``myapp.sideeffect`` (its top-level code would run) unless the application did.
+        Anything outside the prefixes (``os.system``, ``builtins.eval``) is refused first.
         """
         found = self._by_name.get(name)
         if found is not None:
             return found
+        allowed = self._check_dotted(name, allowed_modules)
+        importable = {_clean(p) for p in (*allowed_modules, *named)} - {""}
+        target = _find_path(name, allowed, importable)
+        # Importing a module the application named may have registered the job just now:
+        # the registered object, as every later payload of this name will get.
+        found = self._by_name.get(name)
+        if found is not None:
+            return found
+        if target is None:
+            raise JobNotFound(f"cannot find {name!r}: no such attribute in a module that is "
+                              f"imported{self._suggestion(name)}; a payload never causes an "
+                              "import: import the module with --app, or name it in "
+                              "allowed_modules / RESQUE_JOB_MODULES")
+        # Only a class or function defined under an allowed prefix: a name the allowed module
+        # imported (its ``os``, a ``from subprocess import Popen``) is not the app's job.
+        defined_in = getattr(inspect.unwrap(target), "__module__", None)
+        if not (inspect.isclass(target) or inspect.isfunction(target)
+                or isinstance(target, TaskBase)) or not (
+                isinstance(defined_in, str) and any(_under(defined_in, p) for p in allowed)):
+            raise JobForbidden(
+                f"{name!r} is not a job class or function defined under an allowed prefix "
+                f"(it comes from {defined_in!r}); it is never called"
+            )
+        return target
+
+    def _check_dotted(self, name: str, allowed_modules: Iterable[str]) -> list[str]:
+        """The allowed prefixes ``name`` lies under; refuses a name that is no dotted Python
+        path, names a dunder, or lies outside every prefix, before anything is looked up."""
         if "." not in name or name.startswith(".") or ".." in name:
             raise JobNotFound(
                 f"no job is registered as {name!r}{self._suggestion(name)}; register it with "
@@ -105,26 +140,11 @@ class Registry:
         allowed = [p for p in allowed_modules if _under(name, p)]
         if not allowed:
             raise JobForbidden(
-                f"job class {name!r} is not registered{self._suggestion(name)} and its module is "
-                "not under an allowed prefix, so it is not imported; register it with "
+                f"job class {name!r} is not registered{self._suggestion(name)} and its module "
+                "is not under an allowed prefix, so it is not imported; register it with "
                 "@resque.job or allow its module with allowed_modules= / RESQUE_JOB_MODULES"
             )
-        target = _import_path(name, allowed)
-        if target is None:
-            raise JobNotFound(f"cannot find {name!r}: no such module attribute"
-                              f"{self._suggestion(name)}")
-        # Only a class or function defined under an allowed prefix: a name the allowed module
-        # imported (its ``os``, a ``from subprocess import Popen``) is not the app's job.
-        defined_in = getattr(target, "__module__", None)
-        if not (inspect.isclass(target) or inspect.isfunction(target)
-                or isinstance(target, TaskBase)) or not (
-                isinstance(defined_in, str) and any(_under(defined_in, p) for p in allowed)):
-            raise JobForbidden(
-                f"{name!r} is not a job class or function defined under an allowed prefix "
-                f"(it comes from {defined_in!r}); it is never called"
-            )
-        return target
-
+        return allowed
 
     def _suggestion(self, name: str) -> str:
         """`` (did you mean myapp.jobs.send_welcome?)`` for a near miss of a registered name
@@ -154,25 +174,28 @@ def _mark_class(target: type, name: str | None, queue: str | None, status: bool 
         setattr(target, "__resque_result_ttl__", result_ttl)  # noqa: B010
 
 
+def _clean(prefix: str) -> str:
+    return prefix.strip().rstrip(".")
+
+
 def _under(path: str, prefix: str) -> bool:
-    prefix = prefix.strip().rstrip(".")
+    prefix = _clean(prefix)
     return bool(prefix) and (path == prefix or path.startswith(prefix + "."))
 
 
-def _import_path(path: str, allowed: list[str]) -> Any | None:
-    """Import the longest allowed module prefix of ``path`` and walk the rest as attributes,
-    never through a module that lies outside the allowed prefixes."""
+def _find_path(path: str, allowed: list[str], importable: set[str]) -> Any | None:
+    """The longest module prefix of ``path`` that is imported (or that the application
+    named, which is imported now), then the rest walked as attributes, never through a
+    module that lies outside the allowed prefixes."""
     parts = path.split(".")
     for split in range(len(parts) - 1, 0, -1):
         module_name = ".".join(parts[:split])
         if not any(_under(module_name, p) for p in allowed):
             return None  # the allowed prefix names an attribute path, not a module
-        try:
-            obj: Any = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name and module_name.startswith(exc.name):
-                continue
-            raise
+        module = _module(module_name, importable)
+        if module is None:
+            continue  # not imported, and only the payload names it: never imported here
+        obj: Any = module
         for attribute in parts[split:]:
             obj = getattr(obj, attribute, None)
             if obj is None:
@@ -182,6 +205,19 @@ def _import_path(path: str, allowed: list[str]) -> Any | None:
                                    "under an allowed prefix")
         return obj
     return None
+
+
+def _module(name: str, importable: set[str]) -> Any | None:
+    """An imported module, or one the application named, imported now; else None."""
+    module = sys.modules.get(name)
+    if module is not None or name not in importable:
+        return module
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name and name.startswith(exc.name):
+            return None  # the name is an attribute path, not a module
+        raise
 
 
 def _dotted_name(target: Any) -> str:

@@ -318,6 +318,14 @@ def repeat_offender_message(worker: str, requeued: int) -> str:
     )
 
 
+def stopped_too_often_message(times: int, limit: int) -> str:
+    return (
+        f"Stopped by a worker shutdown {times} times without finishing within the grace "
+        f"period (requeued {times - 1} times, the limit, RESQUE_STOP_REQUEUE_LIMIT={limit}); "
+        "failed instead of requeued, so that it no longer blocks its queue at every restart"
+    )
+
+
 def prune_message(worker: str, class_name: str | None) -> str:
     job = class_name or "<Unknown Job>"
     return f"Worker {worker} did not gracefully exit while processing {job}"
@@ -402,6 +410,11 @@ class Keys:
     def recovered(self) -> str:
         """Hash: payload digest -> how often a dead worker's in-flight job was requeued."""
         return self.prefix + "recovered"
+
+    @property
+    def stopped(self) -> str:
+        """Ours: payload digest -> times a job was requeued because a shutdown stopped it."""
+        return self.prefix + "stopped"
 
     @property
     def inflight_workers(self) -> str:

@@ -64,11 +64,12 @@ def record_sample(client: redis.Redis, keys: layout.Keys, now: float | None = No
         RECENT.bucket, RECENT.retention, HISTORY.bucket, HISTORY.retention, TOP_QUEUES,
         layout.METRICS_SAMPLE_TEMPLATE,
     ]
+    written: Any  # redis-py's typing of a script's reply differs between its versions
     try:
         written = client.evalsha(_SCRIPT_SHA, len(key_names), *key_names, *args)
     except redis.exceptions.NoScriptError:
         written = client.eval(SAMPLE_SCRIPT, len(key_names), *key_names, *args)
-    return int(written)  # type: ignore[arg-type]
+    return int(written)
 
 
 @dataclass(frozen=True)

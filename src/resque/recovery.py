@@ -23,10 +23,11 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import redis
 
-from resque import layout, status
+from resque import layout, logs, status
 from resque.failure import Failure, FailureBackend, RedisFailure, save_quietly
 from resque.store import WorkerStore
 
@@ -126,9 +127,10 @@ class Pruner:
             self._orphans_seen.pop(worker, None)
         return None
 
-    def recover(self, worker: str, reason: str, has_inflight: bool) -> None:
-        if has_inflight:
-            self._fail_repeat_offenders(worker)
+    def recover(self, worker: str, reason: str, has_inflight: bool) -> int:
+        """Unregister a dead worker; requeue its in-flight jobs, or fail a foreign worker's
+        job. Returns the jobs requeued or failed (-1: its record kept changing)."""
+        left = self._fail_repeat_offenders(worker) if has_inflight else []
         for _ in range(3):  # compare-and-act: retry if the record changes under us
             record = self.store.worker_record(worker)
             # Ours are requeued from the in-flight list; only a foreign worker's job is failed.
@@ -143,22 +145,32 @@ class Pruner:
                 self._orphans_seen.pop(worker, None)
                 verb = "requeued" if has_inflight else "failed"
                 log.info("pruned dead worker %s (%s): %d job(s) %s", worker, reason, count, verb)
-                if failure and count and self.failure.saves:
-                    save_quietly(self.failure, failure)
-                return
+                for _, queue, payload in left if count else []:
+                    log.info("requeued at the head of its queue: job %s (from %s)",
+                             _describe(queue, payload), worker)
+                if failure and count:
+                    log.info("failed, as Ruby does: job %s (from %s)",
+                             _describe(failure.queue, failure.payload), worker)
+                    if self.failure.saves:
+                        save_quietly(self.failure, failure)
+                return count
         log.warning("could not prune %s: its record kept changing", worker)
+        return -1
 
-    def _fail_repeat_offenders(self, worker: str) -> None:
+    def _fail_repeat_offenders(self, worker: str) -> list[tuple[bytes, str, bytes]]:
         """A job whose workers keep dying under it (a segfault in-process, an OOM kill) is
-        failed instead of requeued once it has been requeued ``requeue_limit`` times."""
+        failed instead of requeued once it has been requeued ``requeue_limit`` times.
+        Returns the entries left to requeue."""
         entries = self.store.inflight_entries(worker)
         if not self.store.worker_record(worker):
             entries = entries[1:]  # whoever unregistered the worker already failed the first
         if not entries:
-            return
+            return []
         counts = self.store.count_recoveries([payload for _, _, payload in entries])
+        left = []
         for (entry, queue, payload), count in zip(entries, counts, strict=True):
             if count <= self.requeue_limit:
+                left.append((entry, queue, payload))
                 continue
             try:
                 decoded = layout.decode_job(payload, queue)
@@ -170,11 +182,12 @@ class Pruner:
                 backtrace=[], worker=worker, queue=queue, now=time.time(),
             )
             if self.store.fail_entry(worker, entry, record, queue):
-                log.warning("job %s from %s killed its worker again: failed, not requeued",
-                            decoded.get("class"), queue)
+                log.warning("job %s killed its worker again: failed, not requeued",
+                            _describe(queue, decoded))
                 status.after_recovery(self.store.redis, self.store.keys, worker, [], [payload])
                 if self.failure.saves:
                     save_quietly(self.failure, Failure(record, queue, decoded))
+        return left
 
     def _failure_for(self, worker: str, record: bytes | None, reason: str) -> Failure | None:
         """The failure Ruby records for a dead worker's job (used when it has no in-flight
@@ -198,3 +211,13 @@ class Pruner:
             worker=worker, queue=queue, now=time.time(),
         )
         return Failure(json_record, queue, payload)
+
+
+def _describe(queue: str, payload: Any) -> str:
+    """``Class (id 42) from queue``: a payload as bytes (in flight) or decoded."""
+    if isinstance(payload, bytes):
+        try:
+            payload = layout.decode(payload)
+        except ValueError:
+            payload = None
+    return logs.describe_job(logs.job_fields(queue, payload))

@@ -187,6 +187,11 @@ class WorkerSettings:
     requeue_limit: int = setting(
         2, env="RESQUE_REQUEUE_LIMIT",
         doc="A job whose workers died under it this many times is failed, not requeued.")
+    stop_requeue_limit: int = setting(
+        3, env="RESQUE_STOP_REQUEUE_LIMIT",
+        doc="A job stopped by a shutdown (it outlived `term_timeout`) is requeued at the head "
+            "of its queue this many times; the next stop fails it, with a record that says "
+            "why, so that a job that hangs cannot block its queue at every restart.")
     failure_backend: str | FailureBackend | None = setting(
         None, env="FAILURE_BACKEND", ruby="FAILURE_BACKEND",
         doc="Where failures go: `redis`, `redis_multi_queue`, `log`, `none`, "

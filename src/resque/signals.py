@@ -24,11 +24,12 @@ log = logging.getLogger("resque.worker")
 
 
 class Intent(enum.Enum):
-    STOP = "stopping; the running job goes back to its queue"
-    FINISH = "finishing the current job, then exiting"
+    STOP = "stopping: no new jobs; the running job gets the grace period, then goes back to " \
+           "its queue"
+    FINISH = "finishing the running job(s), then exiting"
     KILL_CHILD = "killing the running job's child"
-    PAUSE = "pausing"
-    RESUME = "resuming"
+    PAUSE = "pausing: no new jobs until CONT; the running job goes on"
+    RESUME = "resuming: taking jobs again"
     TIME_UP = "the grace period is over"
 
 
@@ -57,14 +58,16 @@ class SignalHandlers:
         self._previous: dict[int, Any] = {}
         self._previous_fd: int | None = None
 
-    def install(self, act: Callable[[Intent], None], wakeup_fd: int) -> None:
+    def install(self, act: Callable[[Intent], None], wakeup_fd: int,
+                explain: Callable[[Intent], str] = lambda intent: intent.value) -> None:
         """Send every worker signal to ``act`` as an intent, and a byte to ``wakeup_fd`` (so
-        a waiting worker wakes at once). Main thread only, as Python's signals are."""
+        a waiting worker wakes at once); log what it does (``explain``) first, since acting
+        may interrupt a job. Main thread only, as Python's signals are."""
 
         def handle(signum: int, frame: FrameType | None) -> None:
             intent = intent_of(signum, self.graceful_term)
             if intent is not Intent.TIME_UP:
-                log.info("%s: %s", signal.Signals(signum).name, intent.value)
+                log.info("%s: %s", signal.Signals(signum).name, explain(intent))
             act(intent)
 
         # An embedding application (an asyncio loop, say) may have its own wake-up fd.

@@ -222,7 +222,7 @@ class StatusStore:
 
         Subscribes to the job's channel before reading the record, so an end published
         between the two is not missed; then blocks on the subscription (no polling)."""
-        pubsub = self.redis.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+        pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
         try:
             pubsub.subscribe(self.keys.status_channel(job_id))
             deadline = None if timeout is None else time.monotonic() + timeout

@@ -36,6 +36,11 @@ FAIL_ENTRY_SCRIPT = scripts.source("fail_entry")  # fail one in-flight job inste
 RECOVERY_MEMORY = 7 * 24 * 3600  # how long a requeue is remembered against a payload
 
 
+def digest(payload: bytes) -> str:
+    """A payload's field in the ``recovered`` and ``stopped`` hashes (Lua's ``sha1hex``)."""
+    return hashlib.sha1(payload).hexdigest()
+
+
 @dataclass(frozen=True)
 class Reserved:
     """A job taken from ``queue``: the raw bytes exactly as they were queued."""
@@ -57,7 +62,10 @@ class Ack:
 @dataclass
 class Acks:
     """What the next step reports for the jobs at the head of the in-flight list, in order:
-    ``done`` finished ones (``failed`` of them raised), then ``requeue`` stopped ones."""
+    ``done`` finished ones (``failed`` of them raised), then ``requeue`` stopped ones.
+
+    ``concurrent``: jobs that finished in any order (threads), each named by its token in
+    ``finished``; ``shows`` is the worker record for the oldest job still running."""
 
     done: int = 0
     failed: int = 0
@@ -65,9 +73,14 @@ class Acks:
     records: list[str] = field(default_factory=list)
     queue: str = ""
     last_token: str | None = None  # the last entry covered: gone once the step has run
+    concurrent: bool = False
+    finished: list[tuple[str, int, str]] = field(default_factory=list)
+    shows: str = ""
 
     def add(self, ack: Ack, job: Reserved) -> None:
         if ack.mode == ACK_REQUEUE:
+            if self.concurrent:
+                raise ValueError("a concurrent worker leaves unfinished jobs in flight")
             self.requeue += 1
         else:
             if self.requeue:
@@ -77,7 +90,15 @@ class Acks:
             if ack.failure:
                 self.records.append(ack.failure)
                 self.queue = ack.failure_queue or job.queue
+            if self.concurrent:
+                self.finished.append((job.token, int(ack.mode == ACK_FAILED), ack.failure))
         self.last_token = job.token
+
+    def accepts(self, ack: Ack, job: Reserved) -> bool:
+        """False for a failure of another queue than the failures already here: one step
+        writes one failure list (``redis_multi_queue`` keeps one per queue)."""
+        return not (ack.failure and self.records
+                    and (ack.failure_queue or job.queue) != self.queue)
 
     def __bool__(self) -> bool:
         return bool(self.done or self.requeue)
@@ -131,7 +152,9 @@ class WorkerStore:
             keys.failed,
             keys.failed_queues,
             keys.pause,
+            keys.stopped,
         ]
+        self.concurrent = False  # jobs on threads: acknowledged by token, in any order
         self._queue_args: dict[tuple[str, ...], tuple[list[str], list[str]]] = {}
         self._run_at_second = -1
         self._reported_bad: set[str] = set()
@@ -173,16 +196,22 @@ class WorkerStore:
         queue_keys, queue_args = self._queue_arguments(queues)
         keys = self._fixed_keys + queue_keys
         acks = acks if acks else _NO_ACKS
-        records, failed_member = "", ""
+        records, failed_member, written = "", "", False
         if acks.records:
             target = self.failure_target(self.keys, acks.queue)
             if target is not None:
                 keys[6] = target.key
                 records, failed_member = layout.encode(acks.records), target.failed_queues_member
+                written = True
+        counts, finished = (acks.done, acks.failed, acks.requeue), ""
+        if self.concurrent:  # by token; records travel with their jobs
+            finished = layout.encode([[t, f, r if written else ""] for t, f, r in acks.finished])
+            counts, records = (0, 0, 0), ""
         args: list[Any] = [
-            acks.done, acks.failed, acks.requeue, failed_member, records, reserve,
+            *counts, failed_member, records, reserve,
             layout.WORKING_ON_TEMPLATE, self._run_at_json(now), layout.UNREADABLE_PAYLOAD,
-            self.keys.queue(""), token, acks.last_token or "", *queue_args,
+            self.keys.queue(""), token, acks.last_token or "", RECOVERY_MEMORY, finished,
+            acks.shows, *queue_args,
         ]
         return keys, args
 
@@ -309,10 +338,19 @@ class WorkerStore:
         """Count one more requeue of each payload (by digest); returns the new counts."""
         with self.redis.pipeline(transaction=False) as pipe:
             for payload in payloads:
-                pipe.hincrby(self.keys.recovered, hashlib.sha1(payload).hexdigest(), 1)
+                pipe.hincrby(self.keys.recovered, digest(payload), 1)
             pipe.expire(self.keys.recovered, RECOVERY_MEMORY)
             counts = pipe.execute()
         return [int(count) for count in counts[:-1]]
+
+    def times_stopped(self, payload: bytes) -> int:
+        """How often a shutdown requeued this payload (the step script counts). One round
+        trip, only for a job a shutdown stopped."""
+        count: Any = self.redis.hget(self.keys.stopped, digest(payload))
+        return int(count or 0)
+
+    def forget_stops(self, payload: bytes) -> None:
+        self.redis.hdel(self.keys.stopped, digest(payload))
 
     def fail_entry(self, worker: str, entry: Any, failure: str, queue: str) -> bool:
         """Move one in-flight entry to the failure list, atomically; False if it was gone."""

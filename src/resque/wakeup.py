@@ -58,37 +58,36 @@ class Wakeup:
 
     # --- waiting ------------------------------------------------------------------------
 
-    def wait(self, timeout: float) -> bool:
-        """Sleep until a wake-up, a signal or ``timeout``, whichever comes first. True when
-        wake-ups were waiting already (one may be for a queue new to a wildcard)."""
+    def wait(self, timeout: float, also: int | None = None) -> bool:
+        """Sleep until a wake-up, a signal, ``also`` is readable (a job ended on a thread) or
+        ``timeout``, whichever comes first. True when wake-ups were waiting already (one may
+        be for a queue new to a wildcard)."""
         if self._broken:
             self.subscribe()
         if not self._broken and self._drain():
             return True
-        if self._pipe is None:
+        if self._pipe is None and also is None:  # no signals to wake us: check again soon
             time.sleep(min(timeout, 0.1))
             return False
-        fds = [self._pipe[0]]
         sock = None if self._broken else getattr(self._pubsub.connection, "_sock", None)
-        if sock is not None:
-            fds.append(sock.fileno())
-        try:
-            readable, _, _ = select.select(fds, [], [], timeout)
-        except (OSError, ValueError):
-            return False
-        if self._pipe[0] in readable:
-            _empty(self._pipe[0])
+        self._select([sock.fileno() if sock is not None else None, also], timeout)
         return False
 
-    def sleep(self, seconds: float) -> None:
-        """Sleep, but wake at once for a signal."""
-        if self._pipe is None:
+    def sleep(self, seconds: float, also: int | None = None) -> None:
+        """Sleep, but wake at once for a signal (or when ``also`` is readable)."""
+        if self._pipe is None and also is None:
             time.sleep(seconds)
             return
+        self._select([also], seconds)
+
+    def _select(self, fds: list[int | None], timeout: float) -> None:
+        watched = [fd for fd in [self._pipe[0] if self._pipe else None, *fds] if fd is not None]
         try:
-            select.select([self._pipe[0]], [], [], seconds)
+            readable, _, _ = select.select(watched, [], [], timeout)
         except (OSError, ValueError):
-            pass
+            return
+        if self._pipe is not None and self._pipe[0] in readable:
+            _empty(self._pipe[0])
 
     def keep_drained(self) -> None:
         """A busy worker still reads its wake-ups now and then, so that Redis's pub/sub
@@ -119,7 +118,7 @@ class Wakeup:
         """Wake-ups and keyspace events in separate commands: an ACL user allowed only the
         namespace's channels is refused the second one alone (see ``_drain``)."""
         db = int(self.client.connection_pool.connection_kwargs.get("db", 0))
-        self._pubsub = self.client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+        self._pubsub = self.client.pubsub(ignore_subscribe_messages=True)
         if self._channels == 0:
             return  # Redis refused every channel: the interval poll finds the jobs
         keys, patterns = self.keys, self.queues.patterns

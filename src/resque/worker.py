@@ -16,12 +16,12 @@ import socket
 import threading
 import time
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import redis
 import setproctitle
 
-from resque import __version__, layout
+from resque import __version__, layout, logs
 from resque.client import Client
 from resque.connection import Outage, describe
 from resque.errors import NoQueueError
@@ -37,7 +37,7 @@ from resque.queues import QueueList
 from resque.recovery import Pruner
 from resque.settings import WorkerSettings
 from resque.signals import Intent, SignalHandlers
-from resque.store import Acks, Reserved, Step, WorkerStore
+from resque.store import Ack, Acks, Reserved, Step, WorkerStore
 from resque.wakeup import Wakeup
 
 if TYPE_CHECKING:
@@ -73,8 +73,9 @@ class Worker:
         self.pid = os.getpid()
         self.stop = Stop()
         self.jobs_processed = 0
-        self._paused = self._idle = False
+        self._paused = self._idle = self._held = False
         self._steps = 0  # step tokens, so that a step sent again is never run twice
+        self._title = ""  # the process title last set
         self.store = WorkerStore(self.resque.redis, self.keys, self.id)
         self.wakeup = Wakeup(self.resque.redis, self.keys, self.queue_list)
         # One log line when Redis stops answering and one when it is back, whoever sees it.
@@ -136,6 +137,7 @@ class Worker:
         self.pid = os.getpid()
         self.store = WorkerStore(self.resque.redis, self.keys, self.id)
         self.store.failure_target = self.failure.redis_target
+        self.store.concurrent = self.executor.concurrent
         self.set_title(layout.STARTING_TITLE, bare=True)
         self._handle_signals()
         try:
@@ -170,7 +172,24 @@ class Worker:
         self.heartbeat.start()
         if self.durations is not None:
             self.durations.start()
-        log.info("worker %s started (%s)", self.id, "fork per job" if self.fork else "no fork")
+        self._announce()
+
+    def _announce(self) -> None:
+        """The start-up banner: what this worker is, where its jobs come from, how they run."""
+        fields: dict[str, Any] = {
+            "worker": self.id, "version": __version__, "redis": describe(self.resque.redis),
+            "namespace": self.keys.namespace, "queues": list(self.settings.queues),
+            "mode": self.executor.mode, "concurrency": self.settings.concurrency,
+        }
+        log.info("resque %s worker %s started: redis %s, namespace %s, queues %s, %s",
+                 __version__, self.id, fields["redis"], fields["namespace"] or "(none)",
+                 ",".join(fields["queues"]), self.executor.describe(), extra={"fields": fields})
+        names, allowed = self.resque.registry.names(), list(self.resque.allowed_modules)
+        shown = ", ".join(names[:20]) + (f" and {len(names) - 20} more" if len(names) > 20
+                                         else "")
+        log.info("registered jobs: %s; dotted job paths allowed under: %s", shown or "none",
+                 ", ".join(allowed) or "none", extra={"fields": {"jobs": names,
+                                                                   "allowed": allowed}})
 
     def _requeue_leftovers(self) -> None:
         requeued = self.store.unregister()
@@ -181,45 +200,59 @@ class Worker:
     def loop(self) -> None:
         """Take jobs in strict priority order until told to stop: one round trip per batch.
 
-        Each step acknowledges the jobs just performed and reserves the next batch from the
-        first queue that has jobs; the executor performs it and says how each job ended.
+        Each step acknowledges the jobs that ended and reserves the next ones from the first
+        queue that has jobs, as many as the executor has room for: in-process and forking
+        modes perform the batch and say how each job ended; threads start each job at once
+        and report it when it ends, so a thread takes new work as soon as it is free.
         """
-        acks = Acks()
-        while not self.stop.requested:
-            if self._paused:  # USR2: acknowledge what is done, take nothing
+        acks = self._acks()
+        while not self.stop.requested and self._jobs_left() != 0:
+            room = self.executor.room(self._jobs_left())
+            if self._paused or not room:  # USR2, or every thread busy: take nothing now
                 acks = self._flush(acks)
-                self._rest()
-                continue
-            step = self._step(acks, self.executor.batch_size(self._jobs_left()))
-            acks = Acks()
-            if step.paused:  # pause-all-workers
-                self._rest()
-            elif not step.jobs:
-                self._become_idle()  # Ruby runs queue_empty before a burst worker exits too
-                if self.burst:
-                    break
-                self._wait(self.settings.interval)
+                self._rest() if self._paused else self._wait_for_a_job()
             else:
-                acks = self._perform(step.jobs)
-                if self._jobs_left() == 0:
-                    break
-                self.wakeup.keep_drained()
-        self._flush(acks)
+                step = self._step(acks, room)
+                acks = self._acks()
+                self._note_pause(step.paused)
+                if step.paused:  # pause-all-workers
+                    self._rest()
+                elif step.jobs:
+                    acks = self._perform(step.jobs, acks)
+                    self.wakeup.keep_drained()
+                elif self.executor.busy:  # threads: nothing queued, jobs still running
+                    self._wait(self.settings.interval or 1.0)  # a job ending wakes it too
+                else:
+                    self._become_idle()  # Ruby runs queue_empty before a burst worker exits
+                    if self.burst:
+                        break
+                    self._wait(self.settings.interval)
+            acks = self._acknowledge(self.executor.finished(), acks)
+        self._finish(acks)
         if self.stop.requested:
             self.run_hooks("shutdown")
 
-    def _perform(self, batch: list[Reserved]) -> Acks:
+    def _perform(self, batch: list[Reserved], acks: Acks) -> Acks:
         """Hand the batch to the executor; what the next step acknowledges."""
         self._idle = False
         started = time.monotonic()
         ran = self.executor.run(batch)
-        acks = Acks()
         # After a stop the rest are not run: they stay in flight until unregister requeues them.
-        for job, ack in zip(batch, ran, strict=False):
-            acks.add(ack, job)
-        self.jobs_processed += len(ran)
+        acks = self._acknowledge(zip(batch, ran, strict=False), acks)
         self.executor.ran(len(batch), time.monotonic() - started)
         return acks
+
+    def _acknowledge(self, ended: Iterable[tuple[Reserved, Ack]], acks: Acks) -> Acks:
+        """Add how jobs ended to what the next step acknowledges."""
+        for job, ack in ended:
+            if ack.failure and not acks.accepts(ack, job):  # one step, one failure list
+                acks = self._flush(acks)
+            acks.add(ack, job)
+            self.jobs_processed += 1
+        return acks
+
+    def _acks(self) -> Acks:
+        return Acks(concurrent=True) if self.executor.concurrent else Acks()
 
     def _jobs_left(self) -> int | None:
         """Jobs to go before ``max_jobs``; None without a limit."""
@@ -229,7 +262,34 @@ class Worker:
     def _flush(self, acks: Acks) -> Acks:
         if acks:
             self._step(acks, 0)
-        return Acks()
+        return self._acks()
+
+    def _finish(self, acks: Acks) -> None:
+        """Acknowledge what ended. Jobs still running on threads get as long as they take
+        (QUIT), or until ``term_timeout`` or a second TERM (``abandoned``): then the process
+        ends at once, and leaves them in flight."""
+        while self.executor.busy and not self.executor.abandoned:
+            acks = self._flush(acks)
+            self._wait_for_a_job()
+            acks = self._acknowledge(self.executor.finished(), acks)
+        self._flush(acks)
+        if self.executor.abandoned and self.executor.busy:
+            self._abandon()
+
+    def _abandon(self) -> NoReturn:
+        """End the process now: jobs on threads cannot be stopped. They stay in this worker's
+        in-flight list (the worker record shows the oldest), and a pruner requeues them once
+        this pid is gone: at once on this host, or after the heartbeat expiry elsewhere;
+        ``resque recover <worker>`` does it by hand."""
+        left = self.executor.running()
+        for job in left:
+            log.warning("left in flight for recovery: job %s", _describe(job))
+        log.warning("worker %s stopping now, %d job(s) still running: they stay in flight "
+                    "until a pruner or `resque recover` requeues them", self.id, len(left))
+        if self.durations is not None:
+            self.durations.close()  # the jobs that did end are counted, as at any exit
+        logging.shutdown()  # flush every handler: nothing runs after os._exit
+        os._exit(1)
 
     def _step(self, acks: Acks, reserve: int) -> Step:
         """One step, one round trip: acknowledge ``acks``, reserve up to ``reserve`` jobs.
@@ -245,6 +305,7 @@ class Worker:
             if outcome is not None:  # it ran; only its reply was lost
                 return outcome
             queues = self.queues() if reserve else []
+            acks.shows = self.executor.shows()  # threads: the record of the oldest job left
             return self.store.step(acks, queues, reserve, time.time(), token)
 
         return self.retries.until_done(ACKNOWLEDGING, attempt, self.settings.term_timeout)
@@ -254,9 +315,22 @@ class Worker:
         self.set_title(layout.TITLE_PAUSED)
         self._wait(self.settings.interval or 1.0)
 
+    def _note_pause(self, paused: bool) -> None:
+        """Say when ``pause-all-workers`` starts and stops holding this worker."""
+        if paused != self._held:
+            self._held = paused
+            log.info("paused: pause-all-workers is set (resque pause); no new jobs until it "
+                     "is cleared" if paused else "resumed: pause-all-workers was cleared")
+
     def _wait(self, timeout: float) -> None:
-        if not self.stop.requested and self.wakeup.wait(timeout):
+        """Until a wake-up, a signal, a job ending on a thread, or ``timeout``."""
+        if not self.stop.requested and self.wakeup.wait(timeout, self.executor.fileno()):
             self.queue_list.forget()  # the wake-up may be for a queue new to a wildcard
+
+    def _wait_for_a_job(self) -> None:
+        """Every thread is busy (or stopping): until one ends, or a signal comes."""
+        self.wakeup.sleep(1.0, self.executor.fileno())
+        self.wakeup.keep_drained()
 
     def _become_idle(self) -> None:
         if not self._idle:
@@ -273,17 +347,28 @@ class Worker:
             self.durations.close()
         self.executor.close()
         self.wakeup.close()
-        try:
-            requeued = self.store.unregister()
-            if requeued:
-                log.info("requeued %d unfinished job(s) at shutdown", requeued)
-        except redis.RedisError as exc:
-            log.error("could not unregister %s: %s (its jobs stay in flight and a pruner will "
-                      "requeue them)", self.id, exc)
+        if self.executor.busy:  # threads we could not stop (an error ended the loop)
+            log.warning("worker %s exits with %d job(s) still running on threads: they stay in "
+                        "flight until a pruner or `resque recover` requeues them", self.id,
+                        self.executor.busy)
+        else:
+            self._unregister()
         self.signals.restore()
         self.wakeup.close_pipe()
         self.run_hooks("worker_exit")
         log.info("worker %s exited after %d job(s)", self.id, self.jobs_processed)
+
+    def _unregister(self) -> None:
+        """Requeue what is left in flight (jobs of a batch never started), delete our keys."""
+        try:
+            left = self.store.inflight_entries(self.id)
+            if self.store.unregister():
+                for _, queue, payload in left:
+                    log.info("requeued at shutdown, never started: job %s",
+                             _describe(Reserved(queue, payload)))
+        except redis.RedisError as exc:
+            log.error("could not unregister %s: %s (its jobs stay in flight and a pruner will "
+                      "requeue them)", self.id, exc)
 
     # --- signals, as intents (signals.py) -----------------------------------------------
 
@@ -291,7 +376,13 @@ class Worker:
         if threading.current_thread() is not threading.main_thread():
             log.warning("worker not in the main thread: signals are not handled")
             return
-        self.signals.install(self.act, self.wakeup.open_pipe())
+        self.signals.install(self.act, self.wakeup.open_pipe(), self.explain)
+
+    def explain(self, intent: Intent) -> str:
+        """What a signal makes this worker do, in its mode, for the log."""
+        if intent is Intent.STOP:
+            return self.executor.stopping(again=self.stop.interrupt)
+        return str(intent.value)
 
     def act(self, intent: Intent) -> None:
         """Do what a signal asks. Runs in the signal handler: a stop may raise
@@ -330,13 +421,27 @@ class Worker:
         return layout.process_title(__version__, state, self.settings.procline_prefix)
 
     def set_title(self, state: str, bare: bool = False) -> None:
+        """Set the process title, unless it already reads so: an in-process worker's title
+        changes once a second at most (``Processing q since <epoch>``), and each setting
+        costs as much as a no-op job."""
         title = state if bare else self.title(state)
-        setproctitle.setproctitle(title)
-        log.debug(title)
+        if title != self._title:
+            self._title = title
+            setproctitle.setproctitle(title)
+            log.debug(title)
 
     def run_hooks(self, kind: str, *args: Any) -> None:
         """Run worker hooks; a failing hook is logged and never stops the worker."""
         run_hooks(kind, self.hooks[kind], *args)
+
+
+def _describe(job: Reserved) -> str:
+    """``Class (id 42) from queue`` of a reserved job, for log lines."""
+    try:
+        payload: Any = layout.decode(job.raw)
+    except ValueError:
+        payload = None
+    return logs.describe_job(logs.job_fields(job.queue, payload))
 
 
 def work(queues: Iterable[str], **options: Any) -> None:

@@ -6,8 +6,8 @@ use warnings;
 use JSON;
 use Resque;
 
-# The same job names as tests/peers_app.py (Python) and tests/ruby/peers.rb (Ruby). Each
-# records the args it was given, re-encoded by Perl Resque's own encoder, in
+# The same job names as tests/support/apps/peers_app.py (Python) and tests/ruby/peers.rb
+# (Ruby). Each records the args it was given, re-encoded by Perl Resque's own encoder, in
 # resque:peers:ran:perl.
 package Echo;
 sub perform {

@@ -5,8 +5,8 @@
 require "json"
 require "resque"
 
-# The same job names and queue as tests/peers_app.py (Python) and tests/perl/peers.pl (Perl).
-# Each records the args it was given, re-encoded by this language, in resque:peers:ran:ruby.
+# The same job names and queue as tests/support/apps/peers_app.py (Python) and
+# tests/perl/peers.pl (Perl). Each records the args it was given, re-encoded by this language, in resque:peers:ran:ruby.
 class Echo
   @queue = :peers
 

@@ -1,6 +1,7 @@
 """Administration: the operations behind the ``resque`` admin verbs and the dashboard.
 
-``Admin`` (``operations.py``) looks after queues, workers, stats, pausing and pruning;
+``Admin`` (``operations.py``) looks after queues, workers, stats, pausing and pruning, and
+(``inflight.py``) the jobs our workers hold in flight, and their recovery by hand;
 ``Admin.failures`` (``resque.failure.operations``) lists, retries and removes failures,
 addressing each entry by index and content so that concurrent changes never make it act on
 the wrong one.
@@ -9,6 +10,7 @@ the wrong one.
 
 from __future__ import annotations
 
+from resque.admin.inflight import InflightJob, Orphan, RecoverResult
 from resque.admin.operations import Admin, PruneResult, QueuedItem, WorkerInfo
 from resque.failure.operations import BulkResult, Failures, Filter, Page
 from resque.failure.records import (
@@ -27,10 +29,13 @@ __all__ = [
     "FailureNotFound",
     "Failures",
     "Filter",
+    "InflightJob",
     "NotAFailureList",
     "NotRequeueable",
+    "Orphan",
     "Page",
     "PruneResult",
     "QueuedItem",
+    "RecoverResult",
     "WorkerInfo",
 ]

@@ -1,5 +1,5 @@
 """Admin verbs of the ``resque`` command: queues, peek, enqueue, remove-queue, workers, prune,
-stats, pause, resume (``failed`` and its verbs are ``resque/failure/cli.py``, on the same
+recover, stats, pause, resume (``failed`` and its verbs are ``resque/failure/cli.py``, on the same
 plumbing). Thin: each verb calls ``resque.admin`` and prints the result.
 
 Every verb takes ``--redis``/``--namespace`` and ``--json`` (a machine-readable document on
@@ -211,26 +211,60 @@ def remove_queue(
 @click.command()
 @farm_options
 def workers(redis_url: str | None, namespace: str | None, as_json: bool) -> None:
-    """Registered workers: state, current job, start time and last heartbeat."""
-    found = admin_for(redis_url, namespace).workers()
+    """Registered workers: state, current job, jobs in flight, start time and last heartbeat;
+    then jobs in flight under workers no longer registered, which no Ruby tool shows."""
+    admin = admin_for(redis_url, namespace)
+    found, orphans = admin.workers(inflight=True), admin.orphans()
     if as_json:
-        emit_json([worker.to_json() for worker in found])
+        emit_json([worker.to_json() for worker in found] + [o.to_json() for o in orphans])
         return
-    if not found:
-        echo("no workers")
-        return
-    rows = []
-    for worker in found:
-        job = worker.job or {}
-        payload: dict[str, Any] = job["payload"] if isinstance(job.get("payload"), dict) else {}
-        doing = (f"{payload.get('class')} on {job.get('queue')} since {job.get('run_at')}"
-                 if worker.job and "unreadable" not in job else job.get("unreadable", "-"))
-        rows.append((worker.id, worker.state, ",".join(worker.queues), doing,
-                     worker.started, age(worker.heartbeat_age), worker.processed))
-    echo(table(["WORKER", "STATE", "QUEUES", "JOB", "STARTED", "HEARTBEAT", "PROCESSED"],
-                     rows))
+    if found:
+        rows = []
+        for worker in found:
+            job = worker.job or {}
+            payload: dict[str, Any] = (job["payload"] if isinstance(job.get("payload"), dict)
+                                       else {})
+            doing = (f"{payload.get('class')} on {job.get('queue')} since {job.get('run_at')}"
+                     if worker.job and "unreadable" not in job else job.get("unreadable", "-"))
+            rows.append((worker.id, worker.state, ",".join(worker.queues), doing,
+                         len(worker.inflight or ()) or "-", worker.started,
+                         age(worker.heartbeat_age), worker.processed))
+        echo(table(["WORKER", "STATE", "QUEUES", "JOB", "IN FLIGHT", "STARTED", "HEARTBEAT",
+                    "PROCESSED"], rows))
     working = sum(1 for worker in found if worker.working)
-    echo(f"{len(found)} worker(s), {working} working")
+    echo(f"{len(found)} worker(s), {working} working" if found else "no workers")
+    if orphans:
+        echo("\njobs in flight under workers no longer registered (a worker of ours requeues "
+             "them when it next prunes; `resque recover <worker>` does it now):")
+        for orphan in orphans:
+            jobs = ", ".join(f"{job.class_name} on {job.queue}" for job in orphan.to_requeue)
+            failed = (" (the first, its record's job, was failed by the pruner that "
+                      "unregistered it)" if orphan.first_failed else "")
+            echo(f"  {orphan.worker}: {len(orphan.jobs)} job(s){failed}; to requeue: "
+                 f"{jobs or 'none'}")
+
+
+@click.command()
+@click.argument("worker_ids", metavar="WORKER...", nargs=-1, required=True)
+@click.option("--expiry", default=300.0, show_default=True,
+              help="A heartbeat newer than this many seconds means the worker may be alive.")
+@click.option("--force", is_flag=True,
+              help="Recover even a worker that shows signs of life (its jobs may run twice).")
+@farm_options
+def recover(worker_ids: tuple[str, ...], expiry: float, force: bool, redis_url: str | None,
+            namespace: str | None, as_json: bool) -> None:
+    """Unregister WORKER now and requeue the jobs it holds in flight, at the heads of their
+    queues (a Ruby or Perl worker's job is failed, as Ruby does). Refused while the worker
+    may be alive: its pid running on this host or, for another host, a fresh heartbeat."""
+    admin = admin_for(redis_url, namespace)
+    results = [admin.recover(worker, expiry, force=force) for worker in worker_ids]
+    if as_json:
+        emit_json([result.to_json() for result in results])
+    for result in results if not as_json else []:
+        echo(f"{result.worker}: not recovered: {result.refused}" if result.refused else
+             f"{result.worker}: recovered, {result.count} job(s) requeued or failed")
+    if any(result.refused for result in results):
+        sys.exit(1)
 
 
 @click.command()

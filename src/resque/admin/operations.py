@@ -7,6 +7,7 @@ set and workers from the ``workers`` set, as Ruby keeps them.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import socket
@@ -16,6 +17,10 @@ from typing import Any
 import redis
 
 from resque import ids, layout
+from resque.admin.inflight import InflightJob, Orphan, RecoverResult
+from resque.admin.inflight import orphans as find_orphans
+from resque.admin.inflight import read as read_inflight
+from resque.admin.inflight import recover as recover_worker
 from resque.client import Client
 from resque.connection import describe, translate_errors
 from resque.failure.operations import Failures
@@ -58,18 +63,24 @@ class WorkerInfo:
     heartbeat_age: float | None  # seconds, by Redis server time
     processed: int
     failed: int
+    # Ours: every job the worker holds (a batch, or one per thread), oldest first; the record
+    # above shows one. None when not read (``workers(inflight=True)`` reads them).
+    inflight: list[InflightJob] | None = None
 
     @property
     def state(self) -> str:
         return "working" if self.working else "idle"
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "id": self.id, "host": self.host, "pid": self.pid, "queues": self.queues,
             "state": self.state, "job": self.job, "started": self.started,
             "heartbeat": self.heartbeat, "heartbeat_age": self.heartbeat_age,
             "processed": self.processed, "failed": self.failed,
         }
+        if self.inflight is not None:
+            data["inflight"] = [job.to_json() for job in self.inflight]
+        return data
 
 
 @dataclass(frozen=True)
@@ -234,10 +245,38 @@ class Admin:
     # --- workers ------------------------------------------------------------------------
 
     @translate_errors
-    def workers(self) -> list[WorkerInfo]:
-        """Every registered worker: ``SMEMBERS`` plus one pipeline of ``MGET``s and ``TIME``.
-        Junk (a ``workers`` or heartbeat key of another type) reads as no workers or no
-        heartbeats; ``stats`` names it."""
+    def workers(self, inflight: bool = False) -> list[WorkerInfo]:
+        """Every registered worker: ``SMEMBERS`` plus one pipeline of ``MGET``s and ``TIME``
+        (and, with ``inflight``, one of ``LRANGE``: the jobs each holds). Junk (a ``workers``
+        or heartbeat key of another type) reads as no workers or no heartbeats; ``stats``
+        names it."""
+        found = self._workers()
+        if not inflight:
+            return found
+        held = read_inflight(self.redis, self.keys, [w.id for w in found])
+        return [dataclasses.replace(w, inflight=held[w.id]) for w in found]
+
+    @translate_errors
+    def inflight(self, worker_ids: list[str]) -> dict[str, list[InflightJob]]:
+        """The jobs each of these workers holds in flight, oldest first: one pipeline."""
+        return read_inflight(self.redis, self.keys, worker_ids)
+
+    @translate_errors
+    def orphans(self) -> list[Orphan]:
+        """In-flight lists of workers no longer registered: jobs no Ruby tool shows, which
+        a pruner of ours (or ``recover``) requeues."""
+        (members,) = _Reads(self.redis).run([("smembers", self.keys.workers, "set")])
+        return find_orphans(self.redis, self.keys, {layout.text(w) for w in members or ()})
+
+    @translate_errors
+    def recover(self, worker: str, heartbeat_expiry: float = 300.0, *,
+                force: bool = False) -> RecoverResult:
+        """Unregister one worker now and requeue its in-flight jobs (see
+        ``resque.admin.inflight.recover``); refused while it shows signs of life, unless
+        ``force``."""
+        return recover_worker(self.redis, self.keys, worker, heartbeat_expiry, force)
+
+    def _workers(self) -> list[WorkerInfo]:
         (members,) = _Reads(self.redis).run([("smembers", self.keys.workers, "set")])
         ids = sorted(layout.text(w) for w in members or ())
         if not ids:

@@ -8,22 +8,26 @@ runs (``perform_job``) and how a stop reaches it (``stop_job``, ``kill_child``).
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from resque import current, layout, status
+import redis
+
+from resque import current, layout, logs, status
 from resque.errors import BadPayload, TermException
 from resque.failure import Failure, FailureBackend, records, save_quietly
 from resque.hooks import Hook
-from resque.store import ACK_FAILED, ACK_OK, ACK_REQUEUE, Ack, Reserved
+from resque.store import ACK_DIRTY, ACK_FAILED, ACK_OK, ACK_REQUEUE, Ack, Reserved
 
 if TYPE_CHECKING:
     from resque.client import Client
     from resque.durations import DurationRecorder
     from resque.settings import WorkerSettings
     from resque.status import StatusStore
+    from resque.store import WorkerStore
 
 
 _TRACK = layout.JOB_TRACK  # looked up once per job: a global, not an attribute
@@ -46,6 +50,7 @@ class Host(Protocol):
     failure: FailureBackend
     hooks: dict[str, list[Hook]]
     stop: Stop
+    store: WorkerStore
     durations: DurationRecorder | None  # the farm's job-duration histograms, when asked for
 
     @property
@@ -58,12 +63,26 @@ class Host(Protocol):
 
 class Executor:
     """Performs the jobs a worker reserved. ``start`` once registered, ``run`` per batch,
-    ``close`` at exit; ``stop_job`` and ``kill_child`` come from signal handlers."""
+    ``close`` at exit; ``stop_job`` and ``kill_child`` come from signal handlers.
 
-    batch = 1  # jobs reserved per step (see batch_size)
+    A mode either performs a batch within ``run`` and returns how each job ended, or
+    (``concurrent``) starts the jobs and reports each one's end through ``finished``, in any
+    order, waking the worker through ``fileno``.
+    """
+
+    batch = 1  # jobs reserved per step (see room)
+    mode = ""  # how jobs run, as the start-up banner says it
+    concurrent = False  # jobs end in any order and are acknowledged by token
+    abandoned = False  # told to end at once with jobs still running (they stay in flight)
+
+    def describe(self) -> str:
+        """The mode in words, for the banner."""
+        return self.mode
 
     def __init__(self, host: Host) -> None:
         self.host = host
+        self.preload = host.settings.preload  # modules the application named: importable
+        self.ok_lines = False  # whether a job that went well gets its line (-v)
 
     def start(self) -> None:
         """Get ready (processes, threads) before the first job."""
@@ -71,9 +90,31 @@ class Executor:
     def close(self) -> None:
         """Give back what ``start`` took."""
 
-    def batch_size(self, left: int | None) -> int:
-        """How many jobs the next step reserves; ``left``: jobs to go before ``max_jobs``."""
+    def room(self, left: int | None) -> int:
+        """How many jobs the next step reserves (0: none now, every thread is busy); ``left``:
+        jobs to go before ``max_jobs``."""
         return self.batch if left is None else max(1, min(self.batch, left))
+
+    @property
+    def busy(self) -> int:
+        """Jobs started and not yet reported by ``finished``."""
+        return 0
+
+    def fileno(self) -> int | None:
+        """A file descriptor readable when a job has ended (concurrent modes)."""
+        return None
+
+    def finished(self) -> list[tuple[Reserved, Ack]]:
+        """Concurrent modes: the jobs that ended since the last call."""
+        return []
+
+    def running(self) -> list[Reserved]:
+        """Concurrent modes: the jobs still running, oldest first."""
+        return []
+
+    def shows(self) -> str:
+        """Concurrent modes: the worker record for the oldest running job, or ''."""
+        return ""
 
     def ran(self, taken: int, seconds: float) -> None:
         """A batch of ``taken`` jobs took ``seconds``: a mode may size the next one by it."""
@@ -81,6 +122,7 @@ class Executor:
     def run(self, batch: Sequence[Reserved]) -> list[Ack]:
         """Perform the jobs in order, one ``Ack`` each. Once a stop is requested no other job
         starts: those stay in flight, and the worker requeues them as it unregisters."""
+        self.ok_lines = logs.job_log.isEnabledFor(logging.INFO)  # once a batch, not a job
         acks: list[Ack] = []
         for job in batch:
             if acks and self.host.stop.requested:
@@ -89,37 +131,92 @@ class Executor:
         return acks
 
     def perform(self, job: Reserved) -> Ack:
-        """One job: decode it, find its code, perform it. Never raises.
+        """One job: decode it, find its code, perform it, log its line. Never raises.
+
+        The hot path of every mode: what it adds to the job itself is kept to a clock read
+        and a context variable (lines logged meanwhile name the job).
 
         A tracked job (``track`` in its payload, so no round trip to find out) gets its
         status recorded: started and finished where it runs (``current.execute``), failed or
-        requeued here, from its acknowledgement (``status.settle``)."""
+        requeued here, from its acknowledgement (``status.settle``), once the stop limit
+        has said whether a stopped job goes back to its queue or fails."""
+        started = time.monotonic()
+        tracked = performed = False
         try:
             payload = layout.decode_job(job.raw, job.queue)
         except BadPayload as exc:
-            return self.failure(ACK_FAILED, job, unreadable(job.raw), exc)
-        resque = self.host.resque
-        try:
-            target = resque.registry.resolve(payload["class"], resque.allowed_modules)
-        except Exception as exc:  # not found, forbidden, or an allowed module failed to import
+            payload = unreadable(job.raw)
             ack = self.failure(ACK_FAILED, job, payload, exc)
         else:
-            durations = self.host.durations
-            if durations is None:
-                ack = self.perform_job(job, payload, target)
-            else:
-                started = time.perf_counter()
-                ack = self.perform_job(job, payload, target)
-                if ack.mode != ACK_REQUEUE:  # a requeued job runs again: time it then
-                    durations.observe(job.queue, payload["class"],
-                                      time.perf_counter() - started, ack.mode != ACK_OK)
-        if _TRACK in payload:
-            status.settle(resque.statuses, payload, ack.mode, ack.failure, self.host.id)
+            tracked = _TRACK in payload
+            context = logs.current_job.set((job.queue, payload))
+            try:
+                resque = self.host.resque
+                try:
+                    target = resque.registry.resolve(payload["class"], resque.allowed_modules,
+                                                     self.preload)
+                except Exception as exc:  # noqa: BLE001 - not found, forbidden, or its import failed
+                    ack = self.failure(ACK_FAILED, job, payload, exc)
+                else:
+                    ack = self.perform_job(job, payload, target)
+                    performed = True
+            finally:
+                logs.current_job.reset(context)
+        return self.settle(job, payload, ack, started, performed=performed, tracked=tracked)
+
+    def settle(self, job: Reserved, payload: Any, ack: Ack, started: float, *,
+               performed: bool, tracked: bool) -> Ack:
+        """After a job: its line, its timing, its status; the acknowledgement to give
+        (a job stopped too often is failed rather than requeued)."""
+        durations = self.host.durations
+        if ack.mode != ACK_OK or self.ok_lines or durations is not None:
+            seconds = time.monotonic() - started
+            if ack.mode != ACK_OK or self.ok_lines:
+                ack = self._report(job, payload, ack, seconds)  # may fail a stopped job
+            # A requeued job runs again: it is timed then (one the stop limit failed is done).
+            if performed and durations is not None and ack.mode != ACK_REQUEUE:
+                durations.observe(job.queue, payload["class"], seconds, ack.mode != ACK_OK)
+        if tracked:
+            status.settle(self.host.resque.statuses, payload, ack.mode, ack.failure,
+                          self.host.id)
         return ack
+
+    def _report(self, job: Reserved, payload: Any, ack: Ack, seconds: float) -> Ack:
+        """The job's line; a job a shutdown stopped is requeued, or failed if it was
+        stopped too often."""
+        if ack.mode == ACK_REQUEUE:
+            ack = self._requeue_or_fail(job, payload, ack)
+        logs.job_done(job.queue, payload, seconds, OUTCOMES[ack.mode],
+                      error_line(ack) if ack.failure else "")
+        return ack
+
+    def _requeue_or_fail(self, job: Reserved, payload: dict[str, Any], ack: Ack) -> Ack:
+        """A job stopped by a shutdown goes back to its queue, unless shutdowns stopped it
+        ``stop_requeue_limit`` times already: a job that hangs would otherwise come back
+        first at every restart, for ever, and the jobs behind it never run."""
+        limit = self.host.settings.stop_requeue_limit
+        try:
+            stopped = self.host.store.times_stopped(job.raw)
+            if stopped < limit:
+                return ack
+            self.host.store.forget_stops(job.raw)  # a retry of the failure starts afresh
+        except redis.RedisError:
+            return ack  # Redis is away: requeue; the step waits for it anyway
+        error = TermException(layout.stopped_too_often_message(stopped + 1, limit))
+        return self.failure(ACK_FAILED, job, payload, error)
 
     def perform_job(self, job: Reserved, payload: dict[str, Any], target: Any) -> Ack:
         """Perform a decoded job wherever this mode runs jobs, and say how it ended."""
         raise NotImplementedError
+
+    def stopping(self, again: bool) -> str:
+        """What a stop (TERM) does in this mode, for the log; ``again``: a second one."""
+        if again:
+            return "stopping the running job now; it goes back to the head of its queue"
+        settings = self.host.settings
+        return (f"stopping: no new jobs; the running job gets {settings.term_timeout:g} s "
+                f"to end{', and TERM at once' if settings.term_child else ''}, then is "
+                "stopped and goes back to the head of its queue")
 
     def stop_job(self, force: bool) -> None:
         """Stop the running job: after ``term_timeout`` (sooner with ``term_child``), or now."""
@@ -135,10 +232,16 @@ class Executor:
             current.execute(target, payload, job.queue, self.host,
                             self.host.resque.statuses if _TRACK in payload else None)
             return Ack(ACK_OK)
-        except BaseException as exc:  # a job may raise anything, SystemExit included
-            if self.host.stop.interrupt and isinstance(exc, TermException):
-                return Ack(ACK_REQUEUE)  # stopped by a shutdown: it runs again elsewhere
-            return self.failure(ACK_FAILED, job, payload, exc)
+        except BaseException as exc:  # noqa: BLE001 - a job may raise anything, SystemExit too
+            return self.ended_by(job, payload, exc)
+
+    def ended_by(self, job: Reserved, payload: dict[str, Any], exc: BaseException) -> Ack:
+        """The acknowledgement of a job its code ended by raising ``exc``."""
+        # Stopped by a shutdown: it runs again elsewhere (threads are never stopped so: a job
+        # of theirs that raises TermException itself is a failure like any other).
+        if self.host.stop.interrupt and isinstance(exc, TermException) and not self.concurrent:
+            return Ack(ACK_REQUEUE)
+        return self.failure(ACK_FAILED, job, payload, exc)
 
     def statuses(self, payload: dict[str, Any]) -> StatusStore | None:
         """Where a tracked job's status goes; None for the others."""
@@ -155,6 +258,18 @@ class Executor:
         if self.host.failure.saves:
             save_quietly(self.host.failure, Failure(record, job.queue, payload, exc))
         return Ack(mode, record, job.queue)
+
+
+OUTCOMES = {ACK_OK: "ok", ACK_FAILED: "failed", ACK_DIRTY: "failed", ACK_REQUEUE: "requeued"}
+
+
+def error_line(ack: Ack) -> str:
+    """``Exception: first line of its message``, read back from a failure record."""
+    try:
+        record = layout.decode(ack.failure)
+        return f"{record.get('exception')}: {logs.first_line(str(record.get('error')))}"
+    except (ValueError, AttributeError):
+        return "(no failure record)"
 
 
 def unreadable(raw: bytes) -> Any:

@@ -17,7 +17,7 @@ import traceback
 from types import FrameType
 from typing import Any
 
-from resque import current, tracing
+from resque import current, logs, tracing
 from resque.errors import TermException
 from resque.failure import Failure, FailureBackend, save_quietly
 from resque.failure.records import from_exception
@@ -53,6 +53,7 @@ def child_main(
     only a directly forked child has one)."""
     code = 0
     try:
+        logs.set_job(queue, payload)  # its lines (hooks, the job's own) are about this job
         _become_child(title)
         run_hooks("after_fork", after_fork, payload)
         report = _perform(queue, raw, payload, target, worker, failure, statuses)
@@ -93,7 +94,7 @@ def _perform(queue: str, raw: bytes, payload: dict[str, Any], target: Any, worke
     """Run the job; the report: empty, or a marker and the failure record."""
     try:
         current.execute(target, payload, queue, worker, statuses)
-    except BaseException as exc:  # the child reports everything, then exits
+    except BaseException as exc:  # noqa: BLE001 - the child reports everything, then exits
         record = from_exception(payload, exc, worker, queue, raw)
         if failure.saves:  # a non-Redis backend gets the live exception here
             save_quietly(failure, Failure(record, queue, payload, exc))

@@ -32,6 +32,11 @@ log = logging.getLogger("resque.worker")
 class ForkExecutor(Executor):
     """Forks a child for each job and waits for it."""
 
+    mode = "fork"
+
+    def describe(self) -> str:
+        return "fork per job, from a fork server" if self._server else "fork per job"
+
     def __init__(self, host: Host) -> None:
         super().__init__(host)
         self._server: ForkServer | None = None

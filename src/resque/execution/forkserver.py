@@ -29,7 +29,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from resque import jobs, layout
+from resque import jobs, layout, logs
 from resque.execution import child
 
 
@@ -53,11 +53,13 @@ class ForkServer:
         worker: str,
         failure_backend: str,
         title: str,
+        log_setup: logs.LogSetup | None = None,
     ) -> ForkServer:
         ours, theirs = socket.socketpair()
         config = json.dumps({
             "modules": list(modules), "allowed": list(allowed_modules), "worker": worker,
             "failure": failure_backend, "title": title, "path": sys.path,
+            "logging": (log_setup or logs.current()).to_dict(),
         })
         process = subprocess.Popen(
             [sys.executable, "-c", "from resque.execution.forkserver import serve; serve()",
@@ -115,6 +117,7 @@ def serve() -> None:
     """The server's main loop (run as ``python -c ... serve()`` by ``ForkServer.start``)."""
     fd, config = int(sys.argv[1]), json.loads(sys.argv[2])
     sys.path[:] = config["path"]
+    logs.apply(logs.LogSetup(**config["logging"]))  # its children log as the worker does
     sock = socket.socket(fileno=fd)
     reader = sock.makefile("rb")
     child.die_with_parent()

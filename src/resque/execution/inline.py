@@ -23,6 +23,8 @@ BATCH_SECONDS = 0.05  # a batch is halved when it takes longer than this
 class InlineExecutor(Executor):
     """Performs each job here, in the worker's main thread."""
 
+    mode = "in-process"
+
     def __init__(self, host: Host) -> None:
         super().__init__(host)
         self.max_batch = max(1, host.settings.max_batch)

@@ -1,30 +1,54 @@
 """``concurrency=N``: up to N jobs at once on threads of the worker process.
 
-A step reserves up to N jobs and the batch runs on N threads; ``async def`` jobs share one
-event loop on a thread of its own, so N of them can wait on I/O at once. Ruby sees one worker
-with one pid. A job on a thread cannot be interrupted: a stop lets it finish (TERM acts as
-QUIT), and USR1 has no child to kill.
+Each thread takes the next job as soon as it is free: the worker reserves as many jobs as
+there are free threads, and acknowledges each job when it ends (several in one step when they
+end together), so a slow job never holds the others back. ``async def`` jobs share one event
+loop on a thread of its own, so N of them can wait on I/O at once; a plain one is awaited there
+directly and takes a place but no thread (``aio``). Ruby sees one worker with
+one pid, working on its oldest running job.
+
+A job on a thread cannot be interrupted. A stop (TERM) takes no more jobs and gives the
+running ones ``term_timeout`` to finish; then (or at a second TERM) the process ends at once
+and the jobs still running stay in the in-flight list, for a pruner (or ``resque recover``) to
+requeue once this process is gone. QUIT waits for them as long as they take.
 """
 
 from __future__ import annotations
 
+import logging
+import os
+import queue
+import signal
 import threading
+import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from resque import jobs
+from resque import jobs, layout, logs
+from resque.execution import aio
 from resque.execution.base import Executor, Host
 from resque.store import Ack, Reserved
 
 
 class ThreadExecutor(Executor):
-    """Runs each batch on a pool of ``concurrency`` threads."""
+    """Runs each job on the first free thread of ``concurrency``."""
+
+    mode = "threads"
+    concurrent = True
+
+    def describe(self) -> str:
+        return f"{self.size} jobs at once on threads"
 
     def __init__(self, host: Host) -> None:
         super().__init__(host)
-        self.batch = host.settings.concurrency  # one job per thread; all start at once
-        self._pool: ThreadPoolExecutor | None = None
+        self.size = host.settings.concurrency
+        self.abandoned = False  # stopped for good: the running jobs are left in flight
+        self._running: dict[str, tuple[Reserved, float]] = {}  # token -> job, reserved at
+        self._tasks: queue.SimpleQueue[Reserved | None] = queue.SimpleQueue()
+        self._done: queue.SimpleQueue[tuple[Reserved, Ack]] = queue.SimpleQueue()
+        self._pipe: tuple[int, int] | None = None
+        self._threads: list[threading.Thread] = []
+        self._shown = ("", "")  # token, worker record: the oldest job's, computed once
         self._loop: Any = None
         self._default_awaiter = jobs.awaiter
 
@@ -39,22 +63,121 @@ class ThreadExecutor(Executor):
 
         self._default_awaiter = jobs.awaiter
         jobs.awaiter = on_loop
-        self._pool = ThreadPoolExecutor(self.batch, thread_name_prefix="resque-job")
+        self._pipe = os.pipe()
+        os.set_blocking(self._pipe[0], False)
+        # Daemon threads: a job that hangs must not keep the process alive once it must end.
+        self._threads = [threading.Thread(target=self._serve, name=f"resque-job-{i}",
+                                          daemon=True) for i in range(self.size)]
+        for thread in self._threads:
+            thread.start()
+
+    def _serve(self) -> None:
+        while (job := self._tasks.get()) is not None:
+            self._ended(job, self.perform(job))
+
+    # --- what the worker asks -----------------------------------------------------------
+
+    def room(self, left: int | None) -> int:
+        free = self.size - len(self._running)
+        return free if left is None else max(0, min(free, left - len(self._running)))
+
+    @property
+    def busy(self) -> int:
+        return len(self._running)
+
+    def fileno(self) -> int | None:
+        return self._pipe[0] if self._pipe else None
 
     def run(self, batch: Sequence[Reserved]) -> list[Ack]:
-        if self._pool is None:
-            raise RuntimeError("ThreadExecutor.run() before start()")
-        return list(self._pool.map(self.perform, batch))
+        """Start each job on a free thread, or on the loop if it can be awaited there
+        (``aio.direct``); their acknowledgements come from ``finished``."""
+        now = time.time()
+        self.ok_lines = logs.job_log.isEnabledFor(logging.INFO)
+        for job in batch:
+            self._running[job.token] = (job, now)
+            plan = aio.direct(self, job) if self._loop is not None else None
+            if plan is None:
+                self._tasks.put(job)
+            else:
+                aio.start(self, self._loop, plan, self._ended)
+        return []
+
+    def _ended(self, job: Reserved, ack: Ack) -> None:
+        """A job ended, on a thread or on the loop: hand it to ``finished``."""
+        self._done.put((job, ack))
+        pipe = self._pipe
+        if pipe is not None:
+            try:
+                os.write(pipe[1], b".")  # wakes the worker's wait
+            except OSError:
+                pass  # closed: the worker ended without waiting for this job
+
+    def finished(self) -> list[tuple[Reserved, Ack]]:
+        """The jobs that ended since the last call, with how they ended."""
+        if self._pipe is not None:
+            try:
+                os.read(self._pipe[0], 4096)
+            except BlockingIOError:
+                pass
+        ended = []
+        while not self._done.empty():
+            job, ack = self._done.get()
+            self._running.pop(job.token, None)
+            ended.append((job, ack))
+        return ended
+
+    def running(self) -> list[Reserved]:
+        """The jobs still running, oldest first (as the in-flight list has them)."""
+        return [job for job, _ in self._running.values()]
+
+    def shows(self) -> str:
+        """The worker record for the oldest running job ('' when none runs), as the step
+        script writes it for a job it reserves."""
+        for job, since in self._running.values():
+            if self._shown[0] != job.token:
+                try:
+                    readable = isinstance(layout.decode(job.raw), dict)
+                    payload = job.raw.decode() if readable else layout.UNREADABLE_PAYLOAD
+                except ValueError:
+                    payload = layout.UNREADABLE_PAYLOAD
+                self._shown = (job.token, layout.working_on(job.queue, payload, since))
+            return self._shown[1]
+        return ""
 
     def perform_job(self, job: Reserved, payload: dict[str, Any], target: Any) -> Ack:
         self.show_processing(job, payload)
         return self.perform_here(job, payload, target)
 
+    # --- stopping -----------------------------------------------------------------------
+
+    def stopping(self, again: bool) -> str:
+        if again:
+            return "ending now; jobs still running stay in flight for recovery"
+        return (f"stopping: no new jobs; running jobs get {self.host.settings.term_timeout:g} "
+                "s to finish, then the worker ends and leaves them in flight for recovery "
+                "(a second TERM: at once)")
+
+    def stop_job(self, force: bool) -> None:
+        """Threads cannot be interrupted: a first stop gives them ``term_timeout``; then,
+        or at a second stop, the worker ends and leaves them in flight."""
+        if force:
+            self.abandoned = True
+        elif self._running:
+            signal.setitimer(signal.ITIMER_REAL, max(self.host.settings.term_timeout, 0.001))
+
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
-            self._pool = None
-            jobs.awaiter = self._default_awaiter
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        for _ in self._threads:
+            self._tasks.put(None)
+        if not self.abandoned:  # idle by now, unless the worker stopped on an error
+            for thread in self._threads:
+                thread.join(self.host.settings.term_timeout)
+        self._threads = []
+        if self._pipe is not None:
+            for fd in self._pipe:
+                os.close(fd)
+            self._pipe = None
+        jobs.awaiter = self._default_awaiter
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._loop = None

@@ -237,7 +237,7 @@ def save_quietly(backend: FailureBackend, failure: Failure) -> bool:
     """Call ``backend.save`` the way a worker must: errors are logged, never raised."""
     try:
         backend.save(failure)
-    except Exception:  # noqa: BLE001 - a broken tracker must not stop the worker
+    except Exception:  # a broken tracker must not stop the worker (logged with its traceback)
         log.exception("failure backend %r could not save the failure of %s from %s",
                       backend, failure.class_name or "?", failure.queue)
         return False

@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as _dt
 import functools
 import hashlib
-import logging
 import re
 import time
 import traceback
@@ -23,8 +22,6 @@ from typing import Any
 
 from resque import layout
 from resque.errors import NoQueueError, ResqueError
-
-log = logging.getLogger("resque.failure")
 
 DIGEST_LENGTH = 12
 ERROR_LIMIT = 8 * 1024  # characters of an exception's message a record keeps
@@ -54,7 +51,6 @@ def from_exception(payload: Any, exc: BaseException, worker: str, queue: str, ra
     # Bounded: a message may quote the job's input (a 5 MB class name, 50 MB of args), and the
     # record already holds that input once, in its payload.
     error = clipped(error_text(exc), ERROR_LIMIT)
-    log.warning("job from %s failed: %s: %s", queue, exception_name(exc), clipped(error, 500))
     fields: dict[str, Any] = {
         "exception": exception_name(exc),
         "error": error,

@@ -478,7 +478,7 @@ class Delayed:
             if run_hooks and target is not None and not self.before_queueing(target, item.args):
                 return "", "", None, item.args
             return queue, item.payload, target, item.args
-        except Exception as exc:  # any bad item is parked, never lost, never stops the move
+        except Exception as exc:  # noqa: BLE001 - a bad item is parked, never lost
             return "", self._failure(raw, timestamp, queue, exc), None, []
 
     def _failure(self, raw: bytes, timestamp: int, queue: str | None, exc: Exception) -> str:

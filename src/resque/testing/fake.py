@@ -198,7 +198,7 @@ class FakeResque:
             result = current.execute(target, payload, entry.queue, FAKE_WORKER)
             entry.result = None if result is jobs.SKIPPED else result
             entry.status = JobStatus.FINISHED
-        except Exception as exc:  # a worker records a failure and goes on
+        except Exception as exc:  # noqa: BLE001 - a worker records a failure and goes on
             entry.status, entry.error = JobStatus.FAILED, exc
             self.failures.append(entry)
 

@@ -144,6 +144,7 @@ def workers(request: Request) -> Response:
     return board.render(
         request, "workers.html", tab="workers", workers=page_of(shown, pager), pager=pager,
         hosts=sorted(hosts.items()), host=host, total=len(everyone),
+        orphans=board.admin.orphans(),
     )
 
 
@@ -154,7 +155,8 @@ def worker(request: Request) -> Response:
     if found is None:
         return board.render(request, "missing.html", 404, tab="workers",
                             what="worker", name=worker_id)
-    return board.render(request, "worker.html", tab="workers", worker=found)
+    inflight = board.admin.inflight([found.id])[found.id]
+    return board.render(request, "worker.html", tab="workers", worker=found, inflight=inflight)
 
 
 # --- failures ---------------------------------------------------------------------------

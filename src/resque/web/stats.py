@@ -20,7 +20,7 @@ from resque.web.pages import dashboard_of, download, raw_index
 
 KEYS_PER_PAGE = 100
 SCAN_CALLS = 20  # SCAN calls per keys page at most: a page may show fewer keys, never hang
-SCAN_COUNT = 500
+SCAN_COUNT = 100  # keys per SCAN call: about one page of them, each described (3 commands)
 VALUES_PER_PAGE = 20
 STRING_SHOWN = 64 * 1024  # bytes of a string key read for its page (the rest: download)
 

@@ -171,7 +171,7 @@ def resque_backend(alias: str) -> ResqueBackend:
 
     try:
         backend = compat.task_backends[alias]
-    except Exception as exc:  # noqa: BLE001 - Django's own error names the problem
+    except Exception as exc:  # Django's own error names the problem
         raise ImproperlyConfigured(f"no task backend {alias!r}: {exc}") from exc
     if not isinstance(backend, ResqueBackend):
         raise ImproperlyConfigured(

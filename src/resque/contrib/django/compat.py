@@ -26,31 +26,31 @@ try:
 
     SOURCE = "django.tasks"
 except ImportError:  # Django before 6: the same API from the django-tasks package
-    from django_tasks import (  # type: ignore[no-redef]
+    from django_tasks import (
         DEFAULT_TASK_QUEUE_NAME,
         TaskResultStatus,
         default_task_backend,
         task,
         task_backends,
     )
-    from django_tasks.backends.base import BaseTaskBackend  # type: ignore[no-redef]
-    from django_tasks.base import (  # type: ignore[no-redef]
+    from django_tasks.backends.base import BaseTaskBackend
+    from django_tasks.base import (
         DEFAULT_TASK_PRIORITY,
         Task,
         TaskContext,
         TaskError,
         TaskResult,
     )
-    from django_tasks.exceptions import (  # type: ignore[no-redef]
+    from django_tasks.exceptions import (
         InvalidTaskError as InvalidTask,
     )
-    from django_tasks.exceptions import TaskResultDoesNotExist  # type: ignore[no-redef]
-    from django_tasks.signals import (  # type: ignore[no-redef]
+    from django_tasks.exceptions import TaskResultDoesNotExist
+    from django_tasks.signals import (
         task_enqueued,
         task_finished,
         task_started,
     )
-    from django_tasks.utils import normalize_json  # type: ignore[no-redef]
+    from django_tasks.utils import normalize_json
 
     SOURCE = "django_tasks"
 

@@ -22,15 +22,17 @@ from typing import Any, TypeVar
 import redis
 
 from resque import __version__, layout
+from support.replies import bytes_list, texts
 
-TESTS = Path(__file__).resolve().parent
+TESTS = Path(__file__).resolve().parent.parent
+APPS = Path(__file__).resolve().parent / "apps"  # job modules, loaded by name: --app workerapp
 PYTHON = sys.executable
 HOST = socket.gethostname()
 TITLE_PREFIX = f"resque-{__version__}: "
 T = TypeVar("T")
 
 
-def wait_for(predicate: Callable[[], T], timeout: float = 15.0, what: str = "") -> T:
+def wait_for(predicate: Callable[[], T | None], timeout: float = 15.0, what: str = "") -> T:
     """Poll ``predicate`` until it returns something truthy; fail after ``timeout``."""
     deadline = time.monotonic() + timeout
     while True:
@@ -44,7 +46,7 @@ def wait_for(predicate: Callable[[], T], timeout: float = 15.0, what: str = "") 
 
 def notes(r: redis.Redis) -> list[str]:
     """What the workerapp jobs logged, in order."""
-    return [item.decode() for item in r.lrange("workerapp:log", 0, -1)]
+    return texts(r.lrange("workerapp:log", 0, -1))
 
 
 def failures(r: redis.Redis) -> list[dict[str, Any]]:
@@ -52,7 +54,7 @@ def failures(r: redis.Redis) -> list[dict[str, Any]]:
 
 
 def queued(r: redis.Redis, queue: str) -> list[bytes]:
-    return list(r.lrange(f"resque:queue:{queue}", 0, -1))
+    return bytes_list(r.lrange(f"resque:queue:{queue}", 0, -1))
 
 
 def push(r: redis.Redis, queue: str, job: str, *args: Any) -> None:
@@ -136,7 +138,7 @@ class Workers:
 
     def env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("RESQUE_", "QUEUE"))}
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(TESTS), env.get("PYTHONPATH")]))
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(APPS), env.get("PYTHONPATH")]))
         env["WORKERAPP_REDIS"] = self.redis_url
         env["PYTHONUNBUFFERED"] = "1"
         env.update(extra or {})
@@ -149,20 +151,21 @@ class Workers:
         env: dict[str, str] | None = None,
         interval: float = 0.2,
         queue_option: bool = True,
+        app: str | None = "workerapp",
+        verbose: bool = True,
     ) -> WorkerProcess:
-        """``resque work --app workerapp -q <queues> --interval <interval> -v <args>``."""
+        """``resque work --app <app> -q <queues> --interval <interval> -v <args>``."""
         command = [
             PYTHON,
             "-m",
             "resque",
             "work",
-            "--app",
-            "workerapp",
+            *(["--app", app] if app else []),
             "--redis",
             self.redis_url,
             "--interval",
             str(interval),
-            "-v",
+            *(["-v"] if verbose else []),
         ]
         if queue_option:
             command += ["-q", queues]

@@ -10,9 +10,11 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import redis
+
+from support.replies import as_text, texts
 
 GOLDEN = "resque-scheduler-5.0-layout.json"
 
@@ -33,19 +35,20 @@ def dump(r: redis.Redis, pattern: str = "*") -> dict[str, dict[str, Any]]:
     """Every key as the golden file shows it: type, TTL and raw value(s) as text."""
     found: dict[str, dict[str, Any]] = {}
     for raw_key in r.keys(pattern):
-        key = raw_key.decode()
-        kind = r.type(raw_key).decode()
+        key = as_text(raw_key)
+        kind = as_text(r.type(raw_key))
         value: Any
         if kind == "string":
-            value = r.get(raw_key).decode()  # type: ignore[union-attr]
+            value = as_text(r.get(raw_key))
         elif kind == "list":
-            value = [item.decode() for item in r.lrange(raw_key, 0, -1)]
+            value = texts(r.lrange(raw_key, 0, -1))
         elif kind == "set":
-            value = sorted(member.decode() for member in r.smembers(raw_key))
+            value = sorted(texts(r.smembers(raw_key)))
         elif kind == "hash":
-            value = {k.decode(): v.decode() for k, v in sorted(r.hgetall(raw_key).items())}
+            value = {as_text(k): as_text(v) for k, v in sorted(r.hgetall(raw_key).items())}
         elif kind == "zset":
-            value = [[m.decode(), s] for m, s in r.zrange(raw_key, 0, -1, withscores=True)]
+            pairs = cast(list[tuple[bytes, float]], r.zrange(raw_key, 0, -1, withscores=True))
+            value = [[as_text(m), s] for m, s in pairs]
         else:
             raise AssertionError(f"unexpected type {kind} for {key}")
         found[key] = {"type": kind, "ttl": r.ttl(raw_key), "value": value}
@@ -93,7 +96,7 @@ class SchedulerProcess:
         core: bool = False,
     ) -> None:
         self.log_path = log_path
-        self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self._log = open(log_path, "wb")  # closed in stop()
         entry = [CORE_INSTALL] if core else ["-m", "resque"]
         command = [sys.executable, *entry, "scheduler", "--redis", redis_url, *args]
         self.proc = subprocess.Popen(

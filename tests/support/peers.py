@@ -26,11 +26,11 @@ from urllib.parse import urlencode, urlsplit
 
 import pytest
 import redis
-from workerkit import WorkerProcess, Workers
 
 from resque.embedded import free_port
+from support.workerkit import APPS, WorkerProcess, Workers
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 PEERS = Path(os.environ.get("RESQUE_PEERS", ROOT.parent / "shared" / "peers"))
 RUBY_RESQUE = PEERS / "ruby-resque-3.0"
 RUBY_SCHEDULER = PEERS / "resque-scheduler-5.0"
@@ -114,9 +114,20 @@ def perl(redis_url: str, *args: str, timeout: float = 60) -> str:
 
 
 def python_worker(workers: Workers, queues: str, *args: str) -> WorkerProcess:
-    """Our worker with the peer jobs (tests/peers_app.py), run until the queues are empty."""
+    """Our worker with the peer jobs (apps/peers_app.py), run until the queues are empty."""
     return workers.run(queues, "--app", "peers_app", *args,
                        env={"RESQUE_REDIS": workers.redis_url})
+
+
+def ruby_app_worker(redis_url: str, queues: str, *args: str, env: dict[str, str] | None = None
+                    ) -> subprocess.Popen[bytes]:
+    """Our worker with the jobs tests/ruby/harness.rb enqueues (``--app ruby_app``), started;
+    the caller waits for it or kills it."""
+    environment = dict(os.environ, PYTHONPATH=str(APPS), RESQUE_REDIS=redis_url, **(env or {}))
+    return subprocess.Popen(
+        [sys.executable, "-m", "resque", "work", "--app", "ruby_app", "-q", queues, *args],
+        env=environment,
+    )
 
 
 def resque_cli(redis_url: str, *args: str) -> str:

@@ -1,4 +1,4 @@
-"""``python tests/core_install.py ARGS`` runs ``resque ARGS`` as on the core install: the
+"""``python tests/support/core_install.py ARGS`` runs ``resque ARGS`` as on the core install: the
 ``scheduler`` extra's packages (croniter, PyYAML) cannot be imported, as when they are not
 installed (a ``None`` in ``sys.modules`` makes ``import`` raise ``ImportError``)."""
 

@@ -149,6 +149,20 @@ class Skipped:
         note("on_failure")
 
 
+@resque.job(name="BadHook")
+class BadHook:
+    """Fails, and its ``on_failure`` hook fails too: the hook's error is logged where the job
+    ran (a forked child's line, in the worker's format)."""
+
+    @staticmethod
+    def perform(*args: Any) -> None:
+        raise RuntimeError("job boom")
+
+    @staticmethod
+    def on_failure(exc: BaseException, *args: Any) -> None:
+        raise ValueError("hook boom")
+
+
 # --- worker hooks -----------------------------------------------------------------------------
 
 

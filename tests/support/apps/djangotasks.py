@@ -20,8 +20,8 @@ if not settings.configured:
     )
     django.setup()
 
-from resque.contrib.django import compat  # noqa: E402 - after the setup
-from resque.contrib.django.compat import TaskContext  # noqa: E402
+from resque.contrib.django import compat  # after the setup
+from resque.contrib.django.compat import TaskContext
 
 
 def task(**options: Any) -> Callable[[Callable[..., Any]], Any]:

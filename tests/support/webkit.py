@@ -146,10 +146,21 @@ def wait_until_up(url: str, process: subprocess.Popen[Any], timeout: float = 15)
             output = process.stderr.read() if process.stderr else ""
             raise AssertionError(f"resque web exited: {output}")
         try:
-            urllib.request.urlopen(url, timeout=1)
-            return
-        except urllib.error.HTTPError:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except urllib.error.HTTPError as answered:
+            answered.close()
             return
         except OSError:
             time.sleep(0.05)
     raise AssertionError(f"resque web did not answer on {url}")
+
+
+def stop_server(process: subprocess.Popen[Any]) -> None:
+    """TERM a server process, wait for it, and close its pipes (an open one is a
+    ResourceWarning, an error in this suite)."""
+    process.terminate()
+    process.wait(10)
+    for pipe in (process.stdout, process.stderr):
+        if pipe is not None:
+            pipe.close()

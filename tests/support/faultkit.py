@@ -167,6 +167,8 @@ class RedisServer:
                                                                  **kwargs})
 
     def start(self, timeout: float = 15.0) -> RedisServer:
+        if self.process is not None and self.process.stderr:
+            self.process.stderr.close()  # a restart after kill()
         self.process = subprocess.Popen(self.command(), stdout=subprocess.DEVNULL,
                                         stderr=subprocess.PIPE)
         client = self.client(socket_timeout=1)

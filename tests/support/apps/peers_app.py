@@ -1,7 +1,7 @@
 """Python jobs for the peer tests (``--app peers_app``), under the names the Ruby and Perl
 drivers (tests/ruby/peers.rb, tests/perl/peers.pl) give theirs, so one payload runs in any of
-the three. No name is one of tests/workerapp.py's, which workerkit's workers also load: with
-two jobs of one name, the fork server (modules imported sorted) and an in-process worker
+the three. No name is one of workerapp.py's (beside it), which workerkit's workers also load:
+with two jobs of one name, the fork server (modules imported sorted) and an in-process worker
 (``--app`` order) would run different ones. Each job records the args it was given in
 ``resque:peers:ran:python``, encoded by the wire contract, on the server ``RESQUE_REDIS`` names.
 """

@@ -4,7 +4,8 @@ things a payload must never reach through it (``os``, ``subprocess``, a re-expor
 
 from __future__ import annotations
 
-import os  # noqa: F401 - the point: reachable as securityapp.os, must not be
+# The point of these imports: reachable as securityapp.os (and so on), must not be.
+import os
 import os.path  # noqa: F401
 import subprocess  # noqa: F401
 from subprocess import Popen  # noqa: F401

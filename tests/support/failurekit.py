@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import redis
-from peers import require_ruby_resque
 
 from resque import layout
+from support.peers import require_ruby_resque
+from support.replies import bytes_list
 
 RUBY_FILE = "ruby-resque-3.0-layout.json"
 PERL_FILE = "perl-resque-layout.json"
@@ -104,7 +105,7 @@ def utc_epoch(text: str) -> float:
 
 
 def failed(r: redis.Redis, list_name: str = "failed") -> list[bytes]:
-    return list(r.lrange(f"resque:{list_name}", 0, -1))
+    return bytes_list(r.lrange(f"resque:{list_name}", 0, -1))
 
 
 # Ruby's side of tests/test_admin.py's Ruby specs: fail a job with a real worker, read the
