@@ -15,7 +15,7 @@ import pytest
 import redis
 import redis.asyncio
 import taskapp
-from support.workerkit import Workers
+from support.workerkit import Workers, wait_for
 
 from resque import JobStatus, Resque, layout
 from resque.aio import AsyncJob, AsyncResque, async_redis
@@ -244,3 +244,34 @@ def test_sentinel_needs_a_client_built_for_it() -> None:
     with pytest.raises(ValueError, match="Sentinel"):
         async_redis("redis+sentinel://localhost:26379/mymaster", None)
 
+
+
+
+def test_aclose_closes_the_connections_it_built_and_leaves_a_given_client_open(
+    r: redis.Redis, redis_url: str
+) -> None:
+    """What ``AsyncResque(url)`` opened is closed by ``aclose`` (no connection left for the
+    collector to warn about); a ``redis.asyncio.Redis`` passed in stays its owner's."""
+
+    def connected() -> set[int]:
+        return {int(client["id"]) for client in r.client_list()}
+
+    async def main() -> tuple[int, int, bool]:
+        built = AsyncResque(redis_url)
+        await built.enqueue(taskapp.echo, "t")
+        built_id = await built.redis.client_id()  # the pool's one connection, reused
+        await built.aclose()
+        given = redis.asyncio.Redis.from_url(redis_url)
+        client = AsyncResque(given)
+        await client.enqueue(taskapp.echo, "t")
+        given_id = await given.client_id()
+        await client.aclose()
+        still_open = await given.ping() and given_id in connected()
+        await given.aclose()
+        return built_id, given_id, bool(still_open)
+
+    built_id, given_id, still_open = run(main())
+    assert still_open
+    # The server drops a closed connection from its list as it reads the close: poll.
+    wait_for(lambda: built_id not in connected() and given_id not in connected(),
+             timeout=5, what="the closed connections to leave CLIENT LIST")

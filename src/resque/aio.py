@@ -77,7 +77,8 @@ def async_redis(spec: redis.asyncio.Redis | str | None,
               if name in PORTABLE or name.startswith("ssl_")}
     async_pool = redis.asyncio.ConnectionPool(connection_class=connection_class,
                                               retry=Retry(NoBackoff(), 0), **kwargs)
-    return redis.asyncio.Redis(connection_pool=async_pool), namespace
+    # from_pool: the client owns the pool it was built with, so its aclose disconnects it.
+    return redis.asyncio.Redis.from_pool(async_pool), namespace
 
 
 class AsyncJob(Generic[R]):
@@ -150,6 +151,7 @@ class AsyncResque:
                  namespace: str | None = None, registry: jobs.Registry | None = None,
                  job_ids: bool | None = None, result_ttl: int | None = None) -> None:
         self.redis, namespace = async_redis(redis, namespace)
+        self._built = self.redis is not redis  # closed by aclose; one passed in is the caller's
         self.keys = layout.Keys(namespace)
         self.registry = registry or jobs.registry
         settings = ClientSettings.from_env(job_ids=job_ids, result_ttl=result_ttl)
@@ -164,8 +166,10 @@ class AsyncResque:
         return self.keys.namespace
 
     async def aclose(self) -> None:
-        """Close the connections (the client's, when this one built it)."""
-        await self.redis.aclose()
+        """Close the connections, when this client built them (a ``redis.asyncio.Redis``
+        passed in is left open: its owner closes it)."""
+        if self._built:
+            await self.redis.aclose()
 
     def __repr__(self) -> str:
         return f"<AsyncResque namespace={self.namespace!r}>"
