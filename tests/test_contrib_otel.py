@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,7 @@ import redis
 
 pytest.importorskip("opentelemetry.sdk")
 
+from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
@@ -39,6 +41,30 @@ def add(a: int, b: int) -> int:
 @resque.job(queue="otel", name="test_contrib_otel.explode")
 def explode() -> None:
     raise ValueError("kaboom")
+
+
+def mark() -> None:
+    """The job's consumer span is current in its code: it gets the thread's name."""
+    trace.get_current_span().set_attribute("test.thread", threading.current_thread().name)
+
+
+@resque.job(queue="otel", name="test_contrib_otel.marked")
+def marked(n: int) -> int:
+    mark()
+    return n
+
+
+@resque.job(queue="otel", name="test_contrib_otel.amarked")
+async def amarked(n: int) -> int:
+    await asyncio.sleep(0.01)
+    mark()
+    return n
+
+
+@resque.job(queue="otel", name="test_contrib_otel.aexplode")
+async def aexplode() -> None:
+    await asyncio.sleep(0)
+    raise ValueError("async kaboom")
 
 
 @pytest.fixture
@@ -159,6 +185,75 @@ def test_untraced_enqueues_carry_no_trace(r: redis.Redis) -> None:
     resque.Resque(r).enqueue(add, 1, 2)
     (raw,) = r.lrange("resque:queue:otel", 0, -1)
     assert layout.JOB_TRACE not in json.loads(raw)
+
+
+# --- a -c N worker: jobs on its threads, and async def jobs awaited on its loop ----------------
+
+
+def by_message(exporter: InMemorySpanExporter, kind: SpanKind) -> dict[str, ReadableSpan]:
+    spans = [s for s in exporter.get_finished_spans() if s.kind is kind]
+    found = {str((s.attributes or {})["messaging.message.id"]): s for s in spans}
+    assert len(found) == len(spans)
+    return found
+
+
+def thread_kind(span: ReadableSpan) -> str:
+    """``resque-loop``, or ``resque-job`` for any of the job threads."""
+    name = str((span.attributes or {}).get("test.thread"))
+    return name if name == "resque-loop" else name.rstrip("0123456789-")
+
+
+def test_a_threaded_worker_traces_each_job_on_its_threads_and_its_loop(
+    r: redis.Redis, spans: InMemorySpanExporter, quiet_title: None
+) -> None:
+    """With ``concurrency=3`` plain jobs run on job threads and ``async def`` jobs are awaited
+    on the worker's loop, several at once: each consumer span is the child of its own job's
+    producer span, current in the job's code, and a failure on the loop ends it in error."""
+    client = resque.Resque(r)
+    handles = [client.enqueue(marked, i) for i in range(3)]
+    handles += [client.enqueue(amarked, i) for i in range(4)]
+    failing = client.enqueue(aexplode)
+    job_ids = [h.id for h in [*handles, failing] if h is not None and h.id is not None]
+    assert len(job_ids) == 8
+    resque.Worker(["otel"], resque=client, fork=False, burst=True, concurrency=3).work()
+
+    producers, consumers = by_message(spans, SpanKind.PRODUCER), by_message(spans,
+                                                                            SpanKind.CONSUMER)
+    assert set(consumers) == set(producers) == set(job_ids)
+    for job_id, consumer in consumers.items():
+        assert consumer.parent is not None
+        assert (ids(consumer)[0], consumer.parent.span_id) == ids(producers[job_id])
+    *worked, failed = [consumers[job_id] for job_id in job_ids]
+    assert [thread_kind(span) for span in worked] == ["resque-job"] * 3 + ["resque-loop"] * 4
+    assert failed.status.status_code is StatusCode.ERROR
+    assert [(e.attributes or {}).get("exception.message") for e in failed.events] == [
+        "async kaboom"]
+    assert (r.llen("resque:failed"), r.get("resque:stat:processed")) == (1, b"8")
+
+
+def test_a_threaded_worker_process_traces_its_jobs(
+    r: redis.Redis, spans: InMemorySpanExporter, workers: Workers, tmp_path: Path
+) -> None:
+    """``resque work -c 3`` with the app's tracer: no child, so the spans leave with the
+    worker's exit (the provider's shutdown flushes the batch processor)."""
+    client = resque.Resque(r)
+    plain = client.enqueue_to("traced", "otelapp.hello", "ann")
+    awaited = client.enqueue_to("traced", "otelapp.ahello", "bob")
+    assert plain is not None and awaited is not None
+    file = tmp_path / "spans.jsonl"
+    worker = workers.run("traced", "-c", "3", "--app", "otelapp",
+                         env={"OTELAPP_SPANS": str(file)})
+    producers = by_message(spans, SpanKind.PRODUCER)
+    consumers = {c["attributes"]["messaging.message.id"]: c
+                 for c in map(json.loads, file.read_text().splitlines())}
+    assert set(consumers) == {plain.id, awaited.id}
+    for job_id, consumer in consumers.items():
+        assert (consumer["name"], consumer["kind"], consumer["status"]) == (
+            "process traced", "CONSUMER", "UNSET")
+        assert (consumer["trace_id"], consumer["parent_id"]) == ids(producers[job_id])
+        assert consumer["pid"] == worker.pid  # performed in the worker itself
+    assert consumers[plain.id]["attributes"]["test.thread"].startswith("resque-job-")
+    assert consumers[awaited.id]["attributes"]["test.thread"] == "resque-loop"
 
 
 # --- across a fork ----------------------------------------------------------------------------

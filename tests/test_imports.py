@@ -28,7 +28,10 @@ CLI_ONLY = {"resque.__main__", "resque.demo", "click"}
 # What a worker process must never load.
 NOT_IN_A_WORKER = ("resque.web", "resque.scheduler", "resque.pool", "resque.admin",
                    "resque.facade", "click", "starlette", "jinja2", "uvicorn", "croniter",
-                   "yaml", "resque.contrib", "django", "fastapi")
+                   "yaml", "resque.contrib", "django", "fastapi",
+                   # the asyncio client is the app's: a -c N worker awaits async def jobs on
+                   # a loop of its own (resque.execution.aio) without it
+                   "resque.aio")
 # (Not "opentelemetry": redis-py 8 loads it by itself when it is installed, for its own metrics.)
 
 

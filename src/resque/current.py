@@ -113,7 +113,16 @@ async def execute_awaited(func: Callable[..., Awaitable[Any]], payload: dict[str
                           queue: str, worker: object) -> Any:
     """``execute`` for an untracked, hookless ``async def`` job that a concurrent worker
     awaits on its own loop (``execution/aio.py``): the same current job, set in the context
-    of the task that awaits it, and the same argument check; what the job returned."""
+    of the task that awaits it, and the same argument check; what the job returned. A tracer
+    opens its span around the job here too: the span is current in the awaiting task only."""
+    if tracing.tracer is not None:
+        with tracing.tracer.performing(payload, queue, worker):
+            return await _execute_awaited(func, payload, queue, worker)
+    return await _execute_awaited(func, payload, queue, worker)
+
+
+async def _execute_awaited(func: Callable[..., Awaitable[Any]], payload: dict[str, Any],
+                           queue: str, worker: object) -> Any:
     token = _running.set((payload, queue, worker, None))
     try:
         args, kwargs = payload["args"], _NO_KEYWORDS

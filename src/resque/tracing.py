@@ -4,7 +4,8 @@ installed, so an untraced enqueue or job pays one global lookup and imports noth
 Three places ask: the clients' enqueue (``Client.submit``, the delayed enqueue,
 ``resque.aio``) open ``sending`` around the push, which may add the span's context to the
 payload (``layout.with_trace``); ``current.execute``, which every way of performing a job goes
-through, opens ``performing`` around the job; a forked child calls ``flush`` before it
+through (``current.execute_awaited`` for the ``async def`` jobs a ``-c N`` worker awaits on its
+loop), opens ``performing`` around the job; a forked child calls ``flush`` before it
 leaves with ``os._exit``, which skips every exit handler. This module imports nothing: the fork
 server's children load it.
 """
