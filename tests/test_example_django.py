@@ -55,11 +55,11 @@ class Site:
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
-        log = open(self.folder / "server.log", "wb")  # closed with the server
-        self.server = subprocess.Popen(
-            [sys.executable, str(EXAMPLE / "manage.py"), "runserver", "--noreload",
-             f"127.0.0.1:{port}"], cwd=self.folder, env=self.env, stdout=log,
-            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        with open(self.folder / "server.log", "wb") as log:  # the server has its own copy
+            self.server = subprocess.Popen(
+                [sys.executable, str(EXAMPLE / "manage.py"), "runserver", "--noreload",
+                 f"127.0.0.1:{port}"], cwd=self.folder, env=self.env, stdout=log,
+                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         self.base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -124,7 +124,9 @@ def test_a_request_enqueues_on_commit_and_resque_work_performs_it(
 
     done = site.manage("resque_work", "--burst", "-v")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert ":default:high,default,default:low started (fork per job" in done.stderr
+    banner = done.stderr.splitlines()[0]  # the worker's banner, then a line per job
+    assert ":default:high,default,default:low started: " in banner, done.stderr
+    assert ", fork per job" in banner
     line = f"receipt for order {placed['order']} sent to ann@example.com"
     assert (site.folder / "receipts.txt").read_text() == line + "\n"
     status, _, body = site.request(f"/orders/{placed['order']}/")
