@@ -51,13 +51,16 @@ class ThreadExecutor(Executor):
         self._threads: list[threading.Thread] = []
         self._shown = ("", "")  # token, worker record: the oldest job's, computed once
         self._loop: Any = None
+        self._loop_thread: threading.Thread | None = None
         self._default_awaiter = jobs.awaiter
 
     def start(self) -> None:
         import asyncio
 
         loop = self._loop = asyncio.new_event_loop()
-        threading.Thread(target=loop.run_forever, name="resque-loop", daemon=True).start()
+        self._loop_thread = threading.Thread(target=loop.run_forever, name="resque-loop",
+                                             daemon=True)
+        self._loop_thread.start()
 
         def on_loop(awaitable: Any) -> Any:
             return asyncio.run_coroutine_threadsafe(jobs.as_coroutine(awaitable), loop).result()
@@ -186,4 +189,10 @@ class ThreadExecutor(Executor):
         jobs.awaiter = self._default_awaiter
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._loop.stop)
-            self._loop = None
+            # Closed once stopped (its selector and self-pipe, or an in-process worker leaks
+            # them); left open if jobs abandoned on it keep it running.
+            if self._loop_thread is not None and not self.abandoned:
+                self._loop_thread.join(self.host.settings.term_timeout)
+                if not self._loop_thread.is_alive():
+                    self._loop.close()
+            self._loop, self._loop_thread = None, None

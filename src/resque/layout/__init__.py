@@ -63,6 +63,7 @@ from resque.layout.metrics import (
 )
 from resque.layout.payloads import (
     JOB_ID,
+    JOB_TRACE,
     JOB_TRACK,
     KWARGS_MARKER,
     carries_kwargs_marker,
@@ -71,6 +72,7 @@ from resque.layout.payloads import (
     kwargs_argument,
     split_kwargs,
     with_job_id,
+    with_trace,
 )
 from resque.layout.scheduler import (
     BAD_DELAYED_ITEM,
@@ -121,8 +123,8 @@ __all__ = [
     # codec
     "canonical", "decode", "encode", "raw_text", "text",
     # payloads
-    "JOB_ID", "JOB_TRACK", "KWARGS_MARKER", "carries_kwargs_marker", "decode_job", "encode_job",
-    "kwargs_argument", "split_kwargs", "with_job_id",
+    "JOB_ID", "JOB_TRACE", "JOB_TRACK", "KWARGS_MARKER", "carries_kwargs_marker", "decode_job",
+    "encode_job", "kwargs_argument", "split_kwargs", "with_job_id", "with_trace",
     # keys
     "DELAYED_MEMBER_PREFIX", "Keys", "check_queue_name", "delayed_member",
     "delayed_member_timestamp", "scan_pattern",

@@ -73,6 +73,16 @@ KWARGS_MARKER = "__kwargs__"
 options hash (``{"__kwargs__"=>true, "locale"=>"sv"}``)."""
 
 
+JOB_TRACE = "trace"
+"""W3C trace context of the enqueue (``{"traceparent": ..., "tracestate": ...}``), added last
+by ``resque.contrib.otel`` so that the job's span continues the enqueue's trace."""
+
+
+def with_trace(payload: str, carrier: dict[str, str]) -> str:
+    """A payload of ``encode_job`` with the trace context added after our other keys."""
+    return f'{payload[:-1]},"{JOB_TRACE}":{encode(carrier)}}}'
+
+
 def with_job_id(payload: str, job_id: str) -> str:
     """A payload of ``encode_job`` without an id, given one (a recurring tick's fixed bytes)."""
     return f'{payload[:-1]},"{JOB_ID}":{encode(job_id)}}}'

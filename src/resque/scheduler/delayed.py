@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from resque import arguments, jobs, layout, scripts
+from resque import arguments, jobs, layout, scripts, tracing
 from resque.errors import BadPayload
 from resque.handles import Job
 from resque.scheduler.mover import (
@@ -103,6 +103,12 @@ class Delayed:
         between ``args`` and ``queue`` in the item). One round trip: a script doing Ruby's
         RPUSH delayed:<ts> + SADD timestamps:<item> + ZADD delayed_queue_schedule, pipelined
         after the status record of a tracked job."""
+        if tracing.tracer is not None:
+            with tracing.tracer.sending(prepared, self.resque):
+                return self._enqueue_prepared(prepared, when)
+        return self._enqueue_prepared(prepared, when)
+
+    def _enqueue_prepared(self, prepared: Prepared, when: When) -> Job[Any] | None:
         timestamp = to_timestamp(when)
         target, args, kwargs = prepared.target, prepared.args, prepared.kwargs
         if not self.run_before_hooks(target, "before_schedule", args, kwargs):
