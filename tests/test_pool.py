@@ -20,7 +20,18 @@ import pytest
 import redis
 from support.faultkit import RedisServer
 from support.replies import as_text
-from support.workerkit import PYTHON, TESTS, Workers, notes, push, queued, title_of, wait_for
+from support.workerkit import (
+    PYTHON,
+    TESTS,
+    Workers,
+    blocked_opening_a_fifo,
+    notes,
+    push,
+    queued,
+    read_fifo,
+    title_of,
+    wait_for,
+)
 
 from resque.pool import (
     PoolConfigError,
@@ -397,3 +408,17 @@ def test_the_pool_module_is_not_imported_by_a_worker() -> None:
          .replace("import sys", "import json, sys")],
         capture_output=True, text=True, timeout=30, cwd=TESTS)
     assert "resque.pool" not in json.loads(done.stdout)
+
+
+def test_the_pidfile_is_written_only_once_the_signal_handlers_are_in_place(
+    pools: list[PoolProcess], redis_url: str, tmp_path: Path
+) -> None:
+    # A FIFO holds the pool at the moment it writes its pid: a TERM sent then must stop it
+    # cleanly (exit 0), not kill it with the default action.
+    pidfile = tmp_path / "pool.pid"
+    os.mkfifo(pidfile)
+    pool = start_pool(pools, redis_url, tmp_path, "-w", "high", "--pidfile", str(pidfile))
+    wait_for(lambda: blocked_opening_a_fifo(pool.pid), what="the pool to open the pidfile")
+    pool.signal(signal.SIGTERM)
+    assert read_fifo(pidfile) == str(pool.pid)
+    assert pool.wait() == 0

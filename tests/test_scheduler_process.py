@@ -3,6 +3,7 @@ master and standby, a killed master, signals, dynamic schedules, bad input."""
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 from collections.abc import Callable, Iterator
@@ -12,6 +13,7 @@ import pytest
 import redis
 from support.replies import as_text
 from support.schedulerkit import SchedulerProcess, phase, wait_for
+from support.workerkit import blocked_opening_a_fifo, read_fifo
 
 from resque import Resque, layout
 from resque.scheduler.lock import lock_hostname
@@ -244,3 +246,17 @@ def test_a_clean_stop_hands_the_lock_to_the_standby_at_its_next_poll(
     assert master(r) == f"{lock_hostname()}:{first.pid}"
     first.signal(signal.SIGTERM)  # a clean stop releases the lock: no TTL wait
     wait_for(lambda: master(r) == f"{lock_hostname()}:{second.pid}", timeout=3)
+
+
+def test_the_pidfile_is_written_only_once_the_signal_handlers_are_in_place(
+    spawn: Spawn, tmp_path: Path
+) -> None:
+    # A FIFO holds the scheduler at the moment it writes its pid: a TERM sent then must stop
+    # it cleanly (exit 0), not kill it with the default action.
+    pidfile = tmp_path / "scheduler.pid"
+    os.mkfifo(pidfile)
+    process = spawn("--pidfile", str(pidfile))
+    wait_for(lambda: blocked_opening_a_fifo(process.pid))
+    process.signal(signal.SIGTERM)
+    assert read_fifo(pidfile) == str(process.pid)
+    assert process.wait() == 0

@@ -22,6 +22,7 @@ import redis
 import setproctitle
 
 from resque import __version__, layout, logs
+from resque import pidfile as pidfiles
 from resque.client import Client
 from resque.connection import Outage, describe
 from resque.errors import NoQueueError
@@ -145,16 +146,12 @@ class Worker:
         self.store.concurrent = self.executor.concurrent
         self.set_title(layout.STARTING_TITLE, bare=True)
         self._handle_signals()
-        try:
-            if pidfile:
-                with open(pidfile, "w") as handle:
-                    handle.write(str(self.pid))
-            self.startup()
-            self.loop()
-        finally:
-            self.unregister()
-            if pidfile and os.path.exists(pidfile):
-                os.unlink(pidfile)
+        with pidfiles.held(pidfile):
+            try:
+                self.startup()
+                self.loop()
+            finally:
+                self.unregister()
 
     def startup(self) -> None:
         """Ruby's order: heartbeat, prune, ``before_first_fork``, register; then subscribe,

@@ -26,6 +26,7 @@ from types import FrameType
 import setproctitle
 
 from resque import __version__
+from resque import pidfile as pidfiles
 from resque.pool.config import Config, PoolConfigError
 from resque.settings import PoolSettings
 
@@ -102,31 +103,36 @@ class Pool:
     _wakeup: tuple[int, int] | None = None
     _title: str = ""
 
-    def run(self, config: Config | None = None) -> int:
+    def run(self, config: Config | None = None, *, pidfile: str | None = None) -> int:
         """Start the workers (for ``config``, else ``load()``), supervise them until
         TERM/INT/QUIT, wait for every one to exit, return 0; or 1 once it gave up on a
-        worker that keeps failing at start-up (the others are stopped as by TERM)."""
+        worker that keeps failing at start-up (the others are stopped as by TERM).
+        ``pidfile`` gets the pid once the signal handlers are in place."""
         self._install_signals()
         try:
-            self._configure(self.load() if config is None else config)
-            while True:
-                self._handle_signals()
-                self._reap()
-                if self.stopping is not None and not self.processes():
-                    break
-                if self.stopping is None and not self.paused:
-                    self._start_due()
-                elif self.paused and self.stopping is None:
-                    # Idempotent for a paused worker; reaches one that was still starting
-                    # (USR2 ignored until its handler is in place) when the pause came.
-                    for process in self.processes():
-                        self._send(process, signal.SIGUSR2)
-                self._sleep()
-            log.info("pool stopped")
-            return 0 if self.gave_up is None else 1
+            with pidfiles.held(pidfile):
+                return self._supervise(config)
         finally:
             self._abandon()
             self._restore_signals()
+
+    def _supervise(self, config: Config | None) -> int:
+        self._configure(self.load() if config is None else config)
+        while True:
+            self._handle_signals()
+            self._reap()
+            if self.stopping is not None and not self.processes():
+                break
+            if self.stopping is None and not self.paused:
+                self._start_due()
+            elif self.paused and self.stopping is None:
+                # Idempotent for a paused worker; reaches one that was still starting
+                # (USR2 ignored until its handler is in place) when the pause came.
+                for process in self.processes():
+                    self._send(process, signal.SIGUSR2)
+            self._sleep()
+        log.info("pool stopped")
+        return 0 if self.gave_up is None else 1
 
     def processes(self) -> list[subprocess.Popen[bytes]]:
         """Every live worker process, retiring ones included."""

@@ -30,6 +30,7 @@ import redis
 import setproctitle
 
 from resque import __version__
+from resque import pidfile as pidfiles
 from resque.client import Client
 from resque.errors import RedisUnavailable
 from resque.scheduler.delayed import Delayed
@@ -105,14 +106,16 @@ class Scheduler:
 
     # --- the loop -----------------------------------------------------------------------
 
-    def run(self) -> None:
-        """Run until TERM, INT or QUIT; then release the lock."""
+    def run(self, *, pidfile: str | None = None) -> None:
+        """Run until TERM, INT or QUIT; then release the lock. ``pidfile`` gets the pid once
+        the signal handlers are in place."""
         self._title("Starting")
         self._install_signals()
         try:
-            while not self._stop.is_set():
-                wake = self.run_once()
-                self._stop.wait(max(0.0, wake - self.clock()))
+            with pidfiles.held(pidfile):
+                while not self._stop.is_set():
+                    wake = self.run_once()
+                    self._stop.wait(max(0.0, wake - self.clock()))
         finally:
             self._title("Shutting down")
             try:
