@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from resque.client import Client
     from resque.facade import Resque
     from resque.handles import Job, JobCancelled, JobFailed, NotTracked
+    from resque.policies.unique import Unique
     from resque.status import JobStatus, StatusRecord
     from resque.worker import Worker
 
@@ -56,6 +57,7 @@ __all__ = [
     "StatusRecord",
     "Task",
     "TermException",
+    "Unique",
     "Worker",
     "__version__",
     "current_job",
@@ -73,6 +75,7 @@ _LAZY = {
     "Job": "resque.handles", "JobFailed": "resque.handles", "JobCancelled": "resque.handles",
     "NotTracked": "resque.handles", "JobStatus": "resque.status",
     "StatusRecord": "resque.status",
+    "Unique": "resque.policies.unique",  # policies (resque.policies)
 }
 
 

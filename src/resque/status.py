@@ -149,11 +149,20 @@ class StatusStore:
     def queued(self, job_id: str, ttl: int, *, name: str, queue: str, payload: str,
                due: int | None = None, client: Any = None) -> None:
         """The record of a job just enqueued (or delayed until ``due``)."""
+        keys, argv = self.queued_arguments(job_id, ttl, name=name, queue=queue, payload=payload,
+                                           due=due)
+        self._write(keys=keys, args=argv, client=client)
+
+    def queued_arguments(self, job_id: str, ttl: int, *, name: str, queue: str, payload: str,
+                         due: int | None = None) -> tuple[list[str], list[Any]]:
+        """The KEYS and ARGV of ``lua/status_lib.lua`` for ``queued``, for a script that
+        composes it (``lua/unique_push.lua``)."""
         fields: dict[str, Any] = {"status": layout.STATUS_QUEUED, "name": name, "queue": queue,
                                   "payload": payload, "enqueued_at": time.time()}
         if due is not None:
             fields["due"] = due
-        self.write(job_id, pending_ttl(ttl), client=client, **fields)
+        argv = self._argv(job_id, pending_ttl(ttl), layout.status_fields(**fields))
+        return [self.keys.status(job_id), self.keys.statuses], argv
 
     def started(self, job_id: str, ttl: int, worker: str) -> None:
         self.write(job_id, pending_ttl(ttl), status=layout.STATUS_WORKING, worker=worker,

@@ -9,6 +9,7 @@ runs (``perform_job``) and how a stop reaches it (``stop_job``, ``kill_child``).
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from resque import current, layout, logs, status
 from resque.errors import BadPayload, TermException
 from resque.failure import Failure, FailureBackend, records, save_quietly
 from resque.hooks import Hook
+from resque.policies import guard
 from resque.store import ACK_DIRTY, ACK_FAILED, ACK_OK, ACK_REQUEUE, Ack, Reserved
 
 if TYPE_CHECKING:
@@ -83,6 +85,8 @@ class Executor:
         self.host = host
         self.preload = host.settings.preload  # modules the application named: importable
         self.ok_lines = False  # whether a job that went well gets its line (-v)
+        self._guard: guard.Guard | None = None  # policies: made for the first job with one
+        self._guard_lock = threading.Lock()
 
     def start(self) -> None:
         """Get ready (processes, threads) before the first job."""
@@ -142,6 +146,7 @@ class Executor:
         has said whether a stopped job goes back to its queue or fails."""
         started = time.monotonic()
         tracked = performed = False
+        held: guard.Admission | None = None
         try:
             payload = layout.decode_job(job.raw, job.queue)
         except BadPayload as exc:
@@ -158,11 +163,26 @@ class Executor:
                 except Exception as exc:  # noqa: BLE001 - not found, forbidden, or its import failed
                     ack = self.failure(ACK_FAILED, job, payload, exc)
                 else:
+                    if guard.applies(payload, target):  # policies: unique locks
+                        held = self.guard.admit(job, payload, target)
                     ack = self.perform_job(job, payload, target)
                     performed = True
             finally:
                 logs.current_job.reset(context)
-        return self.settle(job, payload, ack, started, performed=performed, tracked=tracked)
+        ack = self.settle(job, payload, ack, started, performed=performed, tracked=tracked)
+        if held is not None:
+            self.guard.leave(held, ack.mode)
+        return ack
+
+    @property
+    def guard(self) -> guard.Guard:
+        """The worker's side of unique jobs and limits (``policies/guard.py``)."""
+        if self._guard is None:
+            with self._guard_lock:
+                if self._guard is None:
+                    resque = self.host.resque
+                    self._guard = guard.Guard(resque.redis, resque.keys)
+        return self._guard
 
     def settle(self, job: Reserved, payload: Any, ack: Ack, started: float, *,
                performed: bool, tracked: bool) -> Ack:

@@ -18,6 +18,7 @@ from typing import Any, cast
 from resque import arguments, current, jobs, layout
 from resque.client import Prepared, prepare
 from resque.handles import Job, JobCancelled, JobFailed
+from resque.policies.unique import Unique
 from resque.status import JobStatus, StatusRecord
 from resque.tasks import Delay, When, seconds
 from resque.testing.clock import Clock
@@ -111,9 +112,10 @@ class FakeResque:
     def enqueue_call(self, job: Any, args: Sequence[Any], kwargs: Mapping[str, Any], *,
                      queue: str | None = None, status: bool | None = None,
                      result_ttl: int | None = None, at: When | None = None,
-                     delay: Delay | None = None) -> Job[Any] | None:
+                     delay: Delay | None = None, unique: Unique | None = None
+                     ) -> Job[Any] | None:
         prepared = prepare(self.registry, job, args, kwargs, queue, self.job_ids, status,
-                           result_ttl, self.result_ttl)
+                           result_ttl, self.result_ttl, unique)
         due = _due(self.clock, at, delay)
         hook = "before_schedule" if due is not None else "before_enqueue"
         for before in jobs.hooks(prepared.target, hook):

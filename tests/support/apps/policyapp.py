@@ -1,0 +1,68 @@
+"""Jobs with policies (unique locks, limits) for tests/test_policies_*.py; workers load it with
+``--app policyapp``.
+
+Each job reports what it saw through taskapp's ``report`` (the list ``taskapp:log`` on the
+server named by ``TASKAPP_REDIS``) and may wait at a gate (``taskapp:gate:<tag>``), so that a
+test can look at the locks and slots while the job runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from taskapp import client, gate, report
+
+import resque
+from resque import Unique
+
+
+def held(tag: str) -> None:
+    """Report, then wait at the gate ``tag`` when the test asked for one (``hold=True``)."""
+    report(tag=tag)
+    if client().exists(f"taskapp:hold:{tag}"):
+        gate(tag)
+
+
+@resque.job(queue="policies", name="policyapp.until_end",
+            unique=Unique(until="end", lease=1.0))
+def until_end(tag: str, account: int) -> None:
+    held(tag)
+
+
+@resque.job(queue="policies", name="policyapp.until_start", unique=Unique(until="start"))
+def until_start(tag: str, account: int) -> None:
+    held(tag)
+
+
+@resque.job(queue="policies", name="policyapp.window",
+            unique=Unique(until="window", ttl=1.5))
+def window(tag: str, account: int) -> None:
+    held(tag)
+
+
+@resque.job(queue="policies", name="policyapp.per_account",
+            unique=Unique(key=lambda tag, account: f"account:{account}", lease=1.0))
+def per_account(tag: str, account: int) -> None:
+    held(tag)
+
+
+@resque.job(queue="policies", name="policyapp.async_until_end",
+            unique=Unique(until="end", lease=1.0))
+async def async_until_end(tag: str, account: int) -> None:
+    await asyncio.sleep(0)
+    held(tag)
+
+
+@resque.job(queue="policies", name="policyapp.plain")
+def plain(tag: str, account: int) -> None:
+    held(tag)
+
+
+@resque.job(queue="policies", name="policyapp.UniqueClass", unique=Unique(until="end"))
+class UniqueClass:
+    """A Ruby-style job class with a unique lock."""
+
+    @staticmethod
+    def perform(tag: str, account: int) -> Any:
+        held(tag)
