@@ -178,7 +178,7 @@ def test_unique_lock_does_not_recreate_a_lock_that_is_gone(r: redis.Redis, actio
 def test_a_guard_renews_a_lease_until_the_job_leaves(client: Resque, r: redis.Redis) -> None:
     handle = policyapp.until_end.options(client=client).enqueue("a", 1)
     assert handle is not None
-    guard = Guard(r, client.keys)
+    guard = Guard(r, client.keys, "host:1:policies")
     raw = handle.payload.encode()
     admission = guard.admit(Reserved("policies", raw, "1:1"), layout.decode(raw),
                             policyapp.until_end)

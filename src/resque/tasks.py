@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from resque.handles import Job
+    from resque.policies.limits import Limit
     from resque.policies.unique import Unique
 
 P = ParamSpec("P")
@@ -124,7 +125,7 @@ class TaskBase(Generic[P, R]):
 
     def __init__(self, func: Callable[..., Any], name: str, queue: str | None, *,
                  status: bool = False, result_ttl: int | None = None,
-                 unique: Unique | None = None) -> None:
+                 unique: Unique | None = None, limit: Limit | None = None) -> None:
         self.func = func
         self.name = name
         self.queue = queue
@@ -132,6 +133,7 @@ class TaskBase(Generic[P, R]):
         self.result_ttl = result_ttl
         # Policies (resque.policies): None costs a worker nothing per job.
         self.unique = unique
+        self.limit = limit
         self.hooks: dict[str, list[Callable[..., Any]]] = {}
         # Why a worker could not import it by its dotted name (a lambda, a nested function,
         # __main__), set when registered without an explicit name: enqueueing raises this.

@@ -37,7 +37,7 @@ from resque.queues import QueueList
 from resque.recovery import Pruner
 from resque.settings import WorkerSettings
 from resque.signals import Intent, SignalHandlers
-from resque.store import Ack, Acks, Reserved, Step, WorkerStore
+from resque.store import ACK_DEFERRED, Ack, Acks, Reserved, Step, WorkerStore
 from resque.wakeup import Wakeup
 
 if TYPE_CHECKING:
@@ -245,6 +245,8 @@ class Worker:
     def _acknowledge(self, ended: Iterable[tuple[Reserved, Ack]], acks: Acks) -> Acks:
         """Add how jobs ended to what the next step acknowledges."""
         for job, ack in ended:
+            if ack.mode == ACK_DEFERRED:  # a limit deferred it: not performed, not in flight
+                continue
             if ack.failure and not acks.accepts(ack, job):  # one step, one failure list
                 acks = self._flush(acks)
             acks.add(ack, job)

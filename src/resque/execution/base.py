@@ -22,7 +22,7 @@ from resque.errors import BadPayload, TermException
 from resque.failure import Failure, FailureBackend, records, save_quietly
 from resque.hooks import Hook
 from resque.policies import guard
-from resque.store import ACK_DIRTY, ACK_FAILED, ACK_OK, ACK_REQUEUE, Ack, Reserved
+from resque.store import ACK_DEFERRED, ACK_DIRTY, ACK_FAILED, ACK_OK, ACK_REQUEUE, Ack, Reserved
 
 if TYPE_CHECKING:
     from resque.client import Client
@@ -163,16 +163,28 @@ class Executor:
                 except Exception as exc:  # noqa: BLE001 - not found, forbidden, or its import failed
                     ack = self.failure(ACK_FAILED, job, payload, exc)
                 else:
-                    if guard.applies(payload, target):  # policies: unique locks
-                        held = self.guard.admit(job, payload, target)
-                    ack = self.perform_job(job, payload, target)
-                    performed = True
+                    if guard.applies(payload, target):  # policies: a lookup for most jobs
+                        held, ack = self.admit(job, payload, target)
+                    if held is None or not held.deferred:
+                        ack = self.perform_job(job, payload, target)
+                        performed = True
             finally:
                 logs.current_job.reset(context)
         ack = self.settle(job, payload, ack, started, performed=performed, tracked=tracked)
-        if held is not None:
+        if held is not None and not held.deferred:
             self.guard.leave(held, ack.mode)
         return ack
+
+    def admit(self, job: Reserved, payload: dict[str, Any], target: Any
+              ) -> tuple[guard.Admission | None, Ack]:
+        """Policies (``policies/guard.py``): take the job's place under its limit and its
+        unique lock, or defer it (``ACK_DEFERRED``: it went to the delayed schedule). A key
+        function of the job's that raises fails the job."""
+        try:
+            held = self.guard.admit(job, payload, target)
+        except Exception as exc:  # noqa: BLE001 - the job's own key function raised
+            return guard.DEFERRED, self.failure(ACK_FAILED, job, payload, exc)
+        return held, Ack(ACK_DEFERRED)
 
     @property
     def guard(self) -> guard.Guard:
@@ -181,7 +193,7 @@ class Executor:
             with self._guard_lock:
                 if self._guard is None:
                     resque = self.host.resque
-                    self._guard = guard.Guard(resque.redis, resque.keys)
+                    self._guard = guard.Guard(resque.redis, resque.keys, self.host.id)
         return self._guard
 
     def settle(self, job: Reserved, payload: Any, ack: Ack, started: float, *,
@@ -280,7 +292,8 @@ class Executor:
         return Ack(mode, record, job.queue)
 
 
-OUTCOMES = {ACK_OK: "ok", ACK_FAILED: "failed", ACK_DIRTY: "failed", ACK_REQUEUE: "requeued"}
+OUTCOMES = {ACK_OK: "ok", ACK_FAILED: "failed", ACK_DIRTY: "failed", ACK_REQUEUE: "requeued",
+            ACK_DEFERRED: "deferred"}
 
 
 def error_line(ack: Ack) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 from taskapp import client, gate, report
 
 import resque
-from resque import Unique
+from resque import Limit, Unique
 
 
 def held(tag: str) -> None:
@@ -62,6 +62,39 @@ def plain(tag: str, account: int) -> None:
 @resque.job(queue="policies", name="policyapp.UniqueClass", unique=Unique(until="end"))
 class UniqueClass:
     """A Ruby-style job class with a unique lock."""
+
+    @staticmethod
+    def perform(tag: str, account: int) -> Any:
+        held(tag)
+
+
+@resque.job(queue="policies", name="policyapp.capped",
+            limit=Limit(concurrency=1, lease=1.0, retry_in=1.0))
+def capped(tag: str, account: int) -> None:
+    held(tag)
+
+
+@resque.job(queue="policies", name="policyapp.async_capped",
+            limit=Limit(concurrency=1, lease=1.0, retry_in=1.0))
+async def async_capped(tag: str, account: int) -> None:
+    await asyncio.sleep(0)
+    held(tag)
+
+
+@resque.job(queue="policies", name="policyapp.rated", limit=Limit(rate=2, per=3.0))
+def rated(tag: str, account: int) -> None:
+    held(tag)
+
+
+@resque.job(queue="policies", name="policyapp.per_customer",
+            limit=Limit(concurrency=1, key=lambda tag, account: str(account), lease=1.0))
+def per_customer(tag: str, account: int) -> None:
+    held(tag)
+
+
+@resque.job(queue="policies", name="policyapp.CappedClass", limit=Limit(concurrency=1))
+class CappedClass:
+    """A Ruby-style job class with a limit."""
 
     @staticmethod
     def perform(tag: str, account: int) -> Any:
