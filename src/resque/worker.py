@@ -229,7 +229,7 @@ class Worker:
                     self._wait(self.settings.interval)
             acks = self._acknowledge(self.executor.finished(), acks)
         self._finish(acks)
-        if self.stop.requested:
+        if self.stop.requested and not self.stop.recycle:  # --max-memory is no shutdown
             self.run_hooks("shutdown")
 
     def _perform(self, batch: list[Reserved], acks: Acks) -> Acks:

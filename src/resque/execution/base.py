@@ -21,7 +21,7 @@ from resque import current, layout, logs, status
 from resque.errors import BadPayload, TermException
 from resque.failure import Failure, FailureBackend, records, save_quietly
 from resque.hooks import Hook
-from resque.policies import guard
+from resque.policies import guard, memory
 from resque.store import ACK_DEFERRED, ACK_DIRTY, ACK_FAILED, ACK_OK, ACK_REQUEUE, Ack, Reserved
 
 if TYPE_CHECKING:
@@ -42,6 +42,7 @@ class Stop:
 
     requested: bool = False  # take no more jobs (QUIT, TERM, INT)
     interrupt: bool = False  # stop the running job too (TERM, INT): it goes back to its queue
+    recycle: bool = False  # ending to be replaced (--max-memory), not shut down: no hooks
 
 
 class Host(Protocol):
@@ -86,6 +87,7 @@ class Executor:
         self.preload = host.settings.preload  # modules the application named: importable
         self.ok_lines = False  # whether a job that went well gets its line (-v)
         self._guard: guard.Guard | None = None  # policies: made for the first job with one
+        self.max_memory = host.settings.max_memory  # policies: MB, checked after each job
         self._guard_lock = threading.Lock()
 
     def start(self) -> None:
@@ -211,6 +213,8 @@ class Executor:
         if tracked:
             status.settle(self.host.resque.statuses, payload, ack.mode, ack.failure,
                           self.host.id)
+        if self.max_memory is not None:  # policies: --max-memory ends the worker after this job
+            memory.check(self.host.stop, self.max_memory, self.host.id)
         return ack
 
     def _report(self, job: Reserved, payload: Any, ack: Ack, seconds: float) -> Ack:

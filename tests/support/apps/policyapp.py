@@ -99,3 +99,27 @@ class CappedClass:
     @staticmethod
     def perform(tag: str, account: int) -> Any:
         held(tag)
+
+
+_kept: list[bytes] = []  # what ``grow`` keeps alive: the worker's memory grows for good
+
+
+@resque.job(queue="policies", name="policyapp.grow")
+def grow(tag: str, megabytes: int) -> None:
+    """Keeps ``megabytes`` MB alive in the worker's process (written, so resident)."""
+    _kept.append(b"x" * (megabytes * 1024 * 1024))
+    held(tag)
+
+
+@resque.job(queue="policies", name="policyapp.rss")
+def rss(tag: str, account: int) -> None:
+    """Reports the resident memory of the process it runs in, in MB."""
+    from resque.policies import memory
+
+    report(tag=tag, rss=memory.rss() // memory.MB)
+
+
+@resque.job(queue="policies", name="policyapp.async_plain")
+async def async_plain(tag: str, account: int) -> None:
+    await asyncio.sleep(0)
+    held(tag)
