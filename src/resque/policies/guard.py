@@ -38,8 +38,21 @@ def applies(payload: dict[str, Any], target: Any) -> bool:
         return True
     if isinstance(target, TaskBase):
         return target.unique is not None or target.limit is not None
-    return (getattr(target, "__resque_unique__", None) is not None
-            or getattr(target, "__resque_limit__", None) is not None)
+    try:
+        found = _classes.get(target)
+    except TypeError:  # an unhashable callable: asked every time
+        found = None
+    if found is None:  # a miss costs getattr's AttributeError: about a microsecond
+        found = (getattr(target, "__resque_unique__", None) is not None
+                 or getattr(target, "__resque_limit__", None) is not None)
+        if len(_classes) < 10_000 and getattr(target, "__hash__", None) is not None:
+            _classes[target] = found
+    return found
+
+
+# Whether a job class declares a policy, read the first time a worker meets the class
+# (``@resque.job(unique=..., limit=...)`` runs where it is defined, before any job).
+_classes: dict[Any, bool] = {}
 
 
 @dataclass(eq=False)
