@@ -9,8 +9,12 @@ test can look at the locks and slots while the job runs.
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import time
 from typing import Any
 
+import redis
 from taskapp import client, gate, report
 
 import resque
@@ -123,3 +127,30 @@ def rss(tag: str, account: int) -> None:
 async def async_plain(tag: str, account: int) -> None:
     await asyncio.sleep(0)
     held(tag)
+
+
+def results() -> redis.Redis:
+    """The chaos run's results Redis (``CHAOS_RESULTS``), one connection per process."""
+    key = (os.environ["CHAOS_RESULTS"], os.getpid())
+    if key not in _results:
+        _results[key] = redis.Redis.from_url(key[0])
+    return _results[key]
+
+
+_results: dict[tuple[str, int], redis.Redis] = {}
+CHAOS_CAP = 3
+
+
+@resque.job(name="policyapp.chaos", queue="chaos",
+            unique=Unique(until="end", lease=2.0),
+            limit=Limit(concurrency=CHAOS_CAP, lease=2.0, retry_in=0.5))
+def limited_chaos(job_id: str, seconds: float) -> None:
+    """The policies' chaos job: records its run (``chaos:done``, ``chaos:runs``) and, once it
+    ends, its interval (``chaos:spans``), from which the test counts how many ran at once."""
+    began = time.time()
+    time.sleep(seconds)
+    with results().pipeline(transaction=True) as pipe:
+        pipe.sadd("chaos:done", job_id)
+        pipe.hincrby("chaos:runs", job_id, 1)
+        pipe.rpush("chaos:spans", json.dumps([began, time.time()]))
+        pipe.execute()
