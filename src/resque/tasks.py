@@ -113,6 +113,11 @@ class CallOptions:
     client: Enqueuer | None = None
     unique: Unique | None = None  # policies (resque.policies): this call's unique lock
 
+    def policies(self) -> dict[str, Any]:
+        """The policy options set, as keywords for ``enqueue_call``: none for a call without,
+        so that an ``Enqueuer`` that knows no policies still takes it."""
+        return {"unique": self.unique} if self.unique is not None else {}
+
     def merged(self, other: CallOptions) -> CallOptions:
         """These options with ``other``'s set fields taking precedence."""
         changes = {f.name: getattr(other, f.name) for f in dataclasses.fields(other)
@@ -224,21 +229,21 @@ class Call(Generic[P, R]):
         options = self.call_options
         return self._client().enqueue_call(
             self.task, args, kwargs, queue=options.queue, status=options.status,
-            result_ttl=options.result_ttl, unique=options.unique)
+            result_ttl=options.result_ttl, **options.policies())
 
     def enqueue_in(self, delay: Delay, /, *args: P.args, **kwargs: P.kwargs) -> Job[R] | None:
         """Queue a call ``delay`` from now (the client's clock)."""
         options = self.call_options
         return self._client().enqueue_call(
             self.task, args, kwargs, queue=options.queue, status=options.status,
-            result_ttl=options.result_ttl, delay=delay, unique=options.unique)
+            result_ttl=options.result_ttl, delay=delay, **options.policies())
 
     def enqueue_at(self, when: When, /, *args: P.args, **kwargs: P.kwargs) -> Job[R] | None:
         """Queue a call at ``when``; None if a ``before_schedule`` hook said no."""
         options = self.call_options
         return self._client().enqueue_call(
             self.task, args, kwargs, queue=options.queue, status=options.status,
-            result_ttl=options.result_ttl, at=when, unique=options.unique)
+            result_ttl=options.result_ttl, at=when, **options.policies())
 
     def to(self, queue: str) -> Call[P, R]:
         return Call(self.task, self.call_options.merged(CallOptions(queue=queue)))

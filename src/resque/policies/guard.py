@@ -140,7 +140,7 @@ class Guard:
                                     limit.concurrency is not None)
             wait = limits.wait_seconds(reply, limit)
             if self._defer_job(job, wait):
-                log.info("job %s deferred %.1f s: limit %s is %s", payload["class"], wait, name,
+                log.debug("job %s deferred %.1f s: limit %s is %s", payload["class"], wait, name,
                          "at its cap" if reply == limits.AT_CAP else "at its rate")
                 return None
             log.warning("job %s left this worker while refused by limit %s", payload["class"],
