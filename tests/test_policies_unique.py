@@ -18,6 +18,8 @@ from resque import Resque, Unique, layout
 from resque.policies import unique
 from resque.policies.guard import Guard
 from resque.store import Reserved
+from resque.testing.clock import Clock
+from resque.testing.fake import FakeResque
 
 MODES = {"fork": (), "in-process": ("--no-fork",), "threads": ("-c", "2")}
 FAST_PRUNE = {"RESQUE_PRUNE_INTERVAL": "1", "RESQUE_HEARTBEAT_EXPIRY": "5"}
@@ -278,3 +280,28 @@ def test_a_sigkilled_worker_leaves_nothing_locked_and_its_job_runs_once_recovere
     wait_for(lambda: r.exists(key) == 0, what="its lock to go as it ends")
     assert [x["tag"] for x in reports(r)] == ["a", "a"]
     assert (r.llen("resque:queue:policies"), r.llen("resque:failed")) == (0, 0)
+
+
+# --- the test plugin's fake mode ------------------------------------------------------------
+
+
+def test_fake_mode_refuses_a_duplicate_as_redis_would(resque_fake: FakeResque,
+                                                     taskapp_redis: str) -> None:
+    first = policyapp.until_end.enqueue("a", 1)
+    again = policyapp.until_end.enqueue("a", 1)
+    assert first is not None and again is not None
+    assert (again.duplicate, again.id, len(resque_fake.jobs(pending=True))) == (True, first.id, 1)
+    resque_fake.drain()
+    after = policyapp.until_end.enqueue("a", 1)
+    assert after is not None and not after.duplicate
+
+
+def test_fake_mode_counts_a_window_on_its_clock(resque_fake: FakeResque, resque_clock: Clock,
+                                                taskapp_redis: str) -> None:
+    policyapp.window.enqueue("a", 1)
+    resque_fake.drain()
+    again = policyapp.window.enqueue("a", 1)
+    assert again is not None and again.duplicate
+    resque_clock.advance(2)
+    later = policyapp.window.enqueue("a", 1)
+    assert later is not None and not later.duplicate

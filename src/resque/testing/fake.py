@@ -40,6 +40,7 @@ class Enqueued:
     status: JobStatus = JobStatus.QUEUED
     result: Any = None
     error: BaseException | None = None
+    enqueued_at: float = 0.0  # on the fake's clock (a unique window counts from it)
 
     def __repr__(self) -> str:
         call = ", ".join([*map(repr, self.args), *(f"{k}={v!r}" for k, v in self.kwargs.items())])
@@ -122,10 +123,15 @@ class FakeResque:
             if before(*prepared.args, **prepared.kwargs) is False:
                 return None
         handle = FakeJob(self, prepared, due)
+        holder = self._unique_holder(prepared) if due is None else None
+        if holder is not None:  # as the unique lock would refuse it: nothing recorded
+            handle.id, handle.payload, handle.entry = holder.handle.id, holder.payload, holder
+            handle.duplicate = True
+            return handle
         positional, keywords = layout.split_kwargs(layout.decode_job(prepared.payload,
                                                                      prepared.queue)["args"])
         handle.entry = Enqueued(prepared.name, prepared.queue, positional, keywords,
-                                prepared.payload, due, handle)
+                                prepared.payload, due, handle, enqueued_at=self.clock())
         self.enqueued.append(handle.entry)
         after = "after_schedule" if due is not None else "after_enqueue"
         for hook_call in jobs.hooks(prepared.target, after):
@@ -134,6 +140,25 @@ class FakeResque:
 
     def enqueue(self, job: Any, /, *args: Any, **kwargs: Any) -> Job[Any] | None:
         return self.enqueue_call(job, args, kwargs)
+
+    def _unique_holder(self, prepared: Prepared) -> Enqueued | None:
+        """The recorded job whose unique lock would refuse ``prepared``, as Redis's would:
+        same queue and lock name, still queued (``until="start"``), queued or running
+        (``"end"``), or enqueued less than ``ttl`` ago on the fake's clock (``"window"``)."""
+        if prepared.unique is None:
+            return None
+        policy, name = prepared.unique
+        for entry in self.enqueued:
+            spec = layout.decode(entry.payload).get(layout.JOB_UNIQUE)
+            if entry.queue != prepared.queue or not spec or spec[1] != name:
+                continue
+            if policy.until == "window":
+                if self.clock() - entry.enqueued_at < policy.ttl:
+                    return entry
+            elif entry.status is JobStatus.QUEUED or (
+                    policy.until == "end" and entry.status is JobStatus.STARTED):
+                return entry
+        return None
 
     def enqueue_to(self, queue: str, job: Any, /, *args: Any, **kwargs: Any) -> Job[Any] | None:
         return self.enqueue_call(job, args, kwargs, queue=queue)
