@@ -239,3 +239,11 @@ def test_the_payload_of_a_deferred_job_is_kept_byte_for_byte(
     [ts] = due_times(r)
     item = texts(r.lrange(f"resque:delayed:{ts}", 0, -1))[0]
     assert item == layout.delayed_item_of(handle.payload, "policies")
+
+
+def test_a_key_function_that_raises_fails_the_job_with_its_error(
+        client: Resque, r: redis.Redis, workers: Workers) -> None:
+    policyapp.bad_key.options(client=client).enqueue("a", 1)
+    workers.run("policies", "--app", "policyapp", "--no-fork")
+    [failure] = [json.loads(raw) for raw in texts(r.lrange("resque:failed", 0, -1))]
+    assert (failure["exception"], tags(r), client.stat("processed")) == ("IndexError", [], 1)

@@ -165,28 +165,34 @@ class Executor:
                 except Exception as exc:  # noqa: BLE001 - not found, forbidden, or its import failed
                     ack = self.failure(ACK_FAILED, job, payload, exc)
                 else:
+                    refused: Ack | None = None
                     if guard.applies(payload, target):  # policies: a lookup for most jobs
-                        held, ack = self.admit(job, payload, target)
-                    if held is None or not held.deferred:
+                        held, refused = self.admit(job, payload, target)
+                    if refused is None:
                         ack = self.perform_job(job, payload, target)
                         performed = True
+                    else:
+                        ack = refused
             finally:
                 logs.current_job.reset(context)
         ack = self.settle(job, payload, ack, started, performed=performed, tracked=tracked)
-        if held is not None and not held.deferred:
+        if held is not None:
             self.guard.leave(held, ack.mode)
         return ack
 
     def admit(self, job: Reserved, payload: dict[str, Any], target: Any
-              ) -> tuple[guard.Admission | None, Ack]:
-        """Policies (``policies/guard.py``): take the job's place under its limit and its
-        unique lock, or defer it (``ACK_DEFERRED``: it went to the delayed schedule). A key
-        function of the job's that raises fails the job."""
+              ) -> tuple[guard.Admission | None, Ack | None]:
+        """Policies (``policies/guard.py``): what the job holds while it runs (its place
+        under its limit, its unique lock), and None; or, when it must not run, nothing held
+        and its acknowledgement: ``ACK_DEFERRED`` (its limit sent it to the delayed
+        schedule), or a failure (a key function of the job's raised)."""
         try:
             held = self.guard.admit(job, payload, target)
         except Exception as exc:  # noqa: BLE001 - the job's own key function raised
-            return guard.DEFERRED, self.failure(ACK_FAILED, job, payload, exc)
-        return held, Ack(ACK_DEFERRED)
+            return None, self.failure(ACK_FAILED, job, payload, exc)
+        if held is not None and held.deferred:
+            return None, Ack(ACK_DEFERRED)
+        return held, None
 
     @property
     def guard(self) -> guard.Guard:

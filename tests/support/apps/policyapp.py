@@ -154,3 +154,10 @@ def limited_chaos(job_id: str, seconds: float) -> None:
         pipe.hincrby("chaos:runs", job_id, 1)
         pipe.rpush("chaos:spans", json.dumps([began, time.time()]))
         pipe.execute()
+
+
+@resque.job(queue="policies", name="policyapp.bad_key",
+            limit=Limit(concurrency=1, key=lambda tag, account: tag[99]))
+def bad_key(tag: str, account: int) -> None:
+    """Its limit's key function raises (IndexError) for any short tag."""
+    held(tag)
