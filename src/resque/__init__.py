@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from resque.client import Client
     from resque.facade import Resque
     from resque.handles import Job, JobCancelled, JobFailed, NotTracked
+    from resque.policies.limits import Limit
+    from resque.policies.unique import Unique
     from resque.status import JobStatus, StatusRecord
     from resque.worker import Worker
 
@@ -47,6 +49,7 @@ __all__ = [
     "JobForbidden",
     "JobNotFound",
     "JobStatus",
+    "Limit",
     "NoQueueError",
     "NotTracked",
     "RedisUnavailable",
@@ -56,6 +59,7 @@ __all__ = [
     "StatusRecord",
     "Task",
     "TermException",
+    "Unique",
     "Worker",
     "__version__",
     "current_job",
@@ -73,6 +77,7 @@ _LAZY = {
     "Job": "resque.handles", "JobFailed": "resque.handles", "JobCancelled": "resque.handles",
     "NotTracked": "resque.handles", "JobStatus": "resque.status",
     "StatusRecord": "resque.status",
+    "Unique": "resque.policies.unique", "Limit": "resque.policies.limits",  # resque.policies
 }
 
 

@@ -165,6 +165,7 @@ def _help(name: str) -> str:
 @click.option("--burst", is_flag=True, default=None, help=_help("burst"))
 @click.option("--fork/--no-fork", default=None, help=_help("fork"))
 @click.option("--max-jobs", type=click.IntRange(min=1), help=_help("max_jobs"))
+@click.option("--max-memory", type=click.IntRange(min=1), metavar="MB", help=_help("max_memory"))
 @click.option("-c", "--concurrency", type=click.IntRange(min=1), default=None,
               help=_help("concurrency"))
 @click.option("--pidfile", envvar="PIDFILE", help="Write the worker's pid here.")
@@ -192,6 +193,7 @@ def work(
     burst: bool | None,
     fork: bool | None,
     max_jobs: int | None,
+    max_memory: int | None,
     concurrency: int | None,
     pidfile: str | None,
     background: bool,
@@ -216,7 +218,8 @@ def work(
     try:  # the environment (Ruby's variables), then the options given
         settings = WorkerSettings.from_env(
             None, queues=queue_list or None, interval=interval, burst=burst, fork=fork,
-            max_jobs=max_jobs, concurrency=concurrency, job_metrics=job_metrics)
+            max_jobs=max_jobs, max_memory=max_memory, concurrency=concurrency,
+            job_metrics=job_metrics)
         worker = Worker(resque=resque, settings=settings)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc

@@ -22,11 +22,15 @@ import inspect
 import logging
 import sys
 from collections.abc import Callable, Coroutine, Iterable, Sequence
-from typing import Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from resque.errors import DontPerform, JobForbidden, JobNotFound, NoQueueError
 from resque.layout import split_kwargs
 from resque.tasks import HOOK_KINDS, AsyncTask, P, R, Task, TaskBase
+
+if TYPE_CHECKING:
+    from resque.policies.limits import Limit
+    from resque.policies.unique import Unique
 
 __all__ = ["HOOK_KINDS", "SKIPPED", "Registry", "job", "registry", "run"]
 
@@ -53,10 +57,12 @@ class Registry:
         self._by_name: dict[str, Any] = {}
 
     def register(self, target: Any, name: str | None = None, queue: str | None = None, *,
-                 status: bool | None = None, result_ttl: int | None = None) -> Any:
+                 status: bool | None = None, result_ttl: int | None = None,
+                 unique: Unique | None = None, limit: Limit | None = None) -> Any:
         """Register a class or function (wrapping functions in ``Task``/``AsyncTask``)."""
         if inspect.isclass(target):
             _mark_class(target, name, queue, status, result_ttl)
+            _mark_policies(target, unique, limit)
             name = target.__resque_name__  # type: ignore[attr-defined]
         elif isinstance(target, TaskBase):
             if name:
@@ -67,11 +73,15 @@ class Registry:
                 target.status = status
             if result_ttl is not None:
                 target.result_ttl = result_ttl
+            if unique is not None:
+                target.unique = unique
+            if limit is not None:
+                target.limit = limit
             name = target.name
         elif callable(target):
             kind = AsyncTask if inspect.iscoroutinefunction(target) else Task
             target = kind(target, name or _dotted_name(target), queue, status=bool(status),
-                          result_ttl=result_ttl)
+                          result_ttl=result_ttl, unique=unique, limit=limit)
             target.unreachable = None if name else unreachable(target.func)
             name = target.name
         else:
@@ -174,6 +184,14 @@ def _mark_class(target: type, name: str | None, queue: str | None, status: bool 
         setattr(target, "__resque_result_ttl__", result_ttl)  # noqa: B010
 
 
+def _mark_policies(target: type, unique: Unique | None, limit: Limit | None) -> None:
+    """Record a class's policies on it (``resque.policies``), as a task holds them."""
+    if unique is not None:
+        setattr(target, "__resque_unique__", unique)  # noqa: B010
+    if limit is not None:
+        setattr(target, "__resque_limit__", limit)  # noqa: B010
+
+
 def _clean(prefix: str) -> str:
     return prefix.strip().rstrip(".")
 
@@ -232,9 +250,11 @@ class _Decorator:
     """What ``@resque.job(...)`` with options returns: a decorator, typed per target kind."""
 
     def __init__(self, registry: Registry, name: str | None, queue: str | None,
-                 status: bool | None, result_ttl: int | None) -> None:
+                 status: bool | None, result_ttl: int | None,
+                 unique: Unique | None = None, limit: Limit | None = None) -> None:
         self.registry, self.name, self.queue = registry, name, queue
         self.status, self.result_ttl = status, result_ttl
+        self.unique, self.limit = unique, limit
 
     @overload
     def __call__(self, target: C, /) -> C: ...  # type: ignore[overload-overlap]
@@ -246,7 +266,8 @@ class _Decorator:
     def __call__(self, target: Callable[P, R], /) -> Task[P, R]: ...
     def __call__(self, target: Any, /) -> Any:
         return self.registry.register(target, name=self.name, queue=self.queue,
-                                      status=self.status, result_ttl=self.result_ttl)
+                                      status=self.status, result_ttl=self.result_ttl,
+                                      unique=self.unique, limit=self.limit)
 
 
 @overload
@@ -261,6 +282,7 @@ def job(func: Callable[P, R], /) -> Task[P, R]: ...
 def job(
     *, queue: str | None = None, name: str | None = None, status: bool | None = None,
     result_ttl: int | None = None, registry: Registry | None = None,
+    unique: Unique | None = None, limit: Limit | None = None,
 ) -> _Decorator: ...
 def job(
     func: Any = None,
@@ -271,6 +293,8 @@ def job(
     status: bool | None = None,
     result_ttl: int | None = None,
     registry: Registry | None = None,
+    unique: Unique | None = None,
+    limit: Limit | None = None,
 ) -> Any:
     """Register a function or class as a job: ``@resque.job(queue="mail", name="Mail::Send")``.
 
@@ -278,8 +302,12 @@ def job(
     directly, and typed for ``enqueue``. A class is returned unchanged, with ``queue`` set
     when given. ``status=True`` tracks every call's status, progress and result, kept
     ``result_ttl`` seconds after the job ends (default: the client's ``result_ttl``).
+    ``unique=resque.Unique(...)``: a second enqueue of the same call while the first is
+    pending queues nothing and returns the first one's handle; ``limit=resque.Limit(...)``:
+    at most N running at once, M starts per period (``docs/guides/limits.md``).
     """
-    decorator = _Decorator(registry or globals()["registry"], name, queue, status, result_ttl)
+    decorator = _Decorator(registry or globals()["registry"], name, queue, status, result_ttl,
+                           unique, limit)
     return decorator(func) if func is not None else decorator
 
 

@@ -161,6 +161,11 @@ class WorkerSettings:
     max_jobs: int | None = setting(
         None, env="RESQUE_MAX_JOBS", parse=parse_optional_int,
         doc="Exit after this many jobs (a supervisor such as `resque pool` starts a new one).")
+    max_memory: int | None = setting(
+        None, env="RESQUE_MAX_MEMORY", parse=parse_optional_int,
+        doc="Exit after the job that took the worker's resident memory past this many MB: "
+            "no job starts after it, running ones finish, reserved ones go back to their "
+            "queue (a supervisor such as `resque pool` starts a new worker).")
     max_batch: int = setting(
         64, env="RESQUE_MAX_BATCH",
         doc="Most jobs an in-process worker reserves in one round trip while jobs are quick.")
@@ -220,6 +225,8 @@ class WorkerSettings:
             raise ValueError("concurrency must be >= 1")
         if self.max_jobs is not None and self.max_jobs < 1:
             raise ValueError("max_jobs must be >= 1")
+        if self.max_memory is not None and self.max_memory < 1:
+            raise ValueError("max_memory must be >= 1 (MB)")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None,

@@ -27,6 +27,9 @@ ACK_OK = "ok"  # performed (or skipped by a hook): processed +1
 ACK_FAILED = "failed"  # raised: failure record, processed +1, failed +1 (Ruby's counting)
 ACK_DIRTY = "dirty"  # its process died: failure record, processed +1, failed untouched
 ACK_REQUEUE = "requeue"  # stopped by a shutdown: back to the head of its queue, not counted
+# Refused by its limit (resque.policies): already moved from the in-flight list to the delayed
+# schedule by lua/limit_defer.lua, so no step acknowledges it and nothing counts it.
+ACK_DEFERRED = "deferred"
 
 # The scripts, one file each in resque/lua/ with their KEYS, ARGV, reply and atomicity argument.
 STEP_SCRIPT = scripts.source("step")  # acknowledge the jobs in flight, reserve the next ones
@@ -78,6 +81,8 @@ class Acks:
     shows: str = ""
 
     def add(self, ack: Ack, job: Reserved) -> None:
+        if ack.mode == ACK_DEFERRED:
+            return  # its entry left the in-flight list as it was deferred
         if ack.mode == ACK_REQUEUE:
             if self.concurrent:
                 raise ValueError("a concurrent worker leaves unfinished jobs in flight")

@@ -29,6 +29,8 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from resque.handles import Job
+    from resque.policies.limits import Limit
+    from resque.policies.unique import Unique
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -60,7 +62,8 @@ class Enqueuer(Protocol):
     def enqueue_call(self, job: Any, args: Sequence[Any], kwargs: Mapping[str, Any], *,
                      queue: str | None = None, status: bool | None = None,
                      result_ttl: int | None = None, at: When | None = None,
-                     delay: Delay | None = None) -> Job[Any] | None: ...
+                     delay: Delay | None = None,
+                     unique: Unique | None = None) -> Job[Any] | None: ...
 
 
 _default: Enqueuer | None = None
@@ -108,6 +111,12 @@ class CallOptions:
     status: bool | None = None
     result_ttl: int | None = None
     client: Enqueuer | None = None
+    unique: Unique | None = None  # policies (resque.policies): this call's unique lock
+
+    def policies(self) -> dict[str, Any]:
+        """The policy options set, as keywords for ``enqueue_call``: none for a call without,
+        so that an ``Enqueuer`` that knows no policies still takes it."""
+        return {"unique": self.unique} if self.unique is not None else {}
 
     def merged(self, other: CallOptions) -> CallOptions:
         """These options with ``other``'s set fields taking precedence."""
@@ -120,12 +129,16 @@ class TaskBase(Generic[P, R]):
     """What every task has: a name, a queue, hooks, and the typed ways to enqueue it."""
 
     def __init__(self, func: Callable[..., Any], name: str, queue: str | None, *,
-                 status: bool = False, result_ttl: int | None = None) -> None:
+                 status: bool = False, result_ttl: int | None = None,
+                 unique: Unique | None = None, limit: Limit | None = None) -> None:
         self.func = func
         self.name = name
         self.queue = queue
         self.status = status
         self.result_ttl = result_ttl
+        # Policies (resque.policies): None costs a worker nothing per job.
+        self.unique = unique
+        self.limit = limit
         self.hooks: dict[str, list[Callable[..., Any]]] = {}
         # Why a worker could not import it by its dotted name (a lambda, a nested function,
         # __main__), set when registered without an explicit name: enqueueing raises this.
@@ -156,10 +169,12 @@ class TaskBase(Generic[P, R]):
         return Call(self, CallOptions(queue=queue))
 
     def options(self, *, queue: str | None = None, status: bool | None = None,
-                result_ttl: int | None = None, client: Enqueuer | None = None) -> Call[P, R]:
+                result_ttl: int | None = None, client: Enqueuer | None = None,
+                unique: Unique | None = None) -> Call[P, R]:
         """This task with options for the calls made through the result: ``status=True``
-        tracks status, progress and result (kept ``result_ttl`` seconds after the end)."""
-        return Call(self, CallOptions(queue, status, result_ttl, client))
+        tracks status, progress and result (kept ``result_ttl`` seconds after the end);
+        ``unique``: a ``resque.Unique`` lock instead of the task's own."""
+        return Call(self, CallOptions(queue, status, result_ttl, client, unique))
 
     def hook(self, kind: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         """Decorator adding a hook, e.g. ``@send_mail.hook("on_failure")``."""
@@ -214,29 +229,30 @@ class Call(Generic[P, R]):
         options = self.call_options
         return self._client().enqueue_call(
             self.task, args, kwargs, queue=options.queue, status=options.status,
-            result_ttl=options.result_ttl)
+            result_ttl=options.result_ttl, **options.policies())
 
     def enqueue_in(self, delay: Delay, /, *args: P.args, **kwargs: P.kwargs) -> Job[R] | None:
         """Queue a call ``delay`` from now (the client's clock)."""
         options = self.call_options
         return self._client().enqueue_call(
             self.task, args, kwargs, queue=options.queue, status=options.status,
-            result_ttl=options.result_ttl, delay=delay)
+            result_ttl=options.result_ttl, delay=delay, **options.policies())
 
     def enqueue_at(self, when: When, /, *args: P.args, **kwargs: P.kwargs) -> Job[R] | None:
         """Queue a call at ``when``; None if a ``before_schedule`` hook said no."""
         options = self.call_options
         return self._client().enqueue_call(
             self.task, args, kwargs, queue=options.queue, status=options.status,
-            result_ttl=options.result_ttl, at=when)
+            result_ttl=options.result_ttl, at=when, **options.policies())
 
     def to(self, queue: str) -> Call[P, R]:
         return Call(self.task, self.call_options.merged(CallOptions(queue=queue)))
 
     def options(self, *, queue: str | None = None, status: bool | None = None,
-                result_ttl: int | None = None, client: Enqueuer | None = None) -> Call[P, R]:
+                result_ttl: int | None = None, client: Enqueuer | None = None,
+                unique: Unique | None = None) -> Call[P, R]:
         return Call(self.task, self.call_options.merged(
-            CallOptions(queue, status, result_ttl, client)))
+            CallOptions(queue, status, result_ttl, client, unique)))
 
     def __repr__(self) -> str:
         return f"<call of {self.task.name} {self.call_options}>"

@@ -8,7 +8,8 @@ directly (``current.execute_awaited``: ``current_job()``, keyword arguments and 
 check as everywhere else); it takes one of the worker's N places but no thread. Anything else
 goes to the threads: plain jobs; jobs with hooks, whose Ruby order of before/around/after
 around an awaited ``perform`` is ``jobs.run``'s; tracked jobs (``status=True``), whose started
-and finished marks are Redis round trips that must not block the loop; payloads that cannot
+and finished marks are Redis round trips that must not block the loop, as are the locks of
+jobs with a policy (``policies/guard.py``); payloads that cannot
 be read or resolved. Either way each job ends as ``Executor.perform`` ends it: the same
 acknowledgement, line and timing (``Executor.settle``).
 """
@@ -24,6 +25,7 @@ from typing import Any
 
 from resque import current, layout, logs
 from resque.execution.base import Executor
+from resque.policies import guard
 from resque.store import ACK_FAILED, ACK_OK, Ack, Reserved
 from resque.tasks import AsyncTask
 
@@ -40,7 +42,8 @@ def direct(executor: Executor, job: Reserved) -> Direct | None:
     except Exception:  # noqa: BLE001 - Executor.perform records why, on a thread
         return None
     if (isinstance(target, AsyncTask) and not any(target.hooks.values())
-            and layout.JOB_TRACK not in payload and inspect.iscoroutinefunction(target.func)):
+            and layout.JOB_TRACK not in payload and not guard.applies(payload, target)
+            and inspect.iscoroutinefunction(target.func)):
         return job, payload, target.func
     return None
 

@@ -9,6 +9,7 @@ runs (``perform_job``) and how a stop reaches it (``stop_job``, ``kill_child``).
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,7 +21,8 @@ from resque import current, layout, logs, status
 from resque.errors import BadPayload, TermException
 from resque.failure import Failure, FailureBackend, records, save_quietly
 from resque.hooks import Hook
-from resque.store import ACK_DIRTY, ACK_FAILED, ACK_OK, ACK_REQUEUE, Ack, Reserved
+from resque.policies import guard, memory
+from resque.store import ACK_DEFERRED, ACK_DIRTY, ACK_FAILED, ACK_OK, ACK_REQUEUE, Ack, Reserved
 
 if TYPE_CHECKING:
     from resque.client import Client
@@ -40,6 +42,7 @@ class Stop:
 
     requested: bool = False  # take no more jobs (QUIT, TERM, INT)
     interrupt: bool = False  # stop the running job too (TERM, INT): it goes back to its queue
+    recycle: bool = False  # ending to be replaced (--max-memory), not shut down: no hooks
 
 
 class Host(Protocol):
@@ -83,6 +86,9 @@ class Executor:
         self.host = host
         self.preload = host.settings.preload  # modules the application named: importable
         self.ok_lines = False  # whether a job that went well gets its line (-v)
+        self._guard: guard.Guard | None = None  # policies: made for the first job with one
+        self.max_memory = host.settings.max_memory  # policies: MB, checked after each job
+        self._guard_lock = threading.Lock()
 
     def start(self) -> None:
         """Get ready (processes, threads) before the first job."""
@@ -142,6 +148,7 @@ class Executor:
         has said whether a stopped job goes back to its queue or fails."""
         started = time.monotonic()
         tracked = performed = False
+        held: guard.Admission | None = None
         try:
             payload = layout.decode_job(job.raw, job.queue)
         except BadPayload as exc:
@@ -158,11 +165,44 @@ class Executor:
                 except Exception as exc:  # noqa: BLE001 - not found, forbidden, or its import failed
                     ack = self.failure(ACK_FAILED, job, payload, exc)
                 else:
-                    ack = self.perform_job(job, payload, target)
-                    performed = True
+                    refused: Ack | None = None
+                    if guard.applies(payload, target):  # policies: a lookup for most jobs
+                        held, refused = self.admit(job, payload, target)
+                    if refused is None:
+                        ack = self.perform_job(job, payload, target)
+                        performed = True
+                    else:
+                        ack = refused
             finally:
                 logs.current_job.reset(context)
-        return self.settle(job, payload, ack, started, performed=performed, tracked=tracked)
+        ack = self.settle(job, payload, ack, started, performed=performed, tracked=tracked)
+        if held is not None:
+            self.guard.leave(held, ack.mode)
+        return ack
+
+    def admit(self, job: Reserved, payload: dict[str, Any], target: Any
+              ) -> tuple[guard.Admission | None, Ack | None]:
+        """Policies (``policies/guard.py``): what the job holds while it runs (its place
+        under its limit, its unique lock), and None; or, when it must not run, nothing held
+        and its acknowledgement: ``ACK_DEFERRED`` (its limit sent it to the delayed
+        schedule), or a failure (a key function of the job's raised)."""
+        try:
+            held = self.guard.admit(job, payload, target)
+        except Exception as exc:  # noqa: BLE001 - the job's own key function raised
+            return None, self.failure(ACK_FAILED, job, payload, exc)
+        if held is not None and held.deferred:
+            return None, Ack(ACK_DEFERRED)
+        return held, None
+
+    @property
+    def guard(self) -> guard.Guard:
+        """The worker's side of unique jobs and limits (``policies/guard.py``)."""
+        if self._guard is None:
+            with self._guard_lock:
+                if self._guard is None:
+                    resque = self.host.resque
+                    self._guard = guard.Guard(resque.redis, resque.keys, self.host.id)
+        return self._guard
 
     def settle(self, job: Reserved, payload: Any, ack: Ack, started: float, *,
                performed: bool, tracked: bool) -> Ack:
@@ -179,6 +219,8 @@ class Executor:
         if tracked:
             status.settle(self.host.resque.statuses, payload, ack.mode, ack.failure,
                           self.host.id)
+        if self.max_memory is not None:  # policies: --max-memory ends the worker after this job
+            memory.check(self.host.stop, self.max_memory, self.host.id)
         return ack
 
     def _report(self, job: Reserved, payload: Any, ack: Ack, seconds: float) -> Ack:
@@ -260,7 +302,8 @@ class Executor:
         return Ack(mode, record, job.queue)
 
 
-OUTCOMES = {ACK_OK: "ok", ACK_FAILED: "failed", ACK_DIRTY: "failed", ACK_REQUEUE: "requeued"}
+OUTCOMES = {ACK_OK: "ok", ACK_FAILED: "failed", ACK_DIRTY: "failed", ACK_REQUEUE: "requeued",
+            ACK_DEFERRED: "deferred"}
 
 
 def error_line(ack: Ack) -> str:

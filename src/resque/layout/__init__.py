@@ -15,6 +15,7 @@ modules say where each part lives:
 - ``statuses``: resque-status's record of a tracked job.
 - ``scheduler``: resque-scheduler 5.0's delayed item and master lock value.
 - ``metrics``: our own dashboard samples and duration histograms (no Ruby equivalent).
+- ``policies``: our job policies' keys and payload fields (unique jobs, limits).
 
 Below the package are only ``resque.rubyjson``, ``resque.rubytime`` and ``resque.errors``;
 inside it, imports go down from ``metrics`` and ``scheduler`` to ``codec``.
@@ -74,6 +75,7 @@ from resque.layout.payloads import (
     with_job_id,
     with_trace,
 )
+from resque.layout.policies import JOB_UNIQUE, limit_running, limit_starts, unique_lock, with_unique
 from resque.layout.scheduler import (
     BAD_DELAYED_ITEM,
     DelayedItem,
@@ -150,4 +152,6 @@ __all__ = [
     "DURATION_FAILED", "DURATION_SLOT_PREFIX", "DURATION_SUM", "METRICS_SAMPLE_TEMPLATE",
     "decode_metrics_sample", "duration_field", "job_durations_key", "metrics_key",
     "parse_duration_field", "queue_marks_key",
+    # policies
+    "JOB_UNIQUE", "limit_running", "limit_starts", "unique_lock", "with_unique",
 ]

@@ -18,6 +18,7 @@ from typing import Any, cast
 from resque import arguments, current, jobs, layout
 from resque.client import Prepared, prepare
 from resque.handles import Job, JobCancelled, JobFailed
+from resque.policies.unique import Unique
 from resque.status import JobStatus, StatusRecord
 from resque.tasks import Delay, When, seconds
 from resque.testing.clock import Clock
@@ -39,6 +40,7 @@ class Enqueued:
     status: JobStatus = JobStatus.QUEUED
     result: Any = None
     error: BaseException | None = None
+    enqueued_at: float = 0.0  # on the fake's clock (a unique window counts from it)
 
     def __repr__(self) -> str:
         call = ", ".join([*map(repr, self.args), *(f"{k}={v!r}" for k, v in self.kwargs.items())])
@@ -111,19 +113,25 @@ class FakeResque:
     def enqueue_call(self, job: Any, args: Sequence[Any], kwargs: Mapping[str, Any], *,
                      queue: str | None = None, status: bool | None = None,
                      result_ttl: int | None = None, at: When | None = None,
-                     delay: Delay | None = None) -> Job[Any] | None:
+                     delay: Delay | None = None, unique: Unique | None = None
+                     ) -> Job[Any] | None:
         prepared = prepare(self.registry, job, args, kwargs, queue, self.job_ids, status,
-                           result_ttl, self.result_ttl)
+                           result_ttl, self.result_ttl, unique)
         due = _due(self.clock, at, delay)
         hook = "before_schedule" if due is not None else "before_enqueue"
         for before in jobs.hooks(prepared.target, hook):
             if before(*prepared.args, **prepared.kwargs) is False:
                 return None
         handle = FakeJob(self, prepared, due)
+        holder = self._unique_holder(prepared) if due is None else None
+        if holder is not None:  # as the unique lock would refuse it: nothing recorded
+            handle.id, handle.payload, handle.entry = holder.handle.id, holder.payload, holder
+            handle.duplicate = True
+            return handle
         positional, keywords = layout.split_kwargs(layout.decode_job(prepared.payload,
                                                                      prepared.queue)["args"])
         handle.entry = Enqueued(prepared.name, prepared.queue, positional, keywords,
-                                prepared.payload, due, handle)
+                                prepared.payload, due, handle, enqueued_at=self.clock())
         self.enqueued.append(handle.entry)
         after = "after_schedule" if due is not None else "after_enqueue"
         for hook_call in jobs.hooks(prepared.target, after):
@@ -132,6 +140,25 @@ class FakeResque:
 
     def enqueue(self, job: Any, /, *args: Any, **kwargs: Any) -> Job[Any] | None:
         return self.enqueue_call(job, args, kwargs)
+
+    def _unique_holder(self, prepared: Prepared) -> Enqueued | None:
+        """The recorded job whose unique lock would refuse ``prepared``, as Redis's would:
+        same queue and lock name, still queued (``until="start"``), queued or running
+        (``"end"``), or enqueued less than ``ttl`` ago on the fake's clock (``"window"``)."""
+        if prepared.unique is None:
+            return None
+        policy, name = prepared.unique
+        for entry in self.enqueued:
+            spec = layout.decode(entry.payload).get(layout.JOB_UNIQUE)
+            if entry.queue != prepared.queue or not spec or spec[1] != name:
+                continue
+            if policy.until == "window":
+                if self.clock() - entry.enqueued_at < policy.ttl:
+                    return entry
+            elif entry.status is JobStatus.QUEUED or (
+                    policy.until == "end" and entry.status is JobStatus.STARTED):
+                return entry
+        return None
 
     def enqueue_to(self, queue: str, job: Any, /, *args: Any, **kwargs: Any) -> Job[Any] | None:
         return self.enqueue_call(job, args, kwargs, queue=queue)
