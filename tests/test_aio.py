@@ -134,3 +134,13 @@ def test_an_in_process_threaded_worker_closes_its_loop(
     worker.work()
     gc.collect()  # an unclosed loop would warn now, inside this test
     assert sorted(notes(r)) == ["pool:p0:resque-loop", "pool:p1:resque-loop"]
+
+
+def test_an_awaited_job_whose_wait_only_it_holds_survives_a_garbage_collection(
+    r: redis.Redis, workers: Workers
+) -> None:
+    client = Resque(r)
+    client.enqueue_to("low", "AioOrphan", "o")
+    client.enqueue_to("low", "SyncCollect", "c")
+    workers.run("low", "-c", "2", "--app", "aioapp")
+    assert sorted(notes(r)) == ["collected:c:resque-job", "orphan:o:resque-loop"]

@@ -65,16 +65,21 @@ async def perform(executor: Executor, plan: Direct) -> Ack:
 
 
 def start(executor: Executor, loop: asyncio.AbstractEventLoop, plans: list[Direct],
-          ended: Callable[[Reserved, Ack], None]) -> None:
+          ended: Callable[[Reserved, Ack], None], tasks: set[asyncio.Future[Ack]]) -> None:
     """Start awaiting the jobs on ``loop``, all in one hand-off; ``ended(job, ack)`` is
-    called on the loop as each one ends."""
-    loop.call_soon_threadsafe(_start_all, executor, plans, ended)
+    called on the loop as each one ends. ``tasks`` holds each task until it ends: the loop
+    keeps only weak references, and a task collected while it waits (on a stream whose only
+    owner is the task) would never end, its ``finally`` run by the collector in whatever
+    thread and context it happens to be."""
+    loop.call_soon_threadsafe(_start_all, executor, plans, ended, tasks)
 
 
 def _start_all(executor: Executor, plans: list[Direct],
-               ended: Callable[[Reserved, Ack], None]) -> None:
+               ended: Callable[[Reserved, Ack], None], tasks: set[asyncio.Future[Ack]]) -> None:
     for plan in plans:
         task = asyncio.ensure_future(perform(executor, plan))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
         task.add_done_callback(functools.partial(_done, executor, plan, ended))
 
 

@@ -22,12 +22,15 @@ import signal
 import threading
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from resque import jobs, layout, logs
 from resque.execution import aio
 from resque.execution.base import Executor, Host
 from resque.store import Ack, Reserved
+
+if TYPE_CHECKING:
+    import asyncio
 
 
 class ThreadExecutor(Executor):
@@ -48,6 +51,7 @@ class ThreadExecutor(Executor):
         self._done: queue.SimpleQueue[tuple[Reserved, Ack]] = queue.SimpleQueue()
         self._pipe: tuple[int, int] | None = None
         self._poked = False  # the pipe holds an unread wake-up
+        self._awaiting: set[asyncio.Future[Ack]] = set()  # the loop's tasks, held until they end
         self._threads: list[threading.Thread] = []
         self._shown = ("", "")  # token, worker record: the oldest job's, computed once
         self._loop: Any = None
@@ -106,7 +110,7 @@ class ThreadExecutor(Executor):
             else:
                 awaited.append(plan)
         if awaited:
-            aio.start(self, self._loop, awaited, self._ended)
+            aio.start(self, self._loop, awaited, self._ended, self._awaiting)
         return []
 
     def _ended(self, job: Reserved, ack: Ack) -> None:

@@ -6,7 +6,10 @@ the thread it ran on (``resque-loop``: the worker's loop; ``resque-job``: a job 
 from __future__ import annotations
 
 import asyncio
+import gc
 import threading
+import time
+import weakref
 
 import workerapp
 
@@ -79,3 +82,27 @@ aio_hooked.hook("before_perform")(_before)
 @resque.job(name="SyncTag")
 def sync_tag(tag: str) -> None:
     note("sync", tag)
+
+
+def _resolve(loop: asyncio.AbstractEventLoop, ref: weakref.ref[asyncio.Future[None]]) -> None:
+    future = ref()
+    if future is not None:
+        loop.call_soon_threadsafe(future.set_result, None)
+
+
+@resque.job(name="AioOrphan")
+async def aio_orphan(tag: str) -> None:
+    """Waits on a future that only its own task holds (the timer keeps a weak reference), as
+    a job reading a stream can: the worker must hold the task, or the collector ends it."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[None] = loop.create_future()
+    threading.Timer(0.5, _resolve, [loop, weakref.ref(future)]).start()
+    await future
+    note("orphan", tag)
+
+
+@resque.job(name="SyncCollect")
+def sync_collect(tag: str) -> None:
+    time.sleep(0.1)
+    gc.collect()
+    note("collected", tag)
