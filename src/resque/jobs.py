@@ -26,6 +26,7 @@ from typing import Any, TypeVar, overload
 
 from resque.errors import DontPerform, JobForbidden, JobNotFound, NoQueueError
 from resque.layout import split_kwargs
+from resque.policies.retry import Retry
 from resque.tasks import HOOK_KINDS, AsyncTask, P, R, Task, TaskBase
 
 __all__ = ["HOOK_KINDS", "SKIPPED", "Registry", "job", "registry", "run"]
@@ -53,8 +54,18 @@ class Registry:
         self._by_name: dict[str, Any] = {}
 
     def register(self, target: Any, name: str | None = None, queue: str | None = None, *,
-                 status: bool | None = None, result_ttl: int | None = None) -> Any:
+                 status: bool | None = None, result_ttl: int | None = None,
+                 retry: Retry | None = None) -> Any:
         """Register a class or function (wrapping functions in ``Task``/``AsyncTask``)."""
+        target = self._register(target, name, queue, status, result_ttl)
+        if retry is not None:  # policies: set on the task, or as a class's __resque_retry__
+            if not isinstance(retry, Retry):
+                raise TypeError(f"retry= takes a resque.Retry, not {retry!r}")
+            setattr(target, "__resque_retry__" if inspect.isclass(target) else "retry", retry)
+        return target
+
+    def _register(self, target: Any, name: str | None, queue: str | None,
+                  status: bool | None, result_ttl: int | None) -> Any:
         if inspect.isclass(target):
             _mark_class(target, name, queue, status, result_ttl)
             name = target.__resque_name__  # type: ignore[attr-defined]
@@ -232,9 +243,9 @@ class _Decorator:
     """What ``@resque.job(...)`` with options returns: a decorator, typed per target kind."""
 
     def __init__(self, registry: Registry, name: str | None, queue: str | None,
-                 status: bool | None, result_ttl: int | None) -> None:
+                 status: bool | None, result_ttl: int | None, retry: Retry | None) -> None:
         self.registry, self.name, self.queue = registry, name, queue
-        self.status, self.result_ttl = status, result_ttl
+        self.status, self.result_ttl, self.retry = status, result_ttl, retry
 
     @overload
     def __call__(self, target: C, /) -> C: ...  # type: ignore[overload-overlap]
@@ -246,7 +257,8 @@ class _Decorator:
     def __call__(self, target: Callable[P, R], /) -> Task[P, R]: ...
     def __call__(self, target: Any, /) -> Any:
         return self.registry.register(target, name=self.name, queue=self.queue,
-                                      status=self.status, result_ttl=self.result_ttl)
+                                      status=self.status, result_ttl=self.result_ttl,
+                                      retry=self.retry)
 
 
 @overload
@@ -261,6 +273,7 @@ def job(func: Callable[P, R], /) -> Task[P, R]: ...
 def job(
     *, queue: str | None = None, name: str | None = None, status: bool | None = None,
     result_ttl: int | None = None, registry: Registry | None = None,
+    retry: Retry | None = None,
 ) -> _Decorator: ...
 def job(
     func: Any = None,
@@ -271,6 +284,7 @@ def job(
     status: bool | None = None,
     result_ttl: int | None = None,
     registry: Registry | None = None,
+    retry: Retry | None = None,
 ) -> Any:
     """Register a function or class as a job: ``@resque.job(queue="mail", name="Mail::Send")``.
 
@@ -278,8 +292,10 @@ def job(
     directly, and typed for ``enqueue``. A class is returned unchanged, with ``queue`` set
     when given. ``status=True`` tracks every call's status, progress and result, kept
     ``result_ttl`` seconds after the job ends (default: the client's ``result_ttl``).
+    ``retry=Retry(...)``: a failed attempt comes back later (``resque.policies.retry``).
     """
-    decorator = _Decorator(registry or globals()["registry"], name, queue, status, result_ttl)
+    decorator = _Decorator(registry or globals()["registry"], name, queue, status, result_ttl,
+                           retry)
     return decorator(func) if func is not None else decorator
 
 

@@ -27,6 +27,9 @@ ACK_OK = "ok"  # performed (or skipped by a hook): processed +1
 ACK_FAILED = "failed"  # raised: failure record, processed +1, failed +1 (Ruby's counting)
 ACK_DIRTY = "dirty"  # its process died: failure record, processed +1, failed untouched
 ACK_REQUEUE = "requeue"  # stopped by a shutdown: back to the head of its queue, not counted
+# Settled already, by the script that queued its retry (policies/retry_store.py): the step
+# leaves it alone (it is no longer in flight, and it was counted).
+ACK_SETTLED = "settled"
 
 # The scripts, one file each in resque/lua/ with their KEYS, ARGV, reply and atomicity argument.
 STEP_SCRIPT = scripts.source("step")  # acknowledge the jobs in flight, reserve the next ones
@@ -57,6 +60,7 @@ class Ack:
     mode: str
     failure: str = ""
     failure_queue: str = ""  # redis_multi_queue: the job's queue, whose <q>_failed list gets it
+    retry: bool = False  # it failed, and its retry policy plans another attempt
 
 
 @dataclass
@@ -78,6 +82,8 @@ class Acks:
     shows: str = ""
 
     def add(self, ack: Ack, job: Reserved) -> None:
+        if ack.mode == ACK_SETTLED:
+            return
         if ack.mode == ACK_REQUEUE:
             if self.concurrent:
                 raise ValueError("a concurrent worker leaves unfinished jobs in flight")
@@ -97,7 +103,7 @@ class Acks:
     def accepts(self, ack: Ack, job: Reserved) -> bool:
         """False for a failure of another queue than the failures already here: one step
         writes one failure list (``redis_multi_queue`` keeps one per queue)."""
-        return not (ack.failure and self.records
+        return ack.mode == ACK_SETTLED or not (ack.failure and self.records
                     and (ack.failure_queue or job.queue) != self.queue)
 
     def __bool__(self) -> bool:

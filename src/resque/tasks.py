@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from resque.handles import Job
+    from resque.policies.retry import Retry
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -126,6 +127,8 @@ class TaskBase(Generic[P, R]):
         self.queue = queue
         self.status = status
         self.result_ttl = result_ttl
+        # policies: how a failed attempt retries (policies/retry.py); None: it fails at once
+        self.retry: Retry | None = None
         self.hooks: dict[str, list[Callable[..., Any]]] = {}
         # Why a worker could not import it by its dotted name (a lambda, a nested function,
         # __main__), set when registered without an explicit name: enqueueing raises this.

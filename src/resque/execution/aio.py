@@ -24,6 +24,7 @@ from typing import Any
 
 from resque import current, layout, logs
 from resque.execution.base import Executor
+from resque.policies import retry
 from resque.store import ACK_FAILED, ACK_OK, Ack, Reserved
 from resque.tasks import AsyncTask
 
@@ -40,7 +41,8 @@ def direct(executor: Executor, job: Reserved) -> Direct | None:
     except Exception:  # noqa: BLE001 - Executor.perform records why, on a thread
         return None
     if (isinstance(target, AsyncTask) and not any(target.hooks.values())
-            and layout.JOB_TRACK not in payload and inspect.iscoroutinefunction(target.func)):
+            and layout.JOB_TRACK not in payload and inspect.iscoroutinefunction(target.func)
+            and retry.policy_of(target) is None):
         return job, payload, target.func
     return None
 

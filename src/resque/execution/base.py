@@ -20,11 +20,13 @@ from resque import current, layout, logs, status
 from resque.errors import BadPayload, TermException
 from resque.failure import Failure, FailureBackend, records, save_quietly
 from resque.hooks import Hook
-from resque.store import ACK_DIRTY, ACK_FAILED, ACK_OK, ACK_REQUEUE, Ack, Reserved
+from resque.policies import retry
+from resque.store import ACK_DIRTY, ACK_FAILED, ACK_OK, ACK_REQUEUE, ACK_SETTLED, Ack, Reserved
 
 if TYPE_CHECKING:
     from resque.client import Client
     from resque.durations import DurationRecorder
+    from resque.policies.retry_store import RetryStore
     from resque.settings import WorkerSettings
     from resque.status import StatusStore
     from resque.store import WorkerStore
@@ -83,6 +85,7 @@ class Executor:
         self.host = host
         self.preload = host.settings.preload  # modules the application named: importable
         self.ok_lines = False  # whether a job that went well gets its line (-v)
+        self._retry_store: RetryStore | None = None
 
     def start(self) -> None:
         """Get ready (processes, threads) before the first job."""
@@ -158,7 +161,9 @@ class Executor:
                 except Exception as exc:  # noqa: BLE001 - not found, forbidden, or its import failed
                     ack = self.failure(ACK_FAILED, job, payload, exc)
                 else:
-                    ack = self.perform_job(job, payload, target)
+                    policy = retry.policy_of(target)  # policies: one lookup for other jobs
+                    ack = (self.perform_job(job, payload, target) if policy is None
+                           else self.perform_attempt(job, payload, target, policy))
                     performed = True
             finally:
                 logs.current_job.reset(context)
@@ -176,7 +181,7 @@ class Executor:
             # A requeued job runs again: it is timed then (one the stop limit failed is done).
             if performed and durations is not None and ack.mode != ACK_REQUEUE:
                 durations.observe(job.queue, payload["class"], seconds, ack.mode != ACK_OK)
-        if tracked:
+        if tracked and ack.mode != ACK_SETTLED:  # a retried job's status says retrying
             status.settle(self.host.resque.statuses, payload, ack.mode, ack.failure,
                           self.host.id)
         return ack
@@ -208,6 +213,22 @@ class Executor:
     def perform_job(self, job: Reserved, payload: dict[str, Any], target: Any) -> Ack:
         """Perform a decoded job wherever this mode runs jobs, and say how it ended."""
         raise NotImplementedError
+
+    def perform_attempt(self, job: Reserved, payload: dict[str, Any], target: Any,
+                        policy: retry.Retry) -> Ack:
+        """``perform_job`` for a job with a retry policy: counted, and retried if it fails
+        (``policies/retry_store.py``)."""
+        from resque.policies import retry_store  # only workers that meet such a job load it
+
+        return retry_store.perform(self, job, payload, target, policy)
+
+    def retry_store(self) -> RetryStore:
+        if self._retry_store is None:
+            from resque.policies.retry_store import RetryStore
+
+            resque = self.host.resque
+            self._retry_store = RetryStore(resque.redis, resque.keys, self.host.id)
+        return self._retry_store
 
     def stopping(self, again: bool) -> str:
         """What a stop (TERM) does in this mode, for the log; ``again``: a second one."""
@@ -253,14 +274,17 @@ class Executor:
 
     def failure(self, mode: str, job: Reserved, payload: Any, exc: BaseException) -> Ack:
         """The acknowledgement of a failed job, carrying its failure record; a backend that
-        saves elsewhere (an error tracker) gets the live exception now."""
+        saves elsewhere (an error tracker) gets the live exception now, unless the job's
+        retry policy plans another attempt (and records only the last)."""
         record = records.from_exception(payload, exc, self.host.id, job.queue, job.raw)
-        if self.host.failure.saves:
+        retrying = retry.ruling(exc, payload) == retry.RETRY
+        if self.host.failure.saves and retry.reported(retrying):
             save_quietly(self.host.failure, Failure(record, job.queue, payload, exc))
-        return Ack(mode, record, job.queue)
+        return Ack(mode, record, job.queue, retry=retrying)
 
 
-OUTCOMES = {ACK_OK: "ok", ACK_FAILED: "failed", ACK_DIRTY: "failed", ACK_REQUEUE: "requeued"}
+OUTCOMES = {ACK_OK: "ok", ACK_FAILED: "failed", ACK_DIRTY: "failed", ACK_REQUEUE: "requeued",
+            ACK_SETTLED: "retrying"}
 
 
 def error_line(ack: Ack) -> str:

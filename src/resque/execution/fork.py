@@ -24,6 +24,7 @@ from resque.execution import child
 from resque.execution.base import Executor, Host
 from resque.execution.forkserver import ForkServer, ForkServerUnavailable
 from resque.hooks import run_hooks
+from resque.policies import retry
 from resque.store import ACK_DIRTY, ACK_FAILED, ACK_OK, ACK_REQUEUE, Ack, Reserved
 
 log = logging.getLogger("resque.worker")
@@ -93,15 +94,17 @@ class ForkExecutor(Executor):
             return Ack(ACK_OK)
         if interrupted and report.startswith(child.REPORT_TERMINATED):
             return Ack(ACK_REQUEUE)
-        return Ack(ACK_FAILED, report[1:].decode("utf-8", "surrogateescape"), job.queue)
+        return Ack(ACK_FAILED, report[1:].decode("utf-8", "surrogateescape"), job.queue,
+                   retry=report.startswith(child.REPORT_RETRY))
 
     def _fork(self, job: Reserved, payload: dict[str, Any], target: Any,
               title: str) -> tuple[int, int, bytes]:
         """``(pid, wait status, report)`` of a child that performed the job."""
         server = self._server
         # A tracked job writes its status from the child: only a child forked here inherits
-        # the worker's Redis client (the fork server's children load no redis-py).
-        if server is not None and layout.JOB_TRACK not in payload:
+        # the worker's Redis client (the fork server's children load no redis-py). A job with
+        # a policy: only a child forked here inherits its attempt (``retry.current``).
+        if server is not None and layout.JOB_TRACK not in payload and retry.current() is None:
             try:
                 return server.run(job.queue, job.raw, title, self._child_started)
             except ForkServerUnavailable as exc:
