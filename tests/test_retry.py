@@ -17,11 +17,14 @@ from typing import Any
 import pytest
 import redis
 import retryapp
+from click.testing import CliRunner
+from support import webkit
 from support.peers import require_ruby_resque
 from support.replies import bytes_list, texts
 from support.workerkit import Workers, failures, wait_for
 
 from resque import Resque, Retry, layout
+from resque.cli import main
 from resque.policies.retry import Delays, Exponential, Fixed, delays, exponential
 
 MODES = {"fork": [], "in-process": ["--no-fork"], "threads": ["-c", "2"]}
@@ -318,6 +321,20 @@ def test_a_delayed_retry_waits_in_resque_scheduler_s_layout(
     record = Resque(r).statuses.get(handle.id)
     assert record is not None and (record.status, record.due) == ("retrying", due)
     assert "Transient: first attempt" in (record.error or "")
+    shown = CliRunner().invoke(main, ["retries", "--json", "--redis", workers.redis_url])
+    assert json.loads(shown.output) == {"total": 1, "retries": [{
+        "key": key, "class": "Tracked", "next_attempt": 2, "due": due, "queue": "retry",
+        "args": ["i"], "error": "retryapp.Transient: first attempt"}]}
+    page = webkit.client(Resque(r)).get("/retries").text
+    assert "<code class=\"cls\">Tracked</code>" in page
+    assert "retryapp.Transient: first attempt" in page and "No retries pending" not in page
+
+
+def test_the_retries_verb_and_tab_say_when_none_is_pending(r: redis.Redis,
+                                                           redis_url: str) -> None:
+    shown = CliRunner().invoke(main, ["retries", "--redis", redis_url])
+    assert (shown.exit_code, shown.output) == (0, "no retries pending\n")
+    assert "No retries pending" in webkit.client(Resque(r)).get("/retries").text
 
 
 def test_a_retry_moved_by_our_scheduler_runs(r: redis.Redis, workers: Workers,
@@ -349,3 +366,16 @@ def test_a_killed_worker_mid_retry_loses_nothing(r: redis.Redis, workers: Worker
     run(workers, "fork")
     assert attempts(r) == ["flaky:k:1", "flaky:k:2", "flaky:k:3"]
     assert (failures(r), leftovers(r)) == ([], [])
+
+
+def test_the_retries_tab_escapes_what_redis_holds(r: redis.Redis) -> None:
+    hostile = "<script>alert(1)</script>"
+    key = retry_key(hostile, hostile)
+    r.set(key, 0)
+    r.zadd("resque:retries:due", {key: 2000000000})
+    r.set(layout.retry_failure_key(KEYS, key), json.dumps(
+        {"exception": hostile, "error": hostile, "queue": hostile,
+         "payload": {"class": hostile, "args": [hostile]}}))
+    page = webkit.client(Resque(r)).get("/retries")
+    assert page.status_code == 200 and hostile not in page.text
+    assert page.text.count("&lt;script&gt;") >= 3

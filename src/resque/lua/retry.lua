@@ -61,6 +61,8 @@ end
 redis.call('SET', KEYS[7], ARGV[2], 'EX', ARGV[3])
 if ARGV[4] ~= '' then redis.call('SET', KEYS[8], ARGV[4], 'EX', ARGV[5]) end
 redis.pcall('ZADD', KEYS[9], due, KEYS[7])
+-- Entries whose retry was removed by hand are never taken off by a worker: they lapse.
+redis.pcall('ZREMRANGEBYSCORE', KEYS[9], '-inf', '(' .. (tonumber(due) - tonumber(ARGV[3])))
 if now then
   push({KEYS[13], KEYS[14], KEYS[15]}, {ARGV[9], ARGV[10]})
 else

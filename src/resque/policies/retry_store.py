@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import redis
@@ -185,3 +186,60 @@ def _mark_retrying(executor: Executor, payload: dict[str, Any], record: str,
                                                "failed", None if due is None else math.ceil(due))
     except redis.RedisError as exc:
         log.warning("could not record job %s as retrying: %s", job_id, exc)
+
+
+# --- reading: the retries waiting for their next attempt (CLI, dashboard) --------------------
+
+
+@dataclass(frozen=True)
+class PendingRetry:
+    """A retry waiting for its next attempt, from ``retries:due`` and resque-retry's keys."""
+
+    key: str
+    class_name: str
+    next_attempt: int  # the attempt it will be, from 1
+    due: int  # epoch seconds
+    queue: str | None  # from the failure record kept for it; None when it has expired
+    args: list[Any] | None
+    error: str | None  # ``Exception: message`` of the attempt that failed last
+
+    def to_json(self) -> dict[str, Any]:
+        return {"key": self.key, "class": self.class_name, "next_attempt": self.next_attempt,
+                "due": self.due, "queue": self.queue, "args": self.args, "error": self.error}
+
+
+def pending(client: redis.Redis, keys: layout.Keys, start: int = 0,
+            count: int = 50) -> tuple[int, list[PendingRetry]]:
+    """``(how many are pending, one page of them)``, soonest first. Two round trips
+    (``ZCARD`` + ``ZRANGE``, then one ``MGET`` of their counts and failure records); a retry
+    whose count is gone (removed by hand) is left out of the page."""
+    index = layout.retries_due_key(keys)
+    with client.pipeline(transaction=False) as pipe:
+        pipe.zcard(index)
+        pipe.zrange(index, start, start + count - 1, withscores=True)
+        total, entries = pipe.execute()
+    names = [layout.text(member) for member, _ in entries]
+    values: list[Any] = client.mget([*names, *(layout.retry_failure_key(keys, name)
+                                                for name in names)]) if names else []
+    found = []
+    for i, (name, (_, score)) in enumerate(zip(names, entries, strict=True)):
+        count_value, record = values[i], _record(values[len(names) + i])
+        if count_value is None or not layout.text(count_value).lstrip("-").isdigit():
+            continue
+        payload = record.get("payload")
+        args = payload.get("args") if isinstance(payload, dict) else None
+        error = (f"{record.get('exception')}: {record.get('error')}" if record else None)
+        found.append(PendingRetry(
+            key=name, class_name=layout.retry_class_of(keys, name),
+            next_attempt=int(layout.text(count_value)) + 2, due=int(score),
+            queue=record.get("queue") if isinstance(record.get("queue"), str) else None,
+            args=args if isinstance(args, list) else None, error=error))
+    return int(total), found
+
+
+def _record(raw: Any) -> dict[str, Any]:
+    try:
+        value = layout.decode(raw) if raw is not None else {}
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
