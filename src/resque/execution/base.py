@@ -189,6 +189,8 @@ class Executor:
     def _report(self, job: Reserved, payload: Any, ack: Ack, seconds: float) -> Ack:
         """The job's line; a job a shutdown stopped is requeued, or failed if it was
         stopped too often."""
+        if ack.mode == ACK_SETTLED:  # its line said when its retry is due, as it was queued
+            return ack
         if ack.mode == ACK_REQUEUE:
             ack = self._requeue_or_fail(job, payload, ack)
         logs.job_done(job.queue, payload, seconds, OUTCOMES[ack.mode],

@@ -4,7 +4,6 @@ reads ``policies.retry_store.pending`` and prints it with the admin verbs' plumb
 from __future__ import annotations
 
 import datetime
-import time
 
 import click
 
@@ -28,21 +27,12 @@ def retries(start: int, count: int, redis_url: str | None, namespace: str | None
     if not found:
         echo("no retries pending" if not start else f"no retries from index {start}")
         return
-    now = time.time()
-    rows = [[retry.class_name, retry.next_attempt, _local(retry.due),
-             _in(retry.due - now), retry.queue or "-", retry.error or "-"] for retry in found]
-    echo(table(["CLASS", "NEXT ATTEMPT", "DUE", "IN", "QUEUE", "LAST ERROR"], rows))
+    rows = [[retry.class_name, retry.next_attempt, _local(retry.due), retry.queue or "-",
+             retry.error or "-"] for retry in found]
+    echo(table(["CLASS", "NEXT ATTEMPT", "DUE", "QUEUE", "LAST ERROR"], rows))
     echo(f"{total} retr{'y' if total == 1 else 'ies'} pending")
 
 
 def _local(epoch: int) -> str:
     return datetime.datetime.fromtimestamp(epoch).astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
 
-
-def _in(seconds: float) -> str:
-    if seconds <= 0:
-        return "due"
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{int(seconds // size)}{unit}"
-    return f"{int(seconds)}s"

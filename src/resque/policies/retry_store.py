@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import redis
 
-from resque import layout, scripts
+from resque import layout, logs, scripts
 from resque.policies import retry
 from resque.store import ACK_FAILED, ACK_OK, ACK_REQUEUE, ACK_SETTLED, Ack, Reserved
 
@@ -165,12 +165,25 @@ def _retry(executor: Executor, store: RetryStore, job: Reserved, payload: dict[s
     if not queued:
         log.warning("job %s was no longer in flight when its retry was to be queued (a "
                     "pruner requeued it): no retry queued", payload.get("class"))
-    log.info("attempt %d of %d failed; retrying %s", attempt.number, policy.max_attempts,
-             f"in {wait:g} s" if due is not None else "now",
-             extra={"fields": {"attempt": attempt.number, "max_attempts": policy.max_attempts,
-                               "retry_in": wait}})
+    _line(job, payload, attempt, record, wait)
     _mark_retrying(executor, payload, record, due)
     return Ack(ACK_SETTLED, record, ack.failure_queue)
+
+
+def _line(job: Reserved, payload: dict[str, Any], attempt: retry.Attempt, record: str,
+          wait: float) -> None:
+    """The job's line, at WARNING as a failure's: which attempt failed, why, and when the
+    next one is due."""
+    fields = logs.job_fields(job.queue, payload)
+    line = {**fields, "outcome": "retrying", "attempt": attempt.number,
+            "max_attempts": attempt.policy.max_attempts, "retry_in": wait}
+    found = _record(record)
+    error = (f"{found.get('exception')}: {logs.first_line(str(found.get('error')))}" if found
+             else "(no failure record)")
+    logs.job_log.warning("job %s: attempt %d of %d failed: %s; next attempt %s",
+                         logs.describe_job(fields), attempt.number,
+                         attempt.policy.max_attempts, error,
+                         f"in {wait:g} s" if wait > 0 else "now", extra={"fields": line})
 
 
 def _mark_retrying(executor: Executor, payload: dict[str, Any], record: str,
