@@ -214,7 +214,7 @@ def test_retry_script_writes_nothing_for_an_entry_no_longer_in_flight(r: redis.R
 def test_retry_script_refuses_a_key_of_another_type(r: redis.Redis, bad: str) -> None:
     in_flight(r)
     r.hset(bad, "x", "y")
-    with pytest.raises(redis.ResponseError, match="NOTNOW"):
+    with pytest.raises(redis.ResponseError, match="REFUSED"):
         schedule(r, record='{"failed_at":"x"}')
     assert r.llen("resque:inflight:w") == 1 and stat(r, "processed") == 0
     assert r.exists("resque:resque-retry:X") == 0
@@ -223,7 +223,7 @@ def test_retry_script_refuses_a_key_of_another_type(r: redis.Redis, bad: str) ->
 def test_retry_script_refuses_a_queue_of_another_type_when_due_now(r: redis.Redis) -> None:
     in_flight(r)
     r.set("resque:queue:q", "junk")
-    with pytest.raises(redis.ResponseError, match="NOTNOW"):
+    with pytest.raises(redis.ResponseError, match="REFUSED"):
         schedule(r, now=True)
     assert r.llen("resque:inflight:w") == 1 and r.exists("resque:resque-retry:X") == 0
 

@@ -26,6 +26,7 @@ from resque.store import ACK_DIRTY, ACK_FAILED, ACK_OK, ACK_REQUEUE, ACK_SETTLED
 if TYPE_CHECKING:
     from resque.client import Client
     from resque.durations import DurationRecorder
+    from resque.outages import Retries
     from resque.policies.retry_store import RetryStore
     from resque.settings import WorkerSettings
     from resque.status import StatusStore
@@ -53,6 +54,7 @@ class Host(Protocol):
     hooks: dict[str, list[Hook]]
     stop: Stop
     store: WorkerStore
+    retries: Retries  # Redis calls that wait out an outage
     durations: DurationRecorder | None  # the farm's job-duration histograms, when asked for
 
     @property

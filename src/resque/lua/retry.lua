@@ -15,7 +15,8 @@
 --       9 queue name  10 the job payload  11 '1' if it counts as failed (it raised)
 --       12 failure record for the failure list ('' = none)  13 failed_queues member
 -- Returns 1 when the retry is queued; 0 when the entry is no longer in flight (a pruner
---   requeued it, or this call ran already): nothing is written.
+--   requeued it, or this call ran already and its reply was lost): nothing is written, so
+--   the worker may send it again after an outage.
 --
 -- Atomic, as one script: the job leaves the in-flight list in the same step as its retry is
 -- queued, so a worker killed at any moment leaves it exactly once, either in flight (its
@@ -25,13 +26,13 @@
 --
 -- Refusals, before anything is written: a key the retry must write (the delayed:<ts> list,
 -- timestamps:<item> set and schedule, or the queues set and queue; the failure list when it
--- gets a record) holding another type fails with NOTNOW, and the worker fails the job plainly,
--- with its record. The stat counters, index and failed_queues set are counts and indexes
+-- gets a record) holding another type fails with REFUSED, and the worker fails the job
+-- plainly, with its record (not NOTNOW: waiting would not change the key). The stat counters, index and failed_queues set are counts and indexes
 -- only (pcall): a bad one never stops a retry.
 local function refuse_unless(key, wanted)
   local kind = redis.call('TYPE', key)['ok']
   if kind ~= wanted and kind ~= 'none' then
-    return redis.error_reply('NOTNOW ' .. key .. ' holds a ' .. kind .. ', not a ' .. wanted)
+    return redis.error_reply('REFUSED ' .. key .. ' holds a ' .. kind .. ', not a ' .. wanted)
   end
 end
 local due, now = ARGV[6], ARGV[7] == ''

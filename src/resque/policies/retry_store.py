@@ -14,8 +14,9 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import redis
 
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from resque.execution.base import Executor
 
 log = logging.getLogger("resque.retry")
+T = TypeVar("T")
 
 BEGIN_SCRIPT = scripts.source("retry_begin")
 RETRY_SCRIPT = scripts.compose("push_lib", "retry")
@@ -44,28 +46,20 @@ class RetryStore:
 
     def begin(self, key: str) -> int:
         """The 0-based number of the attempt starting now (0 on a first attempt, or when the
-        count cannot be read: the job runs rather than waits). One round trip."""
-        try:
-            found = int(self._begin(keys=[key, layout.retries_due_key(self.keys)],
-                                    args=[layout.RETRY_KEY_GRACE]))
-        except redis.RedisError as exc:
-            log.warning("could not read the attempt count %s (%s): counted as a first attempt",
-                        key, exc)
-            return 0
+        count cannot be read). One round trip."""
+        found = int(self._begin(keys=[key, layout.retries_due_key(self.keys)],
+                                args=[layout.RETRY_KEY_GRACE]))
         if found < 0:
             log.warning("%s does not hold an attempt count: counted as a first attempt", key)
         return max(found, 0)
 
     def clean(self, key: str) -> None:
         """The job ended for good: its count, last failure and index entry go. One round
-        trip (MULTI/EXEC); a failure to clean leaves keys that expire."""
-        try:
-            with self.redis.pipeline(transaction=True) as pipe:
-                pipe.delete(key, layout.retry_failure_key(self.keys, key))
-                pipe.zrem(layout.retries_due_key(self.keys), key)
-                pipe.execute()
-        except redis.RedisError as exc:
-            log.warning("could not delete retry key %s (%s): it expires", key, exc)
+        trip (MULTI/EXEC), which may be sent again."""
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(key, layout.retry_failure_key(self.keys, key))
+            pipe.zrem(layout.retries_due_key(self.keys), key)
+            pipe.execute()
 
     def uncount(self, key: str) -> None:
         """A shutdown stopped the attempt before it ended: it does not count."""
@@ -116,9 +110,9 @@ def perform(executor: Executor, job: Reserved, payload: dict[str, Any], target: 
     """Perform an attempt of a job that has a retry policy, and settle it: count it first,
     then clean up after a success, queue the retry of a failure that may retry, or let the
     last failure through (its record says which attempt it was)."""
-    store = executor.retry_store()
+    store, wait_out = executor.retry_store(), _outages(executor)
     key = layout.retry_key(store.keys, payload["class"], payload["args"])
-    attempt = retry.Attempt(policy, store.begin(key) + 1)
+    attempt = retry.Attempt(policy, wait_out("counting an attempt", lambda: store.begin(key)) + 1)
     token = retry.begin(attempt)
     try:
         ack = executor.perform_job(job, payload, target)
@@ -126,7 +120,7 @@ def perform(executor: Executor, job: Reserved, payload: dict[str, Any], target: 
         retry.end(token)
     if ack.mode == ACK_OK:
         if attempt.number > 1:
-            store.clean(key)
+            wait_out("deleting a retry's keys", lambda: store.clean(key))
     elif ack.mode == ACK_REQUEUE:
         if attempt.number > 1:
             store.uncount(key)
@@ -134,11 +128,24 @@ def perform(executor: Executor, job: Reserved, payload: dict[str, Any], target: 
         return _retry(executor, store, job, payload, key, attempt, ack)
     elif ack.mode != ACK_SETTLED:
         if attempt.number > 1:
-            store.clean(key)
+            wait_out("deleting a retry's keys", lambda: store.clean(key))
         if ack.failure:
             ack = Ack(ack.mode, layout.with_attempt(ack.failure, attempt.number,
                                                     policy.max_attempts), ack.failure_queue)
     return ack
+
+
+def _outages(executor: Executor) -> Callable[[str, Callable[[], T]], T]:
+    """Run a Redis call of a retry through the worker's outage handling: while Redis is
+    away it waits (one log line), as the step does; a refusal (a key of the wrong type)
+    raises."""
+    host = executor.host
+
+    def wait_out(task: str, call: Callable[[], T]) -> T:
+        return host.retries.until_done(task, lambda _maybe_ran: call(),
+                                       host.settings.term_timeout)
+
+    return wait_out
 
 
 def _retry(executor: Executor, store: RetryStore, job: Reserved, payload: dict[str, Any],
@@ -155,9 +162,9 @@ def _retry(executor: Executor, store: RetryStore, job: Reserved, payload: dict[s
         target = executor.host.store.failure_target(store.keys, ack.failure_queue or job.queue)
         if target is not None:
             every = (target.key, target.failed_queues_member, record)
-    try:
-        queued = store.schedule(job, key, attempt.number, due,
-                                Ack(ack.mode, record, ack.failure_queue), every)
+    try:  # sent again after an outage: a copy that ran already finds no entry, writes nothing
+        queued = _outages(executor)("queueing a retry", lambda: store.schedule(
+            job, key, attempt.number, due, Ack(ack.mode, record, ack.failure_queue), every))
     except redis.RedisError as exc:
         log.error("could not queue the retry of job %s (%s): it fails now, with its record",
                   payload.get("class"), exc)
