@@ -178,6 +178,8 @@ def _help(name: str) -> str:
 @click.option("--allow", "allowed", multiple=True, help="Extra module prefix whose dotted job "
               "paths may be imported (also RESQUE_JOB_MODULES).")
 @click.option("--job-metrics", is_flag=True, default=None, help=_help("job_metrics"))
+@click.option("--job-timeout", type=click.FloatRange(min=0, min_open=True), default=None,
+              help=_help("job_timeout"))
 @click.option("-v", "--verbose", count=True,
               help="-v adds one line per job, -vv debug (VERBOSE, VVERBOSE); without it the "
               "worker logs its start, stop, pauses, requeues and failed jobs.")
@@ -199,6 +201,7 @@ def work(
     apps: tuple[str, ...],
     allowed: tuple[str, ...],
     job_metrics: bool | None,
+    job_timeout: float | None,
     verbose: int,
     log_format: str | None,
     redis_url: str | None,
@@ -216,7 +219,8 @@ def work(
     try:  # the environment (Ruby's variables), then the options given
         settings = WorkerSettings.from_env(
             None, queues=queue_list or None, interval=interval, burst=burst, fork=fork,
-            max_jobs=max_jobs, concurrency=concurrency, job_metrics=job_metrics)
+            max_jobs=max_jobs, concurrency=concurrency, job_metrics=job_metrics,
+            job_timeout=job_timeout)
         worker = Worker(resque=resque, settings=settings)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc

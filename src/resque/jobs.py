@@ -26,6 +26,7 @@ from typing import Any, TypeVar, overload
 
 from resque.errors import DontPerform, JobForbidden, JobNotFound, NoQueueError
 from resque.layout import split_kwargs
+from resque.policies import timeout as timeouts
 from resque.policies.retry import Retry
 from resque.tasks import HOOK_KINDS, AsyncTask, P, R, Task, TaskBase
 
@@ -55,13 +56,18 @@ class Registry:
 
     def register(self, target: Any, name: str | None = None, queue: str | None = None, *,
                  status: bool | None = None, result_ttl: int | None = None,
-                 retry: Retry | None = None) -> Any:
+                 retry: Retry | None = None, timeout: float | None = None) -> Any:
         """Register a class or function (wrapping functions in ``Task``/``AsyncTask``)."""
+        if retry is not None and not isinstance(retry, Retry):
+            raise TypeError(f"retry= takes a resque.Retry, not {retry!r}")
+        limit = timeouts.check(timeout)
         target = self._register(target, name, queue, status, result_ttl)
-        if retry is not None:  # policies: set on the task, or as a class's __resque_retry__
-            if not isinstance(retry, Retry):
-                raise TypeError(f"retry= takes a resque.Retry, not {retry!r}")
-            setattr(target, "__resque_retry__" if inspect.isclass(target) else "retry", retry)
+        # policies: on the task, or as a class's __resque_retry__ / __resque_timeout__
+        dunder = inspect.isclass(target)
+        if retry is not None:
+            setattr(target, "__resque_retry__" if dunder else "retry", retry)
+        if limit is not None:
+            setattr(target, "__resque_timeout__" if dunder else "timeout", limit)
         return target
 
     def _register(self, target: Any, name: str | None, queue: str | None,
@@ -243,9 +249,11 @@ class _Decorator:
     """What ``@resque.job(...)`` with options returns: a decorator, typed per target kind."""
 
     def __init__(self, registry: Registry, name: str | None, queue: str | None,
-                 status: bool | None, result_ttl: int | None, retry: Retry | None) -> None:
+                 status: bool | None, result_ttl: int | None, retry: Retry | None,
+                 timeout: float | None) -> None:
         self.registry, self.name, self.queue = registry, name, queue
         self.status, self.result_ttl, self.retry = status, result_ttl, retry
+        self.timeout = timeout
 
     @overload
     def __call__(self, target: C, /) -> C: ...  # type: ignore[overload-overlap]
@@ -258,7 +266,7 @@ class _Decorator:
     def __call__(self, target: Any, /) -> Any:
         return self.registry.register(target, name=self.name, queue=self.queue,
                                       status=self.status, result_ttl=self.result_ttl,
-                                      retry=self.retry)
+                                      retry=self.retry, timeout=self.timeout)
 
 
 @overload
@@ -273,7 +281,7 @@ def job(func: Callable[P, R], /) -> Task[P, R]: ...
 def job(
     *, queue: str | None = None, name: str | None = None, status: bool | None = None,
     result_ttl: int | None = None, registry: Registry | None = None,
-    retry: Retry | None = None,
+    retry: Retry | None = None, timeout: float | None = None,
 ) -> _Decorator: ...
 def job(
     func: Any = None,
@@ -285,6 +293,7 @@ def job(
     result_ttl: int | None = None,
     registry: Registry | None = None,
     retry: Retry | None = None,
+    timeout: float | None = None,
 ) -> Any:
     """Register a function or class as a job: ``@resque.job(queue="mail", name="Mail::Send")``.
 
@@ -292,10 +301,12 @@ def job(
     directly, and typed for ``enqueue``. A class is returned unchanged, with ``queue`` set
     when given. ``status=True`` tracks every call's status, progress and result, kept
     ``result_ttl`` seconds after the job ends (default: the client's ``result_ttl``).
-    ``retry=Retry(...)``: a failed attempt comes back later (``resque.policies.retry``).
+    ``retry=Retry(...)``: a failed attempt comes back later (``resque.policies.retry``);
+    ``timeout=30``: seconds it may run (``resque.policies.timeout``).
     """
+    timeouts.check(timeout)  # refused now, not when the decorator is applied
     decorator = _Decorator(registry or globals()["registry"], name, queue, status, result_ttl,
-                           retry)
+                           retry, timeout)
     return decorator(func) if func is not None else decorator
 
 

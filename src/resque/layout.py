@@ -876,3 +876,8 @@ def with_attempt(record: str, attempt: int, attempts: int) -> str:
     """A failure record that says which attempt failed, ``"attempt":2,"max_attempts":5``
     added last (Ruby, Perl and resque-web ignore keys they do not know)."""
     return f'{record[:-1]},"attempt":{int(attempt)},"max_attempts":{int(attempts)}}}'
+
+
+def timeout_message(seconds: float) -> str:
+    """The error of a job that ran past its timeout (``Resque::JobTimeout``)."""
+    return f"the job ran past its timeout of {seconds:g} s"

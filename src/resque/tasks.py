@@ -129,6 +129,8 @@ class TaskBase(Generic[P, R]):
         self.result_ttl = result_ttl
         # policies: how a failed attempt retries (policies/retry.py); None: it fails at once
         self.retry: Retry | None = None
+        # policies: seconds it may run (policies/timeout.py); None: the worker's job_timeout
+        self.timeout: float | None = None
         self.hooks: dict[str, list[Callable[..., Any]]] = {}
         # Why a worker could not import it by its dotted name (a lambda, a nested function,
         # __main__), set when registered without an explicit name: enqueueing raises this.

@@ -21,6 +21,7 @@ from resque.errors import BadPayload, TermException
 from resque.failure import Failure, FailureBackend, records, save_quietly
 from resque.hooks import Hook
 from resque.policies import retry
+from resque.policies import timeout as timeouts
 from resque.store import ACK_DIRTY, ACK_FAILED, ACK_OK, ACK_REQUEUE, ACK_SETTLED, Ack, Reserved
 
 if TYPE_CHECKING:
@@ -88,6 +89,7 @@ class Executor:
         self.preload = host.settings.preload  # modules the application named: importable
         self.ok_lines = False  # whether a job that went well gets its line (-v)
         self._retry_store: RetryStore | None = None
+        self.job_timeout = host.settings.job_timeout  # for jobs that declare none
 
     def start(self) -> None:
         """Get ready (processes, threads) before the first job."""
@@ -163,9 +165,12 @@ class Executor:
                 except Exception as exc:  # noqa: BLE001 - not found, forbidden, or its import failed
                     ack = self.failure(ACK_FAILED, job, payload, exc)
                 else:
-                    policy = retry.policy_of(target)  # policies: one lookup for other jobs
-                    ack = (self.perform_job(job, payload, target) if policy is None
-                           else self.perform_attempt(job, payload, target, policy))
+                    # policies: two lookups for a job without any
+                    policy = retry.policy_of(target)
+                    limit = timeouts.of(target, self.job_timeout)
+                    ack = (self.perform_job(job, payload, target)
+                           if policy is None and limit is None
+                           else self.perform_with_policies(job, payload, target, policy, limit))
                     performed = True
             finally:
                 logs.current_job.reset(context)
@@ -218,13 +223,21 @@ class Executor:
         """Perform a decoded job wherever this mode runs jobs, and say how it ended."""
         raise NotImplementedError
 
-    def perform_attempt(self, job: Reserved, payload: dict[str, Any], target: Any,
-                        policy: retry.Retry) -> Ack:
-        """``perform_job`` for a job with a retry policy: counted, and retried if it fails
-        (``policies/retry_store.py``)."""
-        from resque.policies import retry_store  # only workers that meet such a job load it
+    def perform_with_policies(self, job: Reserved, payload: dict[str, Any], target: Any,
+                              policy: retry.Retry | None, limit: float | None) -> Ack:
+        """``perform_job`` for a job with a retry policy (counted, and retried if it fails:
+        ``policies/retry_store.py``) or a timeout (the mode's ``perform_job`` reads it from
+        ``timeouts.current()`` and ends the job at its deadline)."""
+        token = timeouts.begin(limit) if limit is not None else None
+        try:
+            if policy is None:
+                return self.perform_job(job, payload, target)
+            from resque.policies import retry_store  # only workers that meet such a job load it
 
-        return retry_store.perform(self, job, payload, target, policy)
+            return retry_store.perform(self, job, payload, target, policy)
+        finally:
+            if token is not None:
+                timeouts.end(token)
 
     def retry_store(self) -> RetryStore:
         if self._retry_store is None:

@@ -127,3 +127,48 @@ def plain(tag: str) -> None:
     """No policy: fails once and for all."""
     note("plain", tag, attempt())
     raise Transient("no retry")
+
+
+# --- timeouts ----------------------------------------------------------------------------------
+
+
+@resque.job(name="Sleepy", queue="retry", timeout=0.5)
+def sleepy(tag: str, seconds: float) -> None:
+    """Sleeps past its timeout when ``seconds`` > 0.5; notes whether it got to the end."""
+    note("sleepy", tag, attempt())
+    time.sleep(seconds)
+    note("woke", tag)
+
+
+@resque.job(name="AsyncSleepy", queue="retry", timeout=0.5)
+async def async_sleepy(tag: str, seconds: float) -> None:
+    note("async_sleepy", tag, attempt())
+    await asyncio.sleep(seconds)
+    note("woke", tag)
+
+
+@resque.job(name="SlowOnce", queue="retry", timeout=0.5, retry=Retry(max_attempts=2))
+def slow_once(tag: str) -> None:
+    """Its first attempt runs past the timeout; the retry is quick."""
+    note("slow_once", tag, attempt())
+    if attempt() == 1:
+        time.sleep(5)
+
+
+@resque.job(name="Stubborn", queue="retry", timeout=0.5)
+def stubborn(tag: str) -> None:
+    """Swallows the TERM that ends a timed-out child: the worker KILLs it after its grace."""
+    note("stubborn", tag)
+    for _ in range(50):
+        try:
+            time.sleep(0.1)
+        except BaseException:  # noqa: BLE001 - the point: a job that ignores the stop
+            note("ignored", tag)
+
+
+@resque.job(name="Nap", queue="retry")
+def nap(tag: str, seconds: float) -> None:
+    """No timeout of its own: the worker's ``job_timeout`` applies."""
+    note("nap", tag)
+    time.sleep(seconds)
+    note("woke", tag)
