@@ -175,7 +175,8 @@ class ForkExecutor(Executor):
                 continue  # select woke for a signal: wait out the rest
             if self._timed_out is None:
                 self._timed_out = limit
-                log.warning("job ran past its timeout of %g s: ending child %s", limit, pid)
+                log.warning("child pid %s ran past its job's timeout of %g s: ending it", pid,
+                            limit)
             self._signal_child(signum)
             deadline = time.monotonic() + (max(self.host.settings.term_timeout, 0.001)
                                            if signum == signal.SIGTERM else 3600.0)
