@@ -165,12 +165,10 @@ class Executor:
                 except Exception as exc:  # noqa: BLE001 - not found, forbidden, or its import failed
                     ack = self.failure(ACK_FAILED, job, payload, exc)
                 else:
-                    # policies: two lookups for a job without any
-                    policy = retry.policy_of(target)
-                    limit = timeouts.of(target, self.job_timeout)
-                    ack = (self.perform_job(job, payload, target)
-                           if policy is None and limit is None
-                           else self.perform_with_policies(job, payload, target, policy, limit))
+                    if target in _WITHOUT_POLICIES and self.job_timeout is None:
+                        ack = self.perform_job(job, payload, target)  # policies: a set lookup
+                    else:
+                        ack = self._perform_with_policies(job, payload, target)
                     performed = True
             finally:
                 logs.current_job.reset(context)
@@ -223,11 +221,17 @@ class Executor:
         """Perform a decoded job wherever this mode runs jobs, and say how it ended."""
         raise NotImplementedError
 
-    def perform_with_policies(self, job: Reserved, payload: dict[str, Any], target: Any,
-                              policy: retry.Retry | None, limit: float | None) -> Ack:
+    def _perform_with_policies(self, job: Reserved, payload: dict[str, Any],
+                               target: Any) -> Ack:
         """``perform_job`` for a job with a retry policy (counted, and retried if it fails:
         ``policies/retry_store.py``) or a timeout (the mode's ``perform_job`` reads it from
         ``timeouts.current()`` and ends the job at its deadline)."""
+        policy = retry.policy_of(target)
+        limit = timeouts.of(target, self.job_timeout)
+        if policy is None and limit is None:
+            if len(_WITHOUT_POLICIES) < 10_000:  # its policies are fixed once registered
+                _WITHOUT_POLICIES.add(target)
+            return self.perform_job(job, payload, target)
         token = timeouts.begin(limit) if limit is not None else None
         try:
             if policy is None:
@@ -299,6 +303,9 @@ class Executor:
             save_quietly(self.host.failure, Failure(record, job.queue, payload, exc))
         return Ack(mode, record, job.queue, retry=retrying)
 
+
+# Job targets seen to have no policy (retry, timeout): the per-job check is one set lookup.
+_WITHOUT_POLICIES: set[Any] = set()
 
 OUTCOMES = {ACK_OK: "ok", ACK_FAILED: "failed", ACK_DIRTY: "failed", ACK_REQUEUE: "requeued",
             ACK_SETTLED: "retrying"}
