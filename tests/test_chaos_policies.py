@@ -1,9 +1,13 @@
-"""Chaos with retries on: real workers of every mode retry failing jobs while some of them are
-SIGKILLed and their connections dropped; every job reaches exactly one end state.
+"""Chaos with retries and timeouts on: real workers of every mode retry failing and timed-out
+jobs while some of them are SIGKILLed and their connections dropped; every job reaches exactly
+one end state.
 
 Jobs (``ChaosRetry`` in chaosapp.py, ``Retry(max_attempts=3)``, retried at once) fail their
 first 0 to 2 attempts, and end done, or fail every attempt (99), and end failed after
-the last (a killed attempt counts as one). Faults as in
+the last (a killed attempt counts as one). One job in five is ``ChaosSlow`` instead
+(``timeout=0.3``), which runs past its timeout on its first 0 to 2 attempts, or on every one.
+A ``-c N`` worker whose thread ran past a timeout exits on its own: it is replaced, as a killed
+one is. Faults as in
 tests/test_chaos.py (a random worker SIGKILLed and replaced, every connection dropped). At the
 end:
 
@@ -57,9 +61,12 @@ def test_chaos_with_retries_every_job_ends_once_done_or_failed_after_its_last_at
     rng = random.Random(SEED)
     print(f"chaos seed {SEED} (RESQUE_CHAOS_SEED={SEED} replays the schedule)")
     fails = {f"r{i}": rng.choice([0, 0, 1, 2, 99]) for i in range(JOBS)}
-    Resque(queue_redis.url).enqueue_many(
-        "ChaosRetry", ([i, n, round(rng.uniform(0, 0.02), 4)] for i, n in fails.items()),
-        queue="chaos")
+    slow = {i for i in fails if rng.random() < 0.2}
+    client = Resque(queue_redis.url)
+    client.enqueue_many(
+        "ChaosRetry", ([i, n, round(rng.uniform(0, 0.02), 4)] for i, n in fails.items()
+                       if i not in slow), queue="chaos")
+    client.enqueue_many("ChaosSlow", ([i, fails[i]] for i in sorted(slow)), queue="chaos")
     farm = Workers(queue_redis.url, tmp_path)
     farm_env = farm.env
     farm.env = lambda extra=None: {**farm_env(extra), "CHAOS_RESULTS": redis_url}  # type: ignore[method-assign]
@@ -71,10 +78,16 @@ def test_chaos_with_retries_every_job_ends_once_done_or_failed_after_its_last_at
                                 interval=0.5), mode))
 
     def ended() -> int:
+        for n, (worker, mode) in enumerate(live):  # recycled after a timeout on a thread
+            if not worker.alive():
+                live.pop(n)
+                start(mode)
+                break
         return r.scard(DONE) + queues.llen("resque:failed")
 
     events = ["kill"] * (2 * math.ceil(JOBS / 300)) + ["client_kill"] * math.ceil(JOBS / 300)
     rng.shuffle(events)
+    kills = events.count("kill")
     try:
         for mode in MODES * 2:
             start(mode)
@@ -98,14 +111,18 @@ def test_chaos_with_retries_every_job_ends_once_done_or_failed_after_its_last_at
             except redis.ConnectionError:
                 return False
 
-        wait_for(settled, timeout=120, what="every job to end")
+        wait_for(settled, timeout=180, what="every job to end")
         done = set(texts(r.smembers(DONE)))
         records = [json.loads(raw) for raw in queues.lrange("resque:failed", 0, -1)]
         failed = [record["payload"]["args"][0] for record in records]
-        print(f"\nchaos with retries: jobs={JOBS} done={len(done)} failed={len(failed)} "
+        print(f"\nchaos with retries: jobs={JOBS} slow={len(slow)} done={len(done)} "
+              f"failed={len(failed)} recycled={len(farm.started) - len(MODES) * 2 - kills} "
               f"attempts={sum(int(v) for v in r.hvals('chaos:attempts'))} seed={SEED}")
         assert done == {i for i, n in fails.items() if n < 3}
         assert sorted(failed) == sorted(i for i, n in fails.items() if n >= 3)
+        assert sorted(rec["payload"]["args"][0] for rec in records
+                      if rec["exception"] == "Resque::JobTimeout") == sorted(
+            i for i in slow if fails[i] >= 3)
         assert {(rec["attempt"], rec["max_attempts"]) for rec in records} <= {(3, 3), (4, 3),
                                                                               (5, 3)}
         processed = int(queues.get("resque:stat:processed") or 0)

@@ -353,11 +353,14 @@ def test_a_retry_moved_by_our_scheduler_runs(r: redis.Redis, workers: Workers,
     assert (failures(r), leftovers(r)) == ([], [])
 
 
-def test_a_killed_worker_mid_retry_loses_nothing(r: redis.Redis, workers: Workers) -> None:
+@pytest.mark.parametrize("mode", MODES)
+def test_a_killed_worker_mid_retry_loses_nothing(
+    mode: str, r: redis.Redis, workers: Workers
+) -> None:
     """SIGKILL the worker while a retry's attempt runs: its recovery requeues the job, whose
     next attempt runs and succeeds; the killed attempt counts, nothing is left behind."""
     Resque(r).enqueue_to("retry", "Flaky", "k", 1)
-    doomed = workers.start("retry", "--no-fork", app="retryapp",
+    doomed = workers.start("retry", *MODES[mode], app="retryapp",
                            env={"RETRYAPP_HANG": "k:2"})
     wait_for(lambda: "flaky:k:2" in attempts(r), what="the second attempt")
     os.killpg(doomed.pid, signal.SIGKILL)
