@@ -382,3 +382,63 @@ def test_the_retries_tab_escapes_what_redis_holds(r: redis.Redis) -> None:
     page = webkit.client(Resque(r)).get("/retries")
     assert page.status_code == 200 and hostile not in page.text
     assert page.text.count("&lt;script&gt;") >= 3
+
+
+# --- per call ---------------------------------------------------------------------------------
+
+
+def test_a_policy_travels_as_json_and_matches_exceptions_by_name() -> None:
+    policy = Retry(max_attempts=4, backoff=exponential(first=2, cap=60), on=OSError,
+                   give_up_on=FileNotFoundError, record_attempts=True)
+    spec = policy.spec()
+    assert spec == {"max_attempts": 4, "backoff": {"exponential": [2.0, 2.0, 60.0, 0.0]},
+                    "on": ["OSError"], "give_up_on": ["FileNotFoundError"],
+                    "record_attempts": True}
+    read = Retry.from_spec(json.loads(json.dumps(spec)), None)
+    assert (read.max_attempts, read.delay(3), read.record_attempts) == (4, 8.0, True)
+    assert (read.retries(ConnectionError()), read.retries(FileNotFoundError()),
+            read.retries(ValueError())) == (True, False, False)
+
+
+def test_a_policy_that_cannot_travel_is_refused_at_once() -> None:
+    with pytest.raises(TypeError, match="on_give_up"):
+        retryapp.plain.options(retry=Retry(on_give_up=print))
+    with pytest.raises(TypeError, match="cannot travel"):
+        retryapp.plain.options(retry=Retry(backoff=lambda n: n))
+    with pytest.raises(ValueError, match="positive number of seconds"):
+        retryapp.plain.options(timeout=0)
+
+
+@pytest.mark.parametrize("spec", [[1], {"max_attempts": 0}, {"on": "Exception"},
+                                  {"backoff": {"exponential": [1]}}])
+def test_a_payload_policy_that_cannot_be_read_leaves_the_job_s_own(spec: Any) -> None:
+    from resque.policies.retry import policy_of
+
+    assert policy_of(retryapp.flaky, {"class": "Flaky", "retry": spec}) is retryapp.flaky.retry
+
+
+def test_a_call_s_policies_ride_in_its_payload(r: redis.Redis) -> None:
+    handle = retryapp.plain.options(retry=Retry(max_attempts=2, backoff=[5]), timeout=2,
+                                    client=Resque(r)).enqueue("p")
+    assert handle is not None
+    [raw] = texts(r.lrange("resque:queue:retry", 0, -1))
+    assert raw == (
+        '{"class":"Plain","args":["p"],"id":"' + str(handle.id) + '","retry":{"max_attempts":2,'
+        '"backoff":[5.0],"on":["Exception"],"give_up_on":[],"record_attempts":false},'
+        '"timeout":2.0}')
+
+
+@pytest.mark.parametrize("mode", ["fork", "threads"])
+def test_a_call_s_retry_policy_replaces_the_job_s(
+    mode: str, r: redis.Redis, workers: Workers
+) -> None:
+    client = Resque(r)
+    retryapp.plain.options(retry=Retry(max_attempts=2, on=retryapp.Transient),
+                           client=client).enqueue("q")
+    retryapp.flaky.options(retry=Retry(max_attempts=1), client=client).enqueue("s", 1)
+    run(workers, mode)
+    assert sorted(attempts(r)) == ["flaky:s:1", "gave_up:s:Transient:1", "plain:q:1",
+                                   "plain:q:2"]
+    assert sorted((f["payload"]["class"], f["attempt"], f["max_attempts"])
+                  for f in failures(r)) == [("Flaky", 1, 1), ("Plain", 2, 2)]
+    assert leftovers(r) == []

@@ -132,3 +132,11 @@ def test_a_thread_past_its_timeout_is_abandoned_and_the_worker_recycled(
     assert r.llen("resque:queue:retry") == 1  # nobody took the next job: the worker is gone
     assert "takes no more jobs and exits once the others end" in worker.output()
     assert log(r) == ["sleepy:g:1"]
+
+
+def test_a_call_s_timeout_replaces_the_job_s(r: redis.Redis, workers: Workers) -> None:
+    import retryapp
+
+    retryapp.nap.options(timeout=0.5, client=Resque(r)).enqueue("i", 3)
+    workers.run("retry", "--no-fork", app="retryapp")
+    assert (log(r), timed_out(r)) == (["nap:i"], [TIMED_OUT])

@@ -59,11 +59,13 @@ class Resque(Client):
     def enqueue_call(self, job: Any, args: Sequence[Any], kwargs: Mapping[str, Any], *,
                      queue: str | None = None, status: bool | None = None,
                      result_ttl: int | None = None, at: When | None = None,
-                     delay: Delay | None = None) -> Job[Any] | None:
+                     delay: Delay | None = None,
+                     policies: Mapping[str, Any] | None = None) -> Job[Any] | None:
         """``enqueue`` with its options spelled out (what tasks call); ``at`` or ``delay``:
-        when it is due (``self.delayed.clock`` tells the time)."""
+        when it is due (``self.delayed.clock`` tells the time); ``policies``: this call's
+        retry and timeout, as payload keys."""
         prepared = self.prepare(job, args, kwargs, queue=queue, status=status,
-                                result_ttl=result_ttl)
+                                result_ttl=result_ttl, policies=policies)
         if delay is not None:
             at = self.delayed.clock() + seconds(delay)
         if at is None:

@@ -881,3 +881,15 @@ def with_attempt(record: str, attempt: int, attempts: int) -> str:
 def timeout_message(seconds: float) -> str:
     """The error of a job that ran past its timeout (``Resque::JobTimeout``)."""
     return f"the job ran past its timeout of {seconds:g} s"
+
+
+JOB_RETRY = "retry"  # payload key: one call's retry policy (task.options(retry=...)), as JSON
+JOB_TIMEOUT = "timeout"  # payload key: one call's timeout in seconds (task.options(timeout=))
+
+
+def with_policies(payload: str, policies: dict[str, Any]) -> str:
+    """A payload with one call's policies added last (after ``id`` and ``track``), where Ruby
+    and Perl workers ignore them; resque-scheduler's mover drops them, as it drops ``id``."""
+    if not policies:
+        return payload
+    return f"{payload[:-1]},{encode(policies)[1:]}"

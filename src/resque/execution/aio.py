@@ -44,8 +44,8 @@ def direct(executor: Executor, job: Reserved) -> Direct | None:
         return None
     if (isinstance(target, AsyncTask) and not any(target.hooks.values())
             and layout.JOB_TRACK not in payload and inspect.iscoroutinefunction(target.func)
-            and retry.policy_of(target) is None
-            and timeouts.of(target, executor.job_timeout) is None):
+            and retry.policy_of(target, payload) is None
+            and timeouts.of(target, executor.job_timeout, payload) is None):
         return job, payload, target.func
     return None
 

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
 
 _TRACK = layout.JOB_TRACK  # looked up once per job: a global, not an attribute
+_RETRY, _TIMEOUT = layout.JOB_RETRY, layout.JOB_TIMEOUT  # one call's policies (payload keys)
 
 
 @dataclass
@@ -165,8 +166,9 @@ class Executor:
                 except Exception as exc:  # noqa: BLE001 - not found, forbidden, or its import failed
                     ack = self.failure(ACK_FAILED, job, payload, exc)
                 else:
-                    if target in _WITHOUT_POLICIES and self.job_timeout is None:
-                        ack = self.perform_job(job, payload, target)  # policies: a set lookup
+                    if (target in _WITHOUT_POLICIES and self.job_timeout is None
+                            and _RETRY not in payload and _TIMEOUT not in payload):
+                        ack = self.perform_job(job, payload, target)  # policies: 3 lookups
                     else:
                         ack = self._perform_with_policies(job, payload, target)
                     performed = True
@@ -226,10 +228,11 @@ class Executor:
         """``perform_job`` for a job with a retry policy (counted, and retried if it fails:
         ``policies/retry_store.py``) or a timeout (the mode's ``perform_job`` reads it from
         ``timeouts.current()`` and ends the job at its deadline)."""
-        policy = retry.policy_of(target)
-        limit = timeouts.of(target, self.job_timeout)
+        policy = retry.policy_of(target, payload)
+        limit = timeouts.of(target, self.job_timeout, payload)
         if policy is None and limit is None:
-            if len(_WITHOUT_POLICIES) < 10_000:  # its policies are fixed once registered
+            if len(_WITHOUT_POLICIES) < 10_000 and _RETRY not in payload and \
+                    _TIMEOUT not in payload:  # a job's own policies are fixed once registered
                 _WITHOUT_POLICIES.add(target)
             return self.perform_job(job, payload, target)
         token = timeouts.begin(limit) if limit is not None else None

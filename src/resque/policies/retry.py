@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from resque.errors import TermException
-from resque.layout import split_kwargs
+from resque.layout import JOB_RETRY, split_kwargs
 
 log = logging.getLogger("resque.retry")
 
@@ -114,6 +114,10 @@ class Retry:
     on_give_up: Callable[..., Any] | None = None
     record_attempts: bool = False
     _delay: Backoff = field(init=False, repr=False, compare=False)
+    # A policy read from a payload names its exceptions: (on, give_up_on) matched by name
+    # along the exception's class hierarchy, never imported.
+    _names: tuple[frozenset[str], frozenset[str]] | None = field(
+        init=False, repr=False, compare=False, default=None)
 
     def __post_init__(self) -> None:
         if isinstance(self.max_attempts, bool) or not isinstance(self.max_attempts, int) or \
@@ -130,7 +134,72 @@ class Retry:
 
     def retries(self, exc: BaseException) -> bool:
         """Whether this exception may retry (attempts left or not)."""
+        if self._names is not None:
+            lineage = {class_name(kind) for kind in type(exc).__mro__}
+            return bool(lineage & self._names[0]) and not lineage & self._names[1]
         return isinstance(exc, self.on) and not isinstance(exc, self.give_up_on)
+
+    def spec(self) -> dict[str, Any]:
+        """The policy as JSON, for one call's payload (``task.options(retry=...)``).
+        Refuses what cannot travel: a backoff function, an ``on_give_up`` hook (declare
+        those on the job: a per-call policy uses the job's hook)."""
+        if self.on_give_up is not None:
+            raise TypeError("a per-call retry policy cannot carry on_give_up: declare the "
+                            "hook on the job's own Retry, which per-call policies use")
+        if self._names is not None:
+            on, give_up = sorted(self._names[0]), sorted(self._names[1])
+        else:
+            on = [class_name(kind) for kind in _exceptions(self.on, "on")]
+            give_up = [class_name(kind) for kind in _exceptions(self.give_up_on, "give_up_on")]
+        return {"max_attempts": self.max_attempts, "backoff": _backoff_spec(self._delay),
+                "on": on, "give_up_on": give_up, "record_attempts": self.record_attempts}
+
+    @classmethod
+    def from_spec(cls, spec: Any, job_policy: Retry | None) -> Retry:
+        """The policy a payload carries (``spec``), with the job's ``on_give_up``;
+        ``ValueError`` when it is not one."""
+        if not isinstance(spec, dict):
+            raise ValueError(f"a retry policy is a JSON object, not {spec!r}")
+        names = [spec.get("on", ["Exception"]), spec.get("give_up_on", [])]
+        if not all(isinstance(n, list) and all(isinstance(x, str) for x in n) for n in names):
+            raise ValueError(f"a retry policy names its exceptions in lists: {spec!r}")
+        try:
+            policy = cls(max_attempts=spec.get("max_attempts", 3),
+                         backoff=_backoff_of_spec(spec.get("backoff", 0)),
+                         on_give_up=job_policy.on_give_up if job_policy else None,
+                         record_attempts=spec.get("record_attempts") is True)
+        except TypeError as exc:
+            raise ValueError(str(exc)) from None
+        object.__setattr__(policy, "_names", (frozenset(names[0]), frozenset(names[1])))
+        return policy
+
+
+def class_name(kind: type) -> str:
+    """How a policy names an exception class: ``ValueError``, ``myapp.errors.Busy``."""
+    module = kind.__module__
+    return kind.__qualname__ if module == "builtins" else f"{module}.{kind.__qualname__}"
+
+
+def _backoff_spec(backoff: Backoff) -> Any:
+    if isinstance(backoff, Fixed):
+        return backoff.seconds
+    if isinstance(backoff, Delays):
+        return list(backoff.seconds)
+    if isinstance(backoff, Exponential):
+        return {"exponential": [backoff.first, backoff.factor, backoff.cap, backoff.jitter]}
+    raise TypeError(f"a per-call retry policy's backoff must be seconds, a list, fixed(), "
+                    f"delays() or exponential(), not {backoff!r}: a function cannot travel")
+
+
+def _backoff_of_spec(spec: Any) -> Any:
+    if isinstance(spec, dict):
+        found = spec.get("exponential")
+        if not (isinstance(found, list) and len(found) == 4):
+            raise ValueError(f"not a backoff: {spec!r}")
+        return exponential(*found)
+    if not isinstance(spec, (int, float, list)):
+        raise ValueError(f"not a backoff: {spec!r}")
+    return spec
 
 
 def _exceptions(value: Any, name: str) -> tuple[type[BaseException], ...]:
@@ -177,11 +246,21 @@ _attempt: contextvars.ContextVar[Attempt | None] = contextvars.ContextVar(
     "resque_retry_attempt", default=None)
 
 
-def policy_of(target: Any) -> Retry | None:
-    """The job's retry policy: a task's ``retry``, a class's ``__resque_retry__``; or None.
-    The only cost a job without one pays: an attribute lookup."""
+def policy_of(target: Any, payload: Any = None) -> Retry | None:
+    """The job's retry policy: one given to this call (``retry`` in its payload), else a
+    task's ``retry`` or a class's ``__resque_retry__``; or None. A payload's policy that
+    cannot be read is logged and the job's own is used."""
     policy = getattr(target, "__resque_retry__" if isinstance(target, type) else "retry", None)
-    return policy if isinstance(policy, Retry) else None
+    declared = policy if isinstance(policy, Retry) else None
+    spec = payload.get(JOB_RETRY) if isinstance(payload, dict) else None
+    if spec is None:
+        return declared
+    try:
+        return Retry.from_spec(spec, declared)
+    except ValueError as exc:
+        log.warning("the retry policy in the payload of %s cannot be read (%s): the job's own "
+                    "applies", payload.get("class"), exc)
+        return declared
 
 
 def current() -> Attempt | None:

@@ -33,11 +33,13 @@ _limit: contextvars.ContextVar[float | None] = contextvars.ContextVar(
     "resque_job_timeout", default=None)
 
 
-def of(target: Any, default: float | None) -> float | None:
-    """The job's timeout: a task's ``timeout``, a class's ``__resque_timeout__``, else the
-    worker's ``default``."""
-    found = getattr(target, "__resque_timeout__" if isinstance(target, type) else "timeout",
-                    None)
+def of(target: Any, default: float | None, payload: Any = None) -> float | None:
+    """The job's timeout: one given to this call (``timeout`` in its payload), else a
+    task's ``timeout`` or a class's ``__resque_timeout__``, else the worker's ``default``."""
+    found = payload.get(layout.JOB_TIMEOUT) if isinstance(payload, dict) else None
+    if found is None:
+        found = getattr(target, "__resque_timeout__" if isinstance(target, type)
+                        else "timeout", None)
     if isinstance(found, (int, float)) and not isinstance(found, bool) and found > 0:
         return float(found)
     return default
