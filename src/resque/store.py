@@ -60,7 +60,6 @@ class Ack:
     mode: str
     failure: str = ""
     failure_queue: str = ""  # redis_multi_queue: the job's queue, whose <q>_failed list gets it
-    retry: bool = False  # it failed, and its retry policy plans another attempt
 
 
 @dataclass

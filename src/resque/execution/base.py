@@ -238,13 +238,25 @@ class Executor:
         token = timeouts.begin(limit) if limit is not None else None
         try:
             if policy is None:
-                return self.perform_job(job, payload, target)
+                return self.perform_limited(job, payload, target)
             from resque.policies import retry_store  # only workers that meet such a job load it
 
             return retry_store.perform(self, job, payload, target, policy)
         finally:
             if token is not None:
                 timeouts.end(token)
+
+    def perform_limited(self, job: Reserved, payload: dict[str, Any], target: Any) -> Ack:
+        """``perform_job`` under this job's timeout, if it has one (``timeouts.current``)."""
+        limit = timeouts.current()
+        if limit is None:
+            return self.perform_job(job, payload, target)
+        return self.perform_job_by(job, payload, target, limit)
+
+    def perform_job_by(self, job: Reserved, payload: dict[str, Any], target: Any,
+                       limit: float) -> Ack:
+        """``perform_job``, ending the job ``limit`` seconds on: each mode says how."""
+        raise NotImplementedError
 
     def retry_store(self) -> RetryStore:
         if self._retry_store is None:
@@ -301,10 +313,10 @@ class Executor:
         saves elsewhere (an error tracker) gets the live exception now, unless the job's
         retry policy plans another attempt (and records only the last)."""
         record = records.from_exception(payload, exc, self.host.id, job.queue, job.raw)
-        retrying = retry.ruling(exc, payload) == retry.RETRY
+        retrying = retry.ruling(exc, payload) == retry.RETRY  # kept on the attempt
         if self.host.failure.saves and retry.reported(retrying):
             save_quietly(self.host.failure, Failure(record, job.queue, payload, exc))
-        return Ack(mode, record, job.queue, retry=retrying)
+        return Ack(mode, record, job.queue)
 
 
 # Job targets seen to have no policy (retry, timeout): the per-job check is one set lookup.

@@ -46,6 +46,7 @@ class ForkExecutor(Executor):
         self._child: int | None = None
         self._stopping_child = False  # we signalled the child: its death is no DirtyExit
         self._timed_out: float | None = None  # the limit the running child ran past
+        self._limit: float | None = None  # the running job's timeout (perform_job_by)
 
     def start(self) -> None:
         child.load_prctl()
@@ -85,6 +86,15 @@ class ForkExecutor(Executor):
         return self._outcome(job, payload, target, (pid, status),
                              report.removeprefix(child.REPORT_DONE), stopped_by_us)
 
+    def perform_job_by(self, job: Reserved, payload: dict[str, Any], target: Any,
+                       limit: float) -> Ack:
+        """A child read with a deadline, then TERMed and KILLed (``_read_by_deadline``)."""
+        self._limit = limit
+        try:
+            return self.perform_job(job, payload, target)
+        finally:
+            self._limit = None
+
     def _timed_out_ack(self, job: Reserved, payload: dict[str, Any], target: Any,
                        limit: float, report: bytes) -> Ack:
         """A child the worker ended at its deadline: a ``JobTimeout`` failure, with the
@@ -109,8 +119,10 @@ class ForkExecutor(Executor):
             return Ack(ACK_OK)
         if interrupted and report.startswith(child.REPORT_TERMINATED):
             return Ack(ACK_REQUEUE)
-        return Ack(ACK_FAILED, report[1:].decode("utf-8", "surrogateescape"), job.queue,
-                   retry=report.startswith(child.REPORT_RETRY))
+        attempt = retry.current()
+        if attempt is not None and report.startswith(child.REPORT_RETRY):
+            attempt.verdict = retry.RETRY  # the child's ruling, which only it could make
+        return Ack(ACK_FAILED, report[1:].decode("utf-8", "surrogateescape"), job.queue)
 
     def _fork(self, job: Reserved, payload: dict[str, Any], target: Any,
               title: str) -> tuple[int, int, bytes]:
@@ -120,8 +132,8 @@ class ForkExecutor(Executor):
         # the worker's Redis client (the fork server's children load no redis-py). A job with
         # a policy: only a child forked here inherits its attempt (``retry.current``), and
         # only one forked here is read with a deadline (the server reaps its own children).
-        if (server is not None and layout.JOB_TRACK not in payload and retry.current() is None
-                and timeouts.current() is None):
+        if (server is not None and layout.JOB_TRACK not in payload
+                and retry.current() is None and self._limit is None):
             try:
                 return server.run(job.queue, job.raw, title, self._child_started)
             except ForkServerUnavailable as exc:
@@ -149,7 +161,7 @@ class ForkExecutor(Executor):
         os.close(write_end)
         self._child_started(pid)
         try:
-            limit = timeouts.current()
+            limit = self._limit
             report = (child.read_all(read_end) if limit is None
                       else self._read_by_deadline(read_end, pid, limit))
             _, status = os.waitpid(pid, 0)

@@ -37,23 +37,31 @@ class InlineExecutor(Executor):
 
     def perform_job(self, job: Reserved, payload: dict[str, Any], target: Any) -> Ack:
         self.show_processing(job, payload)
-        limit = timeouts.current()
-        if limit is not None:  # policies: the alarm at its deadline raises JobTimeout
-            self._deadline = (time.monotonic() + limit, limit)
-            signal.setitimer(signal.ITIMER_REAL, limit)
         self._in_job = True  # from here on a stop may raise TermException into the job
         try:
             return self.perform_here(job, payload, target)
         finally:
             self._in_job = False
+            signal.setitimer(signal.ITIMER_REAL, 0)
+
+    def perform_job_by(self, job: Reserved, payload: dict[str, Any], target: Any,
+                       limit: float) -> Ack:
+        """The alarm at its deadline raises ``JobTimeout`` in the job (``stop_job``)."""
+        self._deadline = (time.monotonic() + limit, limit)
+        signal.setitimer(signal.ITIMER_REAL, limit)
+        try:
+            return self.perform_job(job, payload, target)
+        finally:
             self._deadline = None
             signal.setitimer(signal.ITIMER_REAL, 0)
 
     def stop_job(self, force: bool) -> None:
+        deadline = self._deadline
         if not self._in_job:
+            if deadline is not None and force:  # its alarm came before the job began
+                signal.setitimer(signal.ITIMER_REAL, 0.001)
             return
         settings = self.host.settings
-        deadline = self._deadline
         if deadline is not None and time.monotonic() >= deadline[0] - 0.001:
             self._deadline = None
             signal.setitimer(signal.ITIMER_REAL, 0)

@@ -161,16 +161,17 @@ class ThreadExecutor(Executor):
 
     def perform_job(self, job: Reserved, payload: dict[str, Any], target: Any) -> Ack:
         self.show_processing(job, payload)
-        limit = timeouts.current()
-        if limit is None or isinstance(target, AsyncTask):
-            return self.perform_here(job, payload, target)
-        return self._perform_by_deadline(job, payload, target, limit)
+        return self.perform_here(job, payload, target)
 
-    def _perform_by_deadline(self, job: Reserved, payload: dict[str, Any], target: Any,
-                             limit: float) -> Ack:
-        """A plain job with a timeout, on a thread of its own that this one waits for until
-        the deadline; then the job is recorded as timed out and left to run on, abandoned,
-        and the worker winds down (``_recycle``)."""
+    def perform_job_by(self, job: Reserved, payload: dict[str, Any], target: Any,
+                       limit: float) -> Ack:
+        """An ``async def`` job: cancelled on the loop at its deadline (the awaiter reads
+        ``timeouts.current``). A plain job: on a thread of its own that this one waits for
+        until the deadline; then the job is recorded as timed out and left to run on,
+        abandoned, and the worker winds down (``_recycle``)."""
+        if isinstance(target, AsyncTask):
+            return self.perform_job(job, payload, target)
+        self.show_processing(job, payload)
         lock, outcome, abandoned = threading.Lock(), [], [False]
         context = contextvars.copy_context()  # its attempt, its log fields
 

@@ -115,7 +115,7 @@ def perform(executor: Executor, job: Reserved, payload: dict[str, Any], target: 
     attempt = retry.Attempt(policy, wait_out("counting an attempt", lambda: store.begin(key)) + 1)
     token = retry.begin(attempt)
     try:
-        ack = executor.perform_job(job, payload, target)
+        ack = executor.perform_limited(job, payload, target)
     finally:
         retry.end(token)
     if ack.mode == ACK_OK:
@@ -124,7 +124,7 @@ def perform(executor: Executor, job: Reserved, payload: dict[str, Any], target: 
     elif ack.mode == ACK_REQUEUE:
         if attempt.number > 1:
             store.uncount(key)
-    elif ack.retry and ack.mode != ACK_SETTLED:
+    elif attempt.verdict == retry.RETRY and ack.mode != ACK_SETTLED:  # ruled where it failed
         return _retry(executor, store, job, payload, key, attempt, ack)
     elif ack.mode != ACK_SETTLED:
         if attempt.number > 1:
