@@ -7,8 +7,9 @@ No Redis: this isolates the client CPU that the JSON rules (Ruby's float spellin
 decoding) add to the hot paths. Each figure is the best of K timing runs, so noise from other
 processes on the machine shows up as spread, not as a slower minimum (and the timer counts
 this process's CPU time only). ``--baseline`` loads
-``layout.py`` as it was at a git revision and times both, interleaved, for a before/after on
-the same busy machine. Not a test.
+the payload codec as it was at a git revision (``layout/payloads.py``, or ``layout.py`` before
+the package) and times both, interleaved, for a before/after on the same busy machine. Not a
+test.
 """
 
 from __future__ import annotations
@@ -45,13 +46,20 @@ def measure(statement: Any, number: int, repeat: int) -> float:
 
 
 def layout_at(revision: str) -> types.ModuleType:
-    """``resque/layout.py`` as committed at a revision, loaded as a separate module."""
+    """The payload codec as committed at a revision, loaded as a separate module: the
+    package's ``payloads.py`` (whose imports of other ``resque`` modules are today's), or
+    ``layout.py`` at revisions before the package."""
     root = Path(__file__).resolve().parent.parent
-    source = subprocess.run(["git", "show", f"{revision}:src/resque/layout.py"], cwd=root,
-                            check=True, capture_output=True, text=True).stdout
+    for path in ("src/resque/layout/payloads.py", "src/resque/layout.py"):
+        shown = subprocess.run(["git", "show", f"{revision}:{path}"], cwd=root,
+                               capture_output=True, text=True)
+        if shown.returncode == 0:
+            break
+    else:
+        raise SystemExit(f"no payload codec at {revision}: {shown.stderr.strip()}")
     module = types.ModuleType(f"layout_{revision}")
     sys.modules[module.__name__] = module  # dataclasses and the like look themselves up here
-    exec(compile(source, f"{revision}:layout.py", "exec"), module.__dict__)
+    exec(compile(shown.stdout, f"{revision}:{path}", "exec"), module.__dict__)
     return module
 
 
@@ -65,8 +73,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--number", type=int, default=20_000)
-    parser.add_argument("--baseline", metavar="GIT_REV", help="Also time layout.py at this "
-                        "revision, interleaved.")
+    parser.add_argument("--baseline", metavar="GIT_REV", help="Also time the payload "
+                        "codec at this revision, interleaved.")
     options = parser.parse_args()
     modules: dict[str, Any] = {"now": layout}
     if options.baseline:

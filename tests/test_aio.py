@@ -4,12 +4,13 @@ cannot read go to the job threads, from the same reservation, with the same ackn
 
 from __future__ import annotations
 
+import gc
 import re
 
 import redis
 from support.workerkit import Workers, failures, notes, push
 
-from resque import Resque
+from resque import Resque, Worker
 from resque.durations import read_durations
 from resque.status import JobStatus
 
@@ -117,3 +118,19 @@ def test_four_awaited_jobs_on_four_places_wait_together(r: redis.Redis, workers:
     Resque(r).enqueue_many("AioTogether", [[f"t{i}"] for i in range(4)], queue="low")
     workers.run("low", "-c", "4", "--app", "aioapp")
     assert sorted(notes(r)) == [f"together:t{i}:4:resque-loop" for i in range(4)]
+
+
+def test_an_in_process_threaded_worker_closes_its_loop(
+    r: redis.Redis, in_process: None
+) -> None:
+    """A ``Worker(concurrency=N)`` run inside a process (a test, an app) closes the loop it
+    awaited jobs on when it ends: left open, its selector and self-pipe are collected with a
+    ResourceWarning (an error here)."""
+    import aioapp  # registers the Aio* jobs in this process
+
+    assert aioapp.aio_pool is not None
+    Resque(r).enqueue_many("AioPool", [["p0"], ["p1"]], queue="low")
+    worker = Worker(["low"], resque=Resque(r), fork=False, burst=True, concurrency=2)
+    worker.work()
+    gc.collect()  # an unclosed loop would warn now, inside this test
+    assert sorted(notes(r)) == ["pool:p0:resque-loop", "pool:p1:resque-loop"]

@@ -11,7 +11,9 @@ How a page's fenced blocks are treated (write new examples to these rules):
 * **Files.** A block of any language whose first line is a comment naming a relative path
   (``# jobs.py``, ``# config/schedule.yml``) is written to that path when the page reaches
   it. A Python file is then imported as a module (``import jobs``) to check it; an absolute
-  path (``# /etc/systemd/system/x.service``) is only shown.
+  path (``# /etc/systemd/system/x.service``) is only shown. In a Django project (the page
+  wrote a ``manage.py``) files are only written: they import nothing until Django is set up,
+  and the page's ``manage.py`` commands load them.
 * **Python blocks** without a file name are run as a script and must exit 0.
 * **Shell blocks** (``bash``, ``sh``, ``shell``) run with ``bash -e`` and must exit 0.
 * **Console blocks** are transcripts: each ``$ command`` runs in turn, must exit 0, and its
@@ -299,6 +301,8 @@ def check(run: PageRun, block: Block, command: list[str], status: int = 0) -> st
 def run_python(run: PageRun, block: Block) -> None:
     if block.file_name:
         if not block.file_name.endswith(".py"):
+            return
+        if (run.folder / "manage.py").exists():  # Django's: loaded by the page's manage.py
             return
         module = block.file_name[:-3].replace("/", ".")
         check(run, block, [sys.executable, "-c", f"import {module}"])

@@ -28,7 +28,11 @@ CLI_ONLY = {"resque.__main__", "resque.demo", "click"}
 # What a worker process must never load.
 NOT_IN_A_WORKER = ("resque.web", "resque.scheduler", "resque.pool", "resque.admin",
                    "resque.facade", "click", "starlette", "jinja2", "uvicorn", "croniter",
-                   "yaml")
+                   "yaml", "resque.contrib", "django", "fastapi",
+                   # the asyncio client is the app's: a -c N worker awaits async def jobs on
+                   # a loop of its own (resque.execution.aio) without it
+                   "resque.aio")
+# (Not "opentelemetry": redis-py 8 loads it by itself when it is installed, for its own metrics.)
 
 
 def module_name(path: Path, root: Path = SRC) -> str:
@@ -39,7 +43,9 @@ def module_name(path: Path, root: Path = SRC) -> str:
 
 
 def is_cli(module: str) -> bool:
-    return module in CLI_ONLY or module == "resque.cli" or module.endswith(".cli")
+    # Django finds its management commands by their place: they are command-line modules too.
+    return (module in CLI_ONLY or module == "resque.cli" or module.endswith(".cli")
+            or ".management.commands." in module)
 
 
 def _is_type_checking(test: ast.expr) -> bool:
@@ -182,6 +188,13 @@ def test_the_worker_and_the_scheduler_build_on_the_client_not_the_facade(
     graph: Graph, module: str
 ) -> None:
     assert "resque.facade" not in reachable(graph, module)
+
+
+def test_the_wire_contract_builds_only_on_the_json_time_and_error_modules(graph: Graph) -> None:
+    layout = {module for module in graph if module.split(".")[:2] == ["resque", "layout"]}
+    assert "resque.layout.keys" in layout
+    below = reachable(graph, "resque.layout") - layout
+    assert _names(below) == ["resque.errors", "resque.rubyjson", "resque.rubytime"]
 
 
 def test_no_library_module_imports_a_cli_module(graph: Graph) -> None:

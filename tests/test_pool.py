@@ -18,8 +18,20 @@ from pathlib import Path
 
 import pytest
 import redis
+from support.faultkit import RedisServer
 from support.replies import as_text
-from support.workerkit import PYTHON, TESTS, Workers, notes, push, queued, title_of, wait_for
+from support.workerkit import (
+    PYTHON,
+    TESTS,
+    Workers,
+    blocked_opening_a_fifo,
+    notes,
+    push,
+    queued,
+    read_fifo,
+    title_of,
+    wait_for,
+)
 
 from resque.pool import (
     PoolConfigError,
@@ -182,6 +194,14 @@ def test_a_worker_that_keeps_dying_young_is_restarted_later_and_later() -> None:
     assert [backoff.delay(n) for n in range(6)] == [0.0, 1.0, 2.0, 4.0, 8.0, 8.0]
 
 
+def test_the_pool_gives_up_after_that_many_failed_starts_but_never_for_a_clean_exit() -> None:
+    policy = RestartPolicy(give_up_after=3)
+    cases = [(2, 1), (3, 1), (3, -9), (3, 0)]
+    assert [policy.gives_up(crashes, status) for crashes, status in cases] == [
+        False, True, True, False]
+    assert RestartPolicy(give_up_after=0).gives_up(100, 1) is False
+
+
 def test_pool_settings_read_resque_pools_variables() -> None:
     settings = PoolSettings.from_env({"RESQUE_POOL_CONFIG": "pool.yml", "RAILS_ENV": "prod",
                                       "RACK_ENV": "staging", "COUNT": "3", "QUEUE": "a, b"})
@@ -292,6 +312,26 @@ def test_a_worker_that_cannot_start_is_retried_with_a_growing_delay(
     assert pool.wait() == 0
 
 
+def test_a_pool_whose_workers_redis_refuses_gives_up_with_one_line_and_status_1(
+    pools: list[PoolProcess], tmp_path: Path
+) -> None:
+    server = RedisServer(tmp_path / "redis", "--requirepass", "the-right-one",
+                         client_kwargs={"password": "the-right-one"}).start()
+    try:
+        refused = f"redis://:a-wrong-one@127.0.0.1:{server.port}/0"
+        pool = start_pool(pools, refused, tmp_path, "-w", "high:2",
+                          env={"RESQUE_POOL_GIVE_UP_AFTER": "3"})
+        status = pool.wait(60)
+    finally:
+        server.stop()
+    giving_up = [line for line in pool.output().splitlines() if "giving up" in line]
+    assert (status, len(giving_up)) == (1, 1), pool.output()
+    assert giving_up[0].endswith(
+        "giving up: the worker on high failed at start-up 3 times in a row (the last exited "
+        "with status 1 within 5s of starting); its own error is above. Fix that and start "
+        "the pool again (RESQUE_POOL_GIVE_UP_AFTER=3)")
+
+
 def test_hup_with_a_changed_config_replaces_the_workers_and_the_running_job_finishes(
     r: redis.Redis, pools: list[PoolProcess], redis_url: str, tmp_path: Path
 ) -> None:
@@ -368,3 +408,17 @@ def test_the_pool_module_is_not_imported_by_a_worker() -> None:
          .replace("import sys", "import json, sys")],
         capture_output=True, text=True, timeout=30, cwd=TESTS)
     assert "resque.pool" not in json.loads(done.stdout)
+
+
+def test_the_pidfile_is_written_only_once_the_signal_handlers_are_in_place(
+    pools: list[PoolProcess], redis_url: str, tmp_path: Path
+) -> None:
+    # A FIFO holds the pool at the moment it writes its pid: a TERM sent then must stop it
+    # cleanly (exit 0), not kill it with the default action.
+    pidfile = tmp_path / "pool.pid"
+    os.mkfifo(pidfile)
+    pool = start_pool(pools, redis_url, tmp_path, "-w", "high", "--pidfile", str(pidfile))
+    wait_for(lambda: blocked_opening_a_fifo(pool.pid), what="the pool to open the pidfile")
+    pool.signal(signal.SIGTERM)
+    assert read_fifo(pidfile) == str(pool.pid)
+    assert pool.wait() == 0

@@ -3,6 +3,7 @@ master and standby, a killed master, signals, dynamic schedules, bad input."""
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 from collections.abc import Callable, Iterator
@@ -12,11 +13,13 @@ import pytest
 import redis
 from support.replies import as_text
 from support.schedulerkit import SchedulerProcess, phase, wait_for
+from support.workerkit import blocked_opening_a_fifo, read_fifo
 
 from resque import Resque, layout
 from resque.scheduler.lock import lock_hostname
 
 LOCK = "resque:resque:resque_scheduler_master_lock"
+RECORD = "resque:scheduler:master"
 Spawn = Callable[..., SchedulerProcess]
 
 
@@ -39,6 +42,12 @@ def spawn(redis_url: str, tmp_path: Path) -> Iterator[Spawn]:
 def master(r: redis.Redis) -> str | None:
     value = r.get(LOCK)
     return as_text(value) if value else None
+
+
+def record_lock(r: redis.Redis) -> str | None:
+    """The ``lock`` our master wrote in its record (``scheduler:master``), if any."""
+    raw = r.get(RECORD)
+    return layout.decode(raw)["lock"] if raw else None
 
 
 def delay_ruby_items(r: redis.Redis, golden_dir: Path, timestamp: int) -> list[str]:
@@ -163,6 +172,30 @@ def test_two_schedulers_and_a_killed_master_enqueue_every_due_job_exactly_once(
     assert second.wait(5) == 0 and master(r) is None
 
 
+def test_a_killed_masters_record_lapses_with_its_lock(r: redis.Redis, spawn: Spawn) -> None:
+    scheduler = spawn("--lock-timeout", "2")
+    value = f"{lock_hostname()}:{scheduler.pid}"
+    wait_for(lambda: record_lock(r) == value)
+    scheduler.proc.kill()  # SIGKILL: no release, the lock only lapses
+    scheduler.wait(5)
+    wait_for(lambda: master(r) is None, timeout=2 + 1)
+    assert r.get(RECORD) is None
+
+
+def test_a_standby_takes_over_from_a_killed_master_within_the_ttl_and_records_itself(
+    r: redis.Redis, spawn: Spawn
+) -> None:
+    first = spawn("--lock-timeout", "2")
+    wait_for(lambda: record_lock(r) == f"{lock_hostname()}:{first.pid}")
+    second = spawn("--lock-timeout", "2")
+    wait_for(lambda: "Child scheduler" in second.log())
+    first.proc.kill()
+    first.wait(5)
+    # Documented: within the lock's TTL (2 s) plus one interval (0.1 s), less one poll's slack.
+    wait_for(lambda: record_lock(r) == f"{lock_hostname()}:{second.pid}", timeout=2 + 0.1 + 0.9)
+    assert 0 < r.ttl(RECORD) <= 2
+
+
 def test_dynamic_schedules_set_while_running_are_picked_up(
     r: redis.Redis, spawn: Spawn
 ) -> None:
@@ -213,3 +246,17 @@ def test_a_clean_stop_hands_the_lock_to_the_standby_at_its_next_poll(
     assert master(r) == f"{lock_hostname()}:{first.pid}"
     first.signal(signal.SIGTERM)  # a clean stop releases the lock: no TTL wait
     wait_for(lambda: master(r) == f"{lock_hostname()}:{second.pid}", timeout=3)
+
+
+def test_the_pidfile_is_written_only_once_the_signal_handlers_are_in_place(
+    spawn: Spawn, tmp_path: Path
+) -> None:
+    # A FIFO holds the scheduler at the moment it writes its pid: a TERM sent then must stop
+    # it cleanly (exit 0), not kill it with the default action.
+    pidfile = tmp_path / "scheduler.pid"
+    os.mkfifo(pidfile)
+    process = spawn("--pidfile", str(pidfile))
+    wait_for(lambda: blocked_opening_a_fifo(process.pid))
+    process.signal(signal.SIGTERM)
+    assert read_fifo(pidfile) == str(process.pid)
+    assert process.wait() == 0

@@ -82,6 +82,15 @@ def test_our_master_started_without_dynamic_records_that_it_is_not(
     assert read_state(Resque(r)).dynamic is False
 
 
+def test_a_master_whose_record_lapsed_writes_it_again_at_its_next_pass(
+    r: redis.Redis, spawn: Spawn
+) -> None:
+    spawn("--dynamic")
+    r.delete(RECORD)  # as when one pass (a huge move) outlasts the TTL
+    wait_for(lambda: r.exists(RECORD))
+    assert read_state(Resque(r)).dynamic is True
+
+
 def test_a_master_with_no_record_of_its_own_is_of_unknown_kind(r: redis.Redis) -> None:
     r.set(RECORD, '{"lock":"old-host:11","dynamic":true}')  # a dead master of ours
     r.set(LOCK, "ruby-host:4242")  # then Ruby's resque-scheduler took over

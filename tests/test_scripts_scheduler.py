@@ -21,6 +21,7 @@ from resque.scheduler.lock import ACQUIRE_SCRIPT, RELEASE_SCRIPT
 from resque.scheduler.recurring import FIRE_SCRIPT
 
 LOCK = "resque:resque:resque_scheduler_master_lock"
+RECORD = "resque:scheduler:master"
 SCHEDULE = "resque:delayed_queue_schedule"
 QUEUES = "resque:queues"
 FAILED = "resque:failed"
@@ -63,6 +64,34 @@ def test_a_lock_held_by_someone_else_is_neither_taken_nor_extended(r: redis.Redi
     r.set(LOCK, "ruby:42", ex=10)
     assert script(r, ACQUIRE_SCRIPT)(keys=[LOCK], args=["me:1", 180]) == 0
     assert (r.get(LOCK), r.ttl(LOCK)) == (b"ruby:42", 10)
+
+
+def test_renewing_our_lock_renews_our_masters_record_with_it(r: redis.Redis) -> None:
+    r.set(LOCK, "me:1", ex=10)
+    r.set(RECORD, '{"lock":"me:1"}', ex=10)
+    assert script(r, ACQUIRE_SCRIPT)(keys=[LOCK, RECORD], args=["me:1", 180]) == 1
+    assert (r.ttl(LOCK), r.ttl(RECORD)) == (180, 180)
+
+
+def test_renewing_our_lock_without_its_record_asks_for_the_record_again(
+    r: redis.Redis
+) -> None:
+    r.set(LOCK, "me:1", ex=10)
+    assert script(r, ACQUIRE_SCRIPT)(keys=[LOCK, RECORD], args=["me:1", 180]) == 2
+    assert r.ttl(LOCK) == 180
+
+
+def test_taking_a_free_lock_leaves_an_earlier_masters_record_to_lapse(r: redis.Redis) -> None:
+    r.set(RECORD, '{"lock":"gone:7"}', ex=10)
+    assert script(r, ACQUIRE_SCRIPT)(keys=[LOCK, RECORD], args=["me:1", 180]) == 1
+    assert r.ttl(RECORD) == 10
+
+
+def test_a_lock_held_by_someone_else_leaves_the_record_alone(r: redis.Redis) -> None:
+    r.set(LOCK, "ruby:42", ex=10)
+    r.set(RECORD, '{"lock":"me:1"}', ex=10)
+    assert script(r, ACQUIRE_SCRIPT)(keys=[LOCK, RECORD], args=["me:1", 180]) == 0
+    assert r.ttl(RECORD) == 10
 
 
 def test_release_deletes_our_lock(r: redis.Redis) -> None:

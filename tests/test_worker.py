@@ -24,10 +24,12 @@ from support.workerkit import (
     HOST,
     TITLE_PREFIX,
     Workers,
+    blocked_opening_a_fifo,
     failures,
     notes,
     push,
     queued,
+    read_fifo,
     title_of,
     wait_for,
 )
@@ -633,6 +635,20 @@ def test_pidfile_holds_the_worker_pid_while_it_runs(
     worker.signal(signal.SIGQUIT)
     assert worker.wait() == 0
     assert not pidfile.exists()
+
+
+def test_the_pidfile_is_written_only_once_the_signal_handlers_are_in_place(
+    r: redis.Redis, workers: Workers, tmp_path: Path
+) -> None:
+    # The pidfile is a FIFO: opening it to write blocks until we read it, so the worker is
+    # held at the very moment it writes its pid, and a supervisor's TERM lands right there.
+    pidfile = tmp_path / "worker.pid"
+    os.mkfifo(pidfile)
+    worker = workers.start("high", "--pidfile", str(pidfile))
+    wait_for(lambda: blocked_opening_a_fifo(worker.pid), what="the worker to open the pidfile")
+    worker.signal(signal.SIGTERM)
+    assert read_fifo(pidfile) == str(worker.pid)
+    assert worker.wait() == 0
 
 
 def test_count_starts_that_many_workers_and_passes_signals_on_to_them(

@@ -228,16 +228,10 @@ def work(
         raise click.UsageError("give the worker at least one queue: -q high,low or QUEUE=...")
     if background:
         _daemonize()
-    if pidfile:
-        with open(pidfile, "w") as handle:
-            handle.write(str(os.getpid()))
     try:
-        worker.work()
+        worker.work(pidfile=pidfile)  # written once the signal handlers are in place
     except ResqueError as exc:  # e.g. a refused password: say so, without a traceback
         raise click.ClickException(str(exc)) from exc
-    finally:
-        if pidfile and os.path.exists(pidfile):
-            os.unlink(pidfile)
 
 
 def _run_several(count: int, redis_url: str | None) -> int:

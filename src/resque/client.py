@@ -16,7 +16,7 @@ from typing import Any, ParamSpec, Protocol, TypeVar, overload
 
 import redis
 
-from resque import arguments, current, ids, jobs, layout, scripts
+from resque import arguments, current, ids, jobs, layout, scripts, tracing
 from resque.connection import connect, describe, translate_errors
 from resque.handles import Job
 from resque.layout import check_queue_name
@@ -183,6 +183,12 @@ class Client:
     def submit(self, prepared: Prepared, *, hooks: bool = True) -> Job[Any] | None:
         """Queue a prepared call (enqueue hooks around it); its handle, or None if a
         ``before_enqueue`` hook returned False."""
+        if tracing.tracer is not None:
+            with tracing.tracer.sending(prepared, self):
+                return self._submit(prepared, hooks)
+        return self._submit(prepared, hooks)
+
+    def _submit(self, prepared: Prepared, hooks: bool) -> Job[Any] | None:
         target, args, kwargs = prepared.target, prepared.args, prepared.kwargs
         hooks = hooks and target is not None  # a name nothing is registered under has none
         if hooks:

@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from resque import jobs, layout
+from resque import jobs, layout, tracing
 from resque.policies import retry
 
 if TYPE_CHECKING:
@@ -91,7 +91,16 @@ def execute(target: Any, payload: dict[str, Any], queue: str, worker: object,
     finished (with its result) after; a failure is recorded by whoever acknowledges the job
     (``status.settle``), since only it knows whether the job failed or goes back to its queue.
     An untracked job costs a ``ContextVar.set`` and ``reset``: this is every job's path.
+    A tracer (``resque.tracing``) opens its span around the job.
     """
+    if tracing.tracer is not None:
+        with tracing.tracer.performing(payload, queue, worker):
+            return _execute(target, payload, queue, worker, store)
+    return _execute(target, payload, queue, worker, store)
+
+
+def _execute(target: Any, payload: dict[str, Any], queue: str, worker: object,
+             store: StatusStore | None) -> Any:
     if store is not None and _TRACK in payload:
         return _execute_tracked(target, payload, queue, worker, store)
     token = _running.set((payload, queue, worker, None))
@@ -108,7 +117,16 @@ async def execute_awaited(func: Callable[..., Awaitable[Any]], payload: dict[str
                           queue: str, worker: object) -> Any:
     """``execute`` for an untracked, hookless ``async def`` job that a concurrent worker
     awaits on its own loop (``execution/aio.py``): the same current job, set in the context
-    of the task that awaits it, and the same argument check; what the job returned."""
+    of the task that awaits it, and the same argument check; what the job returned. A tracer
+    opens its span around the job here too: the span is current in the awaiting task only."""
+    if tracing.tracer is not None:
+        with tracing.tracer.performing(payload, queue, worker):
+            return await _execute_awaited(func, payload, queue, worker)
+    return await _execute_awaited(func, payload, queue, worker)
+
+
+async def _execute_awaited(func: Callable[..., Awaitable[Any]], payload: dict[str, Any],
+                           queue: str, worker: object) -> Any:
     token = _running.set((payload, queue, worker, None))
     try:
         args, kwargs = payload["args"], _NO_KEYWORDS

@@ -358,12 +358,19 @@ class PoolSettings:
         60.0, doc="The longest wait before restarting a worker.")
     min_uptime: float = setting(
         5.0, doc="A worker that lived this many seconds is restarted at once.")
+    give_up_after: int = setting(
+        5, env="RESQUE_POOL_GIVE_UP_AFTER",
+        doc="Stop the pool (exit status 1) when a worker has failed at start-up this many "
+            "times in a row (each time exiting with an error within `min_uptime`), as when "
+            "Redis refuses the password; 0 restarts it forever.")
 
     def __post_init__(self) -> None:
         if isinstance(self.queues, str):
             object.__setattr__(self, "queues", parse_names(self.queues))
         if self.count < 1:
             raise ValueError(f"the count must be at least 1, not {self.count}")
+        if self.give_up_after < 0:
+            raise ValueError(f"give_up_after must be 0 (never) or more, not {self.give_up_after}")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None,

@@ -134,9 +134,7 @@ class StatusStore:
     # --- writing ------------------------------------------------------------------------
 
     def _argv(self, job_id: str, ttl: int, fields: str, condition: str = "") -> list[Any]:
-        now = time.time()
-        return [job_id, now, ttl, fields, self.keys.status_channel(job_id), condition,
-                int(now) - MAX_TTL, INDEX_LIMIT]
+        return write_argv(self.keys, job_id, ttl, fields, condition)
 
     def write(self, job_id: str, ttl: int, condition: str = "",
               client: Any = None, **fields: Any) -> bool:
@@ -149,11 +147,8 @@ class StatusStore:
     def queued(self, job_id: str, ttl: int, *, name: str, queue: str, payload: str,
                due: int | None = None, client: Any = None) -> None:
         """The record of a job just enqueued (or delayed until ``due``)."""
-        fields: dict[str, Any] = {"status": layout.STATUS_QUEUED, "name": name, "queue": queue,
-                                  "payload": payload, "enqueued_at": time.time()}
-        if due is not None:
-            fields["due"] = due
-        self.write(job_id, pending_ttl(ttl), client=client, **fields)
+        self.write(job_id, pending_ttl(ttl), client=client,
+                   **queued_fields(name, queue, payload, due))
 
     def started(self, job_id: str, ttl: int, worker: str) -> None:
         self.write(job_id, pending_ttl(ttl), status=layout.STATUS_WORKING, worker=worker,
@@ -251,6 +246,24 @@ def _next_message(pubsub: Any, deadline: float | None) -> bool:
         # get_message(timeout=None) would not block at all: wait a minute at a time.
         if pubsub.get_message(timeout=60.0 if left is None else min(left, 60.0)) is not None:
             return True
+
+
+def write_argv(keys: layout.Keys, job_id: str, ttl: int, fields: str,
+               condition: str = "") -> list[Any]:
+    """ARGV of ``lua/status.lua`` (KEYS: the record, the index) for one write: the sync
+    store's and the asyncio client's (``resque.aio``)."""
+    now = time.time()
+    return [job_id, now, ttl, fields, keys.status_channel(job_id), condition,
+            int(now) - MAX_TTL, INDEX_LIMIT]
+
+
+def queued_fields(name: str, queue: str, payload: str, due: int | None) -> dict[str, Any]:
+    """The fields of a record whose job was just enqueued (or delayed until ``due``)."""
+    fields: dict[str, Any] = {"status": layout.STATUS_QUEUED, "name": name, "queue": queue,
+                              "payload": payload, "enqueued_at": time.time()}
+    if due is not None:
+        fields["due"] = due
+    return fields
 
 
 def pending_ttl(ttl: int) -> int:

@@ -22,6 +22,7 @@ import redis
 import setproctitle
 
 from resque import __version__, layout, logs
+from resque import pidfile as pidfiles
 from resque.client import Client
 from resque.connection import Outage, describe
 from resque.errors import NoQueueError
@@ -130,8 +131,13 @@ class Worker:
 
     # --- the life of a worker -----------------------------------------------------------
 
-    def work(self) -> None:
-        """Register, process jobs until told to stop (or, in burst mode, until idle), exit."""
+    def work(self, *, pidfile: str | None = None) -> None:
+        """Register, process jobs until told to stop (or, in burst mode, until idle), exit.
+
+        ``pidfile`` gets the pid once the signal handlers are in place, so a supervisor that
+        signals as soon as it reads the pid never meets the default action (which kills);
+        it is removed on the way out.
+        """
         if not self.patterns:
             raise NoQueueError("Please give each worker at least one queue.")
         self.pid = os.getpid()
@@ -140,11 +146,12 @@ class Worker:
         self.store.concurrent = self.executor.concurrent
         self.set_title(layout.STARTING_TITLE, bare=True)
         self._handle_signals()
-        try:
-            self.startup()
-            self.loop()
-        finally:
-            self.unregister()
+        with pidfiles.held(pidfile):
+            try:
+                self.startup()
+                self.loop()
+            finally:
+                self.unregister()
 
     def startup(self) -> None:
         """Ruby's order: heartbeat, prune, ``before_first_fork``, register; then subscribe,

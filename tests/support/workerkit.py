@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import select
 import signal
 import socket
 import subprocess
@@ -69,6 +70,37 @@ def title_of(pid: int) -> str:
     except OSError:
         return ""
     return raw.replace(b"\0", b" ").decode("utf-8", "replace").strip()
+
+
+def blocked_opening_a_fifo(pid: int) -> bool:
+    """Is the process asleep in the kernel until a FIFO it opens gets its other end? (Linux
+    names the function a process sleeps in, /proc/<pid>/wchan: fifo_open, wait_for_partner.)"""
+    try:
+        where = Path(f"/proc/{pid}/wchan").read_text()
+    except OSError:
+        return False
+    return where in ("wait_for_partner", "fifo_open")
+
+
+def read_fifo(path: Path, timeout: float = 10.0) -> str:
+    """All a FIFO's writer writes until it closes; "" at once if it has no writer (it died).
+    Opened without blocking, so a dead writer fails the test instead of hanging it."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    chunks: list[bytes] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            select.select([fd], [], [], 0.1)
+            try:
+                chunk = os.read(fd, 4096)
+            except BlockingIOError:
+                continue
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(fd)
+    return b"".join(chunks).decode()
 
 
 class WorkerProcess:

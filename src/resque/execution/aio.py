@@ -17,10 +17,10 @@ acknowledgement, line and timing (``Executor.settle``).
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import time
 from collections.abc import Callable, Coroutine
-from concurrent.futures import Future
 from typing import Any
 
 from resque import current, layout, logs
@@ -66,16 +66,25 @@ async def perform(executor: Executor, plan: Direct) -> Ack:
     return executor.settle(job, payload, ack, started, performed=True, tracked=False)
 
 
-def start(executor: Executor, loop: asyncio.AbstractEventLoop, plan: Direct,
+def start(executor: Executor, loop: asyncio.AbstractEventLoop, plans: list[Direct],
           ended: Callable[[Reserved, Ack], None]) -> None:
-    """Start awaiting the job on ``loop``; ``ended(job, ack)`` is called when it ends."""
+    """Start awaiting the jobs on ``loop``, all in one hand-off; ``ended(job, ack)`` is
+    called on the loop as each one ends."""
+    loop.call_soon_threadsafe(_start_all, executor, plans, ended)
+
+
+def _start_all(executor: Executor, plans: list[Direct],
+               ended: Callable[[Reserved, Ack], None]) -> None:
+    for plan in plans:
+        task = asyncio.ensure_future(perform(executor, plan))
+        task.add_done_callback(functools.partial(_done, executor, plan, ended))
+
+
+def _done(executor: Executor, plan: Direct, ended: Callable[[Reserved, Ack], None],
+          task: asyncio.Future[Ack]) -> None:
     job, payload, _ = plan
-
-    def done(future: Future[Ack]) -> None:
-        try:
-            ack = future.result()
-        except BaseException as exc:  # noqa: BLE001 - settling failed (Redis away): still ends
-            ack = executor.failure(ACK_FAILED, job, payload, exc)
-        ended(job, ack)
-
-    asyncio.run_coroutine_threadsafe(perform(executor, plan), loop).add_done_callback(done)
+    try:
+        ack = task.result()
+    except BaseException as exc:  # noqa: BLE001 - settling failed (Redis away): still ends
+        ack = executor.failure(ACK_FAILED, job, payload, exc)
+    ended(job, ack)

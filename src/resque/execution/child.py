@@ -17,7 +17,7 @@ import traceback
 from types import FrameType
 from typing import Any
 
-from resque import current, logs
+from resque import current, logs, tracing
 from resque.errors import TermException
 from resque.failure import Failure, FailureBackend, save_quietly
 from resque.failure.records import from_exception
@@ -70,6 +70,8 @@ def child_main(
         code = 1
         traceback.print_exc()
     finally:
+        if tracing.tracer is not None:  # os._exit skips the exporters' exit handlers
+            tracing.tracer.flush()
         _flush_output()
         os._exit(code)
 

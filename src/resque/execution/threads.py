@@ -58,16 +58,20 @@ class ThreadExecutor(Executor):
         self._tasks: queue.SimpleQueue[Reserved | None] = queue.SimpleQueue()
         self._done: queue.SimpleQueue[tuple[Reserved, Ack]] = queue.SimpleQueue()
         self._pipe: tuple[int, int] | None = None
+        self._poked = False  # the pipe holds an unread wake-up
         self._threads: list[threading.Thread] = []
         self._shown = ("", "")  # token, worker record: the oldest job's, computed once
         self._loop: Any = None
+        self._loop_thread: threading.Thread | None = None
         self._default_awaiter = jobs.awaiter
 
     def start(self) -> None:
         import asyncio
 
         loop = self._loop = asyncio.new_event_loop()
-        threading.Thread(target=loop.run_forever, name="resque-loop", daemon=True).start()
+        self._loop_thread = threading.Thread(target=loop.run_forever, name="resque-loop",
+                                             daemon=True)
+        self._loop_thread.start()
 
         def on_loop(awaitable: Any) -> Any:
             coroutine = jobs.as_coroutine(awaitable)
@@ -108,20 +112,24 @@ class ThreadExecutor(Executor):
         (``aio.direct``); their acknowledgements come from ``finished``."""
         now = time.time()
         self.ok_lines = logs.job_log.isEnabledFor(logging.INFO)
+        awaited = []
         for job in batch:
             self._running[job.token] = (job, now)
             plan = aio.direct(self, job) if self._loop is not None else None
             if plan is None:
                 self._tasks.put(job)
             else:
-                aio.start(self, self._loop, plan, self._ended)
+                awaited.append(plan)
+        if awaited:
+            aio.start(self, self._loop, awaited, self._ended)
         return []
 
     def _ended(self, job: Reserved, ack: Ack) -> None:
         """A job ended, on a thread or on the loop: hand it to ``finished``."""
         self._done.put((job, ack))
         pipe = self._pipe
-        if pipe is not None:
+        if pipe is not None and not self._poked:  # one wake-up until the worker reads them
+            self._poked = True
             try:
                 os.write(pipe[1], b".")  # wakes the worker's wait
             except OSError:
@@ -129,6 +137,7 @@ class ThreadExecutor(Executor):
 
     def finished(self) -> list[tuple[Reserved, Ack]]:
         """The jobs that ended since the last call, with how they ended."""
+        self._poked = False  # before draining: a job that ends after this pokes again
         if self._pipe is not None:
             try:
                 os.read(self._pipe[0], 4096)
@@ -234,4 +243,10 @@ class ThreadExecutor(Executor):
         jobs.awaiter = self._default_awaiter
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._loop.stop)
-            self._loop = None
+            # Closed once stopped (its selector and self-pipe, or an in-process worker leaks
+            # them); left open if jobs abandoned on it keep it running.
+            if self._loop_thread is not None and not self.abandoned:
+                self._loop_thread.join(self.host.settings.term_timeout)
+                if not self._loop_thread.is_alive():
+                    self._loop.close()
+            self._loop, self._loop_thread = None, None

@@ -1,5 +1,5 @@
 -- delayed_item_now: move every copy of one delayed item at one timestamp now, due or not
--- (the dashboard's per-item "queue now"; resque/scheduler/delayed.py, queue_item_now).
+-- (the dashboard's per-item "queue now"; resque/scheduler/mover.py, queue_item_now).
 -- Composed after push_lib.lua: reaching a queue is the client's push.
 --
 -- KEYS: [1] `delayed:<ts>`, [2] `timestamps:<item>`, [3] `delayed_queue_schedule`,

@@ -1,5 +1,5 @@
 -- delayed_move: move due delayed jobs to their queues, one batch per call
--- (resque/scheduler/delayed.py, move_due). Each call commits the batch the previous call
+-- (resque/scheduler/mover.py, move_due). Each call commits the batch the previous call
 -- read, then reads the next one.
 --
 -- KEYS: [1] `delayed_queue_schedule`, [2] `queues`, [3] `failed`, [4] the master lock.

@@ -8,10 +8,8 @@ foreman's ``-f``), and ``RESQUE_POOL_CONFIG`` as in resque-pool.
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 import click
 
@@ -85,13 +83,7 @@ def pool(
     # The URL may hold a password: workers get it in their environment, not on `ps`.
     env = {"RESQUE_REDIS": redis_url} if redis_url else {}
     supervisor = Pool(load, args, env, restart=RestartPolicy.from_settings(settings))
-    if pidfile:
-        Path(pidfile).write_text(str(os.getpid()))
-    try:
-        sys.exit(supervisor.run(config))
-    finally:
-        if pidfile and Path(pidfile).exists():
-            Path(pidfile).unlink()
+    sys.exit(supervisor.run(config, pidfile=pidfile))  # written once signals are handled
 
 
 def _worker_args(

@@ -3,9 +3,10 @@ signals passed on, the config reloaded on HUP.
 
 Each worker is a ``python -m resque work -q <queues> ...`` subprocess with the pool's worker
 arguments. The pool restarts a worker that dies (``RestartPolicy``: backing off while it keeps
-dying young), forwards signals (TERM/INT/QUIT: then waits for every worker and exits;
-USR1/USR2/CONT), and on HUP reloads the config: new workers start, the old ones get QUIT and
-finish their current job first. The pool itself never talks to Redis.
+dying young, giving up when it keeps failing at start-up), forwards signals (TERM/INT/QUIT:
+then waits for every worker and exits; USR1/USR2/CONT), and on HUP reloads the config: new
+workers start, the old ones get QUIT and finish their current job first. The pool itself
+never talks to Redis.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from types import FrameType
 import setproctitle
 
 from resque import __version__
+from resque import pidfile as pidfiles
 from resque.pool.config import Config, PoolConfigError
 from resque.settings import PoolSettings
 
@@ -34,7 +36,6 @@ log = logging.getLogger("resque.pool")
 POOL_ONLY_ENV = ("COUNT", "PIDFILE", "BACKGROUND", "QUEUE", "QUEUES")
 FORWARDED = (signal.SIGUSR1, signal.SIGUSR2, signal.SIGCONT)
 STOPPING = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT)
-
 
 
 @dataclass
@@ -53,15 +54,19 @@ class RestartPolicy:
     """When to restart a worker that died: one that lived ``min_uptime`` seconds restarts at
     once; one that died younger waits ``base * 2**(crashes-1)`` seconds, at most ``limit``.
     Deterministic, unlike ``connection.Backoff``'s jittered reconnect delays: one pool
-    restarts its own workers, there is no herd to spread."""
+    restarts its own workers, there is no herd to spread. After ``give_up_after`` young
+    failures in a row, restarting is pointless (a refused password fails every start alike):
+    the pool gives up, so that whatever runs it sees the failure instead of a spinning pool."""
 
     base: float = PoolSettings.restart_delay
     limit: float = PoolSettings.restart_delay_limit
     min_uptime: float = PoolSettings.min_uptime
+    give_up_after: int = PoolSettings.give_up_after
 
     @classmethod
     def from_settings(cls, settings: PoolSettings) -> RestartPolicy:
-        return cls(settings.restart_delay, settings.restart_delay_limit, settings.min_uptime)
+        return cls(settings.restart_delay, settings.restart_delay_limit, settings.min_uptime,
+                   settings.give_up_after)
 
     def died_young(self, lived: float) -> bool:
         return lived < self.min_uptime
@@ -69,6 +74,11 @@ class RestartPolicy:
     def delay(self, crashes: int) -> float:
         """Seconds to wait after ``crashes`` young deaths in a row (0: restart at once)."""
         return 0.0 if crashes == 0 else min(self.limit, self.base * 2 ** (crashes - 1))
+
+    def gives_up(self, crashes: int, status: int | None) -> bool:
+        """After ``crashes`` young deaths in a row, the last with exit ``status``: stop
+        trying? Only failures count; a worker that exits 0 young has not failed to start."""
+        return 0 < self.give_up_after <= crashes and status != 0
 
 
 @dataclass
@@ -88,34 +98,41 @@ class Pool:
     retiring: list[subprocess.Popen[bytes]] = field(default_factory=list)
     stopping: int | None = None  # the signal that is stopping the pool
     paused: bool = False
+    gave_up: str | None = None  # why the pool stopped restarting its workers, if it did
     _pending: list[int] = field(default_factory=list)
     _wakeup: tuple[int, int] | None = None
     _title: str = ""
 
-    def run(self, config: Config | None = None) -> int:
+    def run(self, config: Config | None = None, *, pidfile: str | None = None) -> int:
         """Start the workers (for ``config``, else ``load()``), supervise them until
-        TERM/INT/QUIT, wait for every one to exit, return 0."""
+        TERM/INT/QUIT, wait for every one to exit, return 0; or 1 once it gave up on a
+        worker that keeps failing at start-up (the others are stopped as by TERM).
+        ``pidfile`` gets the pid once the signal handlers are in place."""
         self._install_signals()
         try:
-            self._configure(self.load() if config is None else config)
-            while True:
-                self._handle_signals()
-                self._reap()
-                if self.stopping is not None and not self.processes():
-                    break
-                if self.stopping is None and not self.paused:
-                    self._start_due()
-                elif self.paused and self.stopping is None:
-                    # Idempotent for a paused worker; reaches one that was still starting
-                    # (USR2 ignored until its handler is in place) when the pause came.
-                    for process in self.processes():
-                        self._send(process, signal.SIGUSR2)
-                self._sleep()
-            log.info("pool stopped")
-            return 0
+            with pidfiles.held(pidfile):
+                return self._supervise(config)
         finally:
             self._abandon()
             self._restore_signals()
+
+    def _supervise(self, config: Config | None) -> int:
+        self._configure(self.load() if config is None else config)
+        while True:
+            self._handle_signals()
+            self._reap()
+            if self.stopping is not None and not self.processes():
+                break
+            if self.stopping is None and not self.paused:
+                self._start_due()
+            elif self.paused and self.stopping is None:
+                # Idempotent for a paused worker; reaches one that was still starting
+                # (USR2 ignored until its handler is in place) when the pause came.
+                for process in self.processes():
+                    self._send(process, signal.SIGUSR2)
+            self._sleep()
+        log.info("pool stopped")
+        return 0 if self.gave_up is None else 1
 
     def processes(self) -> list[subprocess.Popen[bytes]]:
         """Every live worker process, retiring ones included."""
@@ -170,7 +187,9 @@ class Pool:
             slot.crashes = slot.crashes + 1 if self.restart.died_young(lived) else 0
             delay = self.restart.delay(slot.crashes)
             slot.next_start = now + delay
-            if self.stopping is None:
+            if self.stopping is None and self.restart.gives_up(slot.crashes, process.returncode):
+                self._give_up(slot, process.returncode)
+            elif self.stopping is None:
                 log.warning("worker %d on %s %s after %.1fs; restarting%s", process.pid,
                             slot.queues, _exit_reason(process.returncode), lived,
                             f" in {delay:.0f}s" if delay else "")
@@ -178,6 +197,18 @@ class Pool:
             self.retiring.remove(process)
             log.info("old worker %d %s", process.pid, _exit_reason(process.returncode))
         self._set_title()
+
+    def _give_up(self, slot: Slot, status: int | None) -> None:
+        """One line that says why, then stop every worker as TERM does."""
+        self.gave_up = (
+            f"giving up: the worker on {slot.queues} failed at start-up {slot.crashes} times in "
+            f"a row (the last {_exit_reason(status)} within {self.restart.min_uptime:g}s of "
+            "starting); its own error is above. Fix that and start the pool again "
+            f"(RESQUE_POOL_GIVE_UP_AFTER={self.restart.give_up_after})")
+        log.error("%s", self.gave_up)
+        self.stopping = signal.SIGTERM
+        for process in self.processes():
+            self._send(process, signal.SIGTERM)
 
     def _send(self, process: subprocess.Popen[bytes], signum: int) -> None:
         if process.poll() is None:

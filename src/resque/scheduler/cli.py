@@ -5,10 +5,8 @@ resque-scheduler reads, through ``resque.settings.SchedulerSettings``."""
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import time
-from collections.abc import Callable
 from typing import Any
 
 import click
@@ -122,18 +120,7 @@ def scheduler(
         process = Scheduler(resque, settings=settings)
     except ScheduleError as exc:
         raise click.UsageError(str(exc)) from exc
-    _run_with_pidfile(process.run, settings.pidfile)
-
-
-def _run_with_pidfile(run: Callable[[], None], pidfile: str | None) -> None:
-    if pidfile:
-        with open(pidfile, "w") as handle:
-            handle.write(str(os.getpid()))
-    try:
-        run()
-    finally:
-        if pidfile and os.path.exists(pidfile):
-            os.unlink(pidfile)
+    process.run(pidfile=settings.pidfile)
 
 
 # --- resque delayed ---------------------------------------------------------------------------

@@ -1,17 +1,10 @@
-"""Delayed jobs in resque-scheduler's layout: enqueue them, inspect them, remove them, and
-move the due ones to their queues.
+"""Delayed jobs in resque-scheduler's layout: enqueue them, inspect them, remove them; moving
+the due ones to their queues is ``resque.scheduler.mover``'s (``Delayed.move_due`` hands over).
 
 The layout is Ruby's (shared/compat/resque-scheduler-5.0-layout.md §1, §2, §6): a job due at
 second ``ts`` is an item ``{"class":..,"args":..,"queue":..}`` in the list ``delayed:<ts>``;
 ``ts`` is in the zset ``delayed_queue_schedule``; the set ``timestamps:<item>`` lists where
 the item waits. So jobs delayed by Ruby are moved by us, and the reverse.
-
-The move (``move_due``) is the hot path. Each batch is one Lua script (``lua/delayed_move.lua``)
-that (1) checks the master lock, (2) checks that the head of ``delayed:<ts>`` still holds
-exactly the items we read, (3) pushes them to their queues, trims them off and cleans up an
-empty timestamp, then (4) reads the next batch. A batch is thus moved entirely or not at all,
-and an item can only leave its list once. Python decodes the items between two calls, since
-the JSON must be re-encoded byte for byte as Ruby does, which Lua's cjson cannot.
 
 No third-party dependency: delayed jobs work with the core install.
 """
@@ -19,48 +12,46 @@ No third-party dependency: delayed jobs work with the core install.
 from __future__ import annotations
 
 import datetime as _dt
-import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from resque import arguments, jobs, layout, scripts
-from resque.errors import BadPayload, NoQueueError
+from resque import arguments, jobs, layout, scripts, tracing
+from resque.errors import BadPayload
 from resque.handles import Job
-from resque.layout import check_queue_name
-from resque.settings import SchedulerSettings
+from resque.scheduler.mover import (
+    CONFLICT,
+    DEFAULT_BATCH_SIZE,
+    ITEM_NOW_SCRIPT,
+    MAX_BATCH_SIZE,
+    MOVE_SCRIPT,
+    NOT_MASTER,
+    Hooks,
+    Mover,
+    MoveResult,
+    When,
+    decoded_or_raw,
+    raw_item,
+    to_timestamp,
+)
 
 if TYPE_CHECKING:
     from resque.client import Client, Prepared
     from resque.scheduler.lock import MasterLock
 
-log = logging.getLogger("resque.scheduler")
-
-DEFAULT_BATCH_SIZE = SchedulerSettings.batch_size
-MAX_BATCH_SIZE = SchedulerSettings.MAX_BATCH_SIZE
+# The mover's names stay importable from here, where they were before it had a module.
+__all__ = [
+    "CONFLICT", "DEFAULT_BATCH_SIZE", "DELAY_SCRIPT", "ITEM_NOW_SCRIPT", "MAX_BATCH_SIZE",
+    "MOVE_SCRIPT", "NOT_MASTER", "REMOVE_AT_SCRIPT", "REMOVE_SCRIPT", "Delayed",
+    "DelayedTimestamp", "MoveResult", "When", "to_seconds", "to_timestamp",
+]
 
 # The scripts, one file each in resque/lua/, whose headers give KEYS, ARGV, the reply and
 # why each is atomic.
 DELAY_SCRIPT = scripts.source("delayed_add")
 REMOVE_SCRIPT = scripts.source("delayed_remove")
 REMOVE_AT_SCRIPT = scripts.source("delayed_remove_at")
-MOVE_SCRIPT = scripts.source("delayed_move")
-ITEM_NOW_SCRIPT = scripts.compose("push_lib", "delayed_item_now")
-
-NOT_MASTER = -2
-CONFLICT = -1
-
-When = _dt.datetime | int | float
-
-
-def to_timestamp(when: When) -> int:
-    """Whole Unix seconds of a datetime (naive means local time) or of epoch seconds."""
-    if isinstance(when, _dt.datetime):
-        return int(when.timestamp())
-    if isinstance(when, bool) or not isinstance(when, (int, float)):
-        raise TypeError(f"a delayed job's time must be a datetime or epoch seconds, not {when!r}")
-    return int(when)
 
 
 def to_seconds(delay: float | _dt.timedelta) -> float:
@@ -72,37 +63,12 @@ def to_seconds(delay: float | _dt.timedelta) -> float:
 
 
 @dataclass
-class MoveResult:
-    """What one ``move_due`` did. ``not_master`` means the lock was lost and it stopped."""
-
-    moved: int = 0
-    failed: int = 0
-    dropped: int = 0
-    conflicts: int = 0
-    batches: int = 0
-    not_master: bool = False
-
-
-@dataclass
 class DelayedTimestamp:
     """One row of the dashboard's delayed tab: a due time, how many jobs, the first one."""
 
     timestamp: int
     size: int
     first: dict[str, Any] | None
-
-
-@dataclass
-class _Batch:
-    timestamp: str
-    argv: list[Any] = field(default_factory=list)
-    after: list[tuple[Any, list[Any]]] = field(default_factory=list)
-    failed: int = 0
-    dropped: int = 0
-
-    @property
-    def size(self) -> int:
-        return len(self.argv) // 3
 
 
 class Delayed:
@@ -116,11 +82,9 @@ class Delayed:
         self.clock = clock
         self._delay = self.redis.register_script(DELAY_SCRIPT)
         self._remove = self.redis.register_script(REMOVE_SCRIPT)
-        self._move = self.redis.register_script(MOVE_SCRIPT)
-        self._item_now = self.redis.register_script(ITEM_NOW_SCRIPT)
         self._remove_at = self.redis.register_script(REMOVE_AT_SCRIPT)
-        self._hook_cache: dict[tuple[Any, str], list[Callable[..., Any]]] = {}
-        self.worker_name = "resque-scheduler"  # `worker` of the failure records we write
+        self.hooks = Hooks()
+        self.mover = Mover(resque, self.hooks, clock)
 
     # --- enqueueing ---------------------------------------------------------------------
 
@@ -139,6 +103,12 @@ class Delayed:
         between ``args`` and ``queue`` in the item). One round trip: a script doing Ruby's
         RPUSH delayed:<ts> + SADD timestamps:<item> + ZADD delayed_queue_schedule, pipelined
         after the status record of a tracked job."""
+        if tracing.tracer is not None:
+            with tracing.tracer.sending(prepared, self.resque):
+                return self._enqueue_prepared(prepared, when)
+        return self._enqueue_prepared(prepared, when)
+
+    def _enqueue_prepared(self, prepared: Prepared, when: When) -> Job[Any] | None:
         timestamp = to_timestamp(when)
         target, args, kwargs = prepared.target, prepared.args, prepared.kwargs
         if not self.run_before_hooks(target, "before_schedule", args, kwargs):
@@ -193,7 +163,7 @@ class Delayed:
         """The raw items of ``job(*args, **kwargs)`` on ``queue``: Ruby's exact bytes, and
         (client with ``job_ids``) the copies whose bytes differ by our id."""
         name, packed = jobs.class_name(job), arguments.pack(args, kwargs)
-        exact = _raw(layout.delayed_item(name, packed, queue))
+        exact = raw_item(layout.delayed_item(name, packed, queue))
         if not self.resque.job_ids:
             return [exact]
         wanted = layout.canonical(packed)
@@ -205,7 +175,7 @@ class Delayed:
 
     def remove_item(self, item: str | bytes) -> int:
         """Remove every copy of one raw item from every timestamp; returns how many."""
-        raw = _raw(item)
+        raw = raw_item(item)
         return int(self._remove(keys=[self._timestamps_key(raw)], args=[raw, self.keys.prefix]))
 
     def _timestamps_key(self, raw: bytes) -> bytes:
@@ -248,7 +218,7 @@ class Delayed:
 
     def remove_item_at(self, when: When, item: str | bytes) -> int:
         """Remove every copy of one raw item from one timestamp; one round trip."""
-        timestamp, raw = to_timestamp(when), _raw(item)
+        timestamp, raw = to_timestamp(when), raw_item(item)
         return int(
             self._remove_at(
                 keys=[self.keys.delayed(timestamp), self._timestamps_key(raw),
@@ -263,7 +233,7 @@ class Delayed:
         for timestamp in found:
             key = self.keys.delayed(layout.text(timestamp))
             items = self.redis.lrange(key, 0, -1)
-            self.redis.delete(key, *(self._timestamps_key(_raw(raw)) for raw in set(items)))
+            self.redis.delete(key, *(self._timestamps_key(raw_item(raw)) for raw in set(items)))
         self.redis.delete(self.keys.delayed_schedule)
 
     # --- reading ------------------------------------------------------------------------
@@ -283,7 +253,7 @@ class Delayed:
     def delayed_timestamp_peek(self, when: When, start: int = 0, count: int = 1) -> list[Any]:
         """Decoded items at one timestamp (a raw string where an item is not JSON)."""
         raws = self.redis.lrange(self.keys.delayed(to_timestamp(when)), start, start + count - 1)
-        return [_decoded_or_raw(raw) for raw in raws]
+        return [decoded_or_raw(raw) for raw in raws]
 
     def next_delayed_timestamp(self, now: float | None = None) -> int | None:
         """The oldest timestamp due at ``now`` (default: the clock), or None."""
@@ -350,32 +320,12 @@ class Delayed:
         rows = []
         for index, timestamp in enumerate(timestamps):
             size, first = int(replies[2 * index]), replies[2 * index + 1]
-            shown = _decoded_or_raw(first) if first is not None else None
+            shown = decoded_or_raw(first) if first is not None else None
             first_job = shown if isinstance(shown, dict) else None
             rows.append(DelayedTimestamp(timestamp, size, first_job))
         return int(total), rows
 
-    def queue_now(self, when: When) -> MoveResult:
-        """Move every job of one timestamp to its queue now, due or not (atomic batches)."""
-        return self.move_due(only=to_timestamp(when))
-
-    def queue_item_now(self, when: When, item: str | bytes) -> int:
-        """Move every copy of one raw item at one timestamp to its queue now; returns how
-        many. One round trip. An item that cannot be queued goes to ``failed`` instead."""
-        timestamp = to_timestamp(when)
-        raw = _raw(item)
-        queue, payload, _, _ = self._plan(raw, timestamp, run_hooks=False)
-        target = self.keys.queue(queue) if queue else self.keys.failed
-        return int(
-            self._item_now(
-                keys=[self.keys.delayed(timestamp), self._timestamps_key(raw),
-                      self.keys.delayed_schedule, self.keys.queues, target],
-                args=[raw, layout.delayed_member(timestamp), timestamp, payload, queue,
-                      self.keys.wake_channel(queue)],
-            )
-        )
-
-    # --- moving due jobs ----------------------------------------------------------------
+    # --- moving due jobs (resque.scheduler.mover) -----------------------------------------
 
     def move_due(
         self,
@@ -386,164 +336,47 @@ class Delayed:
         should_stop: Callable[[], bool] = lambda: False,
         only: int | None = None,
     ) -> MoveResult:
-        """Move every item due at or before ``now`` (oldest first) to its queue.
+        """Move every item due at or before ``now`` (oldest first) to its queue: one round
+        trip per batch, each batch atomic; with ``fence``, only while we hold the master
+        lock (``Mover.move_due``)."""
+        return self.mover.move_due(now, batch_size=batch_size, fence=fence,
+                                   should_stop=should_stop, only=only)
 
-        One round trip per batch (the move script commits the batch read by the previous
-        call, then reads the next). With ``fence``, every call first checks that we still
-        hold the master lock and renews it; without the lock nothing moves. When
-        ``should_stop()`` turns true, the batch in hand is committed and the move returns.
-        """
-        if not 1 <= batch_size <= MAX_BATCH_SIZE:
-            raise ValueError(f"batch_size must be within 1..{MAX_BATCH_SIZE}, not {batch_size}")
-        limit = int(self.clock() if now is None else now)
-        keys = [self.keys.delayed_schedule, self.keys.queues, self.keys.failed,
-                fence.key if fence else self.keys.scheduler_master_lock()]
-        fixed: list[Any] = [
-            fence.value if fence else "", fence.timeout if fence else 0, limit, 0,
-            "" if only is None else only,
-            # Keys.delayed(ts) is the namespace prefix + delayed_member(ts).
-            self.keys.prefix + layout.DELAYED_MEMBER_PREFIX, layout.DELAYED_MEMBER_PREFIX,
-            self.keys.timestamps(""), self.keys.queue(""), self.keys.wake_channel(""),
-        ]
-        result = MoveResult()
-        pending: _Batch | None = None
-        while True:
-            stopping = should_stop()
-            fixed[3] = 0 if stopping else batch_size
-            commit: list[Any] = ["", 0]
-            if pending is not None:
-                commit = [pending.timestamp, pending.size, *pending.argv]
-            reply = self._move(keys=keys, args=[*fixed, *commit])
-            status = int(reply[0])
-            if status == NOT_MASTER:
-                result.not_master = True
-                log.warning("lost the master lock; stopped moving delayed jobs")
-                return result
-            if pending is not None:
-                self._account(pending, status, result)
-            if stopping or len(reply) < 2:
-                return result
-            pending = self._prepare(layout.text(reply[1]), reply[2])
+    def queue_now(self, when: When) -> MoveResult:
+        """Move every job of one timestamp to its queue now, due or not (atomic batches)."""
+        return self.mover.queue_now(when)
 
-    def _account(self, batch: _Batch, status: int, result: MoveResult) -> None:
-        if status == CONFLICT:
-            result.conflicts += 1
-            log.info("delayed:%s changed while we read it; reading it again", batch.timestamp)
-            return
-        result.batches += 1
-        result.failed += batch.failed
-        result.dropped += batch.dropped
-        result.moved += batch.size - batch.failed - batch.dropped
-        log.debug("moved %d delayed jobs of %s", batch.size, batch.timestamp)
-        for target, args in batch.after:
-            self.after_queueing(target, args)
+    def queue_item_now(self, when: When, item: str | bytes) -> int:
+        """Move every copy of one raw item at one timestamp to its queue now; returns how
+        many. One round trip. An item that cannot be queued goes to ``failed`` instead."""
+        return self.mover.queue_item_now(when, item)
 
-    def _prepare(self, timestamp: str, raws: Sequence[bytes]) -> _Batch:
-        batch = _Batch(timestamp)
-        for item in raws:
-            raw = _raw(item)
-            queue, payload, target, args = self._plan(raw, int(timestamp), run_hooks=True)
-            batch.argv += (raw, queue, payload)
-            if not queue:
-                if payload:
-                    batch.failed += 1
-                else:
-                    batch.dropped += 1
-            elif target is not None:
-                batch.after.append((target, args))
-        return batch
+    @property
+    def worker_name(self) -> str:
+        """The ``worker`` of the failure records written for items that cannot be queued."""
+        return self.mover.worker_name
 
-    def _plan(
-        self, raw: bytes, timestamp: int, *, run_hooks: bool
-    ) -> tuple[str, str, Any, list[Any]]:
-        """``(queue, payload, job, args)`` for one item: queue '' with a failure record parks
-        it in ``failed``; queue '' and payload '' drops it (a hook said no)."""
-        queue: str | None = None
-        try:
-            item = layout.decode_delayed_item(raw)
-            target = self.resque.registry.get(item.class_name)
-            queue = item.queue or (_declared_queue(target) if target is not None else None)
-            if queue is None:
-                raise NoQueueError(
-                    f"job class {item.class_name!r} is not registered here and the item names "
-                    "no queue; register the class (--app) or delay it with a queue"
-                )
-            check_queue_name(queue)
-            if run_hooks and target is not None and not self.before_queueing(target, item.args):
-                return "", "", None, item.args
-            return queue, item.payload, target, item.args
-        except Exception as exc:  # noqa: BLE001 - a bad item is parked, never lost
-            return "", self._failure(raw, timestamp, queue, exc), None, []
+    @worker_name.setter
+    def worker_name(self, name: str) -> None:
+        self.mover.worker_name = name
 
-    def _failure(self, raw: bytes, timestamp: int, queue: str | None, exc: Exception) -> str:
-        reason = f"delayed job due at {timestamp} cannot be queued: {exc}"
-        log.error("%s; it is kept in the failed list", reason)
-        decoded = _decoded_or_raw(raw)
-        return layout.failure_record(
-            payload=decoded, exception=layout.BAD_DELAYED_ITEM, error=reason, backtrace=[],
-            worker=self.worker_name, queue=queue or "",
-        )
-
-    # --- helpers ------------------------------------------------------------------------
-
-    def _queue_of(self, job: Any) -> str:
-        return jobs.queue_of(job, self.resque.registry)
-
-    def _hooks(self, target: Any, kind: str) -> list[Callable[..., Any]]:
-        key = (target, kind)
-        if key not in self._hook_cache:
-            self._hook_cache[key] = list(jobs.hooks(target, kind))
-        return self._hook_cache[key]
+    # --- hooks (resque.scheduler.mover.Hooks) --------------------------------------------
 
     def run_before_hooks(self, target: Any, kind: str, args: Sequence[Any],
                          kwargs: Mapping[str, Any] | None = None) -> bool:
-        """Run ``kind`` hooks in name order; False if one returned False. Without
-        ``kwargs``, keywords are split off ``args`` as a payload carries them."""
-        args, kwargs = _split(args, kwargs)
-        results = [hook(*args, **kwargs) for hook in self._hooks(target, kind)]
-        return all(result is not False for result in results)
-
-    def before_queueing(self, target: Any, args: Sequence[Any]) -> bool:
-        """Ruby's hooks when a delayed or recurring job reaches its queue: ``before_schedule``
-        and ``before_enqueue`` (False from either skips it), ``before_delayed_enqueue``."""
-        if not self.run_before_hooks(target, "before_schedule", args):
-            return False
-        self.run_before_hooks(target, "before_delayed_enqueue", args)
-        return self.run_before_hooks(target, "before_enqueue", args)
-
-    def after_queueing(self, target: Any, args: Sequence[Any]) -> None:
-        self.run_after_hooks(target, "after_enqueue", args)
-        self.run_after_hooks(target, "after_schedule", args)
+        """Run ``kind`` hooks in name order; False if one returned False."""
+        return self.hooks.run_before(target, kind, args, kwargs)
 
     def run_after_hooks(self, target: Any, kind: str, args: Sequence[Any],
                         kwargs: Mapping[str, Any] | None = None) -> None:
-        args, kwargs = _split(args, kwargs)
-        for hook in self._hooks(target, kind):
-            try:
-                hook(*args, **kwargs)
-            except Exception:
-                log.exception("%s hook %r failed", kind, hook)
+        self.hooks.run_after(target, kind, args, kwargs)
 
+    def before_queueing(self, target: Any, args: Sequence[Any]) -> bool:
+        """Ruby's hooks when a delayed or recurring job reaches its queue (False: skip it)."""
+        return self.hooks.before_queueing(target, args)
 
-def _split(args: Sequence[Any], kwargs: Mapping[str, Any] | None
-           ) -> tuple[Sequence[Any], Mapping[str, Any]]:
-    return layout.split_kwargs(list(args)) if kwargs is None else (args, kwargs)
+    def after_queueing(self, target: Any, args: Sequence[Any]) -> None:
+        self.hooks.after_queueing(target, args)
 
-
-def _declared_queue(target: Any) -> str | None:
-    try:
-        return jobs.queue_of(target)
-    except NoQueueError:
-        return None
-
-
-def _raw(item: str | bytes) -> bytes:
-    return item.encode("utf-8", "surrogateescape") if isinstance(item, str) else item
-
-
-def _decoded_or_raw(raw: bytes | str) -> Any:
-    """The JSON value of an item, or its text (odd bytes shown as escapes, never lost)."""
-    try:
-        return layout.decode(raw.decode("utf-8") if isinstance(raw, bytes) else raw)
-    except (ValueError, UnicodeError):
-        return layout.raw_text(raw)
+    def _queue_of(self, job: Any) -> str:
+        return jobs.queue_of(job, self.resque.registry)

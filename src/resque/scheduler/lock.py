@@ -4,7 +4,8 @@ One master among any mix of Ruby and Python schedulers: the key, the ``<host>:<p
 and the TTL (``LOCK_TIMEOUT``, 180 s) are Ruby's. Ruby sends two scripts per poll (SETNX +
 EXPIRE, then GET + EXPIRE); ours does the same in one (``lua/master_lock_acquire.lua``), so it
 is one round trip. Release is compare-and-delete (``lua/master_lock_release.lua``), so a
-standby never deletes the master's lock.
+standby never deletes the master's lock. The same script renews our master's record
+(``scheduler:master``, ``state.py``) with the lock, so a killed master's record lapses with it.
 """
 
 from __future__ import annotations
@@ -58,14 +59,20 @@ class MasterLock:
             raise ValueError(f"the lock timeout must be at least 1 second, not {timeout}")
         self.redis = client
         self.key = keys.scheduler_master_lock(prefix)
+        self.record_key = keys.scheduler_master(prefix)
         self.value = value or layout.scheduler_lock_value(lock_hostname(), os.getpid())
         self.timeout = int(timeout)
+        self.record_missing = False  # set by acquire(): our master's record must be rewritten
         self._acquire = client.register_script(ACQUIRE_SCRIPT)
         self._release = client.register_script(RELEASE_SCRIPT)
 
     def acquire(self) -> bool:
-        """Take the lock if it is free, renew it if it is ours; True if we are master."""
-        return bool(self._acquire(keys=[self.key], args=[self.value, self.timeout]))
+        """Take the lock if it is free, renew it (and our record) if it is ours; True if we
+        are master. ``record_missing`` says whether our renewed lock has lost its record."""
+        reply = int(self._acquire(keys=[self.key, self.record_key],
+                                  args=[self.value, self.timeout]))
+        self.record_missing = reply == 2
+        return reply != 0
 
     def release(self) -> bool:
         """Delete the lock if it is still ours (compare-and-delete); True if deleted."""

@@ -30,6 +30,7 @@ import redis
 import setproctitle
 
 from resque import __version__
+from resque import pidfile as pidfiles
 from resque.client import Client
 from resque.errors import RedisUnavailable
 from resque.scheduler.delayed import Delayed
@@ -105,14 +106,16 @@ class Scheduler:
 
     # --- the loop -----------------------------------------------------------------------
 
-    def run(self) -> None:
-        """Run until TERM, INT or QUIT; then release the lock."""
+    def run(self, *, pidfile: str | None = None) -> None:
+        """Run until TERM, INT or QUIT; then release the lock. ``pidfile`` gets the pid once
+        the signal handlers are in place."""
         self._title("Starting")
         self._install_signals()
         try:
-            while not self._stop.is_set():
-                wake = self.run_once()
-                self._stop.wait(max(0.0, wake - self.clock()))
+            with pidfiles.held(pidfile):
+                while not self._stop.is_set():
+                    wake = self.run_once()
+                    self._stop.wait(max(0.0, wake - self.clock()))
         finally:
             self._title("Shutting down")
             try:
@@ -143,6 +146,8 @@ class Scheduler:
         if master != self.is_master or self._reload:
             self._reload = False
             self._become(master, now)
+        elif self.lock.record_missing:
+            self._record()
         if not master:
             return
         moved = self.delayed.move_due(
@@ -164,13 +169,16 @@ class Scheduler:
         first = self.is_master is None
         self.is_master = master
         if master:
-            record_master(self.resque, self.lock, dynamic=self.dynamic,
-                          interval=self.interval, lock_prefix=self.settings.lock_prefix)
+            self._record()
             self.load_schedules(now)
         else:
             self.recurring.clear()
             if first:
                 self._check_local_schedules()
+
+    def _record(self) -> None:
+        record_master(self.resque, self.lock, dynamic=self.dynamic, interval=self.interval,
+                      lock_prefix=self.settings.lock_prefix)
 
     # --- schedules ----------------------------------------------------------------------
 

@@ -7,8 +7,9 @@ read from two keys:
   master's ``<host>:<pid>``. No lock, no master: nothing moves delayed jobs or fires ticks.
 * ``scheduler:master`` (ours, ``Keys.scheduler_master``): what our master says of itself
   when it takes the lock: ``{"lock":"<host>:<pid>","dynamic":true,"interval":5.0,...}``.
-  It describes the master only while ``lock`` is the lock's value, so a stale record (a
-  killed master, a Ruby master since) says nothing. Ruby's resque-scheduler writes no such
+  It expires with the lock (the same TTL, renewed with it), and describes the master only
+  while ``lock`` is the lock's value, so a stale record (a master stopped, a Ruby master
+  since) says nothing. Ruby's resque-scheduler writes no such
   record and nothing else in Redis tells whether it runs with ``DYNAMIC_SCHEDULE`` (its
   process title and lock value do not say), so for a Ruby master ``dynamic`` is unknown.
 """
@@ -42,10 +43,13 @@ def lock_prefix_from_env(environ: Mapping[str, str] | None = None) -> str:
 
 def record_master(resque: Client, lock: MasterLock, *, dynamic: bool, interval: float,
                   lock_prefix: str = "") -> None:
-    """Say who we are as master; called when a scheduler takes the lock. One round trip."""
+    """Say who we are as master; called when a scheduler takes the lock. One round trip.
+    The record lives as long as the lock (``MasterLock.acquire`` renews both), so one left by
+    a killed master lapses with its lock, as resque-scheduler's lock does (``LOCK_TIMEOUT``)."""
     record = {"lock": lock.value, "dynamic": dynamic, "interval": interval,
               "version": __version__, "since": int(time.time())}
-    resque.redis.set(resque.keys.scheduler_master(lock_prefix), layout.encode(record))
+    resque.redis.set(resque.keys.scheduler_master(lock_prefix), layout.encode(record),
+                     ex=lock.timeout)
 
 
 @dataclass(frozen=True)
