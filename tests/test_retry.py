@@ -286,7 +286,7 @@ def test_a_child_that_dies_is_retried(r: redis.Redis, workers: Workers) -> None:
     assert leftovers(r) == []
 
 
-@pytest.mark.parametrize("mode", ["fork", "threads"])
+@pytest.mark.parametrize("mode", MODES)
 def test_async_jobs_retry(mode: str, r: redis.Redis, workers: Workers) -> None:
     Resque(r).enqueue_to("retry", "AsyncFlaky", "g", 1)
     run(workers, mode)
