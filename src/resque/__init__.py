@@ -23,6 +23,7 @@ from resque.errors import (
     TermException,
 )
 from resque.jobs import Registry, job, registry
+from resque.policies.retry import Retry
 from resque.tasks import AsyncTask, Task, default_client, set_default_client
 
 if TYPE_CHECKING:
@@ -56,6 +57,7 @@ __all__ = [
     "Registry",
     "Resque",
     "ResqueError",
+    "Retry",
     "StatusRecord",
     "Task",
     "TermException",

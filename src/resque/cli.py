@@ -179,6 +179,8 @@ def _help(name: str) -> str:
 @click.option("--allow", "allowed", multiple=True, help="Extra module prefix whose dotted job "
               "paths may be imported (also RESQUE_JOB_MODULES).")
 @click.option("--job-metrics", is_flag=True, default=None, help=_help("job_metrics"))
+@click.option("--job-timeout", type=click.FloatRange(min=0, min_open=True), default=None,
+              help=_help("job_timeout"))
 @click.option("-v", "--verbose", count=True,
               help="-v adds one line per job, -vv debug (VERBOSE, VVERBOSE); without it the "
               "worker logs its start, stop, pauses, requeues and failed jobs.")
@@ -201,6 +203,7 @@ def work(
     apps: tuple[str, ...],
     allowed: tuple[str, ...],
     job_metrics: bool | None,
+    job_timeout: float | None,
     verbose: int,
     log_format: str | None,
     redis_url: str | None,
@@ -219,7 +222,7 @@ def work(
         settings = WorkerSettings.from_env(
             None, queues=queue_list or None, interval=interval, burst=burst, fork=fork,
             max_jobs=max_jobs, max_memory=max_memory, concurrency=concurrency,
-            job_metrics=job_metrics)
+            job_metrics=job_metrics, job_timeout=job_timeout)
         worker = Worker(resque=resque, settings=settings)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
@@ -316,6 +319,7 @@ lazy_command("peek", "resque.admin.cli:peek")
 lazy_command("enqueue", "resque.admin.cli:enqueue")
 lazy_command("remove-queue", "resque.admin.cli:remove_queue")
 lazy_command("failed", "resque.failure.cli:failed")
+lazy_command("retries", "resque.policies.cli:retries")
 lazy_command("workers", "resque.admin.cli:workers")
 lazy_command("prune", "resque.admin.cli:prune")
 lazy_command("recover", "resque.admin.cli:recover")

@@ -60,7 +60,8 @@ class Prepared:
 
 def prepare(registry: jobs.Registry, job: Any, args: Sequence[Any], kwargs: Mapping[str, Any],
             queue: str | None, job_ids: bool, status: bool | None, result_ttl: int | None,
-            default_ttl: int, unique: unique_jobs.Unique | None = None) -> Prepared:
+            default_ttl: int, unique: unique_jobs.Unique | None = None,
+            policies: Mapping[str, Any] | None = None) -> Prepared:
     """A call encoded as a payload, raising before anything is written: a job a worker could
     not find by name, arguments JSON cannot carry (naming which), a bad queue name. A unique
     call (``unique``, else the job's declaration) gets an id and its lock's spec."""
@@ -80,6 +81,8 @@ def prepare(registry: jobs.Registry, job: Any, args: Sequence[Any], kwargs: Mapp
     except (TypeError, ValueError) as exc:
         func = jobs.signature_target(target)
         raise arguments.unencodable(name, func, args, kwargs, exc) from None
+    if policies:  # policies: this call's retry and timeout, after id and track
+        payload = layout.with_policies(payload, dict(policies))
     if unique is None:
         return Prepared(queue, name, target, tuple(args), kwargs, payload, job_id, track)
     lock = unique.lock_name(name, packed, args, kwargs)
@@ -172,21 +175,24 @@ class Client:
     def enqueue_call(self, job: Any, args: Sequence[Any], kwargs: Mapping[str, Any], *,
                      queue: str | None = None, status: bool | None = None,
                      result_ttl: int | None = None,
-                     unique: unique_jobs.Unique | None = None) -> Job[Any] | None:
+                     unique: unique_jobs.Unique | None = None,
+                     policies: Mapping[str, Any] | None = None) -> Job[Any] | None:
         """``enqueue`` with its options spelled out: what tasks' ``enqueue`` calls.
 
         One round trip (the push script); two commands in it for a tracked job (its status
         record, then the push, pipelined)."""
         return self.submit(self.prepare(job, args, kwargs, queue=queue, status=status,
-                                        result_ttl=result_ttl, unique=unique))
+                                        result_ttl=result_ttl, unique=unique,
+                                        policies=policies))
 
     def prepare(self, job: Any, args: Sequence[Any], kwargs: Mapping[str, Any], *,
                 queue: str | None = None, status: bool | None = None,
                 result_ttl: int | None = None,
-                unique: unique_jobs.Unique | None = None) -> Prepared:
+                unique: unique_jobs.Unique | None = None,
+                policies: Mapping[str, Any] | None = None) -> Prepared:
         """Encode a call, raising before anything is written (``prepare``)."""
         return prepare(self.registry, job, args, kwargs, queue, self.job_ids, status,
-                       result_ttl or None, self.result_ttl, unique)
+                       result_ttl or None, self.result_ttl, unique, policies)
 
     def submit(self, prepared: Prepared, *, hooks: bool = True) -> Job[Any] | None:
         """Queue a prepared call (enqueue hooks around it); its handle, or None if a

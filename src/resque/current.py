@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from resque import jobs, layout, tracing
+from resque.policies import retry
 
 if TYPE_CHECKING:
     from resque.status import StatusStore
@@ -46,7 +47,7 @@ class CurrentJob:
     kwargs: dict[str, Any]
     worker: str
     tracked: bool  # asked for a status: at() is recorded
-    attempt: int = 1  # which attempt this is; retries will count from 1
+    attempt: int = 1  # which attempt this is, from 1 (a job with a retry policy counts)
     _store: StatusStore | None = field(default=None, repr=False)
     _ttl: int = field(default=0, repr=False)
 
@@ -76,7 +77,7 @@ def current_job() -> CurrentJob:
     return CurrentJob(
         id=job_id if isinstance(job_id, str) else None, queue=queue,
         class_name=payload["class"], args=args, kwargs=kwargs, worker=str(worker),
-        tracked=tracked,
+        tracked=tracked, attempt=retry.attempt_number(),
         _store=store if tracked else None, _ttl=ttl,
     )
 
@@ -105,6 +106,9 @@ def _execute(target: Any, payload: dict[str, Any], queue: str, worker: object,
     token = _running.set((payload, queue, worker, None))
     try:
         return jobs.run(target, payload["args"], payload["class"])
+    except BaseException as exc:
+        retry.ruling(exc, payload)  # policies: a give-up hook sees current_job()
+        raise
     finally:
         _running.reset(token)
 
@@ -145,6 +149,9 @@ def _execute_tracked(target: Any, payload: dict[str, Any], queue: str, worker: o
         result = jobs.run(target, payload["args"], payload["class"])
         _mark(store, payload, "finished", None if result is jobs.SKIPPED else result)
         return result
+    except BaseException as exc:
+        retry.ruling(exc, payload)
+        raise
     finally:
         _running.reset(token)
 

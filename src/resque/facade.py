@@ -61,12 +61,14 @@ class Resque(Client):
                      queue: str | None = None, status: bool | None = None,
                      result_ttl: int | None = None, at: When | None = None,
                      delay: Delay | None = None,
-                     unique: Unique | None = None) -> Job[Any] | None:
+                     unique: Unique | None = None,
+                     policies: Mapping[str, Any] | None = None) -> Job[Any] | None:
         """``enqueue`` with its options spelled out (what tasks call); ``at`` or ``delay``:
-        when it is due (``self.delayed.clock`` tells the time). A delayed unique job takes
-        no lock until it is queued (``docs/guides/limits.md``)."""
+        when it is due (``self.delayed.clock`` tells the time); ``policies``: this call's
+        retry and timeout, as payload keys. A delayed unique job takes no lock until it is
+        queued (``docs/guides/limits.md``)."""
         prepared = self.prepare(job, args, kwargs, queue=queue, status=status,
-                                result_ttl=result_ttl, unique=unique)
+                                result_ttl=result_ttl, unique=unique, policies=policies)
         if delay is not None:
             at = self.delayed.clock() + seconds(delay)
         if at is None:

@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from resque.errors import DontPerform, JobForbidden, JobNotFound, NoQueueError
 from resque.layout import split_kwargs
+from resque.policies import timeout as timeouts
+from resque.policies.retry import Retry
 from resque.tasks import HOOK_KINDS, AsyncTask, P, R, Task, TaskBase
 
 if TYPE_CHECKING:
@@ -58,8 +60,24 @@ class Registry:
 
     def register(self, target: Any, name: str | None = None, queue: str | None = None, *,
                  status: bool | None = None, result_ttl: int | None = None,
-                 unique: Unique | None = None, limit: Limit | None = None) -> Any:
+                 unique: Unique | None = None, limit: Limit | None = None,
+                 retry: Retry | None = None, timeout: float | None = None) -> Any:
         """Register a class or function (wrapping functions in ``Task``/``AsyncTask``)."""
+        if retry is not None and not isinstance(retry, Retry):
+            raise TypeError(f"retry= takes a resque.Retry, not {retry!r}")
+        seconds = timeouts.check(timeout)
+        target = self._register(target, name, queue, status, result_ttl, unique, limit)
+        # policies: on the task, or as a class's __resque_retry__ / __resque_timeout__
+        dunder = inspect.isclass(target)
+        if retry is not None:
+            setattr(target, "__resque_retry__" if dunder else "retry", retry)
+        if seconds is not None:
+            setattr(target, "__resque_timeout__" if dunder else "timeout", seconds)
+        return target
+
+    def _register(self, target: Any, name: str | None, queue: str | None,
+                  status: bool | None, result_ttl: int | None,
+                  unique: Unique | None, limit: Limit | None) -> Any:
         if inspect.isclass(target):
             _mark_class(target, name, queue, status, result_ttl)
             _mark_policies(target, unique, limit)
@@ -251,10 +269,12 @@ class _Decorator:
 
     def __init__(self, registry: Registry, name: str | None, queue: str | None,
                  status: bool | None, result_ttl: int | None,
-                 unique: Unique | None = None, limit: Limit | None = None) -> None:
+                 unique: Unique | None = None, limit: Limit | None = None,
+                 retry: Retry | None = None, timeout: float | None = None) -> None:
         self.registry, self.name, self.queue = registry, name, queue
         self.status, self.result_ttl = status, result_ttl
         self.unique, self.limit = unique, limit
+        self.retry, self.timeout = retry, timeout
 
     @overload
     def __call__(self, target: C, /) -> C: ...  # type: ignore[overload-overlap]
@@ -267,7 +287,8 @@ class _Decorator:
     def __call__(self, target: Any, /) -> Any:
         return self.registry.register(target, name=self.name, queue=self.queue,
                                       status=self.status, result_ttl=self.result_ttl,
-                                      unique=self.unique, limit=self.limit)
+                                      unique=self.unique, limit=self.limit,
+                                      retry=self.retry, timeout=self.timeout)
 
 
 @overload
@@ -283,6 +304,7 @@ def job(
     *, queue: str | None = None, name: str | None = None, status: bool | None = None,
     result_ttl: int | None = None, registry: Registry | None = None,
     unique: Unique | None = None, limit: Limit | None = None,
+    retry: Retry | None = None, timeout: float | None = None,
 ) -> _Decorator: ...
 def job(
     func: Any = None,
@@ -295,6 +317,8 @@ def job(
     registry: Registry | None = None,
     unique: Unique | None = None,
     limit: Limit | None = None,
+    retry: Retry | None = None,
+    timeout: float | None = None,
 ) -> Any:
     """Register a function or class as a job: ``@resque.job(queue="mail", name="Mail::Send")``.
 
@@ -305,9 +329,12 @@ def job(
     ``unique=resque.Unique(...)``: a second enqueue of the same call while the first is
     pending queues nothing and returns the first one's handle; ``limit=resque.Limit(...)``:
     at most N running at once, M starts per period (``docs/guides/limits.md``).
+    ``retry=Retry(...)``: a failed attempt comes back later (``resque.policies.retry``);
+    ``timeout=30``: seconds it may run (``resque.policies.timeout``).
     """
+    timeouts.check(timeout)  # refused now, not when the decorator is applied
     decorator = _Decorator(registry or globals()["registry"], name, queue, status, result_ttl,
-                           unique, limit)
+                           unique, limit, retry, timeout)
     return decorator(func) if func is not None else decorator
 
 

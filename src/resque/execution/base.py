@@ -21,18 +21,31 @@ from resque import current, layout, logs, status
 from resque.errors import BadPayload, TermException
 from resque.failure import Failure, FailureBackend, records, save_quietly
 from resque.hooks import Hook
-from resque.policies import guard, memory
-from resque.store import ACK_DEFERRED, ACK_DIRTY, ACK_FAILED, ACK_OK, ACK_REQUEUE, Ack, Reserved
+from resque.policies import guard, memory, retry
+from resque.policies import timeout as timeouts
+from resque.store import (
+    ACK_DEFERRED,
+    ACK_DIRTY,
+    ACK_FAILED,
+    ACK_OK,
+    ACK_REQUEUE,
+    ACK_SETTLED,
+    Ack,
+    Reserved,
+)
 
 if TYPE_CHECKING:
     from resque.client import Client
     from resque.durations import DurationRecorder
+    from resque.outages import Retries
+    from resque.policies.retry_store import RetryStore
     from resque.settings import WorkerSettings
     from resque.status import StatusStore
     from resque.store import WorkerStore
 
 
 _TRACK = layout.JOB_TRACK  # looked up once per job: a global, not an attribute
+_RETRY, _TIMEOUT = layout.JOB_RETRY, layout.JOB_TIMEOUT  # one call's policies (payload keys)
 
 
 @dataclass
@@ -54,6 +67,7 @@ class Host(Protocol):
     hooks: dict[str, list[Hook]]
     stop: Stop
     store: WorkerStore
+    retries: Retries  # Redis calls that wait out an outage
     durations: DurationRecorder | None  # the farm's job-duration histograms, when asked for
 
     @property
@@ -89,6 +103,8 @@ class Executor:
         self._guard: guard.Guard | None = None  # policies: made for the first job with one
         self.max_memory = host.settings.max_memory  # policies: MB, checked after each job
         self._guard_lock = threading.Lock()
+        self._retry_store: RetryStore | None = None
+        self.job_timeout = host.settings.job_timeout  # for jobs that declare none
 
     def start(self) -> None:
         """Get ready (processes, threads) before the first job."""
@@ -168,11 +184,15 @@ class Executor:
                     refused: Ack | None = None
                     if guard.applies(payload, target):  # policies: a lookup for most jobs
                         held, refused = self.admit(job, payload, target)
-                    if refused is None:
-                        ack = self.perform_job(job, payload, target)
+                    if refused is not None:
+                        ack = refused
+                    elif (target in _WITHOUT_POLICIES and self.job_timeout is None
+                            and _RETRY not in payload and _TIMEOUT not in payload):
+                        ack = self.perform_job(job, payload, target)  # policies: 3 lookups
                         performed = True
                     else:
-                        ack = refused
+                        ack = self._perform_with_policies(job, payload, target)
+                        performed = True
             finally:
                 logs.current_job.reset(context)
         ack = self.settle(job, payload, ack, started, performed=performed, tracked=tracked)
@@ -216,7 +236,7 @@ class Executor:
             # A requeued job runs again: it is timed then (one the stop limit failed is done).
             if performed and durations is not None and ack.mode != ACK_REQUEUE:
                 durations.observe(job.queue, payload["class"], seconds, ack.mode != ACK_OK)
-        if tracked:
+        if tracked and ack.mode != ACK_SETTLED:  # a retried job's status says retrying
             status.settle(self.host.resque.statuses, payload, ack.mode, ack.failure,
                           self.host.id)
         if self.max_memory is not None:  # policies: --max-memory ends the worker after this job
@@ -226,6 +246,8 @@ class Executor:
     def _report(self, job: Reserved, payload: Any, ack: Ack, seconds: float) -> Ack:
         """The job's line; a job a shutdown stopped is requeued, or failed if it was
         stopped too often."""
+        if ack.mode == ACK_SETTLED:  # its line said when its retry is due, as it was queued
+            return ack
         if ack.mode == ACK_REQUEUE:
             ack = self._requeue_or_fail(job, payload, ack)
         logs.job_done(job.queue, payload, seconds, OUTCOMES[ack.mode],
@@ -250,6 +272,49 @@ class Executor:
     def perform_job(self, job: Reserved, payload: dict[str, Any], target: Any) -> Ack:
         """Perform a decoded job wherever this mode runs jobs, and say how it ended."""
         raise NotImplementedError
+
+    def _perform_with_policies(self, job: Reserved, payload: dict[str, Any],
+                               target: Any) -> Ack:
+        """``perform_job`` for a job with a retry policy (counted, and retried if it fails:
+        ``policies/retry_store.py``) or a timeout (the mode's ``perform_job`` reads it from
+        ``timeouts.current()`` and ends the job at its deadline)."""
+        policy = retry.policy_of(target, payload)
+        limit = timeouts.of(target, self.job_timeout, payload)
+        if policy is None and limit is None:
+            if len(_WITHOUT_POLICIES) < 10_000 and _RETRY not in payload and \
+                    _TIMEOUT not in payload:  # a job's own policies are fixed once registered
+                _WITHOUT_POLICIES.add(target)
+            return self.perform_job(job, payload, target)
+        token = timeouts.begin(limit) if limit is not None else None
+        try:
+            if policy is None:
+                return self.perform_limited(job, payload, target)
+            from resque.policies import retry_store  # only workers that meet such a job load it
+
+            return retry_store.perform(self, job, payload, target, policy)
+        finally:
+            if token is not None:
+                timeouts.end(token)
+
+    def perform_limited(self, job: Reserved, payload: dict[str, Any], target: Any) -> Ack:
+        """``perform_job`` under this job's timeout, if it has one (``timeouts.current``)."""
+        limit = timeouts.current()
+        if limit is None:
+            return self.perform_job(job, payload, target)
+        return self.perform_job_by(job, payload, target, limit)
+
+    def perform_job_by(self, job: Reserved, payload: dict[str, Any], target: Any,
+                       limit: float) -> Ack:
+        """``perform_job``, ending the job ``limit`` seconds on: each mode says how."""
+        raise NotImplementedError
+
+    def retry_store(self) -> RetryStore:
+        if self._retry_store is None:
+            from resque.policies.retry_store import RetryStore
+
+            resque = self.host.resque
+            self._retry_store = RetryStore(resque.redis, resque.keys, self.host.id)
+        return self._retry_store
 
     def stopping(self, again: bool) -> str:
         """What a stop (TERM) does in this mode, for the log; ``again``: a second one."""
@@ -295,15 +360,20 @@ class Executor:
 
     def failure(self, mode: str, job: Reserved, payload: Any, exc: BaseException) -> Ack:
         """The acknowledgement of a failed job, carrying its failure record; a backend that
-        saves elsewhere (an error tracker) gets the live exception now."""
+        saves elsewhere (an error tracker) gets the live exception now, unless the job's
+        retry policy plans another attempt (and records only the last)."""
         record = records.from_exception(payload, exc, self.host.id, job.queue, job.raw)
-        if self.host.failure.saves:
+        retrying = retry.ruling(exc, payload) == retry.RETRY  # kept on the attempt
+        if self.host.failure.saves and retry.reported(retrying):
             save_quietly(self.host.failure, Failure(record, job.queue, payload, exc))
         return Ack(mode, record, job.queue)
 
 
+# Job targets seen to have no policy (retry, timeout): the per-job check is one set lookup.
+_WITHOUT_POLICIES: set[Any] = set()
+
 OUTCOMES = {ACK_OK: "ok", ACK_FAILED: "failed", ACK_DIRTY: "failed", ACK_REQUEUE: "requeued",
-            ACK_DEFERRED: "deferred"}
+            ACK_DEFERRED: "deferred", ACK_SETTLED: "retrying"}
 
 
 def error_line(ack: Ack) -> str:

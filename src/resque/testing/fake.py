@@ -113,10 +113,10 @@ class FakeResque:
     def enqueue_call(self, job: Any, args: Sequence[Any], kwargs: Mapping[str, Any], *,
                      queue: str | None = None, status: bool | None = None,
                      result_ttl: int | None = None, at: When | None = None,
-                     delay: Delay | None = None, unique: Unique | None = None
-                     ) -> Job[Any] | None:
+                     delay: Delay | None = None, unique: Unique | None = None,
+                     policies: Mapping[str, Any] | None = None) -> Job[Any] | None:
         prepared = prepare(self.registry, job, args, kwargs, queue, self.job_ids, status,
-                           result_ttl, self.result_ttl, unique)
+                           result_ttl, self.result_ttl, unique, policies)
         due = _due(self.clock, at, delay)
         hook = "before_schedule" if due is not None else "before_enqueue"
         for before in jobs.hooks(prepared.target, hook):
