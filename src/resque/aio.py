@@ -26,7 +26,7 @@ import redis.asyncio
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from resque import jobs, layout, scripts, tracing
+from resque import jobs, layout, performing, scripts, tracing
 from resque.client import PUSH_SCRIPT, Performs, Prepared, prepare
 from resque.connection import DEFAULT_NAMESPACE, connect
 from resque.handles import JobCancelled, JobFailed, NotTracked
@@ -346,10 +346,10 @@ def _before(prepared: Prepared, kind: str) -> bool:
     if prepared.target is None:
         return True
     return all(hook(*prepared.args, **prepared.kwargs) is not False
-               for hook in jobs.hooks(prepared.target, kind))
+               for hook in performing.hooks(prepared.target, kind))
 
 
 def _after(prepared: Prepared, kind: str) -> None:
     if prepared.target is not None:
-        for hook in jobs.hooks(prepared.target, kind):
+        for hook in performing.hooks(prepared.target, kind):
             hook(*prepared.args, **prepared.kwargs)

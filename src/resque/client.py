@@ -16,7 +16,7 @@ from typing import Any, ParamSpec, Protocol, TypeVar, overload
 
 import redis
 
-from resque import arguments, current, ids, jobs, layout, scripts, tracing
+from resque import arguments, current, ids, jobs, layout, performing, scripts, tracing
 from resque.connection import connect, describe, translate_errors
 from resque.handles import Job
 from resque.layout import check_queue_name
@@ -79,7 +79,7 @@ def prepare(registry: jobs.Registry, job: Any, args: Sequence[Any], kwargs: Mapp
         packed = arguments.pack(args, kwargs)
         payload = layout.encode_job(name, packed, job_id, track)
     except (TypeError, ValueError) as exc:
-        func = jobs.signature_target(target)
+        func = performing.signature_target(target)
         raise arguments.unencodable(name, func, args, kwargs, exc) from None
     if policies:  # policies: this call's retry and timeout, after id and track
         payload = layout.with_policies(payload, dict(policies))
@@ -206,7 +206,7 @@ class Client:
         target, args, kwargs = prepared.target, prepared.args, prepared.kwargs
         hooks = hooks and target is not None  # a name nothing is registered under has none
         if hooks:
-            for hook in jobs.hooks(target, "before_enqueue"):
+            for hook in performing.hooks(target, "before_enqueue"):
                 if hook(*args, **kwargs) is False:
                     return None
         if self.inline:
@@ -220,7 +220,7 @@ class Client:
         else:
             self._push_payloads(prepared.queue, prepared.payload)
         if hooks:
-            for hook in jobs.hooks(target, "after_enqueue"):
+            for hook in performing.hooks(target, "after_enqueue"):
                 hook(*args, **kwargs)
         return Job(self, prepared.job_id, prepared.queue, prepared.name, prepared.payload,
                    prepared.track is not None)
@@ -390,7 +390,7 @@ class Client:
         queue = queue or jobs.queue_of(job, self.registry)
         name = jobs.class_name(job)
         target = self.registry.get(job) if isinstance(job, str) else job
-        for hook in jobs.hooks(target, "before_dequeue"):
+        for hook in performing.hooks(target, "before_dequeue"):
             if hook(*args, **kwargs) is False:
                 return None
         # Compared as sorted-key JSON: Perl's key order is ignored, but 1, 1.0 and true stay
@@ -410,7 +410,7 @@ class Client:
         removed = 0
         for raw in matches:
             removed += int(self.redis.lrem(key, 0, raw))
-        for hook in jobs.hooks(target, "after_dequeue"):
+        for hook in performing.hooks(target, "after_dequeue"):
             hook(*args, **kwargs)
         return removed
 

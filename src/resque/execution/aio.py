@@ -8,7 +8,7 @@ directly (``current.execute_awaited``: ``current_job()``, keyword arguments and 
 check as everywhere else); it takes one of the worker's N places but no thread. Anything else
 goes to the threads: plain jobs; jobs with a retry policy or a timeout (their attempt and
 deadline are kept there); jobs with hooks, whose Ruby order of before/around/after
-around an awaited ``perform`` is ``jobs.run``'s; tracked jobs (``status=True``), whose started
+around an awaited ``perform`` is ``performing.run``'s; tracked jobs (``status=True``), whose started
 and finished marks are Redis round trips that must not block the loop, as are the locks of
 jobs with a policy (``policies/guard.py``); payloads that cannot
 be read or resolved. Either way each job ends as ``Executor.perform`` ends it: the same

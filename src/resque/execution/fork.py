@@ -19,7 +19,7 @@ import signal
 import time
 from typing import Any
 
-from resque import jobs, layout
+from resque import jobs, layout, performing
 from resque.errors import DirtyExit
 from resque.execution import child
 from resque.execution.base import Executor, Host
@@ -101,7 +101,7 @@ class ForkExecutor(Executor):
         job's ``on_failure`` hooks run here when the child died before running them."""
         error = timeouts.expired(limit)
         if not report.startswith(child.REPORT_DONE):
-            jobs.run_failure_hooks(target, error, payload["args"])
+            performing.run_failure_hooks(target, error, payload["args"])
         return self.failure(ACK_FAILED, job, payload, error)
 
     def _outcome(self, job: Reserved, payload: dict[str, Any], target: Any,
@@ -113,7 +113,7 @@ class ForkExecutor(Executor):
             if stopped_by_us and interrupted:
                 return Ack(ACK_REQUEUE)
             error = DirtyExit(_exit_message(pid, status))
-            jobs.run_failure_hooks(target, error, payload["args"])
+            performing.run_failure_hooks(target, error, payload["args"])
             return self.failure(ACK_DIRTY, job, payload, error)
         if not report:
             return Ack(ACK_OK)
@@ -146,7 +146,7 @@ class ForkExecutor(Executor):
 
     def _fork_here(self, job: Reserved, payload: dict[str, Any], target: Any,
                    title: str) -> tuple[int, int, bytes]:
-        jobs.warm(target)
+        performing.warm(target)
         read_end, write_end = os.pipe()
         gc.freeze()  # keep the parent's objects out of the child's GC: pages stay shared
         pid = os.fork()

@@ -31,7 +31,7 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from resque import jobs, layout, logs
+from resque import layout, logs, performing
 from resque.execution import aio
 from resque.execution.base import Executor, Host
 from resque.policies import timeout as timeouts
@@ -67,7 +67,7 @@ class ThreadExecutor(Executor):
         self._shown = ("", "")  # token, worker record: the oldest job's, computed once
         self._loop: Any = None
         self._loop_thread: threading.Thread | None = None
-        self._default_awaiter = jobs.awaiter
+        self._default_awaiter = performing.awaiter
 
     def start(self) -> None:
         import asyncio
@@ -78,14 +78,14 @@ class ThreadExecutor(Executor):
         self._loop_thread.start()
 
         def on_loop(awaitable: Any) -> Any:
-            coroutine = jobs.as_coroutine(awaitable)
+            coroutine = performing.as_coroutine(awaitable)
             limit = timeouts.current()  # policies: cancelled at its deadline
             if limit is not None:
                 coroutine = timeouts.within(coroutine, limit)
             return asyncio.run_coroutine_threadsafe(coroutine, loop).result()
 
-        self._default_awaiter = jobs.awaiter
-        jobs.awaiter = on_loop
+        self._default_awaiter = performing.awaiter
+        performing.awaiter = on_loop
         self._pipe = os.pipe()
         os.set_blocking(self._pipe[0], False)
         # Daemon threads: a job that hangs must not keep the process alive once it must end.
@@ -203,7 +203,7 @@ class ThreadExecutor(Executor):
             abandoned[0] = True
         self._recycle(job, limit)
         error = timeouts.expired(limit)
-        jobs.run_failure_hooks(target, error, payload["args"])
+        performing.run_failure_hooks(target, error, payload["args"])
         return self.failure(ACK_FAILED, job, payload, error)
 
     def _recycle(self, job: Reserved, limit: float) -> None:
@@ -244,7 +244,7 @@ class ThreadExecutor(Executor):
             for fd in self._pipe:
                 os.close(fd)
             self._pipe = None
-        jobs.awaiter = self._default_awaiter
+        performing.awaiter = self._default_awaiter
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._loop.stop)
             # Closed once stopped (its selector and self-pipe, or an in-process worker leaks

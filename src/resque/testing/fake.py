@@ -15,7 +15,7 @@ import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, cast
 
-from resque import arguments, current, jobs, layout
+from resque import arguments, current, jobs, layout, performing
 from resque.client import Prepared, prepare
 from resque.handles import Job, JobCancelled, JobFailed
 from resque.policies.unique import Unique
@@ -119,7 +119,7 @@ class FakeResque:
                            result_ttl, self.result_ttl, unique, policies)
         due = _due(self.clock, at, delay)
         hook = "before_schedule" if due is not None else "before_enqueue"
-        for before in jobs.hooks(prepared.target, hook):
+        for before in performing.hooks(prepared.target, hook):
             if before(*prepared.args, **prepared.kwargs) is False:
                 return None
         handle = FakeJob(self, prepared, due)
@@ -134,7 +134,7 @@ class FakeResque:
                                 prepared.payload, due, handle, enqueued_at=self.clock())
         self.enqueued.append(handle.entry)
         after = "after_schedule" if due is not None else "after_enqueue"
-        for hook_call in jobs.hooks(prepared.target, after):
+        for hook_call in performing.hooks(prepared.target, after):
             hook_call(*prepared.args, **prepared.kwargs)
         return handle
 
@@ -223,7 +223,7 @@ class FakeResque:
         try:
             target = self.registry.resolve(payload["class"], self.allowed_modules)
             result = current.execute(target, payload, entry.queue, FAKE_WORKER)
-            entry.result = None if result is jobs.SKIPPED else result
+            entry.result = None if result is performing.SKIPPED else result
             entry.status = JobStatus.FINISHED
         except Exception as exc:  # noqa: BLE001 - a worker records a failure and goes on
             entry.status, entry.error = JobStatus.FAILED, exc
