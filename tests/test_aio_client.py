@@ -17,9 +17,11 @@ import redis.asyncio
 import taskapp
 from support.workerkit import Workers, wait_for
 
+import resque
 from resque import JobStatus, Resque, layout
 from resque.aio import AsyncJob, AsyncResque, async_redis
 from resque.handles import JobFailed, NotTracked
+from resque.jobs import Registry
 
 T = TypeVar("T")
 ID = layout.JOB_ID
@@ -275,3 +277,23 @@ def test_aclose_closes_the_connections_it_built_and_leaves_a_given_client_open(
     # The server drops a closed connection from its list as it reads the close: poll.
     wait_for(lambda: built_id not in connected() and given_id not in connected(),
              timeout=5, what="the closed connections to leave CLIENT LIST")
+
+
+def test_a_unique_job_is_refused_with_a_clear_error_and_nothing_is_queued(
+    r: redis.Redis, redis_url: str
+) -> None:
+    """Its lock is taken with the push by the sync client's script, which this one lacks."""
+    registry = Registry()
+    unique_echo = resque.job(name="UniqueEcho", queue="tasks", registry=registry,
+                             unique=resque.Unique())(taskapp.echo.func)
+
+    async def enqueue() -> None:
+        client = AsyncResque(redis_url, registry=registry)
+        try:
+            await client.enqueue(unique_echo, "t")
+        finally:
+            await client.aclose()
+
+    with pytest.raises(TypeError, match="UniqueEcho is a unique job"):
+        run(enqueue())
+    assert r.llen("resque:queue:tasks") == 0

@@ -21,7 +21,7 @@ from resque.cli import main
 WORKER = "vm:1210:good"
 PAGES = ("/", "/queues", "/queues/good", "/working", "/workers", "/workers/vm%3A1210%3Agood",
          "/failed", "/stats", "/stats/raw", "/stats/redis", "/stats/keys", "/delayed",
-         "/schedule")
+         "/schedule", "/retries")
 DATA = ("/stats.txt", "/live.json?q=good&q=x", "/charts/throughput.svg", "/charts/depth.svg")
 
 Junk = Callable[[redis.Redis], object]

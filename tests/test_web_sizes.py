@@ -18,7 +18,7 @@ import resque
 from resque import Resque, Worker, layout
 from resque.admin import Admin
 from resque.failure.records import ERROR_LIMIT
-from resque.jobs import QUOTE_LIMIT, check_arguments
+from resque.performing import QUOTE_LIMIT, check_arguments
 
 HUGE_CLASS = "Huge" + "X" * 5_000_000
 HUGE_ARGS = ["y" * 8_000_000]

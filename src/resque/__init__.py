@@ -23,12 +23,15 @@ from resque.errors import (
     TermException,
 )
 from resque.jobs import Registry, job, registry
+from resque.policies.retry import Retry
 from resque.tasks import AsyncTask, Task, default_client, set_default_client
 
 if TYPE_CHECKING:
     from resque.client import Client
     from resque.facade import Resque
     from resque.handles import Job, JobCancelled, JobFailed, NotTracked
+    from resque.policies.limits import Limit
+    from resque.policies.unique import Unique
     from resque.status import JobStatus, StatusRecord
     from resque.worker import Worker
 
@@ -47,15 +50,18 @@ __all__ = [
     "JobForbidden",
     "JobNotFound",
     "JobStatus",
+    "Limit",
     "NoQueueError",
     "NotTracked",
     "RedisUnavailable",
     "Registry",
     "Resque",
     "ResqueError",
+    "Retry",
     "StatusRecord",
     "Task",
     "TermException",
+    "Unique",
     "Worker",
     "__version__",
     "current_job",
@@ -73,6 +79,7 @@ _LAZY = {
     "Job": "resque.handles", "JobFailed": "resque.handles", "JobCancelled": "resque.handles",
     "NotTracked": "resque.handles", "JobStatus": "resque.status",
     "StatusRecord": "resque.status",
+    "Unique": "resque.policies.unique", "Limit": "resque.policies.limits",  # resque.policies
 }
 
 

@@ -26,7 +26,7 @@ import redis.asyncio
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from resque import jobs, layout, scripts, tracing
+from resque import jobs, layout, performing, scripts, tracing
 from resque.client import PUSH_SCRIPT, Performs, Prepared, prepare
 from resque.connection import DEFAULT_NAMESPACE, connect
 from resque.handles import JobCancelled, JobFailed, NotTracked
@@ -206,10 +206,16 @@ class AsyncResque:
     async def enqueue_call(self, job: Any, args: Sequence[Any], kwargs: Mapping[str, Any], *,
                            queue: str | None = None, status: bool | None = None,
                            result_ttl: int | None = None, at: When | None = None,
-                           delay: Delay | None = None) -> AsyncJob[Any] | None:
-        """``enqueue`` with its options spelled out, as ``resque.Resque.enqueue_call``."""
+                           delay: Delay | None = None,
+                           policies: Mapping[str, Any] | None = None) -> AsyncJob[Any] | None:
+        """``enqueue`` with its options spelled out, as ``resque.Resque.enqueue_call``.
+        A unique job is refused: its lock is taken with the push by the sync client's
+        script, which this client does not run yet."""
         prepared = prepare(self.registry, job, args, kwargs, queue, self.job_ids, status,
-                           result_ttl or None, self.result_ttl)
+                           result_ttl or None, self.result_ttl, None, policies)
+        if prepared.unique is not None:
+            raise TypeError(f"{prepared.name} is a unique job (resque.Unique): enqueue it "
+                            "with resque.Resque; the asyncio client does not take its lock")
         if delay is not None:
             at = time.time() + seconds(delay)
         if at is not None:
@@ -340,10 +346,10 @@ def _before(prepared: Prepared, kind: str) -> bool:
     if prepared.target is None:
         return True
     return all(hook(*prepared.args, **prepared.kwargs) is not False
-               for hook in jobs.hooks(prepared.target, kind))
+               for hook in performing.hooks(prepared.target, kind))
 
 
 def _after(prepared: Prepared, kind: str) -> None:
     if prepared.target is not None:
-        for hook in jobs.hooks(prepared.target, kind):
+        for hook in performing.hooks(prepared.target, kind):
             hook(*prepared.args, **prepared.kwargs)

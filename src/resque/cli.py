@@ -165,6 +165,7 @@ def _help(name: str) -> str:
 @click.option("--burst", is_flag=True, default=None, help=_help("burst"))
 @click.option("--fork/--no-fork", default=None, help=_help("fork"))
 @click.option("--max-jobs", type=click.IntRange(min=1), help=_help("max_jobs"))
+@click.option("--max-memory", type=click.IntRange(min=1), metavar="MB", help=_help("max_memory"))
 @click.option("-c", "--concurrency", type=click.IntRange(min=1), default=None,
               help=_help("concurrency"))
 @click.option("--pidfile", envvar="PIDFILE", help="Write the worker's pid here.")
@@ -178,6 +179,8 @@ def _help(name: str) -> str:
 @click.option("--allow", "allowed", multiple=True, help="Extra module prefix whose dotted job "
               "paths may be imported (also RESQUE_JOB_MODULES).")
 @click.option("--job-metrics", is_flag=True, default=None, help=_help("job_metrics"))
+@click.option("--job-timeout", type=click.FloatRange(min=0, min_open=True), default=None,
+              help=_help("job_timeout"))
 @click.option("-v", "--verbose", count=True,
               help="-v adds one line per job, -vv debug (VERBOSE, VVERBOSE); without it the "
               "worker logs its start, stop, pauses, requeues and failed jobs.")
@@ -192,6 +195,7 @@ def work(
     burst: bool | None,
     fork: bool | None,
     max_jobs: int | None,
+    max_memory: int | None,
     concurrency: int | None,
     pidfile: str | None,
     background: bool,
@@ -199,6 +203,7 @@ def work(
     apps: tuple[str, ...],
     allowed: tuple[str, ...],
     job_metrics: bool | None,
+    job_timeout: float | None,
     verbose: int,
     log_format: str | None,
     redis_url: str | None,
@@ -216,7 +221,8 @@ def work(
     try:  # the environment (Ruby's variables), then the options given
         settings = WorkerSettings.from_env(
             None, queues=queue_list or None, interval=interval, burst=burst, fork=fork,
-            max_jobs=max_jobs, concurrency=concurrency, job_metrics=job_metrics)
+            max_jobs=max_jobs, max_memory=max_memory, concurrency=concurrency,
+            job_metrics=job_metrics, job_timeout=job_timeout)
         worker = Worker(resque=resque, settings=settings)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
@@ -313,6 +319,7 @@ lazy_command("peek", "resque.admin.cli:peek")
 lazy_command("enqueue", "resque.admin.cli:enqueue")
 lazy_command("remove-queue", "resque.admin.cli:remove_queue")
 lazy_command("failed", "resque.failure.cli:failed")
+lazy_command("retries", "resque.policies.cli:retries")
 lazy_command("workers", "resque.admin.cli:workers")
 lazy_command("prune", "resque.admin.cli:prune")
 lazy_command("recover", "resque.admin.cli:recover")

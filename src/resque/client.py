@@ -16,10 +16,11 @@ from typing import Any, ParamSpec, Protocol, TypeVar, overload
 
 import redis
 
-from resque import arguments, current, ids, jobs, layout, scripts, tracing
+from resque import arguments, current, ids, jobs, layout, performing, scripts, tracing
 from resque.connection import connect, describe, translate_errors
 from resque.handles import Job
 from resque.layout import check_queue_name
+from resque.policies import unique as unique_jobs
 from resque.settings import ClientSettings
 from resque.status import StatusStore, check_ttl
 from resque.tasks import TaskBase
@@ -54,13 +55,16 @@ class Prepared:
     payload: str
     job_id: str | None
     track: int | None  # seconds to keep status and result; None: untracked
+    unique: tuple[unique_jobs.Unique, str] | None = None  # the policy and its lock's name
 
 
 def prepare(registry: jobs.Registry, job: Any, args: Sequence[Any], kwargs: Mapping[str, Any],
             queue: str | None, job_ids: bool, status: bool | None, result_ttl: int | None,
-            default_ttl: int) -> Prepared:
+            default_ttl: int, unique: unique_jobs.Unique | None = None,
+            policies: Mapping[str, Any] | None = None) -> Prepared:
     """A call encoded as a payload, raising before anything is written: a job a worker could
-    not find by name, arguments JSON cannot carry (naming which), a bad queue name."""
+    not find by name, arguments JSON cannot carry (naming which), a bad queue name. A unique
+    call (``unique``, else the job's declaration) gets an id and its lock's spec."""
     name = jobs.class_name(job)
     queue = check_queue_name(queue or jobs.queue_of(job, registry))
     target = registry.get(job) if isinstance(job, str) else job
@@ -69,13 +73,22 @@ def prepare(registry: jobs.Registry, job: Any, args: Sequence[Any], kwargs: Mapp
         asked, ttl = jobs.tracking(target) if target is not None else (False, None)
         if status or asked:
             track = check_ttl(result_ttl or ttl or default_ttl)
-    job_id = ids.new_id() if job_ids or track is not None else None
+    unique = unique or unique_jobs.declared(target)
+    job_id = ids.new_id() if job_ids or track is not None or unique else None
     try:
-        payload = layout.encode_job(name, arguments.pack(args, kwargs), job_id, track)
+        packed = arguments.pack(args, kwargs)
+        payload = layout.encode_job(name, packed, job_id, track)
     except (TypeError, ValueError) as exc:
-        func = jobs.signature_target(target)
+        func = performing.signature_target(target)
         raise arguments.unencodable(name, func, args, kwargs, exc) from None
-    return Prepared(queue, name, target, tuple(args), kwargs, payload, job_id, track)
+    if policies:  # policies: this call's retry and timeout, after id and track
+        payload = layout.with_policies(payload, dict(policies))
+    if unique is None:
+        return Prepared(queue, name, target, tuple(args), kwargs, payload, job_id, track)
+    lock = unique.lock_name(name, packed, args, kwargs)
+    payload = layout.with_unique(payload, unique.spec(lock))
+    return Prepared(queue, name, target, tuple(args), kwargs, payload, job_id, track,
+                    (unique, lock))
 
 
 class Client:
@@ -161,20 +174,25 @@ class Client:
     @translate_errors
     def enqueue_call(self, job: Any, args: Sequence[Any], kwargs: Mapping[str, Any], *,
                      queue: str | None = None, status: bool | None = None,
-                     result_ttl: int | None = None) -> Job[Any] | None:
+                     result_ttl: int | None = None,
+                     unique: unique_jobs.Unique | None = None,
+                     policies: Mapping[str, Any] | None = None) -> Job[Any] | None:
         """``enqueue`` with its options spelled out: what tasks' ``enqueue`` calls.
 
         One round trip (the push script); two commands in it for a tracked job (its status
         record, then the push, pipelined)."""
         return self.submit(self.prepare(job, args, kwargs, queue=queue, status=status,
-                                        result_ttl=result_ttl))
+                                        result_ttl=result_ttl, unique=unique,
+                                        policies=policies))
 
     def prepare(self, job: Any, args: Sequence[Any], kwargs: Mapping[str, Any], *,
                 queue: str | None = None, status: bool | None = None,
-                result_ttl: int | None = None) -> Prepared:
+                result_ttl: int | None = None,
+                unique: unique_jobs.Unique | None = None,
+                policies: Mapping[str, Any] | None = None) -> Prepared:
         """Encode a call, raising before anything is written (``prepare``)."""
         return prepare(self.registry, job, args, kwargs, queue, self.job_ids, status,
-                       result_ttl or None, self.result_ttl)
+                       result_ttl or None, self.result_ttl, unique, policies)
 
     def submit(self, prepared: Prepared, *, hooks: bool = True) -> Job[Any] | None:
         """Queue a prepared call (enqueue hooks around it); its handle, or None if a
@@ -188,20 +206,36 @@ class Client:
         target, args, kwargs = prepared.target, prepared.args, prepared.kwargs
         hooks = hooks and target is not None  # a name nothing is registered under has none
         if hooks:
-            for hook in jobs.hooks(target, "before_enqueue"):
+            for hook in performing.hooks(target, "before_enqueue"):
                 if hook(*args, **kwargs) is False:
                     return None
         if self.inline:
             self._perform_inline(prepared.payload, prepared.queue)
+        elif prepared.unique is not None:  # one round trip: the lock, the status, the push
+            held = unique_jobs.push(self, prepared)
+            if held is not None:
+                return self._duplicate(prepared, held)
         elif prepared.track is not None:
             self._push_tracked(prepared)
         else:
             self._push_payloads(prepared.queue, prepared.payload)
         if hooks:
-            for hook in jobs.hooks(target, "after_enqueue"):
+            for hook in performing.hooks(target, "after_enqueue"):
                 hook(*args, **kwargs)
         return Job(self, prepared.job_id, prepared.queue, prepared.name, prepared.payload,
                    prepared.track is not None)
+
+    def _duplicate(self, prepared: Prepared, held: str) -> Job[Any] | None:
+        """The handle of the job whose lock refused ``prepared`` (marked ``duplicate``);
+        None when the lock's value names no job of ours (resque-loner's ``"1"``)."""
+        holder = unique_jobs.holder_of(held)
+        log.info("%s not queued: a duplicate of job %s, which holds its unique lock",
+                 prepared.name, holder[0] if holder else f"(lock value {held[:40]!r})")
+        if holder is None:
+            return None
+        handle: Job[Any] = Job(self, holder[0], prepared.queue, prepared.name, held, holder[1])
+        handle.duplicate = True
+        return handle
 
     def _push_tracked(self, prepared: Prepared) -> None:
         """The status record, then the push, in one pipelined round trip: a worker cannot
@@ -356,7 +390,7 @@ class Client:
         queue = queue or jobs.queue_of(job, self.registry)
         name = jobs.class_name(job)
         target = self.registry.get(job) if isinstance(job, str) else job
-        for hook in jobs.hooks(target, "before_dequeue"):
+        for hook in performing.hooks(target, "before_dequeue"):
             if hook(*args, **kwargs) is False:
                 return None
         # Compared as sorted-key JSON: Perl's key order is ignored, but 1, 1.0 and true stay
@@ -376,7 +410,7 @@ class Client:
         removed = 0
         for raw in matches:
             removed += int(self.redis.lrem(key, 0, raw))
-        for hook in jobs.hooks(target, "after_dequeue"):
+        for hook in performing.hooks(target, "after_dequeue"):
             hook(*args, **kwargs)
         return removed
 

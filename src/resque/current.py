@@ -21,7 +21,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from resque import jobs, layout, tracing
+from resque import layout, performing, tracing
+from resque.policies import retry
 
 if TYPE_CHECKING:
     from resque.status import StatusStore
@@ -46,7 +47,7 @@ class CurrentJob:
     kwargs: dict[str, Any]
     worker: str
     tracked: bool  # asked for a status: at() is recorded
-    attempt: int = 1  # which attempt this is; retries will count from 1
+    attempt: int = 1  # which attempt this is, from 1 (a job with a retry policy counts)
     _store: StatusStore | None = field(default=None, repr=False)
     _ttl: int = field(default=0, repr=False)
 
@@ -76,14 +77,14 @@ def current_job() -> CurrentJob:
     return CurrentJob(
         id=job_id if isinstance(job_id, str) else None, queue=queue,
         class_name=payload["class"], args=args, kwargs=kwargs, worker=str(worker),
-        tracked=tracked,
+        tracked=tracked, attempt=retry.attempt_number(),
         _store=store if tracked else None, _ttl=ttl,
     )
 
 
 def execute(target: Any, payload: dict[str, Any], queue: str, worker: object,
             store: StatusStore | None = None) -> Any:
-    """Perform a decoded job (``jobs.run``) as the current job; what it returned.
+    """Perform a decoded job (``performing.run``) as the current job; what it returned.
     ``worker``: the worker id, or an object whose ``str`` is (read only if asked for).
 
     A tracked job (``track`` in its payload) with a ``store`` is marked started before and
@@ -104,7 +105,10 @@ def _execute(target: Any, payload: dict[str, Any], queue: str, worker: object,
         return _execute_tracked(target, payload, queue, worker, store)
     token = _running.set((payload, queue, worker, None))
     try:
-        return jobs.run(target, payload["args"], payload["class"])
+        return performing.run(target, payload["args"], payload["class"])
+    except BaseException as exc:
+        retry.ruling(exc, payload)  # policies: a give-up hook sees current_job()
+        raise
     finally:
         _running.reset(token)
 
@@ -128,7 +132,7 @@ async def _execute_awaited(func: Callable[..., Awaitable[Any]], payload: dict[st
         args, kwargs = payload["args"], _NO_KEYWORDS
         if args and type(args[-1]) is dict:  # only then can there be keywords
             args, kwargs = layout.split_kwargs(args)
-        jobs.check_arguments(func, args, payload["class"], kwargs)
+        performing.check_arguments(func, args, payload["class"], kwargs)
         return await (func(*args, **kwargs) if kwargs else func(*args))
     finally:
         _running.reset(token)
@@ -142,9 +146,12 @@ def _execute_tracked(target: Any, payload: dict[str, Any], queue: str, worker: o
     token = _running.set((payload, queue, worker, store))
     try:
         _mark(store, payload, "started", str(worker))
-        result = jobs.run(target, payload["args"], payload["class"])
-        _mark(store, payload, "finished", None if result is jobs.SKIPPED else result)
+        result = performing.run(target, payload["args"], payload["class"])
+        _mark(store, payload, "finished", None if result is performing.SKIPPED else result)
         return result
+    except BaseException as exc:
+        retry.ruling(exc, payload)
+        raise
     finally:
         _running.reset(token)
 

@@ -56,3 +56,9 @@ class TermException(BaseException):
 
     A ``BaseException``, like ``KeyboardInterrupt`` (and Ruby's ``SignalException``), so a
     job's ``except Exception:`` does not swallow the stop."""
+
+
+class JobTimeout(ResqueError):
+    """The job ran past its timeout (``@resque.job(timeout=...)``, ``RESQUE_JOB_TIMEOUT``);
+    recorded as ``Resque::JobTimeout``, and retried if its retry policy says so. An
+    ``Exception``, as RQ's and Celery's are, so that a retry policy's default ``on`` covers it."""

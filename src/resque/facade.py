@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 from resque.client import Client, Performs
 from resque.connection import translate_errors
 from resque.handles import Job
+from resque.policies.unique import Unique
 from resque.tasks import Delay, TaskBase, seconds
 
 if TYPE_CHECKING:
@@ -59,11 +60,15 @@ class Resque(Client):
     def enqueue_call(self, job: Any, args: Sequence[Any], kwargs: Mapping[str, Any], *,
                      queue: str | None = None, status: bool | None = None,
                      result_ttl: int | None = None, at: When | None = None,
-                     delay: Delay | None = None) -> Job[Any] | None:
+                     delay: Delay | None = None,
+                     unique: Unique | None = None,
+                     policies: Mapping[str, Any] | None = None) -> Job[Any] | None:
         """``enqueue`` with its options spelled out (what tasks call); ``at`` or ``delay``:
-        when it is due (``self.delayed.clock`` tells the time)."""
+        when it is due (``self.delayed.clock`` tells the time); ``policies``: this call's
+        retry and timeout, as payload keys. A delayed unique job takes no lock until it is
+        queued (``docs/guides/limits.md``)."""
         prepared = self.prepare(job, args, kwargs, queue=queue, status=status,
-                                result_ttl=result_ttl)
+                                result_ttl=result_ttl, unique=unique, policies=policies)
         if delay is not None:
             at = self.delayed.clock() + seconds(delay)
         if at is None:

@@ -36,7 +36,7 @@ class NotTracked(ResqueError):
 class Job(Generic[R]):
     """A job that was enqueued: its id, queue and payload; status and result if tracked."""
 
-    __slots__ = ("client", "id", "queue", "class_name", "payload", "tracked", "due")
+    __slots__ = ("client", "id", "queue", "class_name", "payload", "tracked", "due", "duplicate")
 
     def __init__(self, client: Client, job_id: str | None, queue: str, class_name: str,
                  payload: str, tracked: bool = False, due: int | None = None) -> None:
@@ -47,6 +47,7 @@ class Job(Generic[R]):
         self.payload = payload  # the exact bytes queued (a delayed job's once it is due)
         self.tracked = tracked
         self.due = due  # a delayed job's epoch second; None once queued
+        self.duplicate = False  # a unique job's enqueue that queued nothing: the holder's handle
 
     @classmethod
     def fetch(cls, job_id: str, client: Client | None = None) -> Job[Any] | None:

@@ -146,9 +146,10 @@ def duration(seconds: float) -> str:
 
 
 def job_done(queue: str, payload: Any, seconds: float, outcome: str, error: str = "") -> None:
-    """The one line per job: ``ok`` at INFO (shown with ``-v``); ``failed`` (with
-    ``error``, the exception's first line) and ``requeued`` at WARNING, always shown."""
-    level = logging.INFO if outcome == "ok" else logging.WARNING
+    """The one line per job: ``ok`` and ``deferred`` (by its limit) at INFO (shown with
+    ``-v``); ``failed`` (with ``error``, the exception's first line) and ``requeued`` at
+    WARNING, always shown."""
+    level = logging.INFO if outcome in ("ok", "deferred") else logging.WARNING
     if not job_log.isEnabledFor(level):
         return
     fields = job_fields(queue, payload)
@@ -158,7 +159,9 @@ def job_done(queue: str, payload: Any, seconds: float, outcome: str, error: str 
     took = duration(seconds)
     what = {"ok": f"ok in {took}", "failed": f"failed in {took}: {line.get('error')}",
             "requeued": f"stopped by the shutdown after {took}, requeued at the head of its "
-                        "queue"}.get(outcome, outcome)
+                        "queue",
+            "deferred": "deferred: its limit is full, so it waits in the delayed schedule"
+            }.get(outcome, outcome)
     job_log.log(level, "job %s: %s", describe_job(fields), what, extra={"fields": line})
 
 

@@ -45,6 +45,10 @@ def parse_optional_int(value: str) -> int | None:
     return int(value) if value.strip() else None
 
 
+def parse_optional_float(value: str) -> float | None:
+    return float(value) if value.strip() else None
+
+
 def setting(
     default: Any = None,
     *,
@@ -161,6 +165,11 @@ class WorkerSettings:
     max_jobs: int | None = setting(
         None, env="RESQUE_MAX_JOBS", parse=parse_optional_int,
         doc="Exit after this many jobs (a supervisor such as `resque pool` starts a new one).")
+    max_memory: int | None = setting(
+        None, env="RESQUE_MAX_MEMORY", parse=parse_optional_int,
+        doc="Exit after the job that took the worker's resident memory past this many MB: "
+            "no job starts after it, running ones finish, reserved ones go back to their "
+            "queue (a supervisor such as `resque pool` starts a new worker).")
     max_batch: int = setting(
         64, env="RESQUE_MAX_BATCH",
         doc="Most jobs an in-process worker reserves in one round trip while jobs are quick.")
@@ -204,6 +213,11 @@ class WorkerSettings:
     preload: tuple[str, ...] = setting(
         (), parse=parse_names,
         doc="Modules the fork server imports before forking, besides those of registered jobs.")
+    job_timeout: float | None = setting(
+        None, env="RESQUE_JOB_TIMEOUT", parse=parse_optional_float,
+        doc="Seconds a job may run when it declares no `timeout` of its own; then it is "
+            "ended and recorded as `Resque::JobTimeout` (guides/retries.md says how, per "
+            "mode).")
     job_metrics: bool = setting(
         False, env="RESQUE_JOB_METRICS",
         doc="Time each job into the farm's duration histograms by queue and class (Redis "
@@ -220,6 +234,10 @@ class WorkerSettings:
             raise ValueError("concurrency must be >= 1")
         if self.max_jobs is not None and self.max_jobs < 1:
             raise ValueError("max_jobs must be >= 1")
+        if self.max_memory is not None and self.max_memory < 1:
+            raise ValueError("max_memory must be >= 1 (MB)")
+        if self.job_timeout is not None and not self.job_timeout > 0:
+            raise ValueError("job_timeout must be > 0 seconds")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None,

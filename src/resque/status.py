@@ -147,8 +147,17 @@ class StatusStore:
     def queued(self, job_id: str, ttl: int, *, name: str, queue: str, payload: str,
                due: int | None = None, client: Any = None) -> None:
         """The record of a job just enqueued (or delayed until ``due``)."""
-        self.write(job_id, pending_ttl(ttl), client=client,
-                   **queued_fields(name, queue, payload, due))
+        keys, argv = self.queued_arguments(job_id, ttl, name=name, queue=queue, payload=payload,
+                                           due=due)
+        self._write(keys=keys, args=argv, client=client)
+
+    def queued_arguments(self, job_id: str, ttl: int, *, name: str, queue: str, payload: str,
+                         due: int | None = None) -> tuple[list[str], list[Any]]:
+        """The KEYS and ARGV of ``lua/status_lib.lua`` for ``queued``, for a script that
+        composes it (``lua/unique_push.lua``)."""
+        fields = layout.status_fields(**queued_fields(name, queue, payload, due))
+        argv = self._argv(job_id, pending_ttl(ttl), fields)
+        return [self.keys.status(job_id), self.keys.statuses], argv
 
     def started(self, job_id: str, ttl: int, worker: str) -> None:
         self.write(job_id, pending_ttl(ttl), status=layout.STATUS_WORKING, worker=worker,

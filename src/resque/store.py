@@ -27,6 +27,13 @@ ACK_OK = "ok"  # performed (or skipped by a hook): processed +1
 ACK_FAILED = "failed"  # raised: failure record, processed +1, failed +1 (Ruby's counting)
 ACK_DIRTY = "dirty"  # its process died: failure record, processed +1, failed untouched
 ACK_REQUEUE = "requeue"  # stopped by a shutdown: back to the head of its queue, not counted
+# Refused by its limit (resque.policies): already moved from the in-flight list to the delayed
+# schedule by lua/limit_defer.lua, so no step acknowledges it and nothing counts it.
+ACK_DEFERRED = "deferred"
+# Settled already, by the script that queued its retry (policies/retry_store.py): the step
+# leaves it alone (it is no longer in flight, and it was counted).
+ACK_SETTLED = "settled"
+_LEFT_ALONE = (ACK_DEFERRED, ACK_SETTLED)  # acknowledged by a script of their own
 
 # The scripts, one file each in resque/lua/ with their KEYS, ARGV, reply and atomicity argument.
 STEP_SCRIPT = scripts.source("step")  # acknowledge the jobs in flight, reserve the next ones
@@ -78,6 +85,8 @@ class Acks:
     shows: str = ""
 
     def add(self, ack: Ack, job: Reserved) -> None:
+        if ack.mode in _LEFT_ALONE:
+            return  # its entry left the in-flight list in its own script
         if ack.mode == ACK_REQUEUE:
             if self.concurrent:
                 raise ValueError("a concurrent worker leaves unfinished jobs in flight")
@@ -97,7 +106,7 @@ class Acks:
     def accepts(self, ack: Ack, job: Reserved) -> bool:
         """False for a failure of another queue than the failures already here: one step
         writes one failure list (``redis_multi_queue`` keeps one per queue)."""
-        return not (ack.failure and self.records
+        return ack.mode == ACK_SETTLED or not (ack.failure and self.records
                     and (ack.failure_queue or job.queue) != self.queue)
 
     def __bool__(self) -> bool:

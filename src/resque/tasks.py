@@ -9,6 +9,7 @@ checkers see::
     send_welcome.enqueue_in(timedelta(minutes=5), 42)
     send_welcome.to("urgent").enqueue(42)   # another queue, this call only
     send_welcome.options(status=True).enqueue(42)   # track status and result, this call only
+    send_welcome.options(retry=Retry(max_attempts=5), timeout=30).enqueue(42)  # policies
 
 Which client a task uses: the one given with ``.options(client=...)``; else the
 application's default, set once with ``resque.set_default_client(client)`` (the test plugin
@@ -25,10 +26,15 @@ import datetime
 import importlib
 import threading
 from collections.abc import Callable, Coroutine, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Protocol, TypeVar, cast
+
+from resque import layout
 
 if TYPE_CHECKING:
     from resque.handles import Job
+    from resque.policies.limits import Limit
+    from resque.policies.retry import Retry
+    from resque.policies.unique import Unique
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -60,7 +66,10 @@ class Enqueuer(Protocol):
     def enqueue_call(self, job: Any, args: Sequence[Any], kwargs: Mapping[str, Any], *,
                      queue: str | None = None, status: bool | None = None,
                      result_ttl: int | None = None, at: When | None = None,
-                     delay: Delay | None = None) -> Job[Any] | None: ...
+                     delay: Delay | None = None,
+                     unique: Unique | None = None) -> Job[Any] | None: ...
+    # This package's clients also take ``policies=`` (a call's retry and timeout, which
+    # ``Call`` passes only when a call has some): an Enqueuer of one's own need not.
 
 
 _default: Enqueuer | None = None
@@ -108,6 +117,28 @@ class CallOptions:
     status: bool | None = None
     result_ttl: int | None = None
     client: Enqueuer | None = None
+    unique: Unique | None = None  # policies (resque.policies): this call's unique lock
+    # policies: this call's, carried in its payload (``layout.with_policies``)
+    retry: Retry | None = None
+    timeout: float | None = None
+
+    def policies(self) -> dict[str, Any]:
+        """The payload keys of this call's retry and timeout ({} without any)."""
+        found: dict[str, Any] = {}
+        if self.retry is not None:
+            found[layout.JOB_RETRY] = self.retry.spec()
+        if self.timeout is not None:
+            found[layout.JOB_TIMEOUT] = self.timeout
+        return found
+
+    def enqueue_options(self) -> dict[str, Any]:
+        """The policy options set, as keywords for ``enqueue_call``: none for a call without,
+        so that an ``Enqueuer`` that knows no policies still takes it."""
+        found: dict[str, Any] = {"unique": self.unique} if self.unique is not None else {}
+        policies = self.policies()
+        if policies:
+            found["policies"] = policies
+        return found
 
     def merged(self, other: CallOptions) -> CallOptions:
         """These options with ``other``'s set fields taking precedence."""
@@ -120,12 +151,20 @@ class TaskBase(Generic[P, R]):
     """What every task has: a name, a queue, hooks, and the typed ways to enqueue it."""
 
     def __init__(self, func: Callable[..., Any], name: str, queue: str | None, *,
-                 status: bool = False, result_ttl: int | None = None) -> None:
+                 status: bool = False, result_ttl: int | None = None,
+                 unique: Unique | None = None, limit: Limit | None = None) -> None:
         self.func = func
         self.name = name
         self.queue = queue
         self.status = status
         self.result_ttl = result_ttl
+        # Policies (resque.policies): None costs a worker nothing per job.
+        self.unique = unique
+        self.limit = limit
+        # policies: how a failed attempt retries (policies/retry.py); None: it fails at once
+        self.retry: Retry | None = None
+        # policies: seconds it may run (policies/timeout.py); None: the worker's job_timeout
+        self.timeout: float | None = None
         self.hooks: dict[str, list[Callable[..., Any]]] = {}
         # Why a worker could not import it by its dotted name (a lambda, a nested function,
         # __main__), set when registered without an explicit name: enqueueing raises this.
@@ -156,10 +195,15 @@ class TaskBase(Generic[P, R]):
         return Call(self, CallOptions(queue=queue))
 
     def options(self, *, queue: str | None = None, status: bool | None = None,
-                result_ttl: int | None = None, client: Enqueuer | None = None) -> Call[P, R]:
+                result_ttl: int | None = None, client: Enqueuer | None = None,
+                unique: Unique | None = None, retry: Retry | None = None,
+                timeout: float | None = None) -> Call[P, R]:
         """This task with options for the calls made through the result: ``status=True``
-        tracks status, progress and result (kept ``result_ttl`` seconds after the end)."""
-        return Call(self, CallOptions(queue, status, result_ttl, client))
+        tracks status, progress and result (kept ``result_ttl`` seconds after the end);
+        ``unique``, ``retry`` and ``timeout`` replace the task's own policies for these
+        calls."""
+        return Call(self, _call_options(queue, status, result_ttl, client, unique, retry,
+                                        timeout))
 
     def hook(self, kind: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         """Decorator adding a hook, e.g. ``@send_mail.hook("on_failure")``."""
@@ -209,37 +253,54 @@ class Call(Generic[P, R]):
     def _client(self) -> Enqueuer:
         return self.call_options.client or _default or self.task.client or default_client()
 
+    def _enqueue(self, args: Sequence[Any], kwargs: Mapping[str, Any], **when: Any
+                 ) -> Job[R] | None:
+        options, client = self.call_options, self._client()
+        extra = options.enqueue_options()
+        if "policies" in extra:  # this package's clients take them (Enqueuer's note)
+            client = cast(Any, client)
+        return client.enqueue_call(self.task, args, kwargs, queue=options.queue,
+                                   status=options.status, result_ttl=options.result_ttl,
+                                   **when, **extra)
+
     def enqueue(self, *args: P.args, **kwargs: P.kwargs) -> Job[R] | None:
         """Queue a call; None if a ``before_enqueue`` hook said no."""
-        options = self.call_options
-        return self._client().enqueue_call(
-            self.task, args, kwargs, queue=options.queue, status=options.status,
-            result_ttl=options.result_ttl)
+        return self._enqueue(args, kwargs)
 
     def enqueue_in(self, delay: Delay, /, *args: P.args, **kwargs: P.kwargs) -> Job[R] | None:
         """Queue a call ``delay`` from now (the client's clock)."""
-        options = self.call_options
-        return self._client().enqueue_call(
-            self.task, args, kwargs, queue=options.queue, status=options.status,
-            result_ttl=options.result_ttl, delay=delay)
+        return self._enqueue(args, kwargs, delay=delay)
 
     def enqueue_at(self, when: When, /, *args: P.args, **kwargs: P.kwargs) -> Job[R] | None:
         """Queue a call at ``when``; None if a ``before_schedule`` hook said no."""
-        options = self.call_options
-        return self._client().enqueue_call(
-            self.task, args, kwargs, queue=options.queue, status=options.status,
-            result_ttl=options.result_ttl, at=when)
+        return self._enqueue(args, kwargs, at=when)
 
     def to(self, queue: str) -> Call[P, R]:
         return Call(self.task, self.call_options.merged(CallOptions(queue=queue)))
 
     def options(self, *, queue: str | None = None, status: bool | None = None,
-                result_ttl: int | None = None, client: Enqueuer | None = None) -> Call[P, R]:
+                result_ttl: int | None = None, client: Enqueuer | None = None,
+                unique: Unique | None = None, retry: Retry | None = None,
+                timeout: float | None = None) -> Call[P, R]:
         return Call(self.task, self.call_options.merged(
-            CallOptions(queue, status, result_ttl, client)))
+            _call_options(queue, status, result_ttl, client, unique, retry, timeout)))
 
     def __repr__(self) -> str:
         return f"<call of {self.task.name} {self.call_options}>"
+
+
+def _call_options(queue: str | None, status: bool | None, result_ttl: int | None,
+                  client: Enqueuer | None, unique: Unique | None, retry: Retry | None,
+                  timeout: float | None) -> CallOptions:
+    """Options as given to ``options()``; a policy that cannot travel in a payload is
+    refused now (``Retry.spec``), not when a worker reads it."""
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
+                                or not timeout > 0):
+        raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
+    if retry is not None:
+        retry.spec()
+    return CallOptions(queue, status, result_ttl, client, unique, retry,
+                       None if timeout is None else float(timeout))
 
 
 def seconds(delay: Delay) -> float:

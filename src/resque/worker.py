@@ -38,7 +38,7 @@ from resque.queues import QueueList
 from resque.recovery import Pruner
 from resque.settings import WorkerSettings
 from resque.signals import Intent, SignalHandlers
-from resque.store import Ack, Acks, Reserved, Step, WorkerStore
+from resque.store import ACK_DEFERRED, Ack, Acks, Reserved, Step, WorkerStore
 from resque.wakeup import Wakeup
 
 if TYPE_CHECKING:
@@ -236,7 +236,7 @@ class Worker:
                     self._wait(self.settings.interval)
             acks = self._acknowledge(self.executor.finished(), acks)
         self._finish(acks)
-        if self.stop.requested:
+        if self.stop.requested and not self.stop.recycle:  # --max-memory is no shutdown
             self.run_hooks("shutdown")
 
     def _perform(self, batch: list[Reserved], acks: Acks) -> Acks:
@@ -252,6 +252,8 @@ class Worker:
     def _acknowledge(self, ended: Iterable[tuple[Reserved, Ack]], acks: Acks) -> Acks:
         """Add how jobs ended to what the next step acknowledges."""
         for job, ack in ended:
+            if ack.mode == ACK_DEFERRED:  # a limit deferred it: not performed, not in flight
+                continue
             if ack.failure and not acks.accepts(ack, job):  # one step, one failure list
                 acks = self._flush(acks)
             acks.add(ack, job)

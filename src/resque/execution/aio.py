@@ -6,9 +6,11 @@ GIL, which made an asyncio job slower than the same wait in a plain function. A 
 ``async def`` task without hooks and without a status record is instead awaited on the loop
 directly (``current.execute_awaited``: ``current_job()``, keyword arguments and the argument
 check as everywhere else); it takes one of the worker's N places but no thread. Anything else
-goes to the threads: plain jobs; jobs with hooks, whose Ruby order of before/around/after
-around an awaited ``perform`` is ``jobs.run``'s; tracked jobs (``status=True``), whose started
-and finished marks are Redis round trips that must not block the loop; payloads that cannot
+goes to the threads: plain jobs; jobs with a retry policy or a timeout (their attempt and
+deadline are kept there); jobs with hooks, whose Ruby order of before/around/after
+around an awaited ``perform`` is ``performing.run``'s; tracked jobs (``status=True``), whose started
+and finished marks are Redis round trips that must not block the loop, as are the locks of
+jobs with a policy (``policies/guard.py``); payloads that cannot
 be read or resolved. Either way each job ends as ``Executor.perform`` ends it: the same
 acknowledgement, line and timing (``Executor.settle``).
 """
@@ -24,6 +26,8 @@ from typing import Any
 
 from resque import current, layout, logs
 from resque.execution.base import Executor
+from resque.policies import guard, retry
+from resque.policies import timeout as timeouts
 from resque.store import ACK_FAILED, ACK_OK, Ack, Reserved
 from resque.tasks import AsyncTask
 
@@ -40,7 +44,10 @@ def direct(executor: Executor, job: Reserved) -> Direct | None:
     except Exception:  # noqa: BLE001 - Executor.perform records why, on a thread
         return None
     if (isinstance(target, AsyncTask) and not any(target.hooks.values())
-            and layout.JOB_TRACK not in payload and inspect.iscoroutinefunction(target.func)):
+            and layout.JOB_TRACK not in payload and not guard.applies(payload, target)
+            and inspect.iscoroutinefunction(target.func)
+            and retry.policy_of(target, payload) is None
+            and timeouts.of(target, executor.job_timeout, payload) is None):
         return job, payload, target.func
     return None
 

@@ -9,6 +9,7 @@ runs (``perform_job``) and how a stop reaches it (``stop_job``, ``kill_child``).
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,17 +21,31 @@ from resque import current, layout, logs, status
 from resque.errors import BadPayload, TermException
 from resque.failure import Failure, FailureBackend, records, save_quietly
 from resque.hooks import Hook
-from resque.store import ACK_DIRTY, ACK_FAILED, ACK_OK, ACK_REQUEUE, Ack, Reserved
+from resque.policies import guard, memory, retry
+from resque.policies import timeout as timeouts
+from resque.store import (
+    ACK_DEFERRED,
+    ACK_DIRTY,
+    ACK_FAILED,
+    ACK_OK,
+    ACK_REQUEUE,
+    ACK_SETTLED,
+    Ack,
+    Reserved,
+)
 
 if TYPE_CHECKING:
     from resque.client import Client
     from resque.durations import DurationRecorder
+    from resque.outages import Retries
+    from resque.policies.retry_store import RetryStore
     from resque.settings import WorkerSettings
     from resque.status import StatusStore
     from resque.store import WorkerStore
 
 
 _TRACK = layout.JOB_TRACK  # looked up once per job: a global, not an attribute
+_RETRY, _TIMEOUT = layout.JOB_RETRY, layout.JOB_TIMEOUT  # one call's policies (payload keys)
 
 
 @dataclass
@@ -40,6 +55,7 @@ class Stop:
 
     requested: bool = False  # take no more jobs (QUIT, TERM, INT)
     interrupt: bool = False  # stop the running job too (TERM, INT): it goes back to its queue
+    recycle: bool = False  # ending to be replaced (--max-memory), not shut down: no hooks
 
 
 class Host(Protocol):
@@ -51,6 +67,7 @@ class Host(Protocol):
     hooks: dict[str, list[Hook]]
     stop: Stop
     store: WorkerStore
+    retries: Retries  # Redis calls that wait out an outage
     durations: DurationRecorder | None  # the farm's job-duration histograms, when asked for
 
     @property
@@ -83,6 +100,11 @@ class Executor:
         self.host = host
         self.preload = host.settings.preload  # modules the application named: importable
         self.ok_lines = False  # whether a job that went well gets its line (-v)
+        self._guard: guard.Guard | None = None  # policies: made for the first job with one
+        self.max_memory = host.settings.max_memory  # policies: MB, checked after each job
+        self._guard_lock = threading.Lock()
+        self._retry_store: RetryStore | None = None
+        self.job_timeout = host.settings.job_timeout  # for jobs that declare none
 
     def start(self) -> None:
         """Get ready (processes, threads) before the first job."""
@@ -142,6 +164,7 @@ class Executor:
         has said whether a stopped job goes back to its queue or fails."""
         started = time.monotonic()
         tracked = performed = False
+        held: guard.Admission | None = None
         try:
             payload = layout.decode_job(job.raw, job.queue)
         except BadPayload as exc:
@@ -158,11 +181,48 @@ class Executor:
                 except Exception as exc:  # noqa: BLE001 - not found, forbidden, or its import failed
                     ack = self.failure(ACK_FAILED, job, payload, exc)
                 else:
-                    ack = self.perform_job(job, payload, target)
-                    performed = True
+                    refused: Ack | None = None
+                    if guard.applies(payload, target):  # policies: a lookup for most jobs
+                        held, refused = self.admit(job, payload, target)
+                    if refused is not None:
+                        ack = refused
+                    elif (target in _WITHOUT_POLICIES and self.job_timeout is None
+                            and _RETRY not in payload and _TIMEOUT not in payload):
+                        ack = self.perform_job(job, payload, target)  # policies: 3 lookups
+                        performed = True
+                    else:
+                        ack = self._perform_with_policies(job, payload, target)
+                        performed = True
             finally:
                 logs.current_job.reset(context)
-        return self.settle(job, payload, ack, started, performed=performed, tracked=tracked)
+        ack = self.settle(job, payload, ack, started, performed=performed, tracked=tracked)
+        if held is not None:
+            self.guard.leave(held, ack.mode)
+        return ack
+
+    def admit(self, job: Reserved, payload: dict[str, Any], target: Any
+              ) -> tuple[guard.Admission | None, Ack | None]:
+        """Policies (``policies/guard.py``): what the job holds while it runs (its place
+        under its limit, its unique lock), and None; or, when it must not run, nothing held
+        and its acknowledgement: ``ACK_DEFERRED`` (its limit sent it to the delayed
+        schedule), or a failure (a key function of the job's raised)."""
+        try:
+            held = self.guard.admit(job, payload, target)
+        except Exception as exc:  # noqa: BLE001 - the job's own key function raised
+            return None, self.failure(ACK_FAILED, job, payload, exc)
+        if held is not None and held.deferred:
+            return None, Ack(ACK_DEFERRED)
+        return held, None
+
+    @property
+    def guard(self) -> guard.Guard:
+        """The worker's side of unique jobs and limits (``policies/guard.py``)."""
+        if self._guard is None:
+            with self._guard_lock:
+                if self._guard is None:
+                    resque = self.host.resque
+                    self._guard = guard.Guard(resque.redis, resque.keys, self.host.id)
+        return self._guard
 
     def settle(self, job: Reserved, payload: Any, ack: Ack, started: float, *,
                performed: bool, tracked: bool) -> Ack:
@@ -176,14 +236,18 @@ class Executor:
             # A requeued job runs again: it is timed then (one the stop limit failed is done).
             if performed and durations is not None and ack.mode != ACK_REQUEUE:
                 durations.observe(job.queue, payload["class"], seconds, ack.mode != ACK_OK)
-        if tracked:
+        if tracked and ack.mode != ACK_SETTLED:  # a retried job's status says retrying
             status.settle(self.host.resque.statuses, payload, ack.mode, ack.failure,
                           self.host.id)
+        if self.max_memory is not None:  # policies: --max-memory ends the worker after this job
+            memory.check(self.host.stop, self.max_memory, self.host.id)
         return ack
 
     def _report(self, job: Reserved, payload: Any, ack: Ack, seconds: float) -> Ack:
         """The job's line; a job a shutdown stopped is requeued, or failed if it was
         stopped too often."""
+        if ack.mode == ACK_SETTLED:  # its line said when its retry is due, as it was queued
+            return ack
         if ack.mode == ACK_REQUEUE:
             ack = self._requeue_or_fail(job, payload, ack)
         logs.job_done(job.queue, payload, seconds, OUTCOMES[ack.mode],
@@ -208,6 +272,49 @@ class Executor:
     def perform_job(self, job: Reserved, payload: dict[str, Any], target: Any) -> Ack:
         """Perform a decoded job wherever this mode runs jobs, and say how it ended."""
         raise NotImplementedError
+
+    def _perform_with_policies(self, job: Reserved, payload: dict[str, Any],
+                               target: Any) -> Ack:
+        """``perform_job`` for a job with a retry policy (counted, and retried if it fails:
+        ``policies/retry_store.py``) or a timeout (the mode's ``perform_job`` reads it from
+        ``timeouts.current()`` and ends the job at its deadline)."""
+        policy = retry.policy_of(target, payload)
+        limit = timeouts.of(target, self.job_timeout, payload)
+        if policy is None and limit is None:
+            if len(_WITHOUT_POLICIES) < 10_000 and _RETRY not in payload and \
+                    _TIMEOUT not in payload:  # a job's own policies are fixed once registered
+                _WITHOUT_POLICIES.add(target)
+            return self.perform_job(job, payload, target)
+        token = timeouts.begin(limit) if limit is not None else None
+        try:
+            if policy is None:
+                return self.perform_limited(job, payload, target)
+            from resque.policies import retry_store  # only workers that meet such a job load it
+
+            return retry_store.perform(self, job, payload, target, policy)
+        finally:
+            if token is not None:
+                timeouts.end(token)
+
+    def perform_limited(self, job: Reserved, payload: dict[str, Any], target: Any) -> Ack:
+        """``perform_job`` under this job's timeout, if it has one (``timeouts.current``)."""
+        limit = timeouts.current()
+        if limit is None:
+            return self.perform_job(job, payload, target)
+        return self.perform_job_by(job, payload, target, limit)
+
+    def perform_job_by(self, job: Reserved, payload: dict[str, Any], target: Any,
+                       limit: float) -> Ack:
+        """``perform_job``, ending the job ``limit`` seconds on: each mode says how."""
+        raise NotImplementedError
+
+    def retry_store(self) -> RetryStore:
+        if self._retry_store is None:
+            from resque.policies.retry_store import RetryStore
+
+            resque = self.host.resque
+            self._retry_store = RetryStore(resque.redis, resque.keys, self.host.id)
+        return self._retry_store
 
     def stopping(self, again: bool) -> str:
         """What a stop (TERM) does in this mode, for the log; ``again``: a second one."""
@@ -253,14 +360,20 @@ class Executor:
 
     def failure(self, mode: str, job: Reserved, payload: Any, exc: BaseException) -> Ack:
         """The acknowledgement of a failed job, carrying its failure record; a backend that
-        saves elsewhere (an error tracker) gets the live exception now."""
+        saves elsewhere (an error tracker) gets the live exception now, unless the job's
+        retry policy plans another attempt (and records only the last)."""
         record = records.from_exception(payload, exc, self.host.id, job.queue, job.raw)
-        if self.host.failure.saves:
+        retrying = retry.ruling(exc, payload) == retry.RETRY  # kept on the attempt
+        if self.host.failure.saves and retry.reported(retrying):
             save_quietly(self.host.failure, Failure(record, job.queue, payload, exc))
         return Ack(mode, record, job.queue)
 
 
-OUTCOMES = {ACK_OK: "ok", ACK_FAILED: "failed", ACK_DIRTY: "failed", ACK_REQUEUE: "requeued"}
+# Job targets seen to have no policy (retry, timeout): the per-job check is one set lookup.
+_WITHOUT_POLICIES: set[Any] = set()
+
+OUTCOMES = {ACK_OK: "ok", ACK_FAILED: "failed", ACK_DIRTY: "failed", ACK_REQUEUE: "requeued",
+            ACK_DEFERRED: "deferred", ACK_SETTLED: "retrying"}
 
 
 def error_line(ack: Ack) -> str:

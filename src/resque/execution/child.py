@@ -22,6 +22,7 @@ from resque.errors import TermException
 from resque.failure import Failure, FailureBackend, save_quietly
 from resque.failure.records import from_exception
 from resque.hooks import Hook, run_hooks
+from resque.policies import retry
 
 # A child reports through its pipe, then closes it before it exits: REPORT_DONE, then
 # nothing (success) or a marker byte and a failure record. A pipe closed without REPORT_DONE
@@ -29,6 +30,7 @@ from resque.hooks import Hook, run_hooks
 REPORT_DONE = b"D"
 REPORT_FAILED = b"F"
 REPORT_TERMINATED = b"T"  # the job was stopped with TermException
+REPORT_RETRY = b"R"  # it failed, and its retry policy plans another attempt
 
 
 def child_main(
@@ -96,9 +98,11 @@ def _perform(queue: str, raw: bytes, payload: dict[str, Any], target: Any, worke
         current.execute(target, payload, queue, worker, statuses)
     except BaseException as exc:  # noqa: BLE001 - the child reports everything, then exits
         record = from_exception(payload, exc, worker, queue, raw)
-        if failure.saves:  # a non-Redis backend gets the live exception here
+        retrying = retry.ruling(exc, payload) == retry.RETRY  # here: only we hold exc
+        if failure.saves and retry.reported(retrying):  # a non-Redis backend: the live exc
             save_quietly(failure, Failure(record, queue, payload, exc))
-        marker = REPORT_TERMINATED if isinstance(exc, TermException) else REPORT_FAILED
+        marker = (REPORT_TERMINATED if isinstance(exc, TermException)
+                  else REPORT_RETRY if retrying else REPORT_FAILED)
         return marker + record.encode("utf-8", "surrogateescape")
     return b""
 

@@ -14,16 +14,19 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import select
 import signal
 import time
 from typing import Any
 
-from resque import jobs, layout
+from resque import jobs, layout, performing
 from resque.errors import DirtyExit
 from resque.execution import child
 from resque.execution.base import Executor, Host
 from resque.execution.forkserver import ForkServer, ForkServerUnavailable
 from resque.hooks import run_hooks
+from resque.policies import retry
+from resque.policies import timeout as timeouts
 from resque.store import ACK_DIRTY, ACK_FAILED, ACK_OK, ACK_REQUEUE, Ack, Reserved
 
 log = logging.getLogger("resque.worker")
@@ -42,6 +45,8 @@ class ForkExecutor(Executor):
         self._server: ForkServer | None = None
         self._child: int | None = None
         self._stopping_child = False  # we signalled the child: its death is no DirtyExit
+        self._timed_out: float | None = None  # the limit the running child ran past
+        self._limit: float | None = None  # the running job's timeout (perform_job_by)
 
     def start(self) -> None:
         child.load_prctl()
@@ -75,8 +80,29 @@ class ForkExecutor(Executor):
             self._child = None
             signal.setitimer(signal.ITIMER_REAL, 0)
         stopped_by_us, self._stopping_child = self._stopping_child, False
+        timed_out, self._timed_out = self._timed_out, None
+        if timed_out is not None:  # policies: whatever the child said, it ran out of time
+            return self._timed_out_ack(job, payload, target, timed_out, report)
         return self._outcome(job, payload, target, (pid, status),
                              report.removeprefix(child.REPORT_DONE), stopped_by_us)
+
+    def perform_job_by(self, job: Reserved, payload: dict[str, Any], target: Any,
+                       limit: float) -> Ack:
+        """A child read with a deadline, then TERMed and KILLed (``_read_by_deadline``)."""
+        self._limit = limit
+        try:
+            return self.perform_job(job, payload, target)
+        finally:
+            self._limit = None
+
+    def _timed_out_ack(self, job: Reserved, payload: dict[str, Any], target: Any,
+                       limit: float, report: bytes) -> Ack:
+        """A child the worker ended at its deadline: a ``JobTimeout`` failure, with the
+        job's ``on_failure`` hooks run here when the child died before running them."""
+        error = timeouts.expired(limit)
+        if not report.startswith(child.REPORT_DONE):
+            performing.run_failure_hooks(target, error, payload["args"])
+        return self.failure(ACK_FAILED, job, payload, error)
 
     def _outcome(self, job: Reserved, payload: dict[str, Any], target: Any,
                  ended: tuple[int, int], report: bytes, stopped_by_us: bool) -> Ack:
@@ -87,12 +113,15 @@ class ForkExecutor(Executor):
             if stopped_by_us and interrupted:
                 return Ack(ACK_REQUEUE)
             error = DirtyExit(_exit_message(pid, status))
-            jobs.run_failure_hooks(target, error, payload["args"])
+            performing.run_failure_hooks(target, error, payload["args"])
             return self.failure(ACK_DIRTY, job, payload, error)
         if not report:
             return Ack(ACK_OK)
         if interrupted and report.startswith(child.REPORT_TERMINATED):
             return Ack(ACK_REQUEUE)
+        attempt = retry.current()
+        if attempt is not None and report.startswith(child.REPORT_RETRY):
+            attempt.verdict = retry.RETRY  # the child's ruling, which only it could make
         return Ack(ACK_FAILED, report[1:].decode("utf-8", "surrogateescape"), job.queue)
 
     def _fork(self, job: Reserved, payload: dict[str, Any], target: Any,
@@ -100,8 +129,11 @@ class ForkExecutor(Executor):
         """``(pid, wait status, report)`` of a child that performed the job."""
         server = self._server
         # A tracked job writes its status from the child: only a child forked here inherits
-        # the worker's Redis client (the fork server's children load no redis-py).
-        if server is not None and layout.JOB_TRACK not in payload:
+        # the worker's Redis client (the fork server's children load no redis-py). A job with
+        # a policy: only a child forked here inherits its attempt (``retry.current``), and
+        # only one forked here is read with a deadline (the server reaps its own children).
+        if (server is not None and layout.JOB_TRACK not in payload
+                and retry.current() is None and self._limit is None):
             try:
                 return server.run(job.queue, job.raw, title, self._child_started)
             except ForkServerUnavailable as exc:
@@ -114,7 +146,7 @@ class ForkExecutor(Executor):
 
     def _fork_here(self, job: Reserved, payload: dict[str, Any], target: Any,
                    title: str) -> tuple[int, int, bytes]:
-        jobs.warm(target)
+        performing.warm(target)
         read_end, write_end = os.pipe()
         gc.freeze()  # keep the parent's objects out of the child's GC: pages stay shared
         pid = os.fork()
@@ -129,11 +161,38 @@ class ForkExecutor(Executor):
         os.close(write_end)
         self._child_started(pid)
         try:
-            report = child.read_all(read_end)
+            limit = self._limit
+            report = (child.read_all(read_end) if limit is None
+                      else self._read_by_deadline(read_end, pid, limit))
             _, status = os.waitpid(pid, 0)
         finally:
             os.close(read_end)
         return pid, status, report
+
+    def _read_by_deadline(self, fd: int, pid: int, limit: float) -> bytes:
+        """The child's report, ending the child at its deadline: TERM (``TermException``
+        in the job), then KILL after ``term_timeout``. Only this process reaps the child, so
+        its pid cannot be another's while we signal it."""
+        chunks: list[bytes] = []
+        deadline, signum = time.monotonic() + limit, signal.SIGTERM
+        while True:
+            left = deadline - time.monotonic()
+            if left > 0 and select.select([fd], [], [], left)[0]:
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    return b"".join(chunks)
+                chunks.append(chunk)
+                continue
+            if left > 0:
+                continue  # select woke for a signal: wait out the rest
+            if self._timed_out is None:
+                self._timed_out = limit
+                log.warning("child pid %s ran past its job's timeout of %g s: ending it", pid,
+                            limit)
+            self._signal_child(signum)
+            deadline = time.monotonic() + (max(self.host.settings.term_timeout, 0.001)
+                                           if signum == signal.SIGTERM else 3600.0)
+            signum = signal.SIGKILL
 
     def _child_started(self, pid: int) -> None:
         self._child = pid

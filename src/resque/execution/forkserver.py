@@ -29,7 +29,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from resque import jobs, layout, logs
+from resque import jobs, layout, logs, performing
 from resque.execution import child
 
 
@@ -164,7 +164,7 @@ def _serve_jobs(sock: socket.socket, reader: Any, send: Callable[[dict[str, Any]
         except Exception as exc:  # noqa: BLE001 - the worker resolves and reports it itself
             send({"error": f"{type(exc).__name__}: {exc}"})
             continue
-        jobs.warm(target)
+        performing.warm(target)
         running = spare
         send({"pid": running.pid})  # before the child can write its own result line
         running.start(line)

@@ -11,10 +11,17 @@ A job on a thread cannot be interrupted. A stop (TERM) takes no more jobs and gi
 running ones ``term_timeout`` to finish; then (or at a second TERM) the process ends at once
 and the jobs still running stay in the in-flight list, for a pruner (or ``resque recover``) to
 requeue once this process is gone. QUIT waits for them as long as they take.
+
+A job with a timeout (``policies/timeout.py``): an ``async def`` one is cancelled at its
+deadline; a plain one runs on a thread of its own while its place waits for it, and at the
+deadline it is recorded as timed out and abandoned there; the worker then takes no more jobs
+and exits once the others end, so that a fresh process takes over and the abandoned thread
+ends with this one.
 """
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import os
 import queue
@@ -24,10 +31,14 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from resque import jobs, layout, logs
+from resque import layout, logs, performing
 from resque.execution import aio
 from resque.execution.base import Executor, Host
-from resque.store import Ack, Reserved
+from resque.policies import timeout as timeouts
+from resque.store import ACK_FAILED, Ack, Reserved
+from resque.tasks import AsyncTask
+
+log = logging.getLogger("resque.worker")
 
 if TYPE_CHECKING:
     import asyncio
@@ -56,7 +67,7 @@ class ThreadExecutor(Executor):
         self._shown = ("", "")  # token, worker record: the oldest job's, computed once
         self._loop: Any = None
         self._loop_thread: threading.Thread | None = None
-        self._default_awaiter = jobs.awaiter
+        self._default_awaiter = performing.awaiter
 
     def start(self) -> None:
         import asyncio
@@ -67,10 +78,14 @@ class ThreadExecutor(Executor):
         self._loop_thread.start()
 
         def on_loop(awaitable: Any) -> Any:
-            return asyncio.run_coroutine_threadsafe(jobs.as_coroutine(awaitable), loop).result()
+            coroutine = performing.as_coroutine(awaitable)
+            limit = timeouts.current()  # policies: cancelled at its deadline
+            if limit is not None:
+                coroutine = timeouts.within(coroutine, limit)
+            return asyncio.run_coroutine_threadsafe(coroutine, loop).result()
 
-        self._default_awaiter = jobs.awaiter
-        jobs.awaiter = on_loop
+        self._default_awaiter = performing.awaiter
+        performing.awaiter = on_loop
         self._pipe = os.pipe()
         os.set_blocking(self._pipe[0], False)
         # Daemon threads: a job that hangs must not keep the process alive once it must end.
@@ -161,6 +176,45 @@ class ThreadExecutor(Executor):
         self.show_processing(job, payload)
         return self.perform_here(job, payload, target)
 
+    def perform_job_by(self, job: Reserved, payload: dict[str, Any], target: Any,
+                       limit: float) -> Ack:
+        """An ``async def`` job: cancelled on the loop at its deadline (the awaiter reads
+        ``timeouts.current``). A plain job: on a thread of its own that this one waits for
+        until the deadline; then the job is recorded as timed out and left to run on,
+        abandoned, and the worker winds down (``_recycle``)."""
+        if isinstance(target, AsyncTask):
+            return self.perform_job(job, payload, target)
+        self.show_processing(job, payload)
+        lock, outcome, abandoned = threading.Lock(), [], [False]
+        context = contextvars.copy_context()  # its attempt, its log fields
+
+        def run() -> None:
+            ack = context.run(self.perform_here, job, payload, target)
+            with lock:
+                if not abandoned[0]:
+                    outcome.append(ack)
+
+        runner = threading.Thread(target=run, name=f"resque-job-{job.token}", daemon=True)
+        runner.start()
+        runner.join(limit)
+        with lock:
+            if outcome:
+                return outcome[0]
+            abandoned[0] = True
+        self._recycle(job, limit)
+        error = timeouts.expired(limit)
+        performing.run_failure_hooks(target, error, payload["args"])
+        return self.failure(ACK_FAILED, job, payload, error)
+
+    def _recycle(self, job: Reserved, limit: float) -> None:
+        """A thread cannot be stopped: take no more jobs, and exit once the others end."""
+        if not self.host.stop.requested:
+            log.warning("a job ran past its timeout of %g s on a thread, which cannot be "
+                        "stopped: it is recorded as timed out and left running; this worker "
+                        "takes no more jobs and exits once the others end, so that a fresh "
+                        "process replaces it (%s)", limit, job.token)
+        self.host.stop.requested = True
+
     # --- stopping -----------------------------------------------------------------------
 
     def stopping(self, again: bool) -> str:
@@ -190,7 +244,7 @@ class ThreadExecutor(Executor):
             for fd in self._pipe:
                 os.close(fd)
             self._pipe = None
-        jobs.awaiter = self._default_awaiter
+        performing.awaiter = self._default_awaiter
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._loop.stop)
             # Closed once stopped (its selector and self-pipe, or an in-process worker leaks

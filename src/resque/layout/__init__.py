@@ -15,6 +15,8 @@ modules say where each part lives:
 - ``statuses``: resque-status's record of a tracked job.
 - ``scheduler``: resque-scheduler 5.0's delayed item and master lock value.
 - ``metrics``: our own dashboard samples and duration histograms (no Ruby equivalent).
+- ``policies``: our job policies' keys and payload fields: resque-retry's keys, our index of
+  pending retries, one call's policy keys; unique jobs' locks (resque-loner's) and limits.
 
 Below the package are only ``resque.rubyjson``, ``resque.rubytime`` and ``resque.errors``;
 inside it, imports go down from ``metrics`` and ``scheduler`` to ``codec``.
@@ -73,6 +75,27 @@ from resque.layout.payloads import (
     split_kwargs,
     with_job_id,
     with_trace,
+)
+from resque.layout.policies import (
+    JOB_RETRY,
+    JOB_TIMEOUT,
+    JOB_UNIQUE,
+    RETRY_FAILURE_PREFIX,
+    RETRY_KEY_GRACE,
+    RETRY_KEY_PREFIX,
+    limit_running,
+    limit_starts,
+    retries_due_key,
+    retry_class_of,
+    retry_failure_key,
+    retry_identifier,
+    retry_key,
+    ruby_join,
+    timeout_message,
+    unique_lock,
+    with_attempt,
+    with_policies,
+    with_unique,
 )
 from resque.layout.scheduler import (
     BAD_DELAYED_ITEM,
@@ -146,6 +169,11 @@ __all__ = [
     # scheduler
     "BAD_DELAYED_ITEM", "DelayedItem", "decode_delayed_item", "delayed_item", "delayed_item_of",
     "job_params", "scheduler_lock_value",
+    # policies
+    "JOB_RETRY", "JOB_TIMEOUT", "RETRY_FAILURE_PREFIX", "RETRY_KEY_GRACE", "RETRY_KEY_PREFIX",
+    "retries_due_key", "retry_class_of", "retry_failure_key", "retry_identifier", "retry_key",
+    "ruby_join", "timeout_message", "with_attempt", "with_policies",
+    "JOB_UNIQUE", "limit_running", "limit_starts", "unique_lock", "with_unique",
     # metrics
     "DURATION_FAILED", "DURATION_SLOT_PREFIX", "DURATION_SUM", "METRICS_SAMPLE_TEMPLATE",
     "decode_metrics_sample", "duration_field", "job_durations_key", "metrics_key",

@@ -184,7 +184,10 @@ class Pool:
                 continue
             slot.process = None
             lived = now - slot.started
-            slot.crashes = slot.crashes + 1 if self.restart.died_young(lived) else 0
+            # Status 0 is a worker that ended by itself (--max-jobs, --max-memory): recycled,
+            # not crashed, so it is replaced at once however young.
+            young = self.restart.died_young(lived) and process.returncode != 0
+            slot.crashes = slot.crashes + 1 if young else 0
             delay = self.restart.delay(slot.crashes)
             slot.next_start = now + delay
             if self.stopping is None and self.restart.gives_up(slot.crashes, process.returncode):

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from resque import jobs, layout, scripts
+from resque import jobs, layout, performing, scripts
 from resque.errors import NoQueueError
 from resque.layout import check_queue_name
 from resque.settings import SchedulerSettings
@@ -100,7 +100,7 @@ class Hooks:
     def _hooks(self, target: Any, kind: str) -> list[Callable[..., Any]]:
         key = (target, kind)
         if key not in self._cache:
-            self._cache[key] = list(jobs.hooks(target, kind))
+            self._cache[key] = list(performing.hooks(target, kind))
         return self._cache[key]
 
     def run_before(self, target: Any, kind: str, args: Sequence[Any],

@@ -15,9 +15,10 @@ import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, cast
 
-from resque import arguments, current, jobs, layout
+from resque import arguments, current, jobs, layout, performing
 from resque.client import Prepared, prepare
 from resque.handles import Job, JobCancelled, JobFailed
+from resque.policies.unique import Unique
 from resque.status import JobStatus, StatusRecord
 from resque.tasks import Delay, When, seconds
 from resque.testing.clock import Clock
@@ -39,6 +40,7 @@ class Enqueued:
     status: JobStatus = JobStatus.QUEUED
     result: Any = None
     error: BaseException | None = None
+    enqueued_at: float = 0.0  # on the fake's clock (a unique window counts from it)
 
     def __repr__(self) -> str:
         call = ", ".join([*map(repr, self.args), *(f"{k}={v!r}" for k, v in self.kwargs.items())])
@@ -111,27 +113,52 @@ class FakeResque:
     def enqueue_call(self, job: Any, args: Sequence[Any], kwargs: Mapping[str, Any], *,
                      queue: str | None = None, status: bool | None = None,
                      result_ttl: int | None = None, at: When | None = None,
-                     delay: Delay | None = None) -> Job[Any] | None:
+                     delay: Delay | None = None, unique: Unique | None = None,
+                     policies: Mapping[str, Any] | None = None) -> Job[Any] | None:
         prepared = prepare(self.registry, job, args, kwargs, queue, self.job_ids, status,
-                           result_ttl, self.result_ttl)
+                           result_ttl, self.result_ttl, unique, policies)
         due = _due(self.clock, at, delay)
         hook = "before_schedule" if due is not None else "before_enqueue"
-        for before in jobs.hooks(prepared.target, hook):
+        for before in performing.hooks(prepared.target, hook):
             if before(*prepared.args, **prepared.kwargs) is False:
                 return None
         handle = FakeJob(self, prepared, due)
+        holder = self._unique_holder(prepared) if due is None else None
+        if holder is not None:  # as the unique lock would refuse it: nothing recorded
+            handle.id, handle.payload, handle.entry = holder.handle.id, holder.payload, holder
+            handle.duplicate = True
+            return handle
         positional, keywords = layout.split_kwargs(layout.decode_job(prepared.payload,
                                                                      prepared.queue)["args"])
         handle.entry = Enqueued(prepared.name, prepared.queue, positional, keywords,
-                                prepared.payload, due, handle)
+                                prepared.payload, due, handle, enqueued_at=self.clock())
         self.enqueued.append(handle.entry)
         after = "after_schedule" if due is not None else "after_enqueue"
-        for hook_call in jobs.hooks(prepared.target, after):
+        for hook_call in performing.hooks(prepared.target, after):
             hook_call(*prepared.args, **prepared.kwargs)
         return handle
 
     def enqueue(self, job: Any, /, *args: Any, **kwargs: Any) -> Job[Any] | None:
         return self.enqueue_call(job, args, kwargs)
+
+    def _unique_holder(self, prepared: Prepared) -> Enqueued | None:
+        """The recorded job whose unique lock would refuse ``prepared``, as Redis's would:
+        same queue and lock name, still queued (``until="start"``), queued or running
+        (``"end"``), or enqueued less than ``ttl`` ago on the fake's clock (``"window"``)."""
+        if prepared.unique is None:
+            return None
+        policy, name = prepared.unique
+        for entry in self.enqueued:
+            spec = layout.decode(entry.payload).get(layout.JOB_UNIQUE)
+            if entry.queue != prepared.queue or not spec or spec[1] != name:
+                continue
+            if policy.until == "window":
+                if self.clock() - entry.enqueued_at < policy.ttl:
+                    return entry
+            elif entry.status is JobStatus.QUEUED or (
+                    policy.until == "end" and entry.status is JobStatus.STARTED):
+                return entry
+        return None
 
     def enqueue_to(self, queue: str, job: Any, /, *args: Any, **kwargs: Any) -> Job[Any] | None:
         return self.enqueue_call(job, args, kwargs, queue=queue)
@@ -196,7 +223,7 @@ class FakeResque:
         try:
             target = self.registry.resolve(payload["class"], self.allowed_modules)
             result = current.execute(target, payload, entry.queue, FAKE_WORKER)
-            entry.result = None if result is jobs.SKIPPED else result
+            entry.result = None if result is performing.SKIPPED else result
             entry.status = JobStatus.FINISHED
         except Exception as exc:  # noqa: BLE001 - a worker records a failure and goes on
             entry.status, entry.error = JobStatus.FAILED, exc

@@ -32,7 +32,7 @@ from resque.connection import is_transient
 from resque.errors import RedisUnavailable
 from resque.facade import Resque
 from resque.metrics import RECENT
-from resque.web import actions, jobs, live, pages, scrape, stats
+from resque.web import actions, jobs, live, pages, retries, scrape, stats
 from resque.web.config import WebConfig
 from resque.web.dashboard import HERE, Dashboard
 from resque.web.security import AuthHook, Guard, SecureStarlette
@@ -69,6 +69,7 @@ def _routes(read_only: bool) -> list[BaseRoute]:
         Route("/failures/{failure_id:resque_name}", pages.failure),
         Route("/delayed", pages.delayed),
         Route("/delayed/{timestamp}", pages.delayed_timestamp),
+        Route("/retries", retries.retries),
         Route("/schedule", pages.schedule),
         Route("/jobs", jobs.jobs),
         Route("/jobs/{job_id:resque_name}", jobs.job),

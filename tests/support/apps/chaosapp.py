@@ -41,3 +41,29 @@ def chaos(job_id: str, seconds: float = 0.0) -> None:
 @resque.job(name="Noop")
 def noop(*args: object) -> None:
     """Does nothing: the soak test measures the worker, not the job."""
+
+
+ATTEMPTS = "chaos:attempts"
+
+
+@resque.job(name="ChaosRetry", retry=resque.Retry(max_attempts=3))
+def chaos_retry(job_id: str, fail_attempts: int, seconds: float = 0.0) -> None:
+    """Fails its first ``fail_attempts`` attempts (3 or more: it ends failed), counting each
+    attempt it starts; on success, recorded done as ``Chaos`` is."""
+    results().hincrby(ATTEMPTS, job_id, 1)
+    if seconds:
+        time.sleep(seconds)
+    if resque.current_job().attempt <= fail_attempts:
+        raise RuntimeError(f"{job_id} fails attempt {resque.current_job().attempt}")
+    chaos(job_id)
+
+
+@resque.job(name="ChaosSlow", timeout=0.3, retry=resque.Retry(max_attempts=3))
+def chaos_slow(job_id: str, slow_attempts: int) -> None:
+    """Runs past its timeout on its first ``slow_attempts`` attempts (99: every one, so it
+    ends failed); then recorded done as ``Chaos`` is. An abandoned attempt never does."""
+    results().hincrby(ATTEMPTS, job_id, 1)
+    if resque.current_job().attempt <= slow_attempts:
+        time.sleep(1.0)
+        raise RuntimeError(f"{job_id} outlived its timeout")
+    chaos(job_id)

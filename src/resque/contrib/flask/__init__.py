@@ -32,6 +32,7 @@ from resque.tasks import AsyncTask, P, R, Task
 
 if TYPE_CHECKING:
     from resque.handles import Job
+    from resque.policies.unique import Unique
     from resque.tasks import Delay, When
 
 __all__ = ["Resque", "public"]
@@ -92,11 +93,13 @@ class Resque:
     def enqueue_call(self, job: Any, args: Sequence[Any], kwargs: Mapping[str, Any], *,
                      queue: str | None = None, status: bool | None = None,
                      result_ttl: int | None = None, at: When | None = None,
-                     delay: Delay | None = None) -> Job[Any] | None:
+                     delay: Delay | None = None, unique: Unique | None = None,
+                     policies: Mapping[str, Any] | None = None) -> Job[Any] | None:
         """What this extension's tasks enqueue through (``resque.tasks.Enqueuer``): the
         client of the app in context, or of the app it was set up with."""
         return self.client.enqueue_call(job, args, kwargs, queue=queue, status=status,
-                                        result_ttl=result_ttl, at=at, delay=delay)
+                                        result_ttl=result_ttl, at=at, delay=delay,
+                                        unique=unique, policies=policies)
 
     def _app(self) -> Flask:
         if current_app:

@@ -1,0 +1,1 @@
+"""Job policies: retries, timeouts, unique jobs, concurrency and rate limits."""
