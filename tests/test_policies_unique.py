@@ -305,3 +305,15 @@ def test_fake_mode_counts_a_window_on_its_clock(resque_fake: FakeResque, resque_
     resque_clock.advance(2)
     later = policyapp.window.enqueue("a", 1)
     assert later is not None and not later.duplicate
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_unique_job_with_a_retry_runs_its_second_attempt_and_leaves_no_lock(
+    client: Resque, r: redis.Redis, workers: Workers, mode: str
+) -> None:
+    """A failed attempt's lock is given back as its retry is queued; the retry runs (it
+    takes the lock again) and, once it ends, nothing is held and nothing failed."""
+    client.enqueue(policyapp.unique_flaky, "u1", 7)
+    workers.run("policies", "--app", "policyapp", *MODES[mode])
+    assert ([(x["tag"], x["attempt"]) for x in reports(r)], r.llen("resque:failed"),
+            r.exists(lock_key("policyapp.unique_flaky", "u1", 7))) == ([("u1", 1), ("u1", 2)], 0, 0)

@@ -18,7 +18,7 @@ import redis
 from taskapp import client, gate, report
 
 import resque
-from resque import Limit, Unique
+from resque import Limit, Retry, Unique
 
 
 def held(tag: str) -> None:
@@ -161,3 +161,12 @@ def limited_chaos(job_id: str, seconds: float) -> None:
 def bad_key(tag: str, account: int) -> None:
     """Its limit's key function raises (IndexError) for any short tag."""
     held(tag)
+
+
+@resque.job(queue="policies", name="policyapp.unique_flaky",
+            unique=Unique(until="end"), retry=Retry(max_attempts=2, backoff=0))
+def unique_flaky(tag: str, account: int) -> None:
+    """Unique until it ends, and retried once at once: its first attempt fails."""
+    report(tag=tag, attempt=resque.current_job().attempt)
+    if resque.current_job().attempt == 1:
+        raise RuntimeError(f"first attempt of {tag}")
