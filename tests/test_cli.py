@@ -140,6 +140,18 @@ def test_a_long_running_verb_with_a_refused_password_exits_at_once(
         "in --redis, RESQUE_REDIS or REDIS_URL (they are never shown here)"))
 
 
+def test_a_worker_refused_by_redis_says_only_why(password_server: EmbeddedRedis) -> None:
+    """Nothing of the worker's is in Redis yet: no line about failing to unregister it."""
+    url = f"redis://:wrong@127.0.0.1:{password_server.port}/0"
+    done = subprocess.run([sys.executable, "-m", "resque", "work", "-q", "q", "--redis", url],
+                          capture_output=True, text=True, timeout=30)
+    errors = [line for line in done.stderr.splitlines() if "ERROR" in line or "Error:" in line]
+    assert (done.returncode, errors) == (1, [
+        f"Error: cannot reach Redis at {password_server.url}: it refused the user name and "
+        "password given (invalid username-password pair or user is disabled.); check them "
+        "in --redis, RESQUE_REDIS or REDIS_URL (they are never shown here)"])
+
+
 def test_an_app_that_raises_while_loading_is_one_line_naming_where(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

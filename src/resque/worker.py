@@ -86,6 +86,7 @@ class Worker:
         self.signals = SignalHandlers(settings.graceful_term)
         self.executor = self._executor()
         self.heartbeat: Heartbeat | None = None  # started with the worker
+        self.reached_redis = False  # whether anything of ours may be in Redis to clean up
         self.durations: DurationRecorder | None = None
         if settings.job_metrics:  # imported only when asked for: no cost at all otherwise
             from resque.durations import DurationRecorder
@@ -162,6 +163,7 @@ class Worker:
         in a restarted container) are requeued first: no pruner would ever act for them.
         """
         self.retries.until_answered("requeueing jobs left in flight", self._requeue_leftovers)
+        self.reached_redis = True
         self.retries.until_answered("heartbeat", lambda: self.store.heartbeat(clear=True))
         settings = self.settings
         pruner = Pruner(self.store, self.hostname, settings.heartbeat_expiry,
@@ -360,7 +362,7 @@ class Worker:
             log.warning("worker %s exits with %d job(s) still running on threads: they stay in "
                         "flight until a pruner or `resque recover` requeues them", self.id,
                         self.executor.busy)
-        else:
+        elif self.reached_redis:  # else Redis refused us at once (a password): nothing to undo
             self._unregister()
         self.signals.restore()
         self.wakeup.close_pipe()
