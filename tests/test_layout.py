@@ -1,7 +1,8 @@
-"""The wire contract (resque/layout.py) against the bytes Ruby resque 3.0 and Perl write.
+"""The wire contract (resque/layout/) against the bytes Ruby resque 3.0 and Perl write.
 
-Examples come from shared/compat/ruby-resque-3.0-layout.md and perl-resque-layout.md; the
-reference instant is the golden capture's server time, 2026-11-27 23:46:22 UTC.
+Examples are the layouts measured from the real Ruby and Perl code (docs/contract.md; the
+captures in tests/data/golden/); the reference instant is the golden capture's server time,
+2026-11-27 23:46:22 UTC.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Against the real Ruby resque 3.0: the same Redis, read and written by both.
 
-Uses the real peer in ``../shared/peers`` (see ``tests/support/peers.py``); skipped with the reason
-where it is absent.
+Uses the real Ruby peer that ``tests/support/peers.py`` finds; skipped with the reason where it
+is absent.
 """
 
 from __future__ import annotations

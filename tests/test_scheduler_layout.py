@@ -1,4 +1,4 @@
-"""The golden capture of resque-scheduler 5.0 (shared/compat/resque-scheduler-5.0-layout.json):
+"""The golden capture of resque-scheduler 5.0 (tests/data/golden/resque-scheduler-5.0-layout.json):
 we write what Ruby wrote byte for byte, and we move what Ruby delayed exactly as Ruby moved it."""
 
 from __future__ import annotations
