@@ -1,4 +1,4 @@
-"""Golden captures from the real Ruby resque 3.0 and Perl Resque (shared/compat/*.json).
+"""Golden captures from the real Ruby resque 3.0 and Perl Resque (tests/data/golden/*.json).
 
 We replay what Ruby did and compare every key byte for byte, and we read everything Ruby and
 Perl wrote: queued payloads in either key order, working-on records, failure records and the
