@@ -29,7 +29,7 @@ from redis.backoff import NoBackoff
 from resque import jobs, layout, performing, scripts, tracing
 from resque.client import PUSH_SCRIPT, Performs, Prepared, prepare
 from resque.connection import DEFAULT_NAMESPACE, connect
-from resque.handles import JobCancelled, JobFailed, NotTracked
+from resque.handles import NotTracked, result_of
 from resque.settings import ClientSettings
 from resque.status import (
     STATUS_SCRIPT,
@@ -118,17 +118,8 @@ class AsyncJob(Generic[R]):
         pub/sub, never polling; raises as ``resque.Job.result`` does."""
         job_id = self._tracked_id()
         record = await self.client.wait(job_id, timeout)
-        if record is None:
-            raise LookupError(f"job {job_id} has no status record (it expired, or the "
-                              "namespace differs)")
-        if record.status is JobStatus.FINISHED:
-            value: R = record.result
-            return value
-        if record.status is JobStatus.FAILED:
-            raise JobFailed(f"job {job_id} ({self.class_name}) failed: {record.error}")
-        if record.status is JobStatus.CANCELLED:
-            raise JobCancelled(f"job {job_id} ({self.class_name}) was cancelled")
-        raise TimeoutError(f"job {job_id} did not end within {timeout} s")
+        value: R = result_of(record, job_id, self.class_name, timeout)
+        return value
 
     def _tracked_id(self) -> str:
         if not self.tracked or self.id is None:

@@ -103,18 +103,8 @@ class Job(Generic[R]):
         self._check_tracked()
         assert self.id is not None
         record = self.client.statuses.wait(self.id, timeout)
-        if record is None:
-            raise LookupError(f"job {self.id} has no status record (it expired, or the "
-                              "namespace differs)")
-        if record.status is JobStatus.FINISHED:
-            value: R = record.result
-            return value
-        if record.status is JobStatus.FAILED:
-            raise JobFailed(f"job {self.id} ({self.class_name}) failed: {record.error}")
-        if record.status is JobStatus.CANCELLED:
-            raise JobCancelled(f"job {self.id} ({self.class_name}) was cancelled")
-        raise TimeoutError(f"job {self.id} did not end within {timeout} s (it is "
-                           f"{record.status.name.lower() if record.status else 'unknown'})")
+        value: R = result_of(record, self.id, self.class_name, timeout)
+        return value
 
     def cancel(self) -> bool:
         """Remove the job if it has not started: from its queue (exactly these bytes), or
@@ -154,3 +144,20 @@ class Job(Generic[R]):
 
     def __hash__(self) -> int:
         return hash((self.queue, self.payload))
+
+
+def result_of(record: StatusRecord | None, job_id: str, class_name: str,
+              timeout: float | None) -> Any:
+    """What ``result`` gives for the record a wait ended with (the sync and asyncio handles'):
+    the job's return value, or the exception that says why there is none."""
+    if record is None:
+        raise LookupError(f"job {job_id} has no status record (it expired, or the "
+                          "namespace differs)")
+    if record.status is JobStatus.FINISHED:
+        return record.result
+    if record.status is JobStatus.FAILED:
+        raise JobFailed(f"job {job_id} ({class_name}) failed: {record.error}")
+    if record.status is JobStatus.CANCELLED:
+        raise JobCancelled(f"job {job_id} ({class_name}) was cancelled")
+    raise TimeoutError(f"job {job_id} did not end within {timeout} s (it is "
+                       f"{record.status.name.lower() if record.status else 'unknown'})")
