@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import redis
 import setproctitle
-from support.peers import require_ruby_resque
+from support.peers import PeerProcesses, require_ruby_resque, require_ruby_scheduler
 from support.workerkit import Workers
 
 from resque import Registry, Resque
@@ -121,6 +121,16 @@ def utc(set_tz: Callable[[str], None]) -> None:
 def ruby_lib() -> str:
     """The real Ruby resque's lib folder, for ``ruby -I``; skips the test where it is absent."""
     return require_ruby_resque()
+
+
+@pytest.fixture
+def scheduler_peers(tmp_path: Path) -> Iterator[PeerProcesses]:
+    """Ruby's resque-scheduler (and other peers) started by a test, stopped after it; skips
+    the test where the peer is absent."""
+    require_ruby_scheduler()
+    started = PeerProcesses(tmp_path)
+    yield started
+    started.cleanup()
 
 
 @pytest.fixture

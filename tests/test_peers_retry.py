@@ -8,13 +8,11 @@ Skipped with the reason where the peer is absent (tests/support/peers.py).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import redis
 import retryapp
-from support.peers import PeerProcesses, require_ruby_scheduler, ruby_scheduler
+from support.peers import PeerProcesses, ruby_scheduler
 from support.replies import bytes_list, texts
 from support.workerkit import Workers, failures, wait_for
 
@@ -23,22 +21,14 @@ from resque import Resque
 pytestmark = [pytest.mark.ruby, pytest.mark.scheduler_peer]
 
 
-@pytest.fixture
-def processes(tmp_path: Path) -> Iterator[PeerProcesses]:
-    require_ruby_scheduler()
-    started = PeerProcesses(tmp_path)
-    yield started
-    started.cleanup()
-
-
 def test_ruby_s_scheduler_moves_our_retry_and_the_attempt_count_survives(
-    r: redis.Redis, redis_url: str, processes: PeerProcesses, workers: Workers
+    r: redis.Redis, redis_url: str, scheduler_peers: PeerProcesses, workers: Workers
 ) -> None:
     handle = Resque(r).enqueue(retryapp.later, "ruby")
     assert handle is not None
     workers.run("retry", app="retryapp")
     assert r.zcard("resque:delayed_queue_schedule") == 1
-    ruby_scheduler(processes, redis_url, "theirs", "-i", "0.1")
+    ruby_scheduler(scheduler_peers, redis_url, "theirs", "-i", "0.1")
     wait_for(lambda: r.llen("resque:queue:retry") == 1, timeout=20, what="Ruby's move")
     [moved] = bytes_list(r.lrange("resque:queue:retry", 0, -1))
     assert json.loads(moved) == {"class": "Later", "args": ["ruby"]}  # our id is gone

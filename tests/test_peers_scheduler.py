@@ -40,14 +40,6 @@ LOCK = "resque:resque:resque_scheduler_master_lock"
 
 
 @pytest.fixture
-def processes(tmp_path: Path) -> Iterator[PeerProcesses]:
-    require_ruby_scheduler()
-    started = PeerProcesses(tmp_path)
-    yield started
-    started.cleanup()
-
-
-@pytest.fixture
 def ours(redis_url: str, tmp_path: Path) -> Iterator[Callable[..., SchedulerProcess]]:
     """Starts ``python -m resque scheduler -v ARGS`` processes; stops them at the end."""
     started: list[SchedulerProcess] = []
@@ -75,23 +67,25 @@ def role(log: str) -> str:
 
 
 def test_one_master_at_a_time_with_hand_overs_both_ways(
-    r: redis.Redis, redis_url: str, processes: PeerProcesses,
+    r: redis.Redis, redis_url: str, scheduler_peers: PeerProcesses,
     ours: Callable[..., SchedulerProcess],
 ) -> None:
     first = ours("-i", "0.1")
     wait_for(lambda: master_pid(r) == first.pid, what="our scheduler to become master")
-    theirs = ruby_scheduler(processes, redis_url, "theirs", "-i", "0.1")
-    wait_for(lambda: role(processes.log("theirs")) == "Child", what=processes.log("theirs"))
+    theirs = ruby_scheduler(scheduler_peers, redis_url, "theirs", "-i", "0.1")
+    wait_for(lambda: role(scheduler_peers.log("theirs")) == "Child",
+             what=scheduler_peers.log("theirs"))
     assert (master_pid(r), role(first.log())) == (first.pid, "Master")
 
     first.signal(signal.SIGTERM)  # releases the lock: Ruby's standby takes it at its next poll
     assert first.wait(10) == 0
-    wait_for(lambda: role(processes.log("theirs")) == "Master", what=processes.log("theirs"))
+    wait_for(lambda: role(scheduler_peers.log("theirs")) == "Master",
+             what=scheduler_peers.log("theirs"))
     assert master_pid(r) == theirs.pid
 
     second = ours("-i", "0.1")
     wait_for(lambda: role(second.log()) == "Child", what=second.log())
-    assert (master_pid(r), role(processes.log("theirs"))) == (theirs.pid, "Master")
+    assert (master_pid(r), role(scheduler_peers.log("theirs"))) == (theirs.pid, "Master")
 
     theirs.send_signal(signal.SIGTERM)  # Ruby releases its lock too
     assert theirs.wait(10) == 0
@@ -101,7 +95,7 @@ def test_one_master_at_a_time_with_hand_overs_both_ways(
 
 @pytest.mark.parametrize("crashing", ["ours", "ruby"])
 def test_500_delayed_jobs_each_performed_once_across_a_master_crash(
-    crashing: str, r: redis.Redis, redis_url: str, processes: PeerProcesses,
+    crashing: str, r: redis.Redis, redis_url: str, scheduler_peers: PeerProcesses,
     ours: Callable[..., SchedulerProcess], workers: Workers,
 ) -> None:
     """Half the jobs delayed by Ruby, half by us, due in four one-second buckets; the first
@@ -120,7 +114,7 @@ def test_500_delayed_jobs_each_performed_once_across_a_master_crash(
         return ours("-i", "0.1", "--lock-timeout", "1").pid
 
     def start_ruby() -> int:
-        return ruby_scheduler(processes, redis_url, f"ruby-{crashing}", "-i", "0.1",
+        return ruby_scheduler(scheduler_peers, redis_url, f"ruby-{crashing}", "-i", "0.1",
                               lock_timeout=1).pid
 
     first, second = (start_ours, start_ruby) if crashing == "ours" else (start_ruby, start_ours)
@@ -137,13 +131,13 @@ def test_500_delayed_jobs_each_performed_once_across_a_master_crash(
 
 
 def test_a_schedule_we_set_is_enqueued_by_resque_scheduler(
-    r: redis.Redis, redis_url: str, processes: PeerProcesses
+    r: redis.Redis, redis_url: str, scheduler_peers: PeerProcesses
 ) -> None:
-    theirs = ruby_scheduler(processes, redis_url, "theirs", "-i", "0.1", "-D")
-    wait_for(lambda: master_pid(r) == theirs.pid, what=processes.log("theirs"))
+    theirs = ruby_scheduler(scheduler_peers, redis_url, "theirs", "-i", "0.1", "-D")
+    wait_for(lambda: master_pid(r) == theirs.pid, what=scheduler_peers.log("theirs"))
     Resque(r).schedules.set("tick", {"every": "1s", "class": "Echo", "queue": "peers",
                                      "args": ["from our schedule", 1e-7]})
-    wait_for(lambda: r.llen("resque:queue:peers"), timeout=10, what=processes.log("theirs"))
+    wait_for(lambda: r.llen("resque:queue:peers"), timeout=10, what=scheduler_peers.log("theirs"))
     assert r.lindex("resque:queue:peers", 0) == (
         b'{"class":"Echo","args":["from our schedule",1.0e-07]}')
 
@@ -178,7 +172,7 @@ def test_we_remove_a_job_ruby_delayed(r: redis.Redis, redis_url: str) -> None:
 
 
 def test_resque_scheduler_web_shows_and_acts_on_our_delayed_jobs_and_schedules(
-    r: redis.Redis, redis_url: str, processes: PeerProcesses
+    r: redis.Redis, redis_url: str, scheduler_peers: PeerProcesses
 ) -> None:
     """resque-web with resque-scheduler's tabs: our delayed jobs and stored schedules listed,
     queued now, cancelled (found by Ruby's re-encoding of their args) and requeued. With job
@@ -189,7 +183,7 @@ def test_resque_scheduler_web_shows_and_acts_on_our_delayed_jobs_and_schedules(
     client.enqueue_at_with_queue("peers", later, "Echo", "cancelled", 2e15)
     client.schedules.set("hourly", {"every": "1h", "class": "Echo", "queue": "peers",
                                     "args": ["from the schedule tab"]})
-    web = ResqueWeb(processes, redis_url, scheduler=True)
+    web = ResqueWeb(scheduler_peers, redis_url, scheduler=True)
     delayed = web.get("/delayed")
     assert re.findall(r'name="timestamp" value="(\d+)"', delayed) == [str(soon), str(later)]
     assert "cancelled" in web.get(f"/delayed/{later}")

@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import policyapp
 import pytest
 import redis
-from support.peers import PeerProcesses, require_ruby_scheduler, ruby_scheduler
+from support.peers import PeerProcesses, ruby_scheduler
 from support.replies import texts
 from support.workerkit import Workers, wait_for
 
@@ -23,16 +21,8 @@ pytestmark = [pytest.mark.ruby, pytest.mark.scheduler_peer]
 RUNNING = "resque:limits:policyapp.chaos:running"
 
 
-@pytest.fixture
-def processes(tmp_path: Path) -> Iterator[PeerProcesses]:
-    require_ruby_scheduler()
-    started = PeerProcesses(tmp_path)
-    yield started
-    started.cleanup()
-
-
 def test_jobs_our_limit_deferred_are_moved_by_resque_scheduler_and_run_once_within_it(
-        r: redis.Redis, redis_url: str, processes: PeerProcesses, workers: Workers,
+        r: redis.Redis, redis_url: str, scheduler_peers: PeerProcesses, workers: Workers,
         taskapp_redis: str) -> None:
     client = Resque(r)
     ends = time.time() * 1000 + 1500
@@ -42,7 +32,7 @@ def test_jobs_our_limit_deferred_are_moved_by_resque_scheduler_and_run_once_with
     env = {"CHAOS_RESULTS": redis_url}
     workers.run("chaos", "--app", "policyapp", "--no-fork", env=env)
     assert (client.count_all_scheduled_jobs(), r.scard("chaos:done")) == (4, 0)
-    ruby_scheduler(processes, redis_url, "ruby", "-i", "0.2")
+    ruby_scheduler(scheduler_peers, redis_url, "ruby", "-i", "0.2")
     wait_for(lambda: client.count_all_scheduled_jobs() == 0, timeout=20,
              what="resque-scheduler to queue the deferred jobs")
     rebuilt = [json.loads(raw) for raw in texts(r.lrange("resque:queue:chaos", 0, -1))]
