@@ -6,8 +6,7 @@ lists of workers no longer registered included, and ``resque recover`` gives the
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -21,13 +20,6 @@ from resque import Resque, layout
 from resque.cli import main
 
 Run = Callable[..., Result]
-
-
-@pytest.fixture
-def workers(redis_url: str, tmp_path: Path) -> Iterator[Workers]:
-    farm = Workers(redis_url, tmp_path)
-    yield farm
-    farm.cleanup()
 
 
 @pytest.fixture

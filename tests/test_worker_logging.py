@@ -10,8 +10,6 @@ import json
 import os
 import re
 import signal
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,13 +23,6 @@ TEXT_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (resque[\w.]*)\[(
 JSON_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 FORK_MODES = [pytest.param({}, id="fork-server"),
               pytest.param({"RESQUE_FORK_SERVER": "0"}, id="direct-fork")]
-
-
-@pytest.fixture
-def workers(redis_url: str, tmp_path: Path) -> Iterator[Workers]:
-    farm = Workers(redis_url, tmp_path)
-    yield farm
-    farm.cleanup()
 
 
 def json_lines(worker: WorkerProcess) -> list[dict[str, Any]]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -62,13 +61,6 @@ def write_app(root: Path, files: dict[str, str]) -> None:
         path = root / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(textwrap.dedent(text))
-
-
-@pytest.fixture
-def workers(redis_url: str, tmp_path: Path) -> Iterator[Workers]:
-    farm = Workers(redis_url, tmp_path)
-    yield farm
-    farm.cleanup()
 
 
 def app_env(root: Path, **extra: str) -> dict[str, str]:
